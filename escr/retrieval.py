@@ -1,0 +1,133 @@
+"""Reading the record: every listing, view, download, search and provenance look is logged.
+
+Seed 003 requires a record of anyone who used a child's record for any reason, so each
+function here writes its access event in the same transaction as the read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from escr.database import Database
+from escr.errors import NotFound
+from escr.events import AccessEvent, Actor, record
+from escr.models import Batch, Child, Document, DocumentChild, Event
+from escr.objectstore import ObjectStore
+from escr.verification import load_document
+
+
+def _access(session: Session, actor: Actor, action: str, **fields: Any) -> None:
+    record(session, AccessEvent(actor=actor, action=action, **fields))  # type: ignore[arg-type]
+
+
+def _access_document(session: Session, actor: Actor, action: str, doc: Document, **fields: Any) -> None:
+    """One event per child the document belongs to, so each child's access log is complete."""
+    for child_id in sorted(c.child_id for c in doc.children) or [None]:
+        _access(session, actor, action, document_id=doc.id, child_id=child_id, **fields)
+
+
+def summary(doc: Document) -> dict[str, Any]:
+    return {
+        "id": doc.id, "doc_type": doc.doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
+        "pages": doc.page_count, "state": doc.state, "children": sorted(c.child_id for c in doc.children),
+        "third_party": doc.third_party, "scan_id": doc.batch_id,
+        "received_at": doc.batch.received_at.isoformat(), "verified_by": doc.verified_by,
+    }
+
+
+def list_documents(
+    session: Session, child_id: str, *, actor: Actor, doc_type: str | None = None,
+    since: date | None = None, until: date | None = None,
+) -> list[dict[str, Any]]:
+    """A child's documents in date order (the chronology), undated ones last."""
+    if session.get(Child, child_id) is None:
+        raise NotFound(f"no child {child_id} in the child index")
+    stmt = select(Document).join(DocumentChild).where(DocumentChild.child_id == child_id)
+    if doc_type:
+        stmt = stmt.where(Document.doc_type == doc_type)
+    if since:
+        stmt = stmt.where(Document.doc_date >= since)
+    if until:
+        stmt = stmt.where(Document.doc_date <= until)
+    docs = session.scalars(stmt).all()
+    docs = sorted(docs, key=lambda d: (d.doc_date is None, d.doc_date or date.min, d.created_at, d.id))
+    _access(session, actor, "list", child_id=child_id,
+            parameters={"doc_type": doc_type, "since": since, "until": until, "count": len(docs)})
+    return [summary(d) for d in docs]
+
+
+def show_document(session: Session, doc_id: str, *, actor: Actor) -> dict[str, Any]:
+    doc = load_document(session, doc_id)
+    _access_document(session, actor, "view", doc)
+    return {
+        **summary(doc),
+        "state_reasons": doc.state_reasons, "operator": doc.batch.operator, "device": doc.batch.device,
+        "indexed_by": doc.indexed_by, "verified_at": doc.verified_at.isoformat() if doc.verified_at else None,
+        "tags": [{"name": t.name, "value": t.value, "source": t.source, "confidence": t.confidence} for t in doc.tags],
+        "qc": [{"check": q.check, "status": q.status, "message": q.message, "numbers": q.numbers} for q in doc.qc_results],
+        "candidates": [{"child_id": c.child_id, "score": c.score, "reasons": c.reasons} for c in doc.candidates],
+        "children_links": [{"child_id": c.child_id, "basis": c.basis, "linked_by": c.linked_by} for c in doc.children],
+        "objects": {"original": doc.batch.original_key, "original_sha256": doc.batch.sha256,
+                    "searchable": doc.searchable_key, "searchable_sha256": doc.searchable_sha256,
+                    "manifest": doc.manifest_key},
+        "original_pages": {"first": doc.first_page + 1, "last": doc.last_page + 1, "cover": None if doc.cover_page is None else doc.cover_page + 1},
+    }
+
+
+def open_document(
+    session: Session, store: ObjectStore, doc_id: str, *, actor: Actor, original: bool = False
+) -> tuple[BinaryIO, str]:
+    """The reading copy, or the untouched scan it came from; returns (stream, suggested file name)."""
+    doc = load_document(session, doc_id)
+    key = doc.batch.original_key if original else doc.searchable_key
+    _access_document(session, actor, "download", doc,
+            parameters={"object": "original" if original else "searchable"})
+    suffix = key.rsplit(".", 1)[-1]
+    name = f"{doc.batch_id}-original.{suffix}" if original else f"{doc.id}.pdf"
+    return store.open(key), name
+
+
+def search(
+    session: Session, db: Database, query: str, *, actor: Actor, child_id: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    doc_ids = None
+    if child_id is not None:
+        doc_ids = list(session.scalars(select(DocumentChild.document_id).where(DocumentChild.child_id == child_id)))
+    hits = db.search_pages(session, query, document_ids=doc_ids, limit=limit)
+    _access(session, actor, "search", child_id=child_id, parameters={"query": query, "hits": len(hits)})
+    docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_({h.document_id for h in hits})))}
+    return [{**summary(docs[h.document_id]), "page": h.page_seq, "snippet": h.snippet} for h in hits]
+
+
+def provenance(session: Session, doc_id: str, *, actor: Actor) -> dict[str, Any]:
+    """Every protocol event of the document and of the scan it came from, in order, with hashes."""
+    doc = load_document(session, doc_id)
+    batch: Batch = doc.batch
+    events = session.scalars(
+        select(Event).where(Event.category == "protocol")
+        .where((Event.document_id == doc.id) | ((Event.batch_id == batch.id) & Event.document_id.is_(None)))
+        .order_by(Event.id)).all()
+    _access_document(session, actor, "provenance", doc)
+    return {
+        "document": show_document_unlogged(doc),
+        "original": {"sha256": batch.sha256, "key": batch.original_key, "size_bytes": batch.size_bytes,
+                     "media_type": batch.media_type, "operator": batch.operator, "device": batch.device,
+                     "received_at": batch.received_at.isoformat(), "producer": batch.producer},
+        "events": list(_event_dicts(events)),
+    }
+
+
+def show_document_unlogged(doc: Document) -> dict[str, Any]:
+    return {**summary(doc), "searchable_sha256": doc.searchable_sha256, "manifest_key": doc.manifest_key}
+
+
+def _event_dicts(events: list[Event]) -> Iterator[dict[str, Any]]:
+    for e in events:
+        yield {"seq": e.id, "at": e.at.isoformat(), "kind": e.kind, "actor": f"{e.actor_kind}:{e.actor}",
+               "outcome": e.outcome, "document_id": e.document_id, "detail": e.detail, "hash": e.hash,
+               "prev_hash": e.prev_hash}

@@ -1,0 +1,55 @@
+"""What the pipelines and commands share: settings, database, object store, document types.
+
+Built once at an entry point from the settings object and passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+
+from escr.database import Database
+from escr.objectstore import ObjectStore, open_store
+from escr.settings import Settings
+from escr.tagging import DocTypeCatalogue, load_doctypes
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: ObjectStore
+
+    @cached_property
+    def doctypes(self) -> DocTypeCatalogue:
+        return load_doctypes(self.settings.config_dir / "doctypes.yaml")
+
+    @cached_property
+    def software(self) -> dict[str, str]:
+        """Versions recorded with every protocol event, so a result can be traced to its tools."""
+        import pikepdf
+        import zxingcpp
+
+        from escr import __version__
+        from escr.ocr import tesseract_version
+
+        return {
+            "escr": __version__,
+            "tesseract": tesseract_version(),
+            "pikepdf": pikepdf.__version__,
+            "qpdf": pikepdf.__libqpdf_version__,
+            "zxing-cpp": getattr(zxingcpp, "__version__", "unknown"),
+        }
+
+
+def open_services(settings: Settings) -> Services:
+    for folder in (settings.home, settings.intake_dir, settings.processing_dir, settings.quarantine_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    db.create_schema()
+    return Services(settings=settings, db=db, store=open_store(settings))
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")

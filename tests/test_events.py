@@ -1,0 +1,38 @@
+"""The protocol log: every event chained to the one before, through one writer."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from escr.database import GENESIS_HASH
+from escr.events import AccessEvent, Actor, Kind, ProtocolEvent, event_hash, payload_of, record
+from escr.models import Event
+
+
+def test_events_form_an_unbroken_hash_chain(services):
+    with services.db.session() as session:
+        record(session, ProtocolEvent(kind=Kind.RECEIVED, actor=Actor(kind="operator", name="bs1"), batch_id="S-1",
+                                      inputs={"original": "ab" * 32}))
+        record(session, AccessEvent(actor=Actor(kind="user", name="cw1"), action="view", document_id="D-1",
+                                    child_id="AB123456"))
+    with services.db.session() as session:
+        record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=Actor(kind="user", name="v1"), document_id="D-1"))
+    with services.db.session() as session:
+        rows = session.scalars(select(Event).order_by(Event.id)).all()
+        assert [r.kind for r in rows] == ["received", "accessed", "verified"]
+        assert rows[0].prev_hash == GENESIS_HASH
+        for before, after in zip(rows, rows[1:]):
+            assert after.prev_hash == before.hash
+        for row in rows:
+            assert event_hash(row.prev_hash, payload_of(row)) == row.hash
+
+
+def test_editing_an_event_breaks_its_hash(services):
+    with services.db.session() as session:
+        record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=Actor(kind="user", name="v1"), document_id="D-1"))
+    with services.db.session() as session:
+        row = session.scalars(select(Event)).one()
+        row.actor = "someone-else"
+    with services.db.session() as session:
+        row = session.scalars(select(Event)).one()
+        assert event_hash(row.prev_hash, payload_of(row)) != row.hash
