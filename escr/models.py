@@ -90,6 +90,7 @@ class Document(Base):
     searchable_sha256: Mapped[str] = mapped_column(String(64))
     manifest_key: Mapped[str] = mapped_column(String(256))
     manifest_sha256: Mapped[str] = mapped_column(String(64))
+    retention_until: Mapped[date | None] = mapped_column(Date)  # None: keep (depends on a date not yet known)
     indexed_by: Mapped[str | None] = mapped_column(String(128))
     verified_by: Mapped[str | None] = mapped_column(String(128))
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

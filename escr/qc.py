@@ -173,4 +173,4 @@ def check_identity(linked: Sequence[str], match: Any) -> CheckResult:
 
 
 def _strong(reasons: Sequence[str]) -> bool:
-    return any("child_id" in r or "nhs" in r.lower() for r in reasons)
+    return any(r.lower().startswith(("child id in text", "nhs number in text")) for r in reasons)

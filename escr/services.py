@@ -11,6 +11,7 @@ from functools import cached_property
 
 from escr.database import Database
 from escr.objectstore import ObjectStore, open_store
+from escr.retention import RetentionSchedule, load_retention
 from escr.settings import Settings
 from escr.tagging import DocTypeCatalogue, load_doctypes
 
@@ -24,6 +25,10 @@ class Services:
     @cached_property
     def doctypes(self) -> DocTypeCatalogue:
         return load_doctypes(self.settings.config_dir / "doctypes.yaml")
+
+    @cached_property
+    def retention(self) -> RetentionSchedule:
+        return load_retention(self.settings.config_dir / "retention.yaml")
 
     @cached_property
     def software(self) -> dict[str, str]:

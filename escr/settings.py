@@ -37,6 +37,7 @@ class OcrSettings(BaseModel):
     language: str = "eng"
     max_dpi: int = 300  # oversampled scans are rendered down to this for OCR
     min_dpi: int = 150  # lower-resolution scans are rendered up to this for OCR
+    max_render_pixels: int = 40_000_000  # A3 at 300 dpi is 17 Mpx; a larger page renders coarser
     page_timeout_s: int = 300
     workers: int = 0  # 0 = one tesseract process per core
     detect_orientation: bool = True

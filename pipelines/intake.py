@@ -28,7 +28,7 @@ from escr.errors import DatabaseError, EscrError, InputRejected, StorageError
 from escr.events import Actor, Kind, ProtocolEvent, now, record
 from escr.imaging import render_page
 from escr.matching import MatchResult, match_child
-from escr.models import Batch, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
+from escr.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
 from escr.objectstore import StoredObject, content_key, sha256_file
 from escr.ocr import OcrPage, PageJob, ocr_pages
 from escr.preflight import PreflightReport, preflight
@@ -67,6 +67,7 @@ class DocumentWork:
     match: MatchResult | None = None
     links: dict[str, str] = field(default_factory=dict)  # child id -> basis
     link_reasons: list[str] = field(default_factory=list)
+    retention_until: date | None = None
     qc: list[qc.CheckResult] = field(default_factory=list)
     state: str = ""
     reasons: list[str] = field(default_factory=list)
@@ -159,15 +160,18 @@ def prepare_pdf(ctx: IntakeContext) -> None:
     if ctx.report.media_type == "application/pdf":
         ctx.pdf_path = ctx.claim.path
     else:
-        ctx.pdf_path = images_to_pdf(ctx.claim.path, ctx.report.media_type, ctx.work_dir / "wrapped.pdf")
+        unknown_dpi = any(p.dpi_x is None for p in ctx.report.pages)
+        ctx.pdf_path = images_to_pdf(ctx.claim.path, ctx.report.media_type, ctx.work_dir / "wrapped.pdf",
+                                     assumed_dpi=ctx.services.settings.ocr.max_dpi if unknown_dpi else None)
 
 
 def find_cover_sheets(ctx: IntakeContext) -> None:
     assert ctx.report is not None and ctx.pdf_path is not None
-    path = ctx.pdf_path
+    path, report, max_pixels = ctx.pdf_path, ctx.report, ctx.services.settings.ocr.max_render_pixels
 
     def look(index: int) -> tuple[int, CoverSheet | None]:
-        return index, find_coversheet(render_page(path, "application/pdf", index, dpi=COVER_SCAN_DPI))
+        dpi = _ocr_dpi(report, index, COVER_SCAN_DPI, COVER_SCAN_DPI, max_pixels)
+        return index, find_coversheet(render_page(path, "application/pdf", index, dpi=dpi))
 
     with ThreadPoolExecutor(ctx.services.settings.ocr_workers) as pool:
         ctx.covers = {i: sheet for i, sheet in pool.map(look, range(ctx.report.page_count)) if sheet}
@@ -195,7 +199,8 @@ def read_pages(ctx: IntakeContext) -> None:
     assert ctx.report is not None and ctx.pdf_path is not None
     settings = ctx.services.settings
     jobs = [PageJob(path=ctx.pdf_path, media_type="application/pdf", index=i,
-                    dpi=_ocr_dpi(ctx.report, i, settings.ocr.min_dpi, settings.ocr.max_dpi), key=i)
+                    dpi=_ocr_dpi(ctx.report, i, settings.ocr.min_dpi, settings.ocr.max_dpi,
+                                 settings.ocr.max_render_pixels), key=i)
             for doc in ctx.documents for i in doc.plan.pages]
     results = {job.key: page for job, page in ocr_pages(jobs, settings=settings.ocr, workers=settings.ocr_workers)}
     for doc in ctx.documents:
@@ -258,9 +263,11 @@ def link_documents(ctx: IntakeContext) -> None:
                 doc.links = {c: doc.match.basis for c in doc.match.linked}
             else:
                 doc.link_reasons.append(f"no child identified beyond doubt ({doc.match.status})")
+            doc.retention_until = _retention(ctx.services, session, doc.links)
             ctx.note(Kind.LINKED if doc.links else Kind.NEEDS_INDEXING, document_id=doc.id,
                      outcome="linked" if doc.links else doc.match.status,
                      parameters={"children": doc.links, "text_match": doc.match.status,
+                                 "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
                                  "candidates": [c.child_id for c in doc.match.candidates]})
 
 
@@ -383,7 +390,10 @@ def run(claim: Claim, services: Services) -> IntakeResult:
     try:
         for stage in STAGES:
             stage(ctx)
-        return _filed_result(ctx)
+        result = _filed_result(ctx)
+        log.info("filed claim=%s scan=%s documents=%s", claim.claim_id, result.scan_id,
+                 " ".join(f"{d['id']}:{d['state']}" for d in result.documents))
+        return result
     except AlreadyFiled:
         release(claim)
         return IntakeResult(claim.claim_id, "filed", ctx.scan_id, claim.sha256, warnings=["already filed before a restart"])
@@ -429,11 +439,21 @@ def _filed_result(ctx: IntakeContext) -> IntakeResult:
     return IntakeResult(ctx.claim.claim_id, "filed", ctx.scan_id, ctx.claim.sha256, docs, warnings)
 
 
-def _ocr_dpi(report: PreflightReport, index: int, min_dpi: int, max_dpi: int) -> int:
+def _retention(services: Services, session: Any, child_ids: Any) -> date | None:
+    """Keep until the longest period of any linked child's category; unknown means keep."""
+    children = [session.get(Child, c) for c in child_ids]
+    schedule = services.retention
+    return schedule.longest(schedule.keep_until(c.category, date_of_birth=c.date_of_birth) for c in children if c)
+
+
+def _ocr_dpi(report: PreflightReport, index: int, min_dpi: int, max_dpi: int, max_pixels: int) -> int:
+    """Native resolution within the OCR range, and never a render larger than `max_pixels`."""
     from escr.imaging import ocr_dpi
 
     page = report.pages[index]
-    return ocr_dpi(page.dpi_x, page.dpi_y, min_dpi=min_dpi, max_dpi=max_dpi)
+    dpi = ocr_dpi(page.dpi_x, page.dpi_y, min_dpi=min_dpi, max_dpi=max_dpi)
+    area_in2 = (page.width_pt / 72) * (page.height_pt / 72)
+    return max(1, min(dpi, int((max_pixels / area_in2) ** 0.5))) if area_in2 > 0 else dpi
 
 
 def _page_facts(report: PreflightReport, seq: int, index: int, page: OcrPage) -> qc.PageFacts:
@@ -462,6 +482,7 @@ def _manifest(ctx: IntakeContext, doc: DocumentWork) -> bytes:
         "received_at": ctx.claim.received_at.isoformat(), "software": ctx.services.software,
         "doc_type": doc.doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
         "children": doc.links, "state_at_filing": doc.state,
+        "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
         "qc": [{"check": r.check, "status": r.status, "numbers": r.numbers} for r in doc.qc],
     }
     return json.dumps(body, sort_keys=True, indent=1, default=list).encode()
@@ -475,6 +496,7 @@ def _document_row(ctx: IntakeContext, doc: DocumentWork, stamp: Any) -> Document
         cover_page=doc.plan.cover_index, first_page=doc.plan.pages[0], last_page=doc.plan.pages[-1],
         page_count=len(doc.plan.pages), declared_pages=doc.plan.cover.declared_pages if doc.plan.cover else None,
         doc_type=doc.doc_type, doc_date=doc.doc_date, third_party=doc.third_party, state=doc.state,
+        retention_until=doc.retention_until,
         state_reasons=doc.reasons, searchable_key=doc.searchable.key, searchable_sha256=doc.searchable.sha256,
         manifest_key=doc.manifest.key, manifest_sha256=doc.manifest.sha256, created_at=stamp, updated_at=stamp)
     row.pages = [

@@ -68,7 +68,7 @@ def degrade(
         arr = np.where(speckle, 255 - arr, arr)
         img = Image.fromarray(arr.clip(0, 255).astype(np.uint8), "L")
     if lighten:
-        arr = np.asarray(img, dtype=np.int16)
+        arr = np.asarray(img, dtype=np.int32)
         img = Image.fromarray((arr + (255 - arr) * lighten // 255).clip(0, 255).astype(np.uint8), "L")
     if rotate % 360:
         img = img.rotate(rotate % 360, expand=True)

@@ -70,3 +70,15 @@ def test_blank_dark_light_skew_and_legibility():
     assert statuses([facts(conf=60.0)])["legibility"] == "warn"
     assert statuses([facts(conf=20.0)], ocr_expected=False)["legibility"] == "pass"
     assert statuses([facts(rotation=180)])["orientation"] == "warn"
+
+
+def test_identity_check_fails_when_the_text_names_only_another_child():
+    from escr.matching import Candidate, MatchResult
+
+    other = MatchResult((), (Candidate("CD654321", ("NHS number in text at offset 40",), 0.99),), "linked", "nhs_number")
+    assert qc.check_identity(["AB123456"], other).status == "fail"
+    sibling = MatchResult((), (Candidate("AB123456", ("child id in text at offset 3",), 0.99),
+                               Candidate("AB123457", ("child id in text at offset 30",), 0.99)), "ambiguous", "")
+    assert qc.check_identity(["AB123456"], sibling).status == "pass"
+    weak = MatchResult((), (Candidate("CD654321", ("date of birth in text matches; name not found",), 0.2),), "no_match", "")
+    assert qc.check_identity(["AB123456"], weak).status == "pass"

@@ -1,0 +1,3 @@
+from escr.cli import app
+
+app(prog_name="escr")

@@ -1,0 +1,215 @@
+"""Page images for OCR and image QC: one page rendered at a time, and cheap page measurements.
+
+A document is never decoded whole: `render_page` renders the one page asked for, so memory is
+bounded by one page image per OCR worker. Rendered images carry their resolution in
+`image.info["dpi"]`, which `page_metrics` uses to work at about 75 dpi.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pdf2image
+import pdf2image.exceptions
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from escr.errors import InputRejected, OcrError
+
+PDF = "application/pdf"
+IMAGE_TYPES = frozenset({"image/tiff", "image/jpeg", "image/png"})
+
+RESCAN = "Rescan the document and put the new file in the intake folder."
+
+# page_metrics works on a copy reduced to about this resolution: enough to see text lines,
+# coarse enough that isolated scanner speckle averages away.
+METRICS_DPI = 75
+# A pixel is ink when it is this much darker than the paper (the page's median grey level).
+INK_CONTRAST = 40
+# Share of each side ignored for blank detection: scanner edge shadow and punched holes live there.
+BORDER_FRACTION = 0.04
+# Below this share of ink pixels (after speckle removal) a page has nothing on it worth reading;
+# a single short word ("Page 2") on A4 measures about 0.0003, two lines of text about 0.0024.
+BLANK_INK_FRACTION = 0.0002
+
+
+def render_page(
+    path: Path,
+    media_type: str,
+    index: int,
+    *,
+    dpi: int,
+    grey: bool = True,
+    timeout_s: float | None = None,
+) -> Image.Image:
+    """Render page `index` (0-based) as it is displayed, at `dpi`, for OCR and image QC.
+
+    PDF pages go through pdftoppm (which applies the page's /Rotate and renders its crop box),
+    TIFF frames are picked with seek, JPEG/PNG are opened directly; scanned images are resampled
+    from their own resolution to `dpi` when they declare one, and turned by their EXIF
+    orientation, so every input comes out the same way round as the PDF wrapper shows it.
+    """
+    if media_type == PDF:
+        image = _render_pdf_page(path, index, dpi=dpi, grey=grey, timeout_s=timeout_s)
+    elif media_type in IMAGE_TYPES:
+        image = _load_image_frame(path, index, dpi=dpi, grey=grey)
+    else:
+        raise InputRejected(
+            "unsupported_type", f"files of type {media_type} cannot be rendered", RESCAN
+        )
+    # Only the resolution travels with the image: a source TIFF's compression or EXIF would
+    # otherwise follow it into every later save.
+    image.info = {"dpi": (dpi, dpi)}
+    return image
+
+
+def _render_pdf_page(
+    path: Path, index: int, *, dpi: int, grey: bool, timeout_s: float | None
+) -> Image.Image:
+    """One page through pdf2image's pdftoppm backend; its errors become escr errors."""
+    try:
+        images = pdf2image.convert_from_path(
+            path,
+            dpi=dpi,
+            first_page=index + 1,
+            last_page=index + 1,
+            grayscale=grey,
+            use_cropbox=True,
+            timeout=timeout_s,
+        )
+    except pdf2image.exceptions.PDFPopplerTimeoutError as exc:
+        raise OcrError(f"rendering page {index + 1} timed out", code="render_timeout") from exc
+    except pdf2image.exceptions.PDFInfoNotInstalledError as exc:
+        raise OcrError(
+            "poppler-utils (pdftoppm) is not installed", code="render_unavailable"
+        ) from exc
+    except (pdf2image.exceptions.PDFPageCountError, pdf2image.exceptions.PDFSyntaxError) as exc:
+        raise InputRejected("unreadable_pdf", "the PDF could not be read", RESCAN) from exc
+    if not images or index < 0:
+        raise InputRejected("page_missing", f"the PDF has no page {index + 1}", RESCAN)
+    image = images[0]
+    return image.convert("L") if grey and image.mode != "L" else image
+
+
+def _load_image_frame(path: Path, index: int, *, dpi: int, grey: bool) -> Image.Image:
+    """One frame of a scanned image file, upright per EXIF, resampled to `dpi`."""
+    try:
+        with Image.open(path) as img:
+            img.seek(index)
+            img.load()
+            native = _declared_dpi(img)
+            frame = _flatten(ImageOps.exif_transpose(img) or img, grey=grey)
+    except EOFError as exc:
+        raise InputRejected("page_missing", f"the image has no page {index + 1}", RESCAN) from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own bound, above preflight's
+        raise InputRejected(
+            "image_too_large", "the image has more pixels than a scanned page can", RESCAN
+        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InputRejected("unreadable_image", "the image could not be read", RESCAN) from exc
+    return _resample(frame, native, dpi)
+
+
+def _declared_dpi(img: Image.Image) -> tuple[float, float] | None:
+    """The resolution the file declares, or None when missing or a placeholder (1 or 72 dpi)."""
+    raw = img.info.get("dpi")
+    if not raw:
+        return None
+    x, y = (float(v) for v in raw)
+    return (x, y) if x > 72 and y > 72 else None
+
+
+def _flatten(img: Image.Image, *, grey: bool) -> Image.Image:
+    """Alpha onto white paper, then greyscale or RGB: the two modes tesseract reads best."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(paper, rgba)
+    target = "L" if grey else "RGB"
+    return img.convert(target) if img.mode != target else img.copy()
+
+
+def _resample(img: Image.Image, native: tuple[float, float] | None, dpi: int) -> Image.Image:
+    """Scale from the file's resolution to `dpi` (also squares up non-square pixels)."""
+    if native is None:
+        return img
+    size = (max(1, round(img.width * dpi / native[0])), max(1, round(img.height * dpi / native[1])))
+    if size == img.size:
+        return img
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def ocr_dpi(dpi_x: float | None, dpi_y: float | None, *, min_dpi: int, max_dpi: int) -> int:
+    """The resolution to render at for OCR: the scan's own, kept within [min_dpi, max_dpi].
+
+    Oversampled scans are rendered down (tesseract gains nothing past ~300 dpi but time), coarse
+    ones up; the finer axis of a non-square scan counts; unknown resolution renders at max_dpi.
+    """
+    known = [d for d in (dpi_x, dpi_y) if d is not None and d > 1]
+    if not known:
+        return max_dpi
+    return int(round(min(max(max(known), min_dpi), max_dpi)))
+
+
+@dataclass(frozen=True)
+class PageMetrics:
+    """Cheap measurements of one rendered page for blank detection and image QC."""
+
+    mean: float  # mean grey level 0..255
+    dark_fraction: float  # share of pixels darker than mid-grey (a too-dark scan has many)
+    ink_fraction: float  # share of ink pixels away from the edges, isolated speckle removed
+    p1: int  # 1st percentile grey of the ink (of the whole page when there is none): faint = high
+    p99: int  # 99th percentile grey of the whole page: the paper's white
+    blank: bool  # nothing worth reading: a blank page, or a blank back with speckle/edge shadow
+
+
+def page_metrics(image: Image.Image) -> PageMetrics:
+    """Measure a page on a copy reduced to ~75 dpi, so it costs milliseconds, not OCR time.
+
+    Box-averaging scanner speckle away at that scale and then dropping ink pixels with fewer
+    than two ink neighbours leaves text strokes, rules and pictures: what makes a page non-blank.
+    The outer few percent of each side are ignored for blankness (edge shadow, punched holes).
+    """
+    grey = np.asarray(_reduced(image), dtype=np.uint8)
+    paper = float(np.median(grey))
+    ink = _ink_mask(grey, paper)
+    ink_values = grey[ink]
+    p1 = np.percentile(ink_values if ink_values.size else grey, 1)
+    ink_fraction = float(ink.mean())
+    return PageMetrics(
+        mean=float(grey.mean()),
+        dark_fraction=float((grey < 128).mean()),
+        ink_fraction=ink_fraction,
+        p1=int(p1),
+        p99=int(np.percentile(grey, 99)),
+        blank=ink_fraction < BLANK_INK_FRACTION,
+    )
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """A greyscale copy at about METRICS_DPI (box filter, which averages speckle away)."""
+    grey = image if image.mode == "L" else image.convert("L")
+    dpi = image.info.get("dpi")
+    if dpi and float(dpi[0]) > 1:
+        factor = round(float(dpi[0]) / METRICS_DPI)
+    else:  # unknown: assume a letter/A4 page, whose long side is ~11.7 in
+        factor = round(max(grey.size) / (11.7 * METRICS_DPI))
+    return grey.reduce(factor) if factor > 1 else grey
+
+
+def _ink_mask(grey: np.ndarray, paper: float) -> np.ndarray:
+    """Pixels clearly darker than the paper, not in the border, and not isolated specks."""
+    ink = grey < paper - INK_CONTRAST
+    h, w = ink.shape
+    bh, bw = round(h * BORDER_FRACTION), round(w * BORDER_FRACTION)
+    ink[:bh, :] = ink[h - bh :, :] = False
+    ink[:, :bw] = ink[:, w - bw :] = False
+    padded = np.pad(ink, 1).astype(np.uint8)
+    neighbours = sum(
+        padded[1 + dy : h + 1 + dy, 1 + dx : w + 1 + dx]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if dy or dx
+    )
+    return ink & (neighbours >= 2)

@@ -1,0 +1,122 @@
+"""The searchable PDF: the scan's own pages, untouched, with OCR text laid over them invisibly.
+
+The as-scanned images are evidence: they are copied byte for byte, never decoded or re-encoded.
+Each page gains an invisible text layer (tesseract's text-only PDF page, placed as a form
+XObject over the page) and, when OCR found it turned, a corrected /Rotate so it displays upright.
+Output is deterministic: the same input gives the same bytes, so a crash-retry stores the same
+content-addressed object.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import img2pdf
+import pikepdf
+from pikepdf import Name
+
+from escr.errors import InputRejected, OcrError
+from escr.ocr import OcrPage
+
+RESCAN = "Rescan the document and put the new file in the intake folder."
+
+
+@dataclass(frozen=True)
+class SearchablePage:
+    source_index: int  # 0-based page of the source PDF
+    ocr: OcrPage
+
+
+def images_to_pdf(path: Path, media_type: str, out: Path, *, assumed_dpi: int | None = None) -> Path:
+    """Wrap a scanned TIFF/JPEG/PNG into a PDF without re-encoding it, one page per frame.
+
+    img2pdf embeds JPEG and CCITT G4 data as they are (PNG's compressed data too) and sizes each
+    page from the image's resolution. The source file is only read. No date is written, so the
+    same image always gives the same PDF. `assumed_dpi` sizes pages of an image that states no
+    resolution (img2pdf would otherwise assume 96 dpi and make a poster of a 300 dpi scan).
+    """
+    if not media_type.startswith("image/"):
+        raise InputRejected(
+            "unsupported_type", f"files of type {media_type} are not images", RESCAN
+        )
+    try:
+        layout = img2pdf.get_fixed_dpi_layout_fun((assumed_dpi, assumed_dpi)) if assumed_dpi else None
+        data = img2pdf.convert(str(path), nodate=True, layout_fun=layout) if layout else img2pdf.convert(str(path), nodate=True)
+    except (img2pdf.ImageOpenError, img2pdf.AlphaChannelError, img2pdf.PdfTooLargeError) as exc:
+        raise InputRejected(
+            "unreadable_image", "the image could not be wrapped as a PDF", RESCAN
+        ) from exc
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise InputRejected("unreadable_image", "the image could not be read", RESCAN) from exc
+    out.write_bytes(data)
+    return out
+
+
+def build_searchable_pdf(source_pdf: Path, pages: Sequence[SearchablePage], out: Path) -> Path:
+    """A new PDF of the listed pages of `source_pdf`, in the order given, each made searchable.
+
+    A page's content and images are copied as they are; its OCR text goes on top, invisible,
+    placed over the page as displayed; `ocr.rotation` is added to its /Rotate. Pages not listed
+    (cover sheets) are left out.
+    """
+    try:
+        with pikepdf.open(source_pdf) as source, pikepdf.new() as target:
+            for page in pages:
+                target.pages.append(source.pages[page.source_index])
+                _make_searchable(target, target.pages[-1], page.ocr)
+            target.save(
+                out,
+                deterministic_id=True,
+                # Never decode a stream to recompress it: the scan's bytes stay as they were.
+                stream_decode_level=pikepdf.StreamDecodeLevel.none,
+                object_stream_mode=pikepdf.ObjectStreamMode.generate,
+            )
+    except IndexError as exc:
+        raise InputRejected("page_missing", "a listed page is not in the PDF", RESCAN) from exc
+    except pikepdf.PdfError as exc:
+        raise OcrError(
+            "the searchable PDF could not be built", code="searchable_pdf_failed"
+        ) from exc
+    return out
+
+
+def _make_searchable(pdf: pikepdf.Pdf, page: pikepdf.Page, ocr: OcrPage) -> None:
+    """Turn the page upright, then lay the text layer over it as it is now displayed."""
+    rotate = (int(page.obj.get(Name.Rotate, 0)) + ocr.rotation) % 360
+    if rotate:
+        page.obj[Name.Rotate] = rotate
+    elif Name.Rotate in page.obj:
+        del page.obj[Name.Rotate]
+    if not ocr.text_pdf:
+        return
+    with pikepdf.open(io.BytesIO(ocr.text_pdf)) as text:
+        layer = pdf.copy_foreign(text.pages[0].as_form_xobject())
+    name = page.add_resource(
+        layer, Name.XObject, name=_free_xobject_name(page), replace_existing=False
+    )
+    # invert_transformations: the layer keeps the orientation it has on screen, so the upright
+    # text page lands on the page as displayed (after /Rotate), not on its unrotated user space.
+    placement = page.calc_form_xobject_placement(
+        layer,
+        name,
+        pikepdf.Rectangle(page.cropbox),
+        invert_transformations=True,
+        allow_shrink=True,
+        allow_expand=True,
+    )
+    # Wrap the original content in q/Q (its graphics state cannot leak into the layer) without
+    # rewriting the original content stream itself.
+    page.contents_add(b"q\n", prepend=True)
+    page.contents_add(b"Q\n" + placement, prepend=False)
+
+
+def _free_xobject_name(page: pikepdf.Page) -> Name:
+    """A resource name not yet used on the page; chosen, not random, so output is reproducible."""
+    used = page.resources.get(Name.XObject, pikepdf.Dictionary())
+    n = 0
+    while Name(f"/OCR{n}") in used:
+        n += 1
+    return Name(f"/OCR{n}")

@@ -1,0 +1,101 @@
+"""The command line as business support, caseworkers and auditors use it; every read is logged."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from escr.cli import app
+from escr.models import Event
+from tests.scans import degrade, text_page, write_pdf
+
+pytestmark = pytest.mark.ocr
+
+LETTER = ["Letter from the school", "Date: 9 March 2026", "Pupil AB123456 attended every day this term.",
+          "Her reading has improved a great deal."]
+
+
+@pytest.fixture
+def cli(with_children, monkeypatch):
+    monkeypatch.setenv("ESCR_HOME", str(with_children.settings.home))
+    if with_children.settings.database_url:
+        monkeypatch.setenv("ESCR_DATABASE_URL", with_children.settings.database_url)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def test_ingest_then_read_the_record_with_every_read_logged(cli, with_children, tmp_path):
+    scan = write_pdf([degrade(text_page(LETTER, dpi=300, size_inches=(5.83, 8.27)), noise=0.0005)], tmp_path / "s.pdf")
+    ingested = json.loads(cli("ingest", str(scan), "--operator", "bs.jones", "--device", "mfd-1", "--json").output)
+    assert scan.exists()  # `escr ingest` takes a copy; the person's file is left alone
+    (doc,) = ingested[0]["documents"]
+    assert doc["children"] == ["AB123456"] and doc["doc_type"] == "school_report"
+
+    listing = json.loads(cli("documents", "--child", "AB123456", "--json", "--user", "cw.ahmed").output)
+    assert [d["id"] for d in listing] == [doc["id"]]
+    shown = json.loads(cli("show", doc["id"], "--json", "--user", "cw.ahmed").output)
+    assert shown["operator"] == "bs.jones" and {q["check"] for q in shown["qc"]} >= {"resolution", "legibility"}
+    out = tmp_path / "copy.pdf"
+    cli("get", doc["id"], "-o", str(out), "--user", "cw.ahmed")
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
+    assert "reading" in text
+    original = tmp_path / "original.pdf"
+    cli("get", doc["id"], "-o", str(original), "--original", "--user", "auditor.li")
+    assert original.read_bytes() == scan.read_bytes()
+    hits = json.loads(cli("search", "reading improved", "--json", "--user", "cw.ahmed").output)
+    assert [h["id"] for h in hits] == [doc["id"]]
+    prov = json.loads(cli("provenance", doc["id"], "--json", "--user", "auditor.li").output)
+    assert prov["original"]["sha256"] == ingested[0]["sha256"]
+    assert [e["kind"] for e in prov["events"]][0] == "received"
+
+    with with_children.db.session() as session:
+        access = [(e.actor, e.detail.get("action")) for e in session.scalars(
+            select(Event).where(Event.category == "access").order_by(Event.id))]
+    assert access == [("cw.ahmed", "list"), ("cw.ahmed", "view"), ("cw.ahmed", "download"),
+                      ("auditor.li", "download"), ("cw.ahmed", "search"), ("auditor.li", "provenance")]
+
+
+def test_verification_refuses_the_scanner_then_accepts_another_person(cli, tmp_path):
+    scan = write_pdf([degrade(text_page(LETTER, dpi=300, size_inches=(5.83, 8.27)), noise=0.0005)], tmp_path / "s.pdf")
+    doc_id = json.loads(cli("ingest", str(scan), "--operator", "bs.jones", "--json").output)[0]["documents"][0]["id"]
+    refused = cli("qc", "verify", doc_id, "--user", "bs.jones", ok=False)
+    assert refused.exit_code == 2 and "four-eyes" in refused.output
+    cli("qc", "verify", doc_id, "--user", "tm.okafor")
+    shown = json.loads(cli("show", doc_id, "--json", "--user", "tm.okafor").output)
+    assert shown["state"] == "verified" and shown["verified_by"] == "tm.okafor"
+    again = cli("qc", "reject", doc_id, "--user", "tm.other", "--reason", "late", ok=False)
+    assert again.exit_code == 2
+
+
+def test_coversheet_command_prints_a_sheet_the_pipeline_reads(cli, tmp_path):
+    from pdf2image import convert_from_path
+
+    from escr.coversheet import find_coversheet
+
+    out = tmp_path / "sheet.pdf"
+    cli("coversheet", "--child", "AB123456", "--child", "AB123457", "--doc-type", "lac_review", "--pages", "3", "-o", str(out))
+    (image,) = convert_from_path(out, dpi=200, grayscale=True)
+    sheet = find_coversheet(image)
+    assert sheet is not None and sheet.child_ids == ("AB123456", "AB123457") and sheet.declared_pages == 3
+    unknown = cli("coversheet", "--child", "ZZ000000", "--doc-type", "lac_review", "-o", str(out), ok=False)
+    assert unknown.exit_code == 1 and "not in the child index" in unknown.output
+
+
+def test_children_import_rejects_a_bad_file_whole(cli, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("child_id,given_names,family_name,date_of_birth,nhs_number,category,status,team\n"
+                   "ZZ000001,Ann,Smith,2015-01-01,1234567890,cin,open,north\n")
+    result = cli("children", "import", str(bad), ok=False)
+    assert result.exit_code == 1 and "line 2" in result.output and "Ann" not in result.output

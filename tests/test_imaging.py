@@ -1,0 +1,200 @@
+"""Page rendering and page measurements: what OCR and image QC are given to look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+import pytest
+from PIL import Image
+
+from escr.errors import InputRejected
+from escr.imaging import ocr_dpi, page_metrics, render_page
+from tests.scans import degrade, text_page, write_image, write_pdf, write_tiff
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/scanners"
+corpus = pytest.mark.skipif(not CORPUS.exists(), reason="scanner corpus not present")
+
+A6 = (4.13, 5.83)
+LINES = ["Dear Ms Carter, thank you for your letter", "about the meeting on Friday."]
+
+
+def a6_text(dpi: int = 200) -> Image.Image:
+    return text_page(LINES, dpi=dpi, size_inches=A6, margin_inches=0.5)
+
+
+def with_dpi(image: Image.Image, dpi: int) -> Image.Image:
+    image.info["dpi"] = (dpi, dpi)
+    return image
+
+
+def dark_box_page(dpi: int) -> Image.Image:
+    """An A6 page whose top half is black: easy to tell apart from a text page, and its top."""
+    page = Image.new("L", tuple(round(s * dpi) for s in A6), 255)
+    page.paste(0, (0, 0, page.width, page.height // 2))
+    return page
+
+
+# ---------------------------------------------------------------- ocr_dpi
+
+
+@pytest.mark.parametrize(
+    ("dpi_x", "dpi_y", "expected"),
+    [
+        (600, 600, 300),  # oversampled scan rendered down
+        (300, 300, 300),
+        (200, 200, 200),  # kept: no upsampling within range
+        (100, 100, 150),  # coarse scan rendered up to the minimum
+        (200, 100, 200),  # non-square: the finer axis counts
+        (None, None, 300),  # unknown: maximum
+        (0, 0, 300),
+    ],
+)
+def test_ocr_dpi_clamps_native_resolution(dpi_x, dpi_y, expected) -> None:
+    assert ocr_dpi(dpi_x, dpi_y, min_dpi=150, max_dpi=300) == expected
+
+
+# ---------------------------------------------------------------- render_page
+
+
+def test_render_pdf_page_renders_only_the_asked_page_at_the_asked_dpi(tmp_path: Path) -> None:
+    pdf = write_pdf([a6_text(), dark_box_page(200)], tmp_path / "two.pdf", dpi=200)
+    image = render_page(pdf, "application/pdf", 1, dpi=100)
+    assert image.mode == "L"
+    assert abs(image.width - 413) <= 1 and abs(image.height - 583) <= 1
+    assert image.info["dpi"] == (100, 100)
+    pixels = np.asarray(image)
+    assert pixels[: image.height // 3].mean() < 20  # page 2's black top half, right way up
+    assert pixels[-image.height // 3 :].mean() > 235
+
+
+def test_render_pdf_page_shows_the_page_as_displayed_with_its_rotate(tmp_path: Path) -> None:
+    pdf = write_pdf([dark_box_page(100)], tmp_path / "rot.pdf", dpi=100)
+    with pikepdf.open(pdf, allow_overwriting_input=True) as doc:
+        doc.pages[0].obj.Rotate = 90
+        doc.save(pdf)
+    image = render_page(pdf, "application/pdf", 0, dpi=100)
+    assert image.width > image.height  # a portrait page turned a quarter is landscape
+    pixels = np.asarray(image)
+    # Turned clockwise, the black top half is now the right half.
+    assert pixels[:, image.width * 2 // 3 :].mean() < 20
+    assert pixels[:, : image.width // 3].mean() > 235
+
+
+def test_render_pdf_page_out_of_range_is_rejected(tmp_path: Path) -> None:
+    pdf = write_pdf([a6_text(100)], tmp_path / "one.pdf", dpi=100)
+    with pytest.raises(InputRejected) as err:
+        render_page(pdf, "application/pdf", 3, dpi=100)
+    assert err.value.code == "page_missing"
+
+
+def test_render_tiff_frame_by_index(tmp_path: Path) -> None:
+    tiff = write_tiff([a6_text(), dark_box_page(200)], tmp_path / "scan.tif", dpi=200)
+    first = render_page(tiff, "image/tiff", 0, dpi=200)
+    second = render_page(tiff, "image/tiff", 1, dpi=200)
+    assert first.mode == second.mode == "L"
+    assert np.asarray(first).mean() > 240 and np.asarray(second).mean() < 140
+    with pytest.raises(InputRejected) as err:
+        render_page(tiff, "image/tiff", 2, dpi=200)
+    assert err.value.code == "page_missing"
+
+
+def test_render_image_resampled_from_its_own_dpi(tmp_path: Path) -> None:
+    jpeg = write_image(a6_text(200), tmp_path / "scan.jpg", dpi=200)
+    image = render_page(jpeg, "image/jpeg", 0, dpi=100)
+    assert (abs(image.width - 413) <= 1, abs(image.height - 583) <= 1) == (True, True)
+    png = write_image(a6_text(200), tmp_path / "scan.png", dpi=200)
+    assert render_page(png, "image/png", 0, dpi=200, grey=False).mode == "RGB"
+
+
+def test_render_rgba_png_lands_on_white_paper(tmp_path: Path) -> None:
+    transparent = Image.new("RGBA", (400, 600), (0, 0, 0, 0))
+    transparent.save(tmp_path / "clear.png", dpi=(100, 100))
+    image = render_page(tmp_path / "clear.png", "image/png", 0, dpi=100)
+    assert np.asarray(image).min() == 255  # transparent is paper, not black ink
+
+
+@pytest.mark.parametrize(("name", "media_type"), [("bad.pdf", "application/pdf"), ("bad.png", "image/png")])
+def test_render_unreadable_file_is_rejected_with_a_reason(tmp_path: Path, name: str, media_type: str) -> None:
+    bad = tmp_path / name
+    bad.write_bytes(b"this is not a scan at all" * 10)
+    with pytest.raises(InputRejected) as err:
+        render_page(bad, media_type, 0, dpi=100)
+    assert err.value.code.startswith("unreadable")
+    assert err.value.action
+
+
+@pytest.mark.corpus
+@corpus
+def test_render_corpus_invalid_pdf_is_rejected() -> None:
+    with pytest.raises(InputRejected):
+        render_page(CORPUS / "invalid.pdf", "application/pdf", 0, dpi=100)
+
+
+@pytest.mark.corpus
+@corpus
+def test_render_corpus_non_square_scan_at_its_finer_resolution() -> None:
+    with pikepdf.open(CORPUS / "aspect.pdf") as doc:
+        box = doc.pages[0].mediabox
+        width_pt, height_pt = float(box[2] - box[0]), float(box[3] - box[1])
+    dpi = ocr_dpi(200, 100, min_dpi=150, max_dpi=300)
+    image = render_page(CORPUS / "aspect.pdf", "application/pdf", 0, dpi=dpi)
+    assert abs(image.width - width_pt / 72 * 200) <= 2
+    assert abs(image.height - height_pt / 72 * 200) <= 2
+
+
+# ---------------------------------------------------------------- page_metrics
+
+
+def test_metrics_two_lines_of_text_are_not_blank() -> None:
+    metrics = page_metrics(with_dpi(text_page(LINES, dpi=300), 300))
+    assert not metrics.blank
+    assert metrics.ink_fraction > 0
+    assert metrics.p1 < 60  # black ink
+    assert metrics.p99 == 255
+
+
+def test_metrics_empty_page_is_blank() -> None:
+    metrics = page_metrics(with_dpi(text_page([], dpi=200, size_inches=A6), 200))
+    assert metrics.blank and metrics.ink_fraction == 0
+    assert metrics.dark_fraction == 0
+
+
+@pytest.mark.parametrize("dpi", [150, 300])
+def test_metrics_speckle_noise_on_an_empty_page_is_blank(dpi: int) -> None:
+    noisy = degrade(text_page([], dpi=dpi), noise=0.002)
+    assert page_metrics(with_dpi(noisy, dpi)).blank
+
+
+def test_metrics_blank_back_with_scanner_edge_shadow_is_blank() -> None:
+    back = np.full((1754, 1240), 248, np.uint8)  # A4 at 150 dpi, off-white paper
+    back[:, :25] = 60  # dark shadow along the binding edge
+    back[-15:, :] = 90  # and along the bottom
+    metrics = page_metrics(with_dpi(Image.fromarray(back), 150))
+    assert metrics.blank
+    assert metrics.dark_fraction > 0.01  # the shadow is still counted as dark
+
+
+def test_metrics_a_short_word_alone_is_not_blank() -> None:
+    page = with_dpi(text_page(["Page 2"], dpi=200), 200)
+    assert not page_metrics(page).blank
+
+
+def test_metrics_faint_scan_has_a_high_p1_and_dark_scan_a_high_dark_fraction() -> None:
+    page = text_page(LINES * 6, dpi=150)
+    faint = with_dpi(page.point(lambda v: 180 + v * 75 // 255), 150)  # ink no darker than 180
+    dark = with_dpi(page.point(lambda v: v * 100 // 255), 150)  # grey-black background
+    faint_m, normal_m, dark_m = (page_metrics(p) for p in (faint, with_dpi(page, 150), dark))
+    assert not faint_m.blank
+    assert faint_m.p1 >= 170 > normal_m.p1
+    assert dark_m.dark_fraction > 0.9 > normal_m.dark_fraction
+
+
+@pytest.mark.corpus
+@corpus
+def test_metrics_corpus_blank_page_is_blank_and_text_page_is_not() -> None:
+    blank = render_page(CORPUS / "blank.pdf", "application/pdf", 0, dpi=150)
+    text = render_page(CORPUS / "ccitt.pdf", "application/pdf", 0, dpi=150)
+    assert page_metrics(blank).blank
+    assert not page_metrics(text).blank
