@@ -10,12 +10,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from escr.errors import DatabaseError
-from escr.models import Base, ChainHead
+from escr.models import ChainHead
 
 GENESIS_HASH = "0" * 64
 
@@ -55,13 +55,8 @@ class Database:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
-        """Create tables and search indexes if missing; safe to run on every start."""
-        with self.session() as session:
-            Base.metadata.create_all(session.connection())
-            for ddl in _SQLITE_FTS if self.dialect == "sqlite" else _POSTGRES_FTS:
-                session.execute(text(ddl))
-            if session.get(ChainHead, 1) is None:
-                session.add(ChainHead(id=1, last_event_id=0, last_hash=GENESIS_HASH))
+        """Bring the schema to the newest migration; safe to run on every start."""
+        upgrade_schema(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -105,6 +100,31 @@ class Database:
             allowed = set(document_ids)
             hits = [h for h in hits if h.document_id in allowed]
         return hits[:limit]
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Run the Alembic migrations shipped in `escr/migrations` up to head."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "escr:migrations")
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"schema migration failed: {type(exc).__name__}") from exc
+
+
+def install_search(connection: Connection) -> None:
+    """The database's own full-text engine over page text (called from a migration)."""
+    for ddl in _SQLITE_FTS if connection.dialect.name == "sqlite" else _POSTGRES_FTS:
+        connection.execute(text(ddl))
+
+
+def seed_chain_head(connection: Connection) -> None:
+    connection.execute(ChainHead.__table__.insert().values(id=1, last_event_id=0, last_hash=GENESIS_HASH))
 
 
 def _fts5_query(query: str) -> str:
