@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +86,7 @@ class IntakeContext:
     claim: Claim
     work_dir: Path
     events: list[ProtocolEvent] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics and benchmarks
     report: PreflightReport | None = None
     pdf_path: Path | None = None
     covers: dict[int, CoverSheet] = field(default_factory=dict)
@@ -377,6 +379,7 @@ class IntakeResult:
     documents: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     quarantine: dict[str, Any] | None = None
+    timings: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -389,7 +392,9 @@ def run(claim: Claim, services: Services) -> IntakeResult:
     ctx = IntakeContext(services=services, claim=claim, work_dir=work_dir)
     try:
         for stage in STAGES:
+            started = time.perf_counter()
             stage(ctx)
+            ctx.timings[stage.__name__] = time.perf_counter() - started
         result = _filed_result(ctx)
         log.info("filed claim=%s scan=%s documents=%s", claim.claim_id, result.scan_id,
                  " ".join(f"{d['id']}:{d['state']}" for d in result.documents))
@@ -436,7 +441,8 @@ def _filed_result(ctx: IntakeContext) -> IntakeResult:
              "doc_date": d.doc_date.isoformat() if d.doc_date else None, "children": sorted(d.links),
              "state": d.state, "reasons": d.reasons, "qc": {r.check: r.status for r in d.qc}}
             for d in ctx.documents]
-    return IntakeResult(ctx.claim.claim_id, "filed", ctx.scan_id, ctx.claim.sha256, docs, warnings)
+    return IntakeResult(ctx.claim.claim_id, "filed", ctx.scan_id, ctx.claim.sha256, docs, warnings,
+                        timings={k: round(v, 4) for k, v in ctx.timings.items()})
 
 
 def _retention(services: Services, session: Any, child_ids: Any) -> date | None:

@@ -19,6 +19,35 @@ for _name in list(os.environ):
         del os.environ[_name]
 
 
+@pytest.fixture(autouse=True)
+def cached_ocr(request, monkeypatch, pytestconfig):
+    """Reuse OCR results across runs (and across the SQLite and PostgreSQL passes) in tests that
+    are not about OCR itself. Keyed by the exact page pixels and OCR settings, so a change to
+    either is a cache miss; tests marked `real_ocr` always run Tesseract."""
+    if request.node.get_closest_marker("real_ocr"):
+        return
+    import hashlib
+    import pickle
+
+    import escr.ocr as ocr_module
+
+    real = ocr_module.ocr_page
+    cache_dir = Path(pytestconfig.cache.mkdir("escr-ocr"))
+
+    def cached(image, *, dpi, settings, metrics=None):
+        key = hashlib.sha256(image.tobytes() + repr((image.mode, image.size, dpi, settings)).encode()).hexdigest()
+        path = cache_dir / f"{key}.pickle"
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        page = real(image, dpi=dpi, settings=settings, metrics=metrics)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(page))
+        os.replace(tmp, path)
+        return page
+
+    monkeypatch.setattr(ocr_module, "ocr_page", cached)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(home=tmp_path / "home", stable_seconds=0.5, rescan_seconds=1.0,

@@ -13,6 +13,8 @@ from escr.errors import InputRejected
 from escr.imaging import ocr_dpi, page_metrics, render_page
 from tests.scans import degrade, text_page, write_image, write_pdf, write_tiff
 
+pytestmark = pytest.mark.real_ocr  # about OCR itself: never served from the test OCR cache
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/scanners"
 corpus = pytest.mark.skipif(not CORPUS.exists(), reason="scanner corpus not present")
 

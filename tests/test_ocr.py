@@ -13,6 +13,8 @@ from escr.ocr import OcrPage, PageJob, ocr_page, ocr_pages, tesseract_version
 from escr.settings import OcrSettings
 from tests.scans import degrade, text_page, write_pdf, write_tiff
 
+pytestmark = pytest.mark.real_ocr  # about OCR itself: never served from the test OCR cache
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/scanners"
 corpus = pytest.mark.skipif(not CORPUS.exists(), reason="scanner corpus not present")
 

@@ -21,6 +21,8 @@ from escr.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
 from escr.settings import OcrSettings
 from tests.scans import degrade, text_page, write_image, write_pdf, write_tiff
 
+pytestmark = pytest.mark.real_ocr  # about OCR itself: never served from the test OCR cache
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/scanners"
 corpus = pytest.mark.skipif(not CORPUS.exists(), reason="scanner corpus not present")
 
