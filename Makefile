@@ -1,11 +1,13 @@
-# The two commands of the README: `make run` (the watched intake on embedded defaults) and
-# `make test` (the whole suite). Both install what is missing first and are safe to repeat.
+# The two commands of the README: `make run` (the watched intake and the web app on embedded
+# defaults) and `make test` (the whole suite). Both install what is missing first and are safe to repeat.
 
 VENV ?= .venv
 PYTHON ?= python3
 APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils qpdf fonts-dejavu-core
+# The browser tests drive Debian's Chromium with Playwright's Python package (no browser download).
+TEST_APT_PACKAGES := chromium
 
-.PHONY: run test system-deps bench clean-venv
+.PHONY: run test test-postgres system-deps bench clean-venv
 
 system-deps:
 	@missing=""; \
@@ -29,11 +31,38 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
+# `escr run`: the intake watcher (its own process) and the web app on web.host:web.port; Ctrl-C stops both.
 run: system-deps $(VENV)/.installed
-	$(VENV)/bin/escr watch
+	$(VENV)/bin/escr run
 
+test test-postgres: APT_PACKAGES += $(TEST_APT_PACKAGES)
+
+# `make test` runs on SQLite, and on PostgreSQL too when ESCR_TEST_DATABASE_URL names a server
+# (each test gets its own database there: see tests/testdb.py). `make test-postgres` makes sure a
+# PostgreSQL server is running (starting or installing it: .ci/services) and runs the suite on it.
 test: system-deps $(VENV)/.installed
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: system-deps $(VENV)/.installed
+	exports=$$(.ci/services postgresql) && eval "$$exports" && $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# `make bench` (README, "Performance"): throughput against Tesseract alone and OCRmyPDF, memory,
+# retrieval latency on PostgreSQL, Celery scaling. OCRmyPDF and py-spy live in their own venv,
+# never in escr's. Options as make variables, e.g. `make bench BENCH_PAGES=8 BENCH_SEED_DOCS=20000`
+# (all listed in tests/benchmarks/config.py).
+BENCH_VENV ?= .bench-venv
+BENCH_APT_PACKAGES := ghostscript
+
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q 'ocrmypdf>=16' 'py-spy>=0.3'
+	touch $@
+
+bench:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(APT_PACKAGES) $(BENCH_APT_PACKAGES)"
+	@$(MAKE) --no-print-directory $(VENV)/.installed $(BENCH_VENV)/.installed
+	$(VENV)/bin/python -m tests.benchmarks
 
 clean-venv:
 	rm -rf $(VENV)

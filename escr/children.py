@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,6 +19,9 @@ from escr.matching import ChildRecord
 from escr.models import Child
 
 COLUMNS = ("child_id", "given_names", "family_name", "date_of_birth", "nhs_number", "category", "status", "team")
+OPTIONAL_COLUMNS = ("final_contact",)  # the case's closure date, when the export has it
+# A change to any of these can change how long the child's documents must be kept.
+RETENTION_FIELDS = ("category", "status", "date_of_birth", "final_contact")
 
 
 class ChildRow(BaseModel):
@@ -30,6 +33,7 @@ class ChildRow(BaseModel):
     category: str | None = None
     status: str | None = None
     team: str | None = None
+    final_contact: date | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -65,7 +69,7 @@ def read_children_csv(path: Path) -> list[ChildRow]:
         rows, errors = [], []
         for line_no, raw in enumerate(reader, start=2):
             try:
-                rows.append(ChildRow(**{c: raw.get(c) for c in COLUMNS}))
+                rows.append(ChildRow(**{c: raw.get(c) for c in COLUMNS + OPTIONAL_COLUMNS}))
             except ValidationError as exc:
                 fields = sorted({str(e["loc"][0]) for e in exc.errors()})
                 errors.append(f"line {line_no}: {', '.join(fields)}")
@@ -75,8 +79,13 @@ def read_children_csv(path: Path) -> list[ChildRow]:
     return rows
 
 
-def import_children(session: Session, rows: Sequence[ChildRow], *, actor: Actor) -> ImportSummary:
+def import_children(session: Session, rows: Sequence[ChildRow], *, actor: Actor,
+                    on_retention_change: Callable[[Session, list[str]], object] | None = None) -> ImportSummary:
+    """Add or update children in the caller's transaction. `on_retention_change` gets the ids of
+    children whose category, status, birth date or closure changed (their documents' retention
+    dates are recomputed: escr.retention_updates.retention_hook); if it fails, nothing is imported."""
     added = updated = unchanged = 0
+    retention_changed = []
     stamp = now()
     for row in rows:
         values = row.model_dump()
@@ -85,6 +94,8 @@ def import_children(session: Session, rows: Sequence[ChildRow], *, actor: Actor)
             session.add(Child(**values, updated_at=stamp))
             added += 1
         elif any(getattr(existing, k) != v for k, v in values.items()):
+            if any(getattr(existing, k) != values[k] for k in RETENTION_FIELDS):
+                retention_changed.append(row.child_id)
             for k, v in values.items():
                 setattr(existing, k, v)
             existing.updated_at = stamp
@@ -93,7 +104,11 @@ def import_children(session: Session, rows: Sequence[ChildRow], *, actor: Actor)
             unchanged += 1
     summary = ImportSummary(added, updated, unchanged)
     record(session, ProtocolEvent(kind=Kind.CHILDREN_IMPORTED, actor=actor,
-                                  parameters={"added": added, "updated": updated, "unchanged": unchanged}))
+                                  parameters={"added": added, "updated": updated, "unchanged": unchanged,
+                                              "retention_fields_changed": len(retention_changed)}))
+    if retention_changed and on_retention_change is not None:
+        session.flush()
+        on_retention_change(session, retention_changed)
     return summary
 
 

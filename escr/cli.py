@@ -82,13 +82,15 @@ def watch() -> None:
     """Watch the intake folder and file every scan that arrives, until stopped."""
     from escr.watcher import IntakeWatcher
     from pipelines import intake
+    from pipelines.fixity import Housekeeping
 
     configure_logging()
     services = _services()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    IntakeWatcher(services.settings, lambda claim: intake.run(claim, services)).run(stop)
+    IntakeWatcher(services.settings, lambda claim: intake.run(claim, services),
+                  housekeeping=Housekeeping(services)).run(stop)  # chain anchors, scheduled fixity runs
 
 
 @app.command()
@@ -169,11 +171,14 @@ def doctypes() -> None:
 def children_import(file: Path, user: UserOpt = None) -> None:
     """Load or update the child index from a CSV export (re-import updates)."""
     from escr.children import import_children, read_children_csv
+    from escr.retention_updates import retention_hook
 
     services = _services()
     rows = read_children_csv(file)
+    actor = Actor(kind="user", name=_user(services.settings, user))
     with services.db.session() as session:
-        summary = import_children(session, rows, actor=Actor(kind="user", name=_user(services.settings, user)))
+        summary = import_children(session, rows, actor=actor,
+                                  on_retention_change=retention_hook(services.store, services.retention, actor))
     out.print(f"children: {summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged")
 
 
@@ -316,12 +321,15 @@ def index(
     user: UserOpt = None,
 ) -> None:
     """Index a document by hand: pick its child(ren) and type."""
+    from escr.retention_updates import recompute_retention
     from escr.verification import index_document
 
     services = _services()
     with services.db.session() as session:
         d = index_document(session, doc, user=_user(services.settings, user), child_ids=child, doc_type=doc_type,
                            known_types=list(services.doctypes.types), doc_date=_date(doc_date))
+        recompute_retention(session, services.store, services.retention, child,
+                            actor=_actor(services, user), reason="indexed by hand")
         out.print(f"{d.id} indexed; now {d.state}")
 
 
@@ -397,3 +405,10 @@ def _date(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value}") from None
+
+
+import escr.cli_db  # noqa: E402,F401  (registers `escr db`)
+import escr.cli_worker  # noqa: E402,F401  (registers `escr worker`)
+import escr.cli_provenance  # noqa: E402,F401  (registers verify, anchor, fixity, report, paper, audit)
+import escr.cli_storage  # noqa: E402,F401  (registers `escr hold`, `escr retention`)
+import escr.cli_web  # noqa: E402,F401  (registers serve, run, users, teams, quarantine discard)

@@ -44,6 +44,27 @@ class Kind(StrEnum):
     REJECTED = "rejected"
     CHILDREN_IMPORTED = "children_imported"
     ACCESSED = "accessed"
+    # People and permissions (web app): who could see what, and when that changed.
+    ACCOUNT = "account"
+    SIGN_IN = "sign_in"
+    BREAK_GLASS = "break_glass"
+    BREAK_GLASS_REVIEWED = "break_glass_reviewed"
+    AUDIT_PURPOSE = "audit_purpose"
+    QUARANTINE_DISCARDED = "quarantine_discarded"
+    # Provenance: chain anchors, fixity checks, the paper original, case-file audit samples.
+    ANCHORED = "anchored"
+    FIXITY_CHECKED = "fixity_checked"
+    FIXITY_ALERT = "fixity_alert"
+    PAPER_MOVED = "paper_moved"
+    PAPER_ARRIVED = "paper_arrived"
+    PAPER_DESTROYED = "paper_destroyed"
+    PAPER_RETURNED = "paper_returned"
+    AUDIT_SAMPLED = "audit_sampled"
+    # Object storage: retention dates recomputed after a child's category or closure changed, holds.
+    RETENTION_CHANGED = "retention_changed"
+    RETENTION_NOT_SHORTENED = "retention_not_shortened"
+    LEGAL_HOLD_SET = "legal_hold_set"
+    LEGAL_HOLD_RELEASED = "legal_hold_released"
 
 
 class Actor(BaseModel):

@@ -189,7 +189,7 @@ def _fill(
         job = next(jobs, None)
         if job is None:
             return
-        running[pool.submit(_process, job, settings)] = job
+        running[pool.submit(ocr_job, job, settings)] = job
 
 
 def _result(future: Future[OcrPage], job: PageJob) -> OcrPage:
@@ -202,8 +202,9 @@ def _result(future: Future[OcrPage], job: PageJob) -> OcrPage:
         raise OcrError(f"OCR of page {job.index + 1} failed: {type(exc).__name__}") from exc
 
 
-def _process(job: PageJob, settings: OcrSettings) -> OcrPage:
-    """Render, measure and (unless blank) OCR one page: the whole of a worker's job."""
+def ocr_job(job: PageJob, settings: OcrSettings) -> OcrPage:
+    """Render, measure and (unless blank) OCR one page: the whole of a worker's job, whether a
+    thread of `ocr_pages` or a Celery worker on another machine (`escr.tasks`)."""
     image = render_page(
         job.path, job.media_type, job.index, dpi=job.dpi, timeout_s=settings.page_timeout_s
     )

@@ -11,12 +11,16 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from escr.errors import InputRejected, NotFound
+from escr.errors import InputRejected, InvalidState, NotFound
+from escr.events import Actor, Kind, ProtocolEvent, record
 from escr.receipt import Claim
+
+if TYPE_CHECKING:
+    from escr.database import Database
 
 log = logging.getLogger("escr.quarantine")
 REASON_SUFFIX = ".reason.json"
@@ -79,4 +83,56 @@ def release_to_intake(claim_id: str, quarantine_dir: Path, intake_dir: Path) -> 
     target.parent.mkdir(parents=True, exist_ok=True)
     os.rename(entry.path, target)
     shutil.rmtree(entry.path.parent, ignore_errors=True)
+    return target
+
+
+DISCARD_RECORD = "discarded.json"
+MIN_DISCARD_REASON_CHARS = 10
+
+
+def find_entry(claim_id: str, quarantine_dir: Path) -> QuarantineEntry:
+    """The quarantined file with this claim id (looked up, never joined into a path from input)."""
+    for entry in list_quarantine(quarantine_dir):
+        if entry.claim_id == claim_id:
+            return entry
+    raise NotFound(f"no quarantined file with claim id {claim_id}")
+
+
+def discard(claim_id: str, *, quarantine_dir: Path, discarded_dir: Path, db: Database, actor: Actor,
+            reason: str, keep_until: date) -> Path:
+    """Take a quarantined file off the list for good, keeping its bytes and reason; logged.
+
+    Business support discard what will never be filed (a blank test scan, a file scanned twice).
+    The claim's folder moves whole to `discarded/<claim id>/` with `discarded.json` (who, when,
+    why, kept until) beside the untouched bytes, which stay until retention allows them to be
+    destroyed. The protocol event and the move succeed or fail together.
+    """
+    reason = (reason or "").strip()
+    if len(reason) < MIN_DISCARD_REASON_CHARS:
+        raise InvalidState(f"say why the file is discarded (at least {MIN_DISCARD_REASON_CHARS} characters)",
+                           code="reason_required")
+    entry = find_entry(claim_id, quarantine_dir)
+    note = {"claim_id": claim_id, "discarded_by": actor.name, "discarded_at": datetime.now(UTC).isoformat(),
+            "reason": reason, "keep_until": keep_until.isoformat(), "sha256": entry.reason.get("sha256")}
+    target = discarded_dir / claim_id
+    moved = False
+    try:
+        with db.session() as session:
+            record(session, ProtocolEvent(kind=Kind.QUARANTINE_DISCARDED, actor=actor, outcome="discarded",
+                                          parameters={"claim_id": claim_id, "reason": reason,
+                                                      "keep_until": keep_until.isoformat(),
+                                                      "code": entry.reason.get("code")},
+                                          inputs={"original": entry.reason.get("sha256") or ""}))
+            tmp = entry.path.parent / (DISCARD_RECORD + ".tmp")
+            tmp.write_text(json.dumps(note, indent=2) + "\n")
+            os.replace(tmp, entry.path.parent / DISCARD_RECORD)
+            discarded_dir.mkdir(parents=True, exist_ok=True)
+            os.rename(entry.path.parent, target)
+            moved = True
+    except BaseException:
+        if moved:  # the commit failed after the move: put it back, nothing half-done
+            os.rename(target, quarantine_dir / claim_id)
+        (quarantine_dir / claim_id / DISCARD_RECORD).unlink(missing_ok=True)
+        raise
+    log.info("discarded quarantined claim=%s", claim_id)
     return target

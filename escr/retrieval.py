@@ -6,7 +6,8 @@ function here writes its access event in the same transaction as the read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, BinaryIO
 
@@ -21,14 +22,50 @@ from escr.objectstore import ObjectStore
 from escr.verification import load_document
 
 
-def _access(session: Session, actor: Actor, action: str, **fields: Any) -> None:
-    record(session, AccessEvent(actor=actor, action=action, **fields))  # type: ignore[arg-type]
+@dataclass(frozen=True)
+class Use:
+    """Why, and on what grounds, a person reads the record; written into every access event.
+
+    `basis` names the need-to-know rule that let them in (team, allocated, intake, audit,
+    audit_purpose, break_glass); a break-glass read has outcome "break_glass" so that it
+    stands out in the access log and can be reviewed.
+    """
+
+    purpose: str | None = None
+    basis: str | None = None
+    break_glass_id: int | None = None
+
+
+def _access(session: Session, actor: Actor, action: str, *, use: Use | None = None,
+            parameters: dict[str, Any] | None = None, **fields: Any) -> None:
+    use = use or Use()
+    params = dict(parameters or {})
+    if use.basis:
+        params["basis"] = use.basis
+    if use.break_glass_id is not None:
+        params["break_glass_id"] = use.break_glass_id
+    fields.setdefault("outcome", "break_glass" if use.break_glass_id is not None else "ok")
+    record(session, AccessEvent(actor=actor, action=action, purpose=use.purpose,  # type: ignore[arg-type]
+                                parameters=params, **fields))
 
 
 def _access_document(session: Session, actor: Actor, action: str, doc: Document, **fields: Any) -> None:
     """One event per child the document belongs to, so each child's access log is complete."""
     for child_id in sorted(c.child_id for c in doc.children) or [None]:
         _access(session, actor, action, document_id=doc.id, child_id=child_id, **fields)
+
+
+def log_document_access(session: Session, doc: Document, *, actor: Actor, action: str, use: Use | None = None,
+                        parameters: dict[str, Any] | None = None) -> None:
+    """Log a read that does not go through the functions below (e.g. a page image)."""
+    _access_document(session, actor, action, doc, use=use, parameters=parameters)
+
+
+def log_refused(session: Session, *, actor: Actor, action: str, code: str, child_id: str | None = None,
+                document_id: str | None = None) -> None:
+    """A refused attempt is a use of the record too: it goes in the access log as "denied"."""
+    _access(session, actor, action, child_id=child_id, document_id=document_id, outcome="denied",
+            parameters={"code": code})
 
 
 def summary(doc: Document) -> dict[str, Any]:
@@ -42,7 +79,7 @@ def summary(doc: Document) -> dict[str, Any]:
 
 def list_documents(
     session: Session, child_id: str, *, actor: Actor, doc_type: str | None = None,
-    since: date | None = None, until: date | None = None,
+    since: date | None = None, until: date | None = None, use: Use | None = None,
 ) -> list[dict[str, Any]]:
     """A child's documents in date order (the chronology), undated ones last."""
     if session.get(Child, child_id) is None:
@@ -56,14 +93,14 @@ def list_documents(
         stmt = stmt.where(Document.doc_date <= until)
     docs = session.scalars(stmt).all()
     docs = sorted(docs, key=lambda d: (d.doc_date is None, d.doc_date or date.min, d.created_at, d.id))
-    _access(session, actor, "list", child_id=child_id,
+    _access(session, actor, "list", child_id=child_id, use=use,
             parameters={"doc_type": doc_type, "since": since, "until": until, "count": len(docs)})
     return [summary(d) for d in docs]
 
 
-def show_document(session: Session, doc_id: str, *, actor: Actor) -> dict[str, Any]:
+def show_document(session: Session, doc_id: str, *, actor: Actor, use: Use | None = None) -> dict[str, Any]:
     doc = load_document(session, doc_id)
-    _access_document(session, actor, "view", doc)
+    _access_document(session, actor, "view", doc, use=use)
     return {
         **summary(doc),
         "state_reasons": doc.state_reasons, "operator": doc.batch.operator, "device": doc.batch.device,
@@ -80,12 +117,13 @@ def show_document(session: Session, doc_id: str, *, actor: Actor) -> dict[str, A
 
 
 def open_document(
-    session: Session, store: ObjectStore, doc_id: str, *, actor: Actor, original: bool = False
+    session: Session, store: ObjectStore, doc_id: str, *, actor: Actor, original: bool = False,
+    use: Use | None = None,
 ) -> tuple[BinaryIO, str]:
     """The reading copy, or the untouched scan it came from; returns (stream, suggested file name)."""
     doc = load_document(session, doc_id)
     key = doc.batch.original_key if original else doc.searchable_key
-    _access_document(session, actor, "download", doc,
+    _access_document(session, actor, "download", doc, use=use,
             parameters={"object": "original" if original else "searchable"})
     suffix = key.rsplit(".", 1)[-1]
     name = f"{doc.batch_id}-original.{suffix}" if original else f"{doc.id}.pdf"
@@ -93,18 +131,21 @@ def open_document(
 
 
 def search(
-    session: Session, db: Database, query: str, *, actor: Actor, child_id: str | None = None, limit: int = 50
+    session: Session, db: Database, query: str, *, actor: Actor, child_id: str | None = None, limit: int = 50,
+    document_ids: Collection[str] | None = None, use: Use | None = None,
 ) -> list[dict[str, Any]]:
-    doc_ids = None
+    """Full-text search; `document_ids`, when given, is the set the person may read (need-to-know)."""
+    doc_ids = None if document_ids is None else set(document_ids)
     if child_id is not None:
-        doc_ids = list(session.scalars(select(DocumentChild.document_id).where(DocumentChild.child_id == child_id)))
-    hits = db.search_pages(session, query, document_ids=doc_ids, limit=limit)
-    _access(session, actor, "search", child_id=child_id, parameters={"query": query, "hits": len(hits)})
+        in_record = set(session.scalars(select(DocumentChild.document_id).where(DocumentChild.child_id == child_id)))
+        doc_ids = in_record if doc_ids is None else doc_ids & in_record
+    hits = db.search_pages(session, query, document_ids=None if doc_ids is None else sorted(doc_ids), limit=limit)
+    _access(session, actor, "search", child_id=child_id, use=use, parameters={"query": query, "hits": len(hits)})
     docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_({h.document_id for h in hits})))}
     return [{**summary(docs[h.document_id]), "page": h.page_seq, "snippet": h.snippet} for h in hits]
 
 
-def provenance(session: Session, doc_id: str, *, actor: Actor) -> dict[str, Any]:
+def provenance(session: Session, doc_id: str, *, actor: Actor, use: Use | None = None) -> dict[str, Any]:
     """Every protocol event of the document and of the scan it came from, in order, with hashes."""
     doc = load_document(session, doc_id)
     batch: Batch = doc.batch
@@ -112,7 +153,7 @@ def provenance(session: Session, doc_id: str, *, actor: Actor) -> dict[str, Any]
         select(Event).where(Event.category == "protocol")
         .where((Event.document_id == doc.id) | ((Event.batch_id == batch.id) & Event.document_id.is_(None)))
         .order_by(Event.id)).all()
-    _access_document(session, actor, "provenance", doc)
+    _access_document(session, actor, "provenance", doc, use=use)
     return {
         "document": show_document_unlogged(doc),
         "original": {"sha256": batch.sha256, "key": batch.original_key, "size_bytes": batch.size_bytes,

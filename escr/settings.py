@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,6 +58,107 @@ class QcThresholds(BaseModel):
     legibility_min_words: int = 5
 
 
+class WebSettings(BaseModel):
+    """The web app and REST API (`escr serve`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Signs session cookies. From ESCR_WEB__SECRET_KEY; when unset a random key is generated
+    # once and kept in <home>/web-secret.key (mode 0600). Never put it in a config file.
+    secret_key: SecretStr | None = None
+    secure_cookies: bool = False  # set true when served over HTTPS (cookies get the Secure flag)
+    same_site: Literal["lax", "strict"] = "lax"
+    session_hours: float = 8.0  # a sign-in lasts at most this long
+    idle_minutes: float = 60.0  # and ends after this long without a request
+    login_max_failures: int = 5  # failed passwords in a row before the account is locked
+    login_lockout_minutes: float = 15.0
+    # Single sign-on by a reverse proxy: the header naming the signed-in user, trusted only
+    # from these proxy addresses (IPs or CIDR ranges). Off when sso_header is unset.
+    sso_header: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+    break_glass_minutes: float = 60.0  # how long an emergency access to one child lasts
+    audit_purpose_minutes: float = 240.0  # how long an auditor's recorded purpose opens content
+    page_size: int = 50
+    max_page_size: int = 200
+    thumbnail_dpi: int = 30
+    page_image_dpi: int = 80
+    discarded_keep_days: int = 365  # a discarded quarantined file is kept at least this long
+
+
+class StoreSettings(BaseModel):
+    """The S3 / MinIO object store, used when `store_url` is `s3://<bucket>`."""
+
+    endpoint: str | None = None  # host:port of the S3 service
+    region: str = "us-east-1"
+    secure: bool = True  # HTTPS; false only for a store on loopback or a test server
+    ca_bundle: Path | None = None  # CA certificates for a store with a private certificate
+    # Credentials from ESCR_STORE__ACCESS_KEY / ESCR_STORE__SECRET_KEY only; never in a file.
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"  # object-lock mode of every retention
+    sse: bool = False  # ask the server to encrypt every object (SSE-S3; the server needs a KMS/KEK)
+    verify: Literal["read_back", "checksum"] = "read_back"  # read_back: hash every byte read back
+    single_put_max_bytes: int = Field(default=512 * 1024**2, ge=5 * 1024**2)  # larger: multipart upload
+    # Short and bounded, so an outage becomes a StorageError quickly and the file is deferred.
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    read_timeout_s: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=2, ge=0)
+
+
+class AnchorSettings(BaseModel):
+    """Anchoring the event chain's head to the object store (`escr anchor`, the watcher)."""
+
+    # HMAC-SHA256 key for anchors, from ESCR_ANCHOR__KEY only; unset: plain SHA-256 (detects a
+    # rewritten table, but not an anchor forged by someone who can also write to the store).
+    key: SecretStr | None = None
+    interval_hours: float = 24.0  # at most one anchor per interval unless asked for (0: only on demand)
+    prefix: str = "anchors/"
+
+
+class ProvenanceSettings(BaseModel):
+    """Fixity checks, paper disposition and case-file audit (escr verify / paper / audit)."""
+
+    qa_hold_days: int = 28  # DOMAIN.md step 9: a published UK example; 30-90 days elsewhere
+    # Document types whose paper is always kept, on top of `keep_original: true` in doctypes.yaml.
+    keep_original_types: list[str] = Field(default_factory=list)
+    fixity_interval_hours: float = 24.0  # the watcher runs the fixity pipeline this often (0: never)
+    alert_command: list[str] = Field(default_factory=list)  # run per finding, the finding as JSON on stdin
+    # Store prefixes that hold objects not referenced by documents (never reported as unreferenced).
+    ignore_prefixes: list[str] = Field(default_factory=list)
+    chunk_size: int = 500  # rows per read when streaming the record
+    casefile_audit_file: str = "casefile_audit.yaml"
+    audit_sample_gap_months: int = 12  # seed 004 12.1: a prepared file is not selected again for 12 months
+
+
+class CelerySettings(BaseModel):
+    """Page OCR fanned out to `escr worker` processes through a broker; none = all in-process."""
+
+    broker_url: str | None = None  # redis://... or amqp://...; unset: OCR runs in this process
+    result_backend: str | None = None  # default: the broker URL when it is Redis (required for AMQP)
+    queue: str = "escr.ocr"
+    pages_in_flight: int = Field(default=64, ge=1)  # pages of one file sent as one group at a time
+    wait_timeout_s: float = Field(default=3600.0, gt=0)  # then the file is deferred and retried later
+    visibility_timeout_s: int = Field(default=1800, ge=1)  # Redis: a dead worker's page is redone after this
+    max_attempts: int = Field(default=3, ge=1)  # deliveries of one page before it counts as failed
+    max_page_message_bytes: int = Field(default=32 * 1024**2, ge=1024)  # larger pages are OCRed locally
+    result_expires_s: int = Field(default=3600, ge=60)  # backstop: results are deleted once collected
+    worker_concurrency: int = Field(default=0, ge=0)  # pages at once per worker; 0 = one per core
+
+    @model_validator(mode="after")
+    def _backend_for_amqp(self) -> CelerySettings:
+        """Results travel back through Redis: an AMQP broker alone cannot hold them."""
+        if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://")) and not self.result_backend:
+            raise ValueError("an AMQP broker needs a result backend: set ESCR_CELERY__RESULT_BACKEND (redis://...)")
+        return self
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus metrics of the watcher and of each worker, served on their own port."""
+
+    port: int | None = None  # unset: no metrics server
+    address: str = "127.0.0.1"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ESCR_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -74,6 +176,12 @@ class Settings(BaseSettings):
     preflight: PreflightLimits = Field(default_factory=PreflightLimits)
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     qc: QcThresholds = Field(default_factory=QcThresholds)
+    celery: CelerySettings = Field(default_factory=CelerySettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    anchor: AnchorSettings = Field(default_factory=AnchorSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
 
     @field_validator("home", "config_dir")
     @classmethod

@@ -51,9 +51,11 @@ class _Events(FileSystemEventHandler):
 
 
 class IntakeWatcher:
-    def __init__(self, settings: Settings, process: Callable[[Claim], object]) -> None:
+    def __init__(self, settings: Settings, process: Callable[[Claim], object],
+                 housekeeping: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.process = process
+        self.housekeeping = housekeeping  # periodic jobs (chain anchors, fixity runs); must return quickly
         self._lock = threading.Lock()
         self._candidates: set[Path] = set()
         self._seen: dict[Path, _Seen] = {}
@@ -127,6 +129,7 @@ class IntakeWatcher:
         observer.start()
         log.info("watching intake folder %s", intake)
         pool = ThreadPoolExecutor(self.settings.batches_in_flight, thread_name_prefix="intake")
+        stop_metrics = self._start_metrics()
         try:
             for claim in pending_claims(self.settings.processing_dir):
                 log.info("resuming claim=%s left by an earlier run", claim.claim_id)
@@ -148,6 +151,8 @@ class IntakeWatcher:
                         if claim is not None:
                             log.info("claimed claim=%s operator=%s", claim.claim_id, claim.operator)
                             self._submit(pool, claim)
+                    if self.housekeeping is not None:
+                        self.housekeeping()
                 except Exception as exc:  # keep watching whatever happens to one file
                     log.error("watcher loop error: %s", type(exc).__name__)
                 stop.wait(poll_s)
@@ -155,4 +160,15 @@ class IntakeWatcher:
             observer.stop()
             observer.join()
             pool.shutdown(wait=True)
+            if stop_metrics is not None:
+                stop_metrics()
             log.info("watcher stopped")
+
+    def _start_metrics(self) -> Callable[[], None] | None:
+        """Prometheus metrics of this process, plus the record gauges read from the database."""
+        if self.settings.metrics.port is None:
+            return None
+        from escr.database import Database
+        from escr.metrics import start_metrics_server
+
+        return start_metrics_server(self.settings, db=Database(self.settings.resolved_database_url))

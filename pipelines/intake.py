@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,16 +23,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from escr import qc
+from escr import metrics, qc
 from escr.children import DbChildLookup
 from escr.coversheet import CoverSheet, find_coversheet
+from escr.distributed import BrokerUnavailable, LocalPageOcr, PageOcr, open_page_ocr
 from escr.errors import DatabaseError, EscrError, InputRejected, StorageError
 from escr.events import Actor, Kind, ProtocolEvent, now, record
 from escr.imaging import render_page
 from escr.matching import MatchResult, match_child
 from escr.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
 from escr.objectstore import StoredObject, content_key, sha256_file
-from escr.ocr import OcrPage, PageJob, ocr_pages
+from escr.ocr import OcrPage, PageJob
 from escr.preflight import PreflightReport, preflight
 from escr.quarantine import quarantine
 from escr.receipt import Claim, hash_claim, release
@@ -93,6 +95,7 @@ class IntakeContext:
     empty_covers: tuple[int, ...] = ()
     documents: list[DocumentWork] = field(default_factory=list)
     original: StoredObject | None = None
+    page_ocr: PageOcr | None = None  # who OCRs the pages (run() picks it from settings); None = local pool
 
     @property
     def scan_id(self) -> str:
@@ -197,14 +200,15 @@ def split_into_documents(ctx: IntakeContext) -> None:
 
 
 def read_pages(ctx: IntakeContext) -> None:
-    """OCR every document page of the file at once, spread over every core."""
+    """OCR every document page of the file at once: over every core here, or over every worker."""
     assert ctx.report is not None and ctx.pdf_path is not None
     settings = ctx.services.settings
     jobs = [PageJob(path=ctx.pdf_path, media_type="application/pdf", index=i,
                     dpi=_ocr_dpi(ctx.report, i, settings.ocr.min_dpi, settings.ocr.max_dpi,
                                  settings.ocr.max_render_pixels), key=i)
             for doc in ctx.documents for i in doc.plan.pages]
-    results = {job.key: page for job, page in ocr_pages(jobs, settings=settings.ocr, workers=settings.ocr_workers)}
+    page_ocr = ctx.page_ocr or LocalPageOcr(settings.ocr, settings.ocr_workers)
+    results = {job.key: page for job, page in page_ocr(jobs, scope=ctx.claim.claim_id)}
     for doc in ctx.documents:
         doc.ocr = [results[i] for i in doc.plan.pages]
         ctx.note(Kind.OCR, document_id=doc.id, parameters={
@@ -302,24 +306,35 @@ def decide_states(ctx: IntakeContext) -> None:
 
 
 def store_objects(ctx: IntakeContext) -> None:
-    """Original, reading copies and manifests, each read back before anything refers to it."""
+    """Original, reading copies and manifests, each read back and locked before anything refers to it.
+
+    Each object is retained until its document's date (None: keep, under a legal hold until the
+    date is known); the original, shared by every document of the scan, until the longest."""
     store, claim = ctx.services.store, ctx.claim
     assert claim.sha256 is not None and ctx.report is not None
+    original_until = ctx.services.retention.longest(d.retention_until for d in ctx.documents)
     ctx.original = store.put_file(content_key("originals", claim.sha256, _suffix(ctx.report.media_type)),
-                                  claim.path, sha256=claim.sha256, content_type=ctx.report.media_type)
+                                  claim.path, sha256=claim.sha256, content_type=ctx.report.media_type,
+                                  retain_until=original_until)
     for doc in ctx.documents:
         assert doc.searchable_path is not None
         sha = sha256_file(doc.searchable_path)
         doc.searchable = store.put_file(content_key("searchable", sha, ".pdf"), doc.searchable_path,
-                                        sha256=sha, content_type="application/pdf")
+                                        sha256=sha, content_type="application/pdf", retain_until=doc.retention_until)
         manifest = _manifest(ctx, doc)
         doc.manifest = store.put_bytes(content_key("manifests", hashlib.sha256(manifest).hexdigest(), ".json"),
-                                       manifest, content_type="application/json")
-        ctx.note(Kind.STORED, document_id=doc.id, parameters={"store": doc.searchable.location.split("/")[0]},
+                                       manifest, content_type="application/json", retain_until=doc.retention_until)
+        versions = {f"{name}_version": obj.version for name, obj in
+                    (("original", ctx.original), ("searchable", doc.searchable), ("manifest", doc.manifest)) if obj.version}
+        ctx.note(Kind.STORED, document_id=doc.id,
+                 parameters={"store": doc.searchable.location.split("/")[0],
+                             "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
+                             "original_retention_until": original_until.isoformat() if original_until else None,
+                             "lock_mode": getattr(store, "lock_mode", None)},
                  inputs={"original": claim.sha256},
                  outputs={"original": ctx.original.key, "searchable": doc.searchable.key,
                           "searchable_sha256": doc.searchable.sha256, "manifest": doc.manifest.key,
-                          "manifest_sha256": doc.manifest.sha256})
+                          "manifest_sha256": doc.manifest.sha256, **versions})
 
 
 def file_records(ctx: IntakeContext) -> None:
@@ -385,11 +400,26 @@ class IntakeResult:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def run(claim: Claim, services: Services) -> IntakeResult:
-    """Take one claimed file through every stage; bad input is quarantined, outages deferred."""
+def run(claim: Claim, services: Services, *, page_ocr: PageOcr | None = None) -> IntakeResult:
+    """Take one claimed file through every stage; bad input is quarantined, outages deferred.
+
+    Pages are OCRed by `page_ocr` when given, else by what the settings ask for: this process's
+    thread pool, or Celery workers when a broker is configured.
+    """
     work_dir = services.settings.home / "work" / claim.claim_id
+    with ExitStack() as stack:
+        if page_ocr is None:
+            page_ocr = stack.enter_context(open_page_ocr(services.settings))
+        ctx = IntakeContext(services=services, claim=claim, work_dir=work_dir, page_ocr=page_ocr)
+        result = _run_stages(ctx)
+    metrics.observe_intake(result, timings=ctx.timings, executor=page_ocr.name,
+                           pages=[page for doc in ctx.documents for page in doc.ocr])
+    return result
+
+
+def _run_stages(ctx: IntakeContext) -> IntakeResult:
+    claim, work_dir = ctx.claim, ctx.work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
-    ctx = IntakeContext(services=services, claim=claim, work_dir=work_dir)
     try:
         for stage in STAGES:
             started = time.perf_counter()
@@ -404,7 +434,7 @@ def run(claim: Claim, services: Services) -> IntakeResult:
         return IntakeResult(claim.claim_id, "filed", ctx.scan_id, claim.sha256, warnings=["already filed before a restart"])
     except InputRejected as rejection:
         return _quarantine(ctx, rejection)
-    except (StorageError, DatabaseError) as exc:
+    except (StorageError, DatabaseError, BrokerUnavailable) as exc:
         log.error("deferred claim=%s: %s (%s); the file waits in processing/ for a retry",
                   claim.claim_id, exc.code, type(exc.__cause__ or exc).__name__)
         return IntakeResult(claim.claim_id, "deferred", ctx.scan_id, claim.sha256, warnings=[exc.message])
@@ -447,9 +477,9 @@ def _filed_result(ctx: IntakeContext) -> IntakeResult:
 
 def _retention(services: Services, session: Any, child_ids: Any) -> date | None:
     """Keep until the longest period of any linked child's category; unknown means keep."""
-    children = [session.get(Child, c) for c in child_ids]
-    schedule = services.retention
-    return schedule.longest(schedule.keep_until(c.category, date_of_birth=c.date_of_birth) for c in children if c)
+    from escr.retention_updates import keep_until
+
+    return keep_until(services.retention, (session.get(Child, c) for c in child_ids))
 
 
 def _ocr_dpi(report: PreflightReport, index: int, min_dpi: int, max_dpi: int, max_pixels: int) -> int:

@@ -1,10 +1,14 @@
-"""Alembic environment: runs against the connection escr hands it, or the configured URL."""
+"""Alembic environment: runs against the connection escr hands it (`escr db upgrade`).
+
+Run by hand (`alembic -x url=...`) it opens that URL instead; autogenerate leaves the
+full-text engine's own objects alone, so a new revision only holds model changes.
+"""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
 
+from escr.database import include_in_comparison
 from escr.models import Base
 
 config = context.config
@@ -16,14 +20,23 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.begin() as conn:
-        _run(conn)
+    from escr.database import Database
+
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("no database: run `escr db upgrade`, or alembic -x url=DATABASE_URL")
+    db = Database(url)
+    try:
+        with db.engine.begin() as conn:
+            _run(conn)
+    finally:
+        db.dispose()
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      include_object=include_in_comparison)
     with context.begin_transaction():
         context.run_migrations()
 

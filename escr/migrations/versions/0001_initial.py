@@ -1,7 +1,7 @@
-"""initial schema
+"""initial schema: the record, the event chain (append-only), full-text search
 
 Revision ID: 0001_initial
-Revises: 
+Revises:
 """
 
 from alembic import op
@@ -115,8 +115,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_documents_doc_date'), ['doc_date'], unique=False)
-        batch_op.create_index(batch_op.f('ix_documents_doc_type'), ['doc_type'], unique=False)
-        batch_op.create_index('ix_documents_state', ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_documents_retention_until'), ['retention_until'], unique=False)
+        batch_op.create_index('ix_documents_state', ['state', 'created_at'], unique=False)
+        batch_op.create_index('ix_documents_type_date', ['doc_type', 'doc_date'], unique=False)
 
     op.create_table('document_children',
     sa.Column('document_id', sa.String(length=40), nullable=False),
@@ -129,7 +130,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('document_id', 'child_id')
     )
     with op.batch_alter_table('document_children', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_document_children_child_id'), ['child_id'], unique=False)
+        batch_op.create_index('ix_document_children_child', ['child_id', 'document_id'], unique=False)
 
     op.create_table('link_candidates',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -194,10 +195,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_tags_document_id'), ['document_id'], unique=False)
 
     # ### end Alembic commands ###
-    from escr.database import install_search, seed_chain_head
+    from escr.database import install_chain_head_guard, install_search, make_append_only, seed_chain_head
 
-    install_search(op.get_bind())
-    seed_chain_head(op.get_bind())
+    bind = op.get_bind()
+    install_search(bind)  # PostgreSQL: GIN index on to_tsvector('english', text); SQLite: FTS5 table
+    seed_chain_head(bind)
+    make_append_only(bind, "events")  # UPDATE, DELETE, TRUNCATE refused by a trigger
+    install_chain_head_guard(bind)  # chain_head only moves forward, to the newest event
 
 
 def downgrade() -> None:

@@ -2,11 +2,13 @@
 
 Revision ID: 0004_storage
 Revises: 0003_provenance
-Filled in by the production-deployment issue; empty until then so the revision chain stays fixed.
+
+A person's legal hold on a document, and the final contact of a child's case (closure), from
+which the retention periods of children in need and S47 enquiries run.
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0004_storage"
 down_revision = "0003_provenance"
@@ -15,7 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("documents", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("legal_hold", sa.Boolean(), server_default=sa.false(), nullable=False))
+    with op.batch_alter_table("children", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("final_contact", sa.Date(), nullable=True))
 
 
 def downgrade() -> None:

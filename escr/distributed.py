@@ -1,0 +1,101 @@
+"""Who OCRs the pages of a file: this process's own thread pool, or Celery workers on N machines.
+
+The intake pipeline asks a `PageOcr` for the pages of a file and gets `(job, OcrPage)` pairs
+back; it does not know which kind it was given. `open_page_ocr(settings)` picks one: with no
+broker configured the local thread pool of `escr.ocr.ocr_pages` (one tesseract per core, as
+before); with a broker, `escr.tasks.CeleryPageOcr`, which sends the file's pages to `escr worker`
+processes as Celery groups and gathers the answers. Storage and database writes stay with the
+caller either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from escr.errors import EscrError
+from escr.ocr import OcrPage, PageJob, ocr_pages
+from escr.settings import OcrSettings, Settings
+
+# Celery, kombu and the broker clients are imported only when a broker is configured: the
+# in-process default does not load them.
+
+
+class BrokerUnavailable(EscrError):
+    """The broker or the workers did not answer: the file waits in processing/ and is retried."""
+
+    code = "ocr_workers_unavailable"
+
+
+class PageOcr(Protocol):
+    """OCR the pages of one file; results in any order, each with the job it answers."""
+
+    name: str
+
+    def __call__(self, jobs: Sequence[PageJob], *, scope: str) -> Iterator[tuple[PageJob, OcrPage]]: ...
+
+
+@dataclass(frozen=True)
+class LocalPageOcr:
+    """Today's OCR: this process's thread pool, one single-threaded tesseract per core."""
+
+    settings: OcrSettings
+    workers: int
+    name: str = "local"
+
+    def __call__(self, jobs: Sequence[PageJob], *, scope: str = "") -> Iterator[tuple[PageJob, OcrPage]]:
+        return ocr_pages(jobs, settings=self.settings, workers=self.workers)
+
+
+@contextmanager
+def open_page_ocr(settings: Settings) -> Iterator[PageOcr]:
+    """The page OCR these settings ask for, for the duration of one file (or one process)."""
+    if not settings.celery.broker_url:
+        yield LocalPageOcr(settings.ocr, settings.ocr_workers)
+        return
+    from escr.tasks import CeleryPageOcr, celery_app
+
+    app = celery_app(settings)
+    try:
+        yield CeleryPageOcr(app, settings)
+    finally:
+        app.close()
+
+
+def broker_reachable(settings: Settings, *, timeout_s: float = 3.0) -> bool:
+    """Whether the configured broker accepts a connection now."""
+    import kombu
+
+    from escr.tasks import BROKER_ERRORS
+
+    if not settings.celery.broker_url:
+        return False
+    try:
+        with kombu.Connection(settings.celery.broker_url, connect_timeout=timeout_s) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout_s)
+        return True
+    except (*BROKER_ERRORS, OSError):
+        return False
+
+
+def queue_depth(settings: Settings, *, timeout_s: float = 3.0) -> int | None:
+    """Pages waiting on the broker for a worker; None without a broker or when it cannot be asked."""
+    import amqp.exceptions
+    import kombu
+    import kombu.exceptions
+
+    from escr.tasks import BROKER_ERRORS
+
+    if not settings.celery.broker_url:
+        return None
+    try:
+        with kombu.Connection(settings.celery.broker_url, connect_timeout=timeout_s) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout_s)
+            with conn.channel() as channel:
+                return int(channel.queue_declare(settings.celery.queue, passive=True).message_count)
+    except (amqp.exceptions.NotFound, kombu.exceptions.ChannelError):
+        return 0  # no such queue yet: nothing was ever sent
+    except (*BROKER_ERRORS, OSError, kombu.exceptions.KombuError, amqp.exceptions.AMQPError):
+        return None

@@ -1,0 +1,276 @@
+"""The FastAPI application: sessions, security headers, errors as pages or JSON, the routes.
+
+`create_app(services)` builds one app on the services object of the entry point; `escr serve`
+runs it under uvicorn. Request logging here replaces uvicorn's access log, which would write
+query strings (a searched name, a date of birth) into the log: lines carry method, path, status
+and user id only, and paths hold ids, never personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from escr import __version__
+from escr.access import AccessDenied, Unauthenticated
+from escr.errors import (
+    ConfigError,
+    DatabaseError,
+    EscrError,
+    InputRejected,
+    InvalidState,
+    NotFound,
+    ProtocolViolation,
+    StorageError,
+)
+from escr.services import Services
+from escr.settings import Settings
+from escr.web.auth import CsrfFailed, csrf_guard, csrf_token
+
+log = logging.getLogger("escr.web")
+HERE = Path(__file__).resolve().parent
+SECRET_FILE = "web-secret.key"
+
+# Stable error codes of the API, with their HTTP status (documented in the OpenAPI description).
+VALIDATION_CODES = frozenset({"validation_failed", "reason_required", "weak_password"})
+CONFLICT_CODES = frozenset({"already_exists", "already_reviewed", "already_allowed"})
+
+API_DESCRIPTION = """
+The escr REST API: the same need-to-know rules, logging and four-eyes checks as the web pages.
+
+**Authentication**: `Authorization: Bearer <token>` with a personal API token (create one on the
+*API tokens* page or with `escr users token`). A browser session also works, with the session's
+CSRF token in `X-CSRF-Token` on every POST, PUT, PATCH or DELETE.
+
+**Errors** are JSON: `{"error": {"code": "...", "message": "...", "status": 403}}`. Codes are stable:
+`unauthenticated`, `invalid_token`, `sso_user_unknown` (401); `role_forbidden`, `not_your_team`,
+`purpose_required`, `third_party_permission_required`, `not_in_intake`, `original_holds_other_records`,
+`own_access`,
+`csrf_failed` (403); `not_found` (404); `method_not_allowed` (405); `invalid_state`,
+`protocol_violation` (four-eyes), `already_exists`, `already_reviewed`, `already_allowed`,
+`own_account`, `user_disabled`, `sign_in_failed` (409); `validation_failed`, `reason_required`,
+`weak_password` (422); `input_rejected` (400); `database_failed`, `storage_failed` (503).
+
+**Pagination**: every list takes `offset` (from 0) and `limit` (default 50, at most 200) and
+answers `{"items": [...], "offset", "limit", "total", "next_offset"}`; `next_offset` is null on the
+last page.
+
+**Logging**: every listing, view, download and search of a child's documents is written to the
+access log with who, when, what and why (purpose, break-glass), refused attempts included.
+"""
+
+
+def session_secret(settings: Settings) -> str:
+    """ESCR_WEB__SECRET_KEY, else a random key generated once under ESCR_HOME (mode 0600)."""
+    if settings.web.secret_key is not None:
+        value = settings.web.secret_key.get_secret_value()
+        if len(value) < 32:
+            raise ConfigError("web.secret_key must be at least 32 characters")
+        return value
+    path = settings.home / SECRET_FILE
+    settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip()
+
+
+class SecurityHeaders:
+    """Headers for every response: no caching of record pages, no framing, no referrer; a strict CSP on
+    pages (not on PDFs, which the browser's own viewer shows)."""
+
+    HEADERS = [
+        (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                     b"script-src 'self'; object-src 'self'; frame-ancestors 'self'; "
+                                     b"form-action 'self'; base-uri 'none'"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"SAMEORIGIN"),
+        (b"cache-control", b"no-store"),
+    ]
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+                message["headers"] = headers + [(k, v) for k, v in self.HEADERS if k not in present
+                                                and (html or k != b"content-security-policy")]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            principal = scope.get("state", {}).get("principal")
+            log.info("%s %s %s user=%s %.0fms", scope["method"], scope["path"], status["code"],
+                     principal.user_id if principal else "-", (time.perf_counter() - started) * 1000)
+
+
+def _status_for(exc: EscrError) -> int:
+    if isinstance(exc, Unauthenticated):
+        return 401
+    if isinstance(exc, (AccessDenied, CsrfFailed)):
+        return 403
+    if isinstance(exc, NotFound):
+        return 404
+    if exc.code in VALIDATION_CODES:
+        return 422
+    if isinstance(exc, (InvalidState, ProtocolViolation)):
+        return 409
+    if isinstance(exc, InputRejected):
+        return 400
+    if isinstance(exc, (DatabaseError, StorageError)):
+        return 503
+    return 500
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics")
+
+
+def error_body(code: str, message: str, status: int, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "status": status, **extra}}
+
+
+def _error_response(request: Request, status: int, code: str, message: str) -> Response:
+    if wants_json(request):
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(code, message, status), status_code=status, headers=headers)
+    if status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    templates: Jinja2Templates = request.app.state.templates
+    from escr.web.pages import base_context
+
+    context = base_context(request)
+    context.update(status=status, code=code, message=message, path=request.url.path)
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(EscrError)
+    async def escr_error(request: Request, exc: EscrError) -> Response:
+        status = _status_for(exc)
+        if status >= 500:
+            log.error("request %s %s failed: %s", request.method, request.url.path, exc.code)
+        return _error_response(request, status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        fields = sorted({".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path", "form"))
+                         for e in exc.errors()})
+        return _error_response(request, 422, "validation_failed",
+                               f"missing or invalid: {', '.join(f for f in fields if f) or 'request'}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
+        message = "no such page" if exc.status_code == 404 else str(exc.detail)
+        return _error_response(request, exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("request %s %s failed unexpectedly (%s)", request.method, request.url.path,
+                      type(exc).__name__)
+        return _error_response(request, 500, "internal_error", "something went wrong; the error was logged")
+
+
+def _install_health(app: FastAPI, services: Services) -> None:
+    """`/healthz` and `/metrics` from escr.metrics when present, else simple local versions."""
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        try:
+            from escr.metrics import health
+        except ImportError:
+            health = _simple_health
+        result = health(services)
+        return JSONResponse(result, status_code=200 if result.get("status") == "ok" else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        try:
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            from escr.metrics import PROCESS, record_registry
+        except ImportError:
+            return Response(_simple_metrics(services), media_type="text/plain; version=0.0.4")
+        body = generate_latest(PROCESS) + generate_latest(record_registry(services.settings, services.db))
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _simple_health(services: Services) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    try:
+        with services.db.session() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "checks": {"database": {"ok": True}}}
+    except EscrError as exc:
+        return {"status": "failing", "checks": {"database": {"ok": False, "error": exc.code}}}
+
+
+def _simple_metrics(services: Services) -> str:
+    from sqlalchemy import func, select
+
+    from escr.models import Document
+
+    with services.db.session() as session:
+        rows = session.execute(select(Document.state, func.count()).group_by(Document.state)).all()
+    lines = ["# HELP escr_documents Documents in the record, by state.", "# TYPE escr_documents gauge"]
+    lines += [f'escr_documents{{state="{state}"}} {count}' for state, count in rows]
+    return "\n".join(lines) + "\n"
+
+
+def create_app(services: Services) -> FastAPI:
+    settings = services.settings
+    web = settings.web
+    app = FastAPI(title="escr", version=__version__, description=API_DESCRIPTION,
+                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
+                  dependencies=[Depends(csrf_guard)])
+    app.state.services = services
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals["csrf_token"] = csrf_token
+    app.state.templates = templates
+    app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="escr_session",
+                       max_age=int(web.session_hours * 3600), same_site=web.same_site,
+                       https_only=web.secure_cookies)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    _install_error_handlers(app)
+    _install_health(app, services)
+
+    from escr.web import api, pages
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    return app

@@ -1,0 +1,488 @@
+"""The server-rendered pages: plain HTML forms and links, no script needed for any task.
+
+Every route asks `Operations` (and so `escr.access`) before it reads or changes anything; a
+page never relies on a link being hidden. After a change the browser is redirected (POST,
+redirect, GET) with a short notice that holds ids only; a new password or API token is shown
+on the answer to the POST itself, once, and never put in the session cookie.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from escr import accounts
+from escr.access import CAPABILITIES, Can, Principal, Role, require
+from escr.errors import EscrError
+from escr.web.auth import authenticate, current_principal, services_of, start_session
+from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
+from escr.web.operations import Operations, parse_date
+
+router = APIRouter(include_in_schema=False)
+
+HOME = {Role.BUSINESS_SUPPORT: "/intake", Role.CASEWORKER: "/children", Role.TEAM_MANAGER: "/children",
+        Role.AUDITOR: "/access-log", Role.ADMINISTRATOR: "/admin/users"}
+
+NAV: list[tuple[str, str, Can | None]] = [
+    ("/intake", "Intake", Can.INTAKE),
+    ("/queue", "Work queue", None),
+    ("/children", "Find a child", Can.FIND_CHILDREN),
+    ("/search", "Search documents", None),
+    ("/access-log", "Access log", Can.AUDIT),
+    ("/break-glass", "Break-glass", Can.BREAK_GLASS),
+    ("/break-glass/reviews", "Break-glass reviews", Can.REVIEW_BREAK_GLASS),
+    ("/admin/users", "Users", Can.ADMINISTER),
+    ("/admin/teams", "Teams", Can.ADMINISTER),
+    ("/account", "My account", None),
+]
+
+
+def _nav(principal: Principal | None) -> list[tuple[str, str]]:
+    if principal is None:
+        return []
+    items = []
+    for href, label, need in NAV:
+        if href == "/queue" and not ({Can.INTAKE, Can.VERIFY} & CAPABILITIES[principal.role]):
+            continue
+        if href == "/search" and principal.role is Role.ADMINISTRATOR:
+            continue
+        if need is None or principal.can(need):
+            items.append((href, label))
+    return items
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    try:
+        principal = authenticate(request)
+    except EscrError:
+        principal = None
+    return {"request": request, "me": principal, "nav": _nav(principal),
+            "notices": request.session.pop("notices", []) if "session" in request.scope else []}
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    ctx = base_context(request)
+    ctx.update(context)
+    return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status)
+
+
+def notice(request: Request, text: str, kind: str = "ok") -> None:
+    request.session["notices"] = [*request.session.get("notices", []), [kind, text]]
+
+
+def back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def ops(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Operations:
+    return Operations(services_of(request), principal)
+
+
+Ops = Annotated[Operations, Depends(ops)]
+
+
+def _paging(request: Request, offset: int | str | None) -> tuple[int, int]:
+    try:
+        start = max(0, int(offset or 0))
+    except ValueError:
+        start = 0
+    return start, services_of(request).settings.web.page_size
+
+
+def _url(path: str, **params: Any) -> str:
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return path + ("?" + urlencode(kept) if kept else "")
+
+
+def _safe_next(target: str | None) -> str | None:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    if authenticate(request) is not None:
+        return back(_safe_next(next) or "/")
+    return render(request, "login.html", next=_safe_next(next) or "")
+
+
+@router.post("/login")
+def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
+          next: Annotated[str, Form()] = "") -> Response:
+    services = services_of(request)
+    web = services.settings.web
+    with services.db.session() as session:
+        user, why = accounts.sign_in(session, username, password, max_failures=web.login_max_failures,
+                                     lockout_minutes=web.login_lockout_minutes)
+        if user is not None:
+            start_session(request, user)
+    if user is None:
+        return render(request, "login.html", status=401, error=why, next=_safe_next(next) or "",
+                      username=username[:128])
+    return back(_safe_next(next) or "/")
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return back("/login")
+
+
+@router.get("/")
+def home(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Response:
+    return back(HOME[principal.role])
+
+
+# --- finding a child and reading the record ---------------------------------------------------
+
+
+@router.get("/children")
+def find_children(request: Request, o: Ops, q: str = "", offset: int | None = None) -> Response:
+    require(o.p, Can.FIND_CHILDREN)
+    results = o.find_children(q, *_paging(request, offset)) if q.strip() else None
+    return render(request, "children.html", q=q, results=results,
+                  page_url=lambda off: _url("/children", q=q, offset=off))
+
+
+@router.get("/children/{child_id}")
+def child_record(request: Request, o: Ops, child_id: str, type: str = "", since: str = "", until: str = "",
+                 offset: int | None = None) -> Response:
+    data = o.child_record(child_id, doc_type=type or None, since=parse_date(since, "since"),
+                          until=parse_date(until, "until"), offset=_paging(request, offset)[0],
+                          limit=_paging(request, offset)[1])
+    workers = o.team_workers(child_id) if o.p.can(Can.ALLOCATE) else []
+    return render(request, "child.html", **data, filters={"type": type, "since": since, "until": until},
+                  doc_type_choices=o.doc_types(), workers=workers,
+                  page_url=lambda off: _url(f"/children/{child_id}", type=type, since=since, until=until, offset=off))
+
+
+@router.get("/children/{child_id}/search")
+def child_search(request: Request, o: Ops, child_id: str, q: str = "", offset: int | None = None) -> Response:
+    child = o.child_summary(child_id)
+    results = o.search(q, child_id=child_id, offset=_paging(request, offset)[0],
+                       limit=_paging(request, offset)[1]) if q.strip() else None
+    return render(request, "search.html", q=q, child=child, results=results,
+                  page_url=lambda off: _url(f"/children/{child_id}/search", q=q, offset=off))
+
+
+@router.get("/search")
+def search(request: Request, o: Ops, q: str = "", offset: int | None = None) -> Response:
+    o.check_search()
+    results = o.search(q, child_id=None, offset=_paging(request, offset)[0],
+                       limit=_paging(request, offset)[1]) if q.strip() else None
+    return render(request, "search.html", q=q, child=None, results=results,
+                  page_url=lambda off: _url("/search", q=q, offset=off))
+
+
+@router.post("/children/{child_id}/coversheet")
+def coversheet(o: Ops, child_id: str, doc_type: Annotated[str, Form()], pages: Annotated[str, Form()] = "",
+               siblings: Annotated[str, Form()] = "", print_names: Annotated[str, Form()] = "") -> Response:
+    extra = [s.strip() for s in siblings.replace(",", " ").split() if s.strip()]
+    count = int(pages) if pages.strip().isdigit() and int(pages) > 0 else None
+    pdf = o.coversheet([child_id, *extra], doc_type, count, print_names=bool(print_names))
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="coversheet-{child_id}.pdf"'})
+
+
+@router.post("/children/{child_id}/allocation")
+def allocate(request: Request, o: Ops, child_id: str, username: Annotated[str, Form()] = "") -> Response:
+    o.allocate(child_id, username.strip() or None)
+    notice(request, f"Allocation of {child_id} saved.")
+    return back(f"/children/{child_id}")
+
+
+@router.post("/children/{child_id}/purpose")
+def child_purpose(request: Request, o: Ops, child_id: str, purpose: Annotated[str, Form()]) -> Response:
+    o.record_purpose(purpose, child_id=child_id)
+    notice(request, f"Purpose recorded: the documents of {child_id} are open to you for a while.")
+    return back(f"/children/{child_id}")
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+@router.get("/documents/{doc_id}")
+def document(request: Request, o: Ops, doc_id: str) -> Response:
+    return render(request, "document.html", doc=o.document(doc_id))
+
+
+@router.get("/documents/{doc_id}/pdf")
+def document_pdf(o: Ops, doc_id: str, download: int = 0) -> Response:
+    stream, name, media = o.open_content(doc_id)
+    disposition = "attachment" if download else "inline"
+    return StreamingResponse(_chunks(stream), media_type=media,
+                             headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
+
+
+@router.get("/documents/{doc_id}/original")
+def document_original(o: Ops, doc_id: str) -> Response:
+    stream, name, media = o.open_content(doc_id, original=True)
+    return StreamingResponse(_chunks(stream), media_type=media,
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _chunks(stream: Any, size: int = 1 << 16):  # type: ignore[no-untyped-def]
+    with stream:
+        while data := stream.read(size):
+            yield data
+
+
+@router.get("/documents/{doc_id}/pages/{page}.png")
+def page_image(o: Ops, doc_id: str, page: int, size: str = "thumb") -> Response:
+    return FileResponse(o.page_image(doc_id, page, large=size == "large"), media_type="image/png")
+
+
+@router.get("/documents/{doc_id}/provenance")
+def provenance(request: Request, o: Ops, doc_id: str, offset: int | None = None) -> Response:
+    data = o.provenance(doc_id, offset=_paging(request, offset)[0], limit=200)
+    return render(request, "provenance.html", prov=data, doc_id=doc_id,
+                  page_url=lambda off: _url(f"/documents/{doc_id}/provenance", offset=off))
+
+
+@router.get("/documents/{doc_id}/provenance.csv")
+def provenance_csv(o: Ops, doc_id: str) -> Response:
+    data = o.provenance(doc_id, 0, 1_000_000)
+    return csv_response(data["events"].items, PROVENANCE_COLUMNS, f"provenance-{doc_id}.csv")
+
+
+@router.post("/documents/{doc_id}/purpose")
+def document_purpose(request: Request, o: Ops, doc_id: str, purpose: Annotated[str, Form()]) -> Response:
+    o.record_purpose(purpose, document_id=doc_id)
+    notice(request, f"Purpose recorded: document {doc_id} is open to you for a while.")
+    return back(f"/documents/{doc_id}")
+
+
+@router.get("/documents/{doc_id}/work")
+def work(request: Request, o: Ops, doc_id: str) -> Response:
+    """Indexing and verification: page images beside the extracted metadata, with the decisions."""
+    doc = o.document(doc_id)
+    return render(request, "work.html", doc=doc, doc_type_choices=o.doc_types())
+
+
+@router.post("/documents/{doc_id}/index")
+def index(request: Request, o: Ops, doc_id: str, doc_type: Annotated[str, Form()],
+          children: Annotated[list[str], Form()], other_children: Annotated[str, Form()] = "",
+          doc_date: Annotated[str, Form()] = "") -> Response:
+    chosen = [*children, *other_children.replace(",", " ").split()]
+    state = o.index(doc_id, child_ids=chosen, doc_type=doc_type, doc_date=parse_date(doc_date, "document date"))
+    notice(request, f"Document {doc_id} indexed; it now waits for verification by someone else."
+           if state == "awaiting_verification" else f"Document {doc_id} indexed ({state}).")
+    return back(f"/documents/{doc_id}/work")
+
+
+@router.post("/documents/{doc_id}/verify")
+def verify(request: Request, o: Ops, doc_id: str) -> Response:
+    o.decide(doc_id, "verify")
+    notice(request, f"Document {doc_id} verified.")
+    return back("/queue?state=awaiting_verification")
+
+
+@router.post("/documents/{doc_id}/reject")
+def reject(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()]) -> Response:
+    o.decide(doc_id, "reject", reason=reason)
+    notice(request, f"Document {doc_id} rejected: the paper must be rescanned.")
+    return back("/queue")
+
+
+@router.post("/documents/{doc_id}/accept-qc")
+def accept_qc(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()]) -> Response:
+    state = o.decide(doc_id, "accept_qc", reason=reason)
+    notice(request, f"QC failure of {doc_id} accepted; now {state.replace('_', ' ')}.")
+    return back(f"/documents/{doc_id}/work")
+
+
+# --- business support: intake -----------------------------------------------------------------
+
+
+@router.get("/intake")
+def intake(request: Request, o: Ops) -> Response:
+    return render(request, "intake.html", dash=o.dashboard(), quarantine=o.quarantine_entries())
+
+
+@router.get("/queue")
+def queue(request: Request, o: Ops, state: str = "", offset: int | None = None) -> Response:
+    page = o.queue(state or None, *_paging(request, offset))
+    return render(request, "queue.html", queue_state=state, page=page,
+                  page_url=lambda off: _url("/queue", state=state, offset=off))
+
+
+@router.post("/quarantine/{claim_id}/retry")
+def quarantine_retry(request: Request, o: Ops, claim_id: str) -> Response:
+    o.retry_quarantined(claim_id)
+    notice(request, f"Quarantined file {claim_id} put back in the intake folder for another try.")
+    return back("/intake")
+
+
+@router.post("/quarantine/{claim_id}/discard")
+def quarantine_discard(request: Request, o: Ops, claim_id: str, reason: Annotated[str, Form()]) -> Response:
+    keep_until = o.discard_quarantined(claim_id, reason)
+    notice(request, f"Quarantined file {claim_id} discarded; its bytes are kept until at least {keep_until}.")
+    return back("/intake")
+
+
+# --- auditors ---------------------------------------------------------------------------------
+
+
+def _log_filters(child: str, user: str, since: str, until: str, action: str, outcome: str) -> dict[str, Any]:
+    return {"child_id": child or None, "user": user or None, "since": parse_date(since, "from"),
+            "until": parse_date(until, "to"), "action": action or None, "outcome": outcome or None}
+
+
+@router.get("/access-log")
+def access_log(request: Request, o: Ops, child: str = "", user: str = "", since: str = "", until: str = "",
+               action: str = "", outcome: str = "", offset: int | None = None) -> Response:
+    filters = _log_filters(child, user, since, until, action, outcome)
+    page = o.access_log(*_paging(request, offset), **filters)
+    raw = {"child": child, "user": user, "since": since, "until": until, "action": action, "outcome": outcome}
+    return render(request, "access_log.html", page=page, f=raw, csv_url=_url("/access-log.csv", **raw),
+                  page_url=lambda off: _url("/access-log", **raw, offset=off))
+
+
+@router.get("/access-log.csv")
+def access_log_csv(o: Ops, child: str = "", user: str = "", since: str = "", until: str = "", action: str = "",
+                   outcome: str = "") -> Response:
+    rows = o.access_log_all(**_log_filters(child, user, since, until, action, outcome))
+    return csv_response((access_log_row(r) for r in rows), ACCESS_LOG_COLUMNS, "access-log.csv")
+
+
+# --- break-glass ------------------------------------------------------------------------------
+
+
+@router.get("/break-glass")
+def break_glass_form(request: Request, o: Ops, child: str = "", offset: int | None = None) -> Response:
+    page = o.break_glass_list(everyone=False, pending_only=False, offset=_paging(request, offset)[0],
+                              limit=_paging(request, offset)[1])
+    return render(request, "break_glass.html", child=child, page=page,
+                  page_url=lambda off: _url("/break-glass", offset=off))
+
+
+@router.post("/break-glass")
+def break_glass(request: Request, o: Ops, child_id: Annotated[str, Form()], reason: Annotated[str, Form()]) -> Response:
+    glass = o.break_glass(child_id, reason)
+    notice(request, f"Break-glass access to {glass['child_id']} until {glass['expires_at'][:16].replace('T', ' ')} "
+                    "UTC. It is logged and will be reviewed.", "warn")
+    return back(f"/children/{glass['child_id']}")
+
+
+@router.get("/break-glass/reviews")
+def break_glass_reviews(request: Request, o: Ops, all: int = 0, offset: int | None = None) -> Response:
+    page = o.break_glass_list(everyone=True, pending_only=not all, offset=_paging(request, offset)[0],
+                              limit=_paging(request, offset)[1])
+    return render(request, "break_glass_reviews.html", page=page, show_all=bool(all),
+                  page_url=lambda off: _url("/break-glass/reviews", all=all or None, offset=off))
+
+
+@router.post("/break-glass/{glass_id}/review")
+def break_glass_review(request: Request, o: Ops, glass_id: int, outcome: Annotated[str, Form()],
+                       note: Annotated[str, Form()] = "") -> Response:
+    o.review_break_glass(glass_id, outcome, note)
+    notice(request, f"Break-glass access {glass_id} reviewed.")
+    return back("/break-glass/reviews")
+
+
+# --- administration ---------------------------------------------------------------------------
+
+
+@router.get("/admin/users")
+def users(request: Request, o: Ops, offset: int | None = None) -> Response:
+    page = o.users(*_paging(request, offset))
+    return render(request, "users.html", page=page, roles=[r.value for r in Role], teams=o.teams(),
+                  page_url=lambda off: _url("/admin/users", offset=off))
+
+
+@router.post("/admin/users")
+def add_user(request: Request, o: Ops, username: Annotated[str, Form()], role: Annotated[str, Form()],
+             display_name: Annotated[str, Form()] = "", teams: Annotated[list[str] | None, Form()] = None,
+             third_party: Annotated[str, Form()] = "") -> Response:
+    password = o.add_user(username, role=role, display_name=display_name or None, teams=teams or [],
+                          third_party=bool(third_party))
+    return render(request, "secret_shown.html", title=f"User {username.strip().lower()} added",
+                  label="First password", secret=password,
+                  explain="Give this password to the person in a safe way; it is not shown again. They can "
+                          "change it on their account page.", back_url="/admin/users")
+
+
+@router.post("/admin/users/{username}")
+def update_user(request: Request, o: Ops, username: str, role: Annotated[str, Form()] = "",
+                third_party: Annotated[str, Form()] = "", disabled: Annotated[str, Form()] = "") -> Response:
+    o.update_user(username, role=role or None, third_party=third_party == "yes",
+                  disabled=disabled == "yes")
+    notice(request, f"User {username} updated.")
+    return back("/admin/users")
+
+
+@router.post("/admin/users/{username}/reset-password")
+def reset_password(request: Request, o: Ops, username: str) -> Response:
+    password = o.reset_password(username)
+    return render(request, "secret_shown.html", title=f"New password for {username}", label="New password",
+                  secret=password, explain="Every session of this user has ended. Give them this password in a "
+                                           "safe way; it is not shown again.", back_url="/admin/users")
+
+
+@router.get("/admin/teams")
+def teams(request: Request, o: Ops) -> Response:
+    return render(request, "teams.html", teams=o.teams())
+
+
+@router.post("/admin/teams")
+def add_team(request: Request, o: Ops, code: Annotated[str, Form()], name: Annotated[str, Form()] = "") -> Response:
+    o.add_team(code, name or None)
+    notice(request, f"Team {code} added.")
+    return back("/admin/teams")
+
+
+@router.post("/admin/teams/{code}/members")
+def add_member(request: Request, o: Ops, code: str, username: Annotated[str, Form()]) -> Response:
+    o.set_membership(code, username, True)
+    notice(request, f"{username} added to team {code}.")
+    return back("/admin/teams")
+
+
+@router.post("/admin/teams/{code}/members/{username}/remove")
+def remove_member(request: Request, o: Ops, code: str, username: str) -> Response:
+    o.set_membership(code, username, False)
+    notice(request, f"{username} removed from team {code}.")
+    return back("/admin/teams")
+
+
+# --- own account ------------------------------------------------------------------------------
+
+
+@router.get("/account")
+def account(request: Request, o: Ops) -> Response:
+    return render(request, "account.html", tokens=o.tokens(), info=o.me())
+
+
+@router.post("/account/password")
+def change_password(request: Request, o: Ops, current: Annotated[str, Form()], new: Annotated[str, Form()],
+                    repeat: Annotated[str, Form()]) -> Response:
+    if new != repeat:
+        notice(request, "The two new passwords differ; nothing was changed.", "error")
+        return back("/account")
+    o.change_password(current, new)
+    notice(request, "Password changed.")
+    return back("/account")
+
+
+@router.post("/account/tokens")
+def create_token(request: Request, o: Ops, name: Annotated[str, Form()] = "API token",
+                 days: Annotated[str, Form()] = "") -> Response:
+    new = o.create_token(name, int(days) if days.strip().isdigit() and int(days) > 0 else None)
+    return render(request, "secret_shown.html", title=f"API token {new['name']} created", label="API token",
+                  secret=new["token"], explain="Copy it now: it is not shown again. Send it as "
+                  "'Authorization: Bearer <token>'. Revoke it on your account page when no longer needed.",
+                  back_url="/account")
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token(request: Request, o: Ops, token_id: int) -> Response:
+    o.revoke_token(token_id)
+    notice(request, f"API token {token_id} revoked.")
+    return back("/account")

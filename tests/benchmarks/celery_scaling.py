@@ -1,0 +1,85 @@
+"""Scale-out: `escr ingest` with page OCR sent to 1, then 2, `escr worker` processes of one slot each.
+
+The broker is a Redis database of its own and a queue named for this run, so nothing else
+on the machine takes or sends pages. Workers are started in their own process groups and
+stopped by those ids when the run ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tests.benchmarks.config import BenchConfig
+from tests.benchmarks.corpus import Corpus
+from tests.benchmarks.runners import clean_env, escr_ingest
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
+
+
+def worker_available(config: BenchConfig) -> bool:
+    done = subprocess.run([str(config.escr), "worker", "--help"], capture_output=True, text=True, check=False)
+    return done.returncode == 0
+
+
+def _wait_for_workers(logs: Sequence[Path], timeout_s: float = 90) -> bool:
+    """Each worker says "ready." in its log once it consumes (escr turns Celery's remote control off)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(log.exists() and " ready." in log.read_text(errors="replace") for log in logs):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _stop(workers: Sequence[subprocess.Popen[bytes]]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in workers:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_with_workers(config: BenchConfig, corpus: Corpus, count: int, broker: str, queue: str) -> dict[str, Any]:
+    celery_env = {"ESCR_CELERY__BROKER_URL": broker, "ESCR_CELERY__QUEUE": queue, **config.celery_env}
+    logs = config.work_dir / "run" / f"celery-{count}w"
+    logs.mkdir(parents=True, exist_ok=True)
+    names = [f"bench{os.getpid()}-{n}@localhost" for n in range(count)]
+    env = clean_env({"ESCR_HOME": str(logs), **celery_env})
+    workers = []
+    log_files = [logs / f"{name.split('@')[0]}.log" for name in names]
+    try:
+        for name, log_file in zip(names, log_files, strict=True):
+            with open(log_file, "wb") as log:
+                workers.append(subprocess.Popen(
+                    [str(config.escr), "worker", "--concurrency", "1", "--hostname", name, "--loglevel", "INFO"],
+                    env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        if not _wait_for_workers(log_files):
+            return {"workers": count, "ok": False, "problem": f"workers did not start (logs in {logs})"}
+        run = escr_ingest(config, [Path(f.path) for f in corpus.files], name=f"celery-{count}w-home",
+                          children_csv=corpus.children_csv, pages=corpus.pages,
+                          timeout_s=config.celery_timeout_s, extra_env=celery_env)
+        return {"workers": count, "slots_per_worker": 1, "pages": run.pages, "seconds": round(run.wall_s, 2),
+                "pages_per_s": round(run.pages_per_s, 4), "ok": run.ok, "problem": run.problem}
+    finally:
+        _stop(workers)
+
+
+def measure_celery(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
+    if not worker_available(config):
+        return {"available": False, "problem": "`escr worker` is not available yet (issue 5)"}
+    broker = config.celery_env.get("ESCR_CELERY__BROKER_URL", DEFAULT_BROKER)
+    queue = f"bench.ocr.{os.getpid()}"
+    runs = [run_with_workers(config, corpus, n, broker, queue) for n in (1, 2)]
+    one, two = runs[0].get("pages_per_s") or 0, runs[1].get("pages_per_s") or 0
+    return {"available": True, "broker": broker.rsplit("@", 1)[-1], "queue": queue, "runs": runs,
+            "ratio_2_over_1": round(two / one, 3) if one and two else None}

@@ -1,0 +1,295 @@
+"""The real pages in headless Chromium (Debian's `chromium`, driven by Playwright's Python
+package; no browser download), with JavaScript switched off to show that every core task works
+as plain HTML: each role signs in, finds a child, opens a document, verifies one, sees the
+access log, as far as the role allows, and is refused the rest.
+
+One screenshot per role goes to the test's temporary directory (a laptop-sized window).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from escr.web import create_app
+from tests.web_support import PASSWORD, World, build_world
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAPTOP = {"width": 1366, "height": 768}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pytestconfig, postgres_server) -> Iterator[World]:
+    url = postgres_server.create() if postgres_server else None
+    w = build_world(tmp_path_factory.mktemp("browser"), pytestconfig, url)
+    yield w
+    w.services.db.engine.dispose()
+    if url:
+        postgres_server.drop(url)
+
+
+@pytest.fixture(scope="module")
+def base_url(world) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread of this process."""
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(world.services), host="127.0.0.1", port=port,
+                                           access_log=False, log_config=None))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail("Debian's chromium is not installed (`make test` installs it: apt-get install chromium)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page_for(browser, base_url):
+    """A fresh browser window (no cookies, no JavaScript) signed in as the named user."""
+    contexts = []
+
+    def open_as(username: str) -> Page:
+        context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/")
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+        expect(page.get_by_role("heading", name="Sign in to escr")).to_be_visible()
+        page.get_by_label("User name").fill(username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def assert_labelled(page: Page) -> None:
+    """Every form control has a label a screen reader announces (label[for], wrapping label, aria-label)."""
+    controls = page.locator("main input:not([type=hidden]), main select, main textarea")
+    for i in range(controls.count()):
+        control = controls.nth(i)
+        ident = control.get_attribute("id")
+        labelled = (ident and page.locator(f'label[for="{ident}"]').count() > 0) \
+            or control.locator("xpath=ancestor::label").count() > 0 or control.get_attribute("aria-label")
+        assert labelled, f"unlabelled control {control.get_attribute('name')} on {page.url}"
+
+
+def find_child(page: Page, query: str, child_id: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Find a child").click()
+    page.get_by_label("Child id, NHS number, name or date of birth").fill(query)
+    page.get_by_role("button", name="Find").click()
+    assert_labelled(page)
+    page.get_by_role("link", name=child_id).click()
+
+
+def image_loads(page: Page, src: str) -> bool:
+    resp = page.request.get(src)
+    return resp.status == 200 and resp.body().startswith(b"\x89PNG")
+
+
+def shot(page: Page, tmp_path_factory, role: str) -> Path:
+    out = tmp_path_factory.getbasetemp() / "screenshots" / f"{role}.png"
+    out.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(out), full_page=True)
+    return out
+
+
+def test_caseworker_finds_a_child_opens_a_document_and_searches_the_record(page_for, world, tmp_path_factory):
+    ref, tp = world.docs["referral"], world.docs["third_party"]
+    page = page_for("cw.north")
+    expect(page).to_have_url(re.compile(r"/children$"))
+    find_child(page, "Whitfield", "AB123456")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Amelia Rose Whitfield")
+    rows = page.locator("table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("2026-03-03")  # the chronology: oldest first
+    expect(rows.nth(1)).to_contain_text("third-party")
+    assert_labelled(page)
+
+    page.get_by_role("link", name=ref).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Referral")
+    thumb = page.get_by_role("img", name="Page 1 of 1")
+    expect(thumb).to_be_visible()
+    assert image_loads(page, thumb.get_attribute("src"))
+    pdf = page.request.get(page.get_by_role("link", name="Open the searchable PDF").get_attribute("href"))
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF")
+    expect(page.get_by_text("bs.scanner on mfd-1")).to_be_visible()  # who scanned it
+    shot(page, tmp_path_factory, "caseworker")
+
+    page.go_back()
+    page.get_by_label("Search the text of this record").fill("bruising")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.get_by_role("link", name=ref)).to_be_visible()
+
+    page.goto(f"/documents/{tp}")  # third-party information without the permission: details only
+    expect(page.get_by_text("needs the third-party permission")).to_be_visible()
+    expect(page.get_by_role("img", name="Page 1 of 1")).to_have_count(0)
+
+    page.goto("/access-log")
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    page.goto("/children/CD654321")  # another team's child: refused, break-glass offered
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    expect(page.get_by_role("button", name="Open the record (break-glass)")).to_be_visible()
+    assert_labelled(page)
+
+
+def test_business_support_see_the_intake_verify_one_index_one_and_print_a_cover_sheet(
+        page_for, world, tmp_path_factory):
+    ref, unmatched = world.docs["referral"], world.docs["unmatched"]
+    page = page_for("bs.jones")
+    expect(page.get_by_role("heading", name="Intake")).to_be_visible()
+    page.get_by_role("link", name="waiting for verification").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("waiting for verification")
+    page.get_by_role("link", name=ref).click()
+
+    image = page.get_by_role("img", name="Page 1 of 1 as scanned")
+    expect(image).to_be_visible()
+    assert image_loads(page, image.get_attribute("src"))
+    expect(page.locator("dl.meta")).to_contain_text("AB123456")  # the metadata beside the image
+    assert_labelled(page)
+    shot(page, tmp_path_factory, "business_support")
+    page.get_by_role("button", name="Approve: verified").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Document {ref} verified.")
+
+    page.get_by_role("link", name="Work queue").click()
+    page.get_by_role("link", name="Waiting for indexing").click()
+    page.get_by_role("link", name=unmatched).click()
+    page.get_by_label(re.compile(r"AB123456 \(score")).check()  # the candidate the pipeline found
+    page.get_by_label("Document type").select_option("correspondence")
+    page.get_by_role("button", name="Save index").click()
+    expect(page.get_by_role("status").first).to_contain_text("waits for verification by someone else")
+    expect(page.get_by_role("button", name="Approve: verified")).to_have_count(0)  # four-eyes: not the indexer
+
+    find_child(page, "AB123456", "AB123456")
+    expect(page.locator("table tbody tr").filter(has_text=ref)).to_contain_text("bs.jones")
+    page.get_by_label("Document type").select_option("court_order")
+    page.get_by_label("Pages after the sheet").fill("3")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download cover sheet (PDF)").click()
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+
+
+def test_team_manager_opens_a_third_party_document_and_verifies_one_of_the_team(page_for, world, tmp_path_factory):
+    tp = world.docs["third_party"]
+    page = page_for("tm.north")
+    find_child(page, "14/06/2015", "AB123456")
+    page.get_by_role("link", name=tp).click()
+    expect(page.locator(".tag.third")).to_be_visible()
+    expect(page.get_by_role("img", name="Page 1 of 1")).to_be_visible()  # they hold the permission
+    shot(page, tmp_path_factory, "team_manager")
+    page.get_by_role("link", name="Index or verify this document").click()
+    page.get_by_role("button", name="Approve: verified").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Document {tp} verified.")
+    page.goto(f"/documents/{world.docs['south']}")  # the south team's document
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+
+
+def test_auditor_sees_the_access_log_and_provenance_and_opens_content_after_stating_a_purpose(
+        page_for, world, tmp_path_factory):
+    ref = world.docs["referral"]
+    page = page_for("aud.one")
+    expect(page.get_by_role("heading", name="Access log")).to_be_visible()
+    page.get_by_label("Child id").fill("AB123456")
+    page.get_by_label("User").fill("cw.north")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("table tbody tr")
+    expect(rows.first).to_contain_text("cw.north")
+    expect(page.locator("table tbody")).to_contain_text("download")
+    assert_labelled(page)
+    csv = page.request.get(page.get_by_role("link", name="Export these rows as CSV").get_attribute("href"))
+    assert csv.status == 200 and "cw.north" in csv.text() and csv.text().startswith("seq,at,actor")
+    shot(page, tmp_path_factory, "auditor")
+
+    find_child(page, "Amelia", "AB123456")
+    page.get_by_role("link", name=ref).click()
+    expect(page.get_by_text("record a purpose before opening")).to_be_visible()
+    expect(page.get_by_role("img", name="Page 1 of 1")).to_have_count(0)
+    page.get_by_label("Purpose").fill("Case-file audit, March sample: referral handling")
+    page.get_by_role("button", name="Record purpose and open").click()
+    expect(page.get_by_role("img", name="Page 1 of 1")).to_be_visible()
+
+    page.get_by_role("link", name="Provenance (every protocol event)").click()
+    table = page.locator("table tbody")
+    expect(table).to_contain_text("received")
+    expect(table).to_contain_text("stored")
+    expect(table).to_contain_text("operator:bs.scanner")  # who scanned it
+
+
+def test_administrator_adds_a_user_and_reads_no_record(page_for, world, tmp_path_factory):
+    page = page_for("admin")
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    assert_labelled(page)
+    page.get_by_label("User name", exact=True).fill("cw.newstarter")
+    page.get_by_label("Full name").fill("New Starter")
+    page.get_by_label("Role", exact=True).select_option("caseworker")
+    page.get_by_label("North team (north)").check()
+    page.get_by_role("button", name="Add user").click()
+    expect(page.get_by_role("heading", name="User cw.newstarter added")).to_be_visible()
+    password = page.locator("#secret").inner_text().strip()
+    assert len(password) >= 12
+    page.get_by_role("link", name="Done").click()
+    expect(page.locator("table")).to_contain_text("cw.newstarter")
+    shot(page, tmp_path_factory, "administrator")
+    page.goto("/children/AB123456")
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    page.goto("/access-log")
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+
+
+def test_keyboard_alone_signs_in_skips_the_menu_and_finds_a_child(browser, base_url):
+    context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url)
+    page = context.new_page()
+    page.goto("/login")
+    expect(page.get_by_label("User name")).to_be_focused()  # the sign-in form takes the focus
+    page.keyboard.type("cw.north")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Find a child")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    search = page.get_by_label("Child id, NHS number, name or date of birth")
+    expect(search).to_be_focused()
+    page.keyboard.type("AB123456")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="AB123456")).to_be_visible()
+    for key in ("Tab", "Enter", "Tab", "Tab", "Tab"):  # the new page: skip link, search box, Find, first result
+        page.keyboard.press(key)
+    expect(page.get_by_role("link", name="AB123456")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Whitfield")
+    context.close()

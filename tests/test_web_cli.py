@@ -1,0 +1,223 @@
+"""`escr users`, `escr teams`, `escr quarantine discard`, and `escr serve` / `escr run` as real
+processes answering on a loopback port (the README's `make run` runs `escr run`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from escr.cli import app as cli_app
+from escr.models import Event
+from escr.receipt import claim_copy
+from escr.web import create_app
+from pipelines import intake
+from tests.web_support import csrf_from
+
+
+@pytest.fixture
+def cli(with_children, monkeypatch):
+    monkeypatch.setenv("ESCR_HOME", str(with_children.settings.home))
+    monkeypatch.setenv("ESCR_USER", "it.admin")
+    if with_children.settings.database_url:
+        monkeypatch.setenv("ESCR_DATABASE_URL", with_children.settings.database_url)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True, stdin: str | None = None):
+        result = runner.invoke(cli_app, list(args), input=stdin, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def password_in(output: str) -> str:
+    match = re.search(r"password \(shown once\): (\S+)", output)
+    assert match, output
+    return match.group(1)
+
+
+def signs_in(app, username: str, password: str) -> bool:
+    client = TestClient(app)
+    token = csrf_from(client.get("/login").text)
+    resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token},
+                       follow_redirects=False)
+    return resp.status_code == 303
+
+
+def test_users_and_teams_from_the_command_line(cli, with_children):
+    cli("teams", "add", "north", "--name", "North team")
+    added = cli("users", "add", "cw.ali", "--role", "caseworker", "--name", "Ali Khan", "--team", "north")
+    password = password_in(added.output)
+    app = create_app(with_children)
+    assert signs_in(app, "cw.ali", password)
+    assert not signs_in(app, "cw.ali", "not-the-password")
+
+    listed = cli("users", "list").output
+    assert "cw.ali" in listed and "caseworker" in listed and "north" in listed
+    assert "cw.ali" in cli("teams", "list").output
+
+    refused = cli("users", "add", "cw.ali", "--role", "caseworker", ok=False)
+    assert refused.exit_code != 0 and "already exists" in refused.output
+    bad_role = cli("users", "add", "x.y", "--role", "wizard", ok=False)
+    assert bad_role.exit_code != 0 and "unknown role" in bad_role.output
+
+    cli("users", "disable", "cw.ali")
+    assert not signs_in(app, "cw.ali", password)
+    cli("users", "enable", "cw.ali")
+    new = password_in(cli("users", "reset", "cw.ali").output)
+    assert new != password and signs_in(app, "cw.ali", new) and not signs_in(app, "cw.ali", password)
+    cli("users", "reset", "cw.ali", "--password-stdin", stdin="a chosen long password\n")
+    assert signs_in(app, "cw.ali", "a chosen long password")
+
+    token = cli("users", "token", "cw.ali", "--name", "script").output.strip().splitlines()[-1]
+    api = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    assert api.get("/api/v1/children/AB123456/documents").status_code == 200  # AB123456 is in team north
+    assert api.get("/api/v1/children/CD654321/documents").status_code == 403  # south
+    cli("teams", "allocate", "CD654321", "--worker", "cw.ali")
+    assert api.get("/api/v1/children/CD654321/documents").status_code == 200
+    cli("teams", "allocate", "CD654321", "--clear")
+    cli("teams", "remove-member", "north", "cw.ali")
+    assert api.get("/api/v1/children/AB123456/documents").status_code == 403
+    token_id = api.get("/api/v1/tokens").json()[0]["id"]
+    cli("users", "revoke-token", str(token_id))
+    assert api.get("/api/v1/me").status_code == 401
+
+    with with_children.db.session() as session:
+        actions = [e.detail["parameters"]["action"] for e in
+                   session.scalars(select(Event).where(Event.kind == "account").order_by(Event.id))]
+        actors = {e.actor for e in session.scalars(select(Event).where(Event.kind == "account"))}
+    assert actions[:3] == ["team_added", "user_added", "member_added"]
+    assert {"user_disabled", "user_enabled", "password_reset", "token_created", "child_allocated",
+            "child_unallocated", "member_removed", "token_revoked"} <= set(actions)
+    assert actors == {"it.admin"}
+
+
+def test_quarantine_discard_from_the_command_line(cli, with_children, tmp_path):
+    bad = tmp_path / "scan.pdf"
+    bad.write_bytes(b"%PDF-1.4 broken")
+    claim = claim_copy(bad, with_children.settings.processing_dir, operator="bs.jones", device="mfd")
+    assert intake.run(claim, with_children).status == "quarantined"
+    refused = cli("quarantine", "discard", claim.claim_id, "--reason", "no", ok=False)
+    assert refused.exit_code != 0 and "say why" in refused.output
+    done = cli("quarantine", "discard", claim.claim_id, "--reason", "test scan of a blank page")
+    assert "kept in" in done.output
+    assert (with_children.settings.home / "discarded" / claim.claim_id / "scan.pdf").read_bytes() == bad.read_bytes()
+    assert claim.claim_id not in cli("quarantine", "list").output
+
+
+# --- the servers as processes ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(home: Path) -> dict[str, str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("ESCR_") or k.startswith("ESCR_TEST_")},
+           "ESCR_HOME": str(home), "ESCR_STABLE_SECONDS": "0.5", "ESCR_RESCAN_SECONDS": "1"}
+    if os.environ.get("ESCR_TEST_DATABASE_URL"):
+        env["ESCR_DATABASE_URL"] = os.environ["ESCR_TEST_DATABASE_URL"]
+    return env
+
+
+def wait_for(condition: Callable[[], bool], what: str, limit_s: float = 60.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stop(process: subprocess.Popen) -> str:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.stdout.read() if process.stdout else ""
+
+
+def test_escr_serve_starts_on_the_embedded_defaults_and_says_how_to_make_the_first_user(settings, tmp_path):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "escr", "serve", "--port", str(port)],
+                               env=server_env(settings.home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") or process.poll() is not None, "escr serve")
+        assert process.poll() is None
+        login = httpx.get(f"http://127.0.0.1:{port}/login")
+        assert login.status_code == 200 and "Sign in to escr" in login.text
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").json()["info"]["title"] == "escr"
+        secret = settings.home / "web-secret.key"
+        assert secret.exists() and (secret.stat().st_mode & 0o777) == 0o600
+    finally:
+        output = stop(process)
+    assert process.returncode in (0, 130, -signal.SIGINT)  # Ctrl-C: uvicorn re-raises it after a clean stop
+    assert "Finished server process" in output
+    assert "escr users add admin --role administrator" in output
+    assert "Whitfield" not in output
+
+
+def watchers_in_session(session_id: int) -> list[int]:
+    """`escr watch` processes in the session `escr run` leads (read from /proc, no pgrep needed)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[3]) == session_id and fields[0] != "Z" and b"watch" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_escr_run_serves_the_app_beside_the_watcher_and_stops_both(settings, tmp_path):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "escr", "run", "--port", str(port)],
+                               env=server_env(settings.home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") or process.poll() is not None, "escr run")
+        assert process.poll() is None
+        # The watcher beside it takes files from the intake folder: a broken one lands in quarantine.
+        (settings.intake_dir / "bs.jones").mkdir(parents=True, exist_ok=True)
+        (settings.intake_dir / "bs.jones" / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+        wait_for(lambda: any(settings.quarantine_dir.glob("*/broken.pdf")), "the watcher to quarantine a file")
+        children = watchers_in_session(process.pid)
+        assert children, "the watcher runs as its own process"
+    finally:
+        output = stop(process)
+    assert "First run: an administrator was created." in output
+    password = re.search(r"password:\s+(\S+)", output).group(1)
+    # The printed password is the administrator's (checked against the database, not a server).
+    from escr.services import open_services
+
+    services = open_services(settings)
+    assert signs_in(create_app(services), "admin", password)
+    assert watchers_in_session(process.pid) == []  # the watcher stopped with it

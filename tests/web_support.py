@@ -1,0 +1,162 @@
+"""A small filed record for the web tests: children, teams, one user per role, and documents
+filed by the real intake pipeline (once per test module; OCR results come from the same cache
+as the rest of the suite, so repeats do not run Tesseract).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from escr import accounts
+from escr.children import import_children, read_children_csv
+from escr.coversheet import CoverSheet
+from escr.events import Actor
+from escr.models import Document
+from escr.receipt import claim_copy
+from escr.services import Services, open_services
+from escr.settings import load_settings
+from escr.verification import verify_document
+from pipelines import intake
+from tests.scans import CHILDREN_CSV, coversheet_page, degrade, text_page, write_pdf
+
+A5 = (5.83, 8.27)
+PASSWORD = "correct horse battery staple"
+SCANNER = "bs.scanner"  # the intake folder the documents were scanned into: business support too
+
+# user name -> (role, teams, third-party permission)
+USERS: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "bs.jones": ("business_support", (), False),
+    SCANNER: ("business_support", (), False),
+    "cw.north": ("caseworker", ("north",), False),
+    "cw.south": ("caseworker", ("south",), False),
+    "tm.north": ("team_manager", ("north",), True),
+    "aud.one": ("auditor", (), False),
+    "admin": ("administrator", (), False),
+}
+ROLE_USER = {"business_support": "bs.jones", "caseworker": "cw.north", "team_manager": "tm.north",
+             "auditor": "aud.one", "administrator": "admin"}
+
+UNMATCHED = ["Note of a telephone call", "Date: 2 February 2026",
+             "A neighbour rang about the Whitfield girl,", "DOB 14/06/2015. She was crying at night."]
+REFERRAL = ["Referral to Children's Social Care", "Date: 3 March 2026", "Child: Amelia Whitfield",
+            "The school is worried about bruising seen today.", "Please contact the safeguarding lead."]
+THIRD_PARTY = ["Police information", "Date: 5 March 2026", "Provided in confidence: not to be disclosed.",
+               "Officers attended the address after a report from a neighbour."]
+CONSENT = ["Consent form", "Date: 1 March 2026", "I agree to the assessment of my family.",
+           "Signed by the parent."]
+SOUTH_LETTER = ["Dear Mr Okonkwo,", "Letter dated 10/01/2026", "Thank you for meeting us about Jayden.",
+                "We will visit again next week with the family support worker."]
+
+
+def page(lines: list[str]):  # type: ignore[no-untyped-def]
+    return degrade(text_page(lines, dpi=300, size_inches=A5, font_pt=12), noise=0.0005, seed=1)
+
+
+@dataclass
+class World:
+    services: Services
+    docs: dict[str, str] = field(default_factory=dict)  # label -> document id
+    home: Path | None = None
+
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        return self.services.settings
+
+
+def cached_ocr(pytestconfig: pytest.Config) -> pytest.MonkeyPatch:
+    """The suite's OCR cache (tests/conftest.py) for a module-scoped fixture; undo() when done."""
+    import escr.ocr as ocr_module
+
+    real = ocr_module.ocr_page
+    cache_dir = Path(pytestconfig.cache.mkdir("escr-ocr"))
+
+    def cached(image, *, dpi, settings, metrics=None):  # type: ignore[no-untyped-def]
+        key = hashlib.sha256(image.tobytes() + repr((image.mode, image.size, dpi, settings)).encode()).hexdigest()
+        path = cache_dir / f"{key}.pickle"
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        result = real(image, dpi=dpi, settings=settings, metrics=metrics)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(result))
+        os.replace(tmp, path)
+        return result
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(ocr_module, "ocr_page", cached)
+    return patch
+
+
+def build_world(root: Path, pytestconfig: pytest.Config, database_url: str | None) -> World:
+    settings = load_settings(home=root / "home", stable_seconds=0.5, rescan_seconds=1.0, database_url=database_url)
+    services = open_services(settings)
+    admin = Actor(kind="user", name="setup")
+    csv = root / "children.csv"
+    csv.write_text(CHILDREN_CSV)
+    with services.db.session() as session:
+        import_children(session, read_children_csv(csv), actor=admin)
+        for team in ("north", "south"):
+            accounts.add_team(session, team, actor=admin, name=f"{team.title()} team")
+        for name, (role, teams, third_party) in USERS.items():
+            accounts.add_user(session, name, role=role, actor=admin, display_name=name.replace(".", " ").title(),
+                              teams=teams, third_party=third_party, password=PASSWORD)
+
+    scan = write_pdf([page(UNMATCHED),
+                      coversheet_page(CoverSheet("B-WEB00001", ("AB123456",), "referral", 1)), page(REFERRAL),
+                      coversheet_page(CoverSheet("B-WEB00002", ("AB123456",), "police_report", 1)), page(THIRD_PARTY),
+                      coversheet_page(CoverSheet("B-WEB00003", ("CD654321",), "correspondence", 1)),
+                      page(SOUTH_LETTER)], root / "batch.pdf")
+    single = write_pdf([coversheet_page(CoverSheet("B-WEB00004", ("EF111222",), "consent_form", 1)), page(CONSENT)],
+                       root / "single.pdf")
+    patch = cached_ocr(pytestconfig)
+    try:
+        results = [intake.run(claim_copy(path, settings.processing_dir, operator=SCANNER, device="mfd-1"), services)
+                   for path in (scan, single)]
+    finally:
+        patch.undo()
+    assert [r.status for r in results] == ["filed", "filed"], results
+    labels = ["unmatched", "referral", "third_party", "south", "own_scan"]
+    filed = results[0].documents + results[1].documents
+    world = World(services, {label: d["id"] for label, d in zip(labels, filed, strict=True)}, root)
+    with services.db.session() as session:
+        states = {label: session.get(Document, doc_id).state for label, doc_id in world.docs.items()}
+        third = session.get(Document, world.docs["third_party"]).third_party
+        verify_document(session, world.docs["south"], user="bs.jones")
+    assert states == {"unmatched": "needs_indexing", "referral": "awaiting_verification",
+                      "third_party": "awaiting_verification", "south": "awaiting_verification",
+                      "own_scan": "awaiting_verification"}, states
+    assert third, "the police report should be flagged as third-party"
+    return world
+
+
+def quarantine_a_file(world: World, name: str = "broken.pdf") -> str:
+    """A file that cannot be filed, quarantined by the real pipeline; returns its claim id."""
+    bad = (world.home or Path(".")) / name
+    bad.write_bytes(b"%PDF-1.4\nthis is not really a PDF\n")
+    claim = claim_copy(bad, world.settings.processing_dir, operator=SCANNER, device="mfd-1")
+    result = intake.run(claim, world.services)
+    assert result.status == "quarantined", result
+    return claim.claim_id
+
+
+def sign_in(client: Any, username: str, password: str = PASSWORD) -> None:
+    """Sign in a TestClient through the real form (CSRF token taken from the page)."""
+    page_html = client.get("/login").text
+    token = csrf_from(page_html)
+    answer = client.post("/login", data={"username": username, "password": password, "csrf_token": token},
+                         follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+
+
+def csrf_from(html: str) -> str:
+    import re
+
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
