@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from escr.errors import EscrError
@@ -263,7 +264,7 @@ def search(
         _print_json(hits)
         return
     for h in hits:
-        out.print(f"{h['id']} p{h['page']} {h['doc_type'] or '-'} {h['doc_date'] or '-'}: {h['snippet']}")
+        out.print(f"{h['id']} p{h['page']} {h['doc_type'] or '-'} {h['doc_date'] or '-'}: {escape(h['snippet'])}")
 
 
 @app.command()

@@ -135,6 +135,10 @@ def refuse_unsafe_paths(ctx: IntakeContext) -> None:
     if problem == "no_operator":
         raise InputRejected("no_operator", "The file was put straight in the intake folder, so it does not say who scanned it.",
                             "Scan from your own profile folder (intake/<your name>/); then retry.")
+    claim = ctx.claim
+    if len(claim.operator) > 128 or len(claim.device) > 128 or len(str(claim.relpath)) > 1024:
+        raise InputRejected("path_too_long", "The folder or file name is too long to record who scanned it on what.",
+                            "Use a shorter scan-to-folder profile name (at most 128 characters) and retry.")
 
 
 def refuse_duplicates(ctx: IntakeContext) -> None:

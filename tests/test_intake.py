@@ -189,3 +189,10 @@ def test_real_scanner_files(services, name, expect, tmp_path):
                 assert doc.page_count == len(doc.pages) >= 1
     else:
         assert Path(result.quarantine["path"]).read_bytes() == (CORPUS / name).read_bytes()
+
+
+def test_an_overlong_operator_folder_is_quarantined_not_retried_for_ever(services, tmp_path):
+    scan = write_pdf([page(NHS_LETTER)], tmp_path / "letter.pdf")
+    result = ingest(services, scan, operator="x" * 200)
+    assert result.status == "quarantined" and result.quarantine["code"] == "path_too_long"
+    assert Path(result.quarantine["path"]).read_bytes() == scan.read_bytes()
