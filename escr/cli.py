@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from escr.errors import EscrError
 from escr.events import Actor
@@ -202,7 +202,7 @@ def documents(
     if as_json:
         _print_json(docs)
         return
-    table = Table("date", "type", "pages", "state", "document", title=f"Documents of {child}")
+    table = Table("date", "type", "pages", "state", Column("document", no_wrap=True), title=f"Documents of {child}")
     for d in docs:
         table.add_row(d["doc_date"] or "undated", d["doc_type"] or "-", str(d["pages"]), d["state"], d["id"])
     out.print(table)
@@ -306,7 +306,7 @@ def queue(
     if as_json:
         _print_json(docs)
         return
-    table = Table("document", "state", "type", "pages", "scanned by", "reasons")
+    table = Table(Column("document", no_wrap=True), "state", "type", "pages", "scanned by", "reasons")
     for d in docs:
         table.add_row(d["id"], d["state"], d["doc_type"] or "-", str(d["pages"]), d["operator"], "; ".join(d["reasons"]))
     out.print(table)
