@@ -386,12 +386,13 @@ def quarantine_list(as_json: JsonOpt = False) -> None:
 
 @quarantine_app.command("retry")
 @handles_errors
-def quarantine_retry(claim_id: str) -> None:
-    """Put a quarantined file back into the intake folder for another try."""
-    from escr.quarantine import release_to_intake
+def quarantine_retry(claim_id: str, user: UserOpt = None) -> None:
+    """Put a quarantined file back into the intake folder for another try (logged)."""
+    from escr.quarantine import retry
 
-    settings = _settings()
-    target = release_to_intake(claim_id, settings.quarantine_dir, settings.intake_dir)
+    services = _services()
+    target = retry(claim_id, quarantine_dir=services.settings.quarantine_dir, intake_dir=services.settings.intake_dir,
+                   db=services.db, actor=_actor(services, user))
     out.print(f"returned to intake: {target}")
 
 

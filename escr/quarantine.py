@@ -98,6 +98,15 @@ def find_entry(claim_id: str, quarantine_dir: Path) -> QuarantineEntry:
     raise NotFound(f"no quarantined file with claim id {claim_id}")
 
 
+def retry(claim_id: str, *, quarantine_dir: Path, intake_dir: Path, db: Database, actor: Actor) -> Path:
+    """Put a quarantined file back where it was scanned for another try, logged before it moves."""
+    entry = find_entry(claim_id, quarantine_dir)
+    with db.session() as session:
+        record(session, ProtocolEvent(kind=Kind.QUARANTINE_RELEASED, actor=actor, parameters={"claim_id": claim_id},
+                                      inputs={"original": entry.reason.get("sha256") or ""}))
+        return release_to_intake(claim_id, quarantine_dir, intake_dir)
+
+
 def discard(claim_id: str, *, quarantine_dir: Path, discarded_dir: Path, db: Database, actor: Actor,
             reason: str, keep_until: date) -> Path:
     """Take a quarantined file off the list for good, keeping its bytes and reason; logged.

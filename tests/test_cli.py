@@ -99,3 +99,17 @@ def test_children_import_rejects_a_bad_file_whole(cli, tmp_path):
                    "ZZ000001,Ann,Smith,2015-01-01,1234567890,cin,open,north\n")
     result = cli("children", "import", str(bad), ok=False)
     assert result.exit_code == 1 and "line 2" in result.output and "Ann" not in result.output
+
+
+def test_quarantined_file_can_be_sent_back_for_another_try_and_that_is_logged(cli, with_children, tmp_path):
+    bad = tmp_path / "scan.pdf"
+    bad.write_bytes(b"")
+    result = json.loads(cli("ingest", str(bad), "--operator", "bs.jones", "--json", ok=False).output)
+    assert result[0]["status"] == "quarantined"
+    (entry,) = json.loads(cli("quarantine", "list", "--json").output)
+    cli("quarantine", "retry", entry["claim_id"], "--user", "bs.patel")
+    assert (with_children.settings.intake_dir / "bs.jones" / "unspecified" / "scan.pdf").exists()
+    assert json.loads(cli("quarantine", "list", "--json").output) == []
+    with with_children.db.session() as session:
+        released = session.scalars(select(Event).where(Event.kind == "quarantine_released")).one()
+    assert released.actor == "bs.patel" and released.detail["parameters"]["claim_id"] == entry["claim_id"]

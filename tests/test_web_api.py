@@ -171,7 +171,7 @@ def test_manual_indexing_then_four_eyes_verification(world, as_user):
     with world.services.db.session() as session:
         kinds = [e.kind for e in session.scalars(select(Event).where(Event.document_id == doc,
                                                                      Event.category == "protocol"))]
-    assert kinds[-2:] == ["indexed", "verified"]
+    assert kinds[-3:] == ["indexed", "retention_changed", "verified"]  # hand indexing dates the retention
 
 
 def test_reject_needs_a_reason_and_sends_the_paper_back_for_rescanning(world, as_user):

@@ -374,14 +374,10 @@ class Operations:
     def retry_quarantined(self, claim_id: str) -> str:
         """Put a quarantined file back in the intake folder for another try; logged."""
         require(self.p, Can.INTAKE)
-        from escr.quarantine import find_entry, release_to_intake
+        from escr.quarantine import retry
 
-        entry = find_entry(claim_id, self.settings.quarantine_dir)
-        with self.db.session() as session:
-            record(session, ProtocolEvent(kind=Kind.QUARANTINE_RELEASED, actor=self.p.actor,
-                                          parameters={"claim_id": claim_id},
-                                          inputs={"original": entry.reason.get("sha256") or ""}))
-            target = release_to_intake(claim_id, self.settings.quarantine_dir, self.settings.intake_dir)
+        target = retry(claim_id, quarantine_dir=self.settings.quarantine_dir, intake_dir=self.settings.intake_dir,
+                       db=self.db, actor=self.p.actor)
         return str(target.relative_to(self.settings.intake_dir))
 
     def discard_quarantined(self, claim_id: str, reason: str) -> str:
@@ -396,12 +392,15 @@ class Operations:
 
     def index(self, doc_id: str, *, child_ids: list[str], doc_type: str, doc_date: date | None) -> str:
         require(self.p, Can.INDEX)
+        from escr.retention_updates import recompute_retention
         from escr.verification import index_document
 
         child_ids = [c.strip() for c in child_ids if c and c.strip()]
         with self.db.session() as session:
             doc = index_document(session, doc_id, user=self.p.username, child_ids=child_ids, doc_type=doc_type,
                                  known_types=list(self.services.doctypes.types), doc_date=doc_date)
+            recompute_retention(session, self.services.store, self.services.retention, child_ids,
+                                actor=self.p.actor, reason="indexed by hand")
             return doc.state
 
     def decide(self, doc_id: str, decision: str, *, reason: str = "") -> str:
