@@ -50,6 +50,7 @@ _SQLITE_FTS = [
 ]
 # An expression index: the query below repeats the expression exactly, so the planner can use it.
 _PG_TSVECTOR = "to_tsvector('english', p.text)"
+SEARCH_RANK_CANDIDATES = 1000  # matches ranked per PostgreSQL search (see search_pages)
 _POSTGRES_FTS = [
     "CREATE INDEX IF NOT EXISTS ix_pages_fts ON pages USING gin (to_tsvector('english', text))",
 ]
@@ -158,14 +159,18 @@ class Database:
             if document_ids is not None:  # one array parameter, however many documents
                 where = " AND p.document_id = ANY(:ids)"
                 params["ids"] = list(document_ids)
+            # Ranking recomputes each matching page's tsvector, so only a bounded set of matches
+            # (found through the GIN index) is ranked: a common word over a million pages stays fast.
             tsq = "plainto_tsquery('english', :q)"
             stmt = text(
-                f"SELECT p.document_id, p.seq, ts_headline('english', p.text, {tsq}, "
+                f"SELECT c.document_id, c.seq, ts_headline('english', c.text, {tsq}, "
                 "'StartSel=[, StopSel=], MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=...') "
-                f"FROM pages p WHERE {_PG_TSVECTOR} @@ {tsq}{where} "
-                f"ORDER BY ts_rank_cd({_PG_TSVECTOR}, {tsq}) DESC, p.document_id, p.seq LIMIT :limit"
+                f"FROM (SELECT p.document_id, p.seq, p.text FROM pages p WHERE {_PG_TSVECTOR} @@ {tsq}{where} "
+                "LIMIT :candidates) c "
+                f"ORDER BY ts_rank_cd(to_tsvector('english', c.text), {tsq}) DESC, c.document_id, c.seq LIMIT :limit"
             )
             params["q"] = query
+            params["candidates"] = SEARCH_RANK_CANDIDATES
         try:
             rows = session.execute(stmt, params).all()
         except SQLAlchemyError as exc:

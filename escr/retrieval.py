@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from escr.database import Database
 from escr.errors import NotFound
@@ -84,7 +84,8 @@ def list_documents(
     """A child's documents in date order (the chronology), undated ones last."""
     if session.get(Child, child_id) is None:
         raise NotFound(f"no child {child_id} in the child index")
-    stmt = select(Document).join(DocumentChild).where(DocumentChild.child_id == child_id)
+    stmt = (select(Document).join(DocumentChild).where(DocumentChild.child_id == child_id)
+            .options(selectinload(Document.children), joinedload(Document.batch)))  # a few queries, not 2 per document
     if doc_type:
         stmt = stmt.where(Document.doc_type == doc_type)
     if since:

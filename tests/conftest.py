@@ -24,32 +24,17 @@ TEST_SERVER_URL = os.environ.get("ESCR_TEST_DATABASE_URL")
 
 
 @pytest.fixture(autouse=True)
-def cached_ocr(request, monkeypatch, pytestconfig):
+def cached_ocr(request, pytestconfig):
     """Reuse OCR results across runs (and across the SQLite and PostgreSQL passes) in tests that
-    are not about OCR itself. Keyed by the exact page pixels and OCR settings, so a change to
-    either is a cache miss; tests marked `real_ocr` always run Tesseract."""
+    are not about OCR itself (see tests/ocr_cache.py); tests marked `real_ocr` always run Tesseract."""
     if request.node.get_closest_marker("real_ocr"):
+        yield
         return
-    import hashlib
-    import pickle
+    from tests.ocr_cache import install_ocr_cache
 
-    import escr.ocr as ocr_module
-
-    real = ocr_module.ocr_page
-    cache_dir = Path(pytestconfig.cache.mkdir("escr-ocr"))
-
-    def cached(image, *, dpi, settings, metrics=None):
-        key = hashlib.sha256(image.tobytes() + repr((image.mode, image.size, dpi, settings)).encode()).hexdigest()
-        path = cache_dir / f"{key}.pickle"
-        if path.exists():
-            return pickle.loads(path.read_bytes())
-        page = real(image, dpi=dpi, settings=settings, metrics=metrics)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(page))
-        os.replace(tmp, path)
-        return page
-
-    monkeypatch.setattr(ocr_module, "ocr_page", cached)
+    patch = install_ocr_cache(pytestconfig)
+    yield
+    patch.undo()
 
 
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]

@@ -5,9 +5,6 @@ as the rest of the suite, so repeats do not run Tesseract).
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from escr.services import Services, open_services
 from escr.settings import load_settings
 from escr.verification import verify_document
 from pipelines import intake
+from tests.ocr_cache import install_ocr_cache
 from tests.scans import CHILDREN_CSV, coversheet_page, degrade, text_page, write_pdf
 
 A5 = (5.83, 8.27)
@@ -70,29 +68,6 @@ class World:
         return self.services.settings
 
 
-def cached_ocr(pytestconfig: pytest.Config) -> pytest.MonkeyPatch:
-    """The suite's OCR cache (tests/conftest.py) for a module-scoped fixture; undo() when done."""
-    import escr.ocr as ocr_module
-
-    real = ocr_module.ocr_page
-    cache_dir = Path(pytestconfig.cache.mkdir("escr-ocr"))
-
-    def cached(image, *, dpi, settings, metrics=None):  # type: ignore[no-untyped-def]
-        key = hashlib.sha256(image.tobytes() + repr((image.mode, image.size, dpi, settings)).encode()).hexdigest()
-        path = cache_dir / f"{key}.pickle"
-        if path.exists():
-            return pickle.loads(path.read_bytes())
-        result = real(image, dpi=dpi, settings=settings, metrics=metrics)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(result))
-        os.replace(tmp, path)
-        return result
-
-    patch = pytest.MonkeyPatch()
-    patch.setattr(ocr_module, "ocr_page", cached)
-    return patch
-
-
 def build_world(root: Path, pytestconfig: pytest.Config, database_url: str | None) -> World:
     settings = load_settings(home=root / "home", stable_seconds=0.5, rescan_seconds=1.0, database_url=database_url)
     services = open_services(settings)
@@ -114,7 +89,7 @@ def build_world(root: Path, pytestconfig: pytest.Config, database_url: str | Non
                       page(SOUTH_LETTER)], root / "batch.pdf")
     single = write_pdf([coversheet_page(CoverSheet("B-WEB00004", ("EF111222",), "consent_form", 1)), page(CONSENT)],
                        root / "single.pdf")
-    patch = cached_ocr(pytestconfig)
+    patch = install_ocr_cache(pytestconfig)
     try:
         results = [intake.run(claim_copy(path, settings.processing_dir, operator=SCANNER, device="mfd-1"), services)
                    for path in (scan, single)]
