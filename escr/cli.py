@@ -322,15 +322,15 @@ def index(
     user: UserOpt = None,
 ) -> None:
     """Index a document by hand: pick its child(ren) and type."""
-    from escr.retention_updates import recompute_retention
+    from escr.retention_updates import retention_hook
     from escr.verification import index_document
 
     services = _services()
     with services.db.session() as session:
         d = index_document(session, doc, user=_user(services.settings, user), child_ids=child, doc_type=doc_type,
-                           known_types=list(services.doctypes.types), doc_date=_date(doc_date))
-        recompute_retention(session, services.store, services.retention, child,
-                            actor=_actor(services, user), reason="indexed by hand")
+                           known_types=list(services.doctypes.types), doc_date=_date(doc_date),
+                           on_retention_change=retention_hook(services.store, services.retention,
+                                                              _actor(services, user), reason="indexed by hand"))
         out.print(f"{d.id} indexed; now {d.state}")
 
 

@@ -135,11 +135,12 @@ def recompute_retention(session: Session, store: ObjectStore, schedule: Retentio
     return changes
 
 
-def retention_hook(store: ObjectStore, schedule: RetentionSchedule,
-                   actor: Actor) -> Callable[[Session, list[str]], object]:
-    """What `escr children import` calls with the children whose category, birth date or closure changed."""
+def retention_hook(store: ObjectStore, schedule: RetentionSchedule, actor: Actor, *,
+                   reason: str = "child index import") -> Callable[[Session, list[str]], object]:
+    """What a change to a document's children calls with the children concerned: `escr children
+    import` (category, birth date or closure changed) and indexing by hand (children picked)."""
     return lambda session, child_ids: recompute_retention(session, store, schedule, child_ids, actor=actor,
-                                                          reason="child index import")
+                                                          reason=reason)
 
 
 def set_legal_hold(session: Session, store: ObjectStore, document_id: str, *, on: bool, reason: str,

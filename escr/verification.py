@@ -6,7 +6,7 @@ are the only way a document's state moves after intake, and each move is a proto
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from sqlalchemy.orm import Session
@@ -53,8 +53,12 @@ def _event(session: Session, kind: Kind, doc: Document, user: str, **fields: obj
 def index_document(
     session: Session, doc_id: str, *, user: str, child_ids: Sequence[str], doc_type: str,
     known_types: Sequence[str], doc_date: date | None = None,
+    on_retention_change: Callable[[Session, list[str]], object] | None = None,
 ) -> Document:
-    """A person picks the child(ren) and type for a document the pipeline could not match."""
+    """A person picks the child(ren) and type for a document the pipeline could not match.
+
+    The children picked decide how long the document is kept: `on_retention_change` gets their
+    ids once the document is indexed (escr.retention_updates.retention_hook)."""
     doc = load_document(session, doc_id)
     _require_state(doc, [NEEDS_INDEXING, AWAITING_VERIFICATION], "indexed")
     if doc_type not in known_types:
@@ -75,6 +79,9 @@ def index_document(
     doc.state, doc.state_reasons = AWAITING_VERIFICATION, []
     _event(session, Kind.INDEXED, doc, user, parameters={"before": before, "after": {
         "children": sorted(child_ids), "doc_type": doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None}})
+    if on_retention_change is not None:
+        session.flush()
+        on_retention_change(session, list(dict.fromkeys(child_ids)))
     return doc
 
 

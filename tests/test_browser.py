@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from escr.web import create_app
-from tests.web_support import PASSWORD, World, build_world
+from tests.web_support import PASSWORD, World, open_world
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
@@ -32,12 +32,7 @@ LAPTOP = {"width": 1366, "height": 768}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, pytestconfig, postgres_server) -> Iterator[World]:
-    url = postgres_server.create() if postgres_server else None
-    w = build_world(tmp_path_factory.mktemp("browser"), pytestconfig, url)
-    yield w
-    w.services.db.engine.dispose()
-    if url:
-        postgres_server.drop(url)
+    yield from open_world(tmp_path_factory, pytestconfig, postgres_server, "browser")
 
 
 @pytest.fixture(scope="module")

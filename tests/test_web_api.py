@@ -17,17 +17,12 @@ from escr import accounts
 from escr.events import Actor
 from escr.models import Document, Event
 from escr.web import create_app
-from tests.web_support import World, build_world, quarantine_a_file
+from tests.web_support import World, open_world, quarantine_a_file
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, pytestconfig, postgres_server) -> World:
-    url = postgres_server.create() if postgres_server else None
-    w = build_world(tmp_path_factory.mktemp("api"), pytestconfig, url)
-    yield w
-    w.services.db.engine.dispose()
-    if url:
-        postgres_server.drop(url)
+    yield from open_world(tmp_path_factory, pytestconfig, postgres_server, "api")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from escr import accounts
 from escr.events import Actor
 from escr.models import BreakGlass, Event
 from escr.web import create_app
-from tests.web_support import PASSWORD, ROLE_USER, World, build_world, csrf_from, sign_in
+from tests.web_support import PASSWORD, ROLE_USER, World, open_world, csrf_from, sign_in
 
 ROLES = tuple(ROLE_USER)
 ALL = set(ROLES)
@@ -28,12 +28,7 @@ READERS = {"business_support", "caseworker", "team_manager", "auditor"}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, pytestconfig, postgres_server) -> World:
-    url = postgres_server.create() if postgres_server else None
-    w = build_world(tmp_path_factory.mktemp("authz"), pytestconfig, url)
-    yield w
-    w.services.db.engine.dispose()
-    if url:
-        postgres_server.drop(url)
+    yield from open_world(tmp_path_factory, pytestconfig, postgres_server, "authz")
 
 
 @pytest.fixture(scope="module")

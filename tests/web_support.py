@@ -5,6 +5,7 @@ as the rest of the suite, so repeats do not run Tesseract).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,16 @@ class World:
     @property
     def settings(self):  # type: ignore[no-untyped-def]
         return self.services.settings
+
+
+def open_world(tmp_path_factory, pytestconfig, postgres_server, name: str) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    """A module's world, on its own PostgreSQL database when the suite runs on one; removed after."""
+    url = postgres_server.create() if postgres_server else None
+    w = build_world(tmp_path_factory.mktemp(name), pytestconfig, url)
+    yield w
+    w.services.db.engine.dispose()
+    if url:
+        postgres_server.drop(url)
 
 
 def build_world(root: Path, pytestconfig: pytest.Config, database_url: str | None) -> World:

@@ -392,15 +392,15 @@ class Operations:
 
     def index(self, doc_id: str, *, child_ids: list[str], doc_type: str, doc_date: date | None) -> str:
         require(self.p, Can.INDEX)
-        from escr.retention_updates import recompute_retention
+        from escr.retention_updates import retention_hook
         from escr.verification import index_document
 
         child_ids = [c.strip() for c in child_ids if c and c.strip()]
         with self.db.session() as session:
             doc = index_document(session, doc_id, user=self.p.username, child_ids=child_ids, doc_type=doc_type,
-                                 known_types=list(self.services.doctypes.types), doc_date=doc_date)
-            recompute_retention(session, self.services.store, self.services.retention, child_ids,
-                                actor=self.p.actor, reason="indexed by hand")
+                                 known_types=list(self.services.doctypes.types), doc_date=doc_date,
+                                 on_retention_change=retention_hook(self.services.store, self.services.retention,
+                                                                    self.p.actor, reason="indexed by hand"))
             return doc.state
 
     def decide(self, doc_id: str, decision: str, *, reason: str = "") -> str:
