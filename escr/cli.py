@@ -81,6 +81,7 @@ def handles_errors(func: F) -> F:
 @handles_errors
 def watch() -> None:
     """Watch the intake folder and file every scan that arrives, until stopped."""
+    from escr.distributed import shared_page_ocr
     from escr.watcher import IntakeWatcher
     from pipelines import intake
     from pipelines.fixity import Housekeeping
@@ -90,8 +91,9 @@ def watch() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    IntakeWatcher(services.settings, lambda claim: intake.run(claim, services),
-                  housekeeping=Housekeeping(services)).run(stop)  # chain anchors, scheduled fixity runs
+    with shared_page_ocr(services.settings) as page_ocr:  # files in flight share the cores' OCR slots
+        IntakeWatcher(services.settings, lambda claim: intake.run(claim, services, page_ocr=page_ocr),
+                      housekeeping=Housekeeping(services)).run(stop)  # chain anchors, scheduled fixity runs
 
 
 @app.command()
@@ -108,13 +110,11 @@ def ingest(
 
     configure_logging("WARNING")
     services = _services()
-    results = []
-    for file in files:
-        if not file.exists() and not file.is_symlink():
-            results.append({"file": str(file), "status": "missing"})
-            continue
-        claim = claim_copy(file, services.settings.processing_dir, operator=operator, device=device)
-        results.append({"file": str(file), **intake.run(claim, services).as_dict()})
+    claims = {n: claim_copy(f, services.settings.processing_dir, operator=operator, device=device)
+              for n, f in enumerate(files) if f.exists() or f.is_symlink()}
+    done = dict(zip(claims, intake.run_all(list(claims.values()), services), strict=True))
+    results = [{"file": str(f), **done[n].as_dict()} if n in done else {"file": str(f), "status": "missing"}
+               for n, f in enumerate(files)]
     if as_json:
         _print_json(results)
     else:

@@ -68,6 +68,10 @@ _FALLBACK_FONTS = {"EscrSans": "Helvetica", "EscrSans-Bold": "Helvetica-Bold"}
 # Detection: the first pass runs on a page shrunk to about this long side (100-150 dpi for
 # A4/A5), which reads the big code quickly and averages scanner speckle away.
 _FAST_LONG_SIDE_PX = 1400
+# Share of neighbouring pixels, across and down, that change between black and white in a block
+# that could be QR modules: a code read at 100-150 dpi measures 0.1-0.3, the edge of a dark
+# band across the page under 0.02.
+MIN_MODULE_CHANGES = 0.04
 
 
 class CoverSheetInvalid(EscrError, ValueError):
@@ -428,7 +432,8 @@ def _shrink(grey: Image.Image) -> Image.Image:
 def _might_hold_barcode(small: Image.Image, misses: Sequence[zxingcpp.Barcode]) -> bool:
     """Worth a full-resolution look? A QR symbol was seen but not decoded, or the page has
     a block dense and evenly mixed in black and white, as a QR code's modules are and text
-    lines are not."""
+    lines are not, and changing between them often both across and down, as modules do and
+    the edge of a letterhead's dark band does not."""
     if misses:
         return True
     arr = np.asarray(small, dtype=np.uint8)
@@ -436,8 +441,11 @@ def _might_hold_barcode(small: Image.Image, misses: Sequence[zxingcpp.Barcode]) 
     h, w = (arr.shape[0] // side) * side, (arr.shape[1] // side) * side
     if h == 0 or w == 0:
         return False
-    dark = (arr[:h, :w] < 128).reshape(h // side, side, w // side, side).mean(axis=(1, 3))
-    return bool(((dark > 0.3) & (dark < 0.7)).any())
+    blocks = (arr[:h, :w] < 128).reshape(h // side, side, w // side, side)
+    dark = blocks.mean(axis=(1, 3))
+    across = (blocks[:, :, :, 1:] != blocks[:, :, :, :-1]).mean(axis=(1, 3))
+    down = (blocks[:, 1:, :, :] != blocks[:, :-1, :, :]).mean(axis=(1, 3))
+    return bool(((dark > 0.3) & (dark < 0.7) & (across > MIN_MODULE_CHANGES) & (down > MIN_MODULE_CHANGES)).any())
 
 
 def find_coversheet(image: Image.Image) -> CoverSheet | None:

@@ -11,6 +11,7 @@ caller either way.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -39,21 +40,24 @@ class PageOcr(Protocol):
 
 @dataclass(frozen=True)
 class LocalPageOcr:
-    """Today's OCR: this process's thread pool, one single-threaded tesseract per core."""
+    """This process's thread pool, one single-threaded tesseract per core; `pool`, when given, is
+    shared by every file read at once (see `shared_page_ocr`)."""
 
     settings: OcrSettings
     workers: int
     name: str = "local"
+    pool: ThreadPoolExecutor | None = None
 
     def __call__(self, jobs: Sequence[PageJob], *, scope: str = "") -> Iterator[tuple[PageJob, OcrPage]]:
-        return ocr_pages(jobs, settings=self.settings, workers=self.workers)
+        return ocr_pages(jobs, settings=self.settings, workers=self.workers, pool=self.pool)
 
 
 @contextmanager
 def open_page_ocr(settings: Settings) -> Iterator[PageOcr]:
     """The page OCR these settings ask for, for the duration of one file (or one process)."""
     if not settings.celery.broker_url:
-        yield LocalPageOcr(settings.ocr, settings.ocr_workers)
+        with ThreadPoolExecutor(settings.ocr_workers, thread_name_prefix="ocr") as pool:
+            yield LocalPageOcr(settings.ocr, settings.ocr_workers, pool=pool)
         return
     from escr.tasks import CeleryPageOcr, celery_app
 
@@ -62,6 +66,22 @@ def open_page_ocr(settings: Settings) -> Iterator[PageOcr]:
         yield CeleryPageOcr(app, settings)
     finally:
         app.close()
+
+
+@contextmanager
+def shared_page_ocr(settings: Settings) -> Iterator[PageOcr | None]:
+    """One page OCR for every file this process reads at once, or None: each file opens its own.
+
+    Local OCR is shared, so files in flight together share the cores' tesseract slots. With a
+    broker each file keeps its own Celery app (as `intake.run` opens it): Celery's result
+    consumer is not made to be shared between threads, and the workers' queue already keeps
+    them busy across files.
+    """
+    if settings.celery.broker_url:
+        yield None
+        return
+    with open_page_ocr(settings) as page_ocr:
+        yield page_ocr
 
 
 def broker_reachable(settings: Settings, *, timeout_s: float = 3.0) -> bool:

@@ -7,12 +7,15 @@ bounded by one page image per OCR worker. Rendered images carry their resolution
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pdf2image
 import pdf2image.exceptions
+import pikepdf
+from pikepdf import Name
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from escr.errors import InputRejected, OcrError
@@ -51,7 +54,9 @@ def render_page(
     orientation, so every input comes out the same way round as the PDF wrapper shows it.
     """
     if media_type == PDF:
-        image = _render_pdf_page(path, index, dpi=dpi, grey=grey, timeout_s=timeout_s)
+        image = embedded_page_image(path, index, dpi=dpi, grey=grey)
+        if image is None:
+            image = _render_pdf_page(path, index, dpi=dpi, grey=grey, timeout_s=timeout_s)
     elif media_type in IMAGE_TYPES:
         image = _load_image_frame(path, index, dpi=dpi, grey=grey)
     else:
@@ -61,6 +66,102 @@ def render_page(
     # Only the resolution travels with the image: a source TIFF's compression or EXIF would
     # otherwise follow it into every later save.
     image.info = {"dpi": (dpi, dpi)}
+    return image
+
+
+def embedded_page_image(path: Path, index: int, *, dpi: int, grey: bool = True) -> Image.Image | None:
+    """The page's one scanned image, decoded straight from the PDF, or None to render instead.
+
+    An MFD page is one image drawn over the whole page; decoding it costs a tenth of a pdftoppm
+    render (and a JPEG scanned finer than `dpi` is decoded already reduced, by libjpeg). Only that
+    plain case is taken: exactly one image filling the page's crop box, no mask or decode array,
+    grey, RGB or bilevel, at `dpi` or a whole multiple of it (up to 4x). Anything else, and any
+    image that does not decode, goes to pdftoppm, which draws the page as a viewer would.
+    """
+    try:
+        with pikepdf.open(path, access_mode=pikepdf.AccessMode.stream) as pdf:
+            if not 0 <= index < len(pdf.pages):
+                return None
+            found = _full_page_image(pdf.pages[index], dpi)
+            if found is None:
+                return None
+            stream, factor, rotate = found
+            image = _decode_scan_image(stream, factor, grey=grey)
+    except (pikepdf.PdfError, OSError, ValueError, TypeError, KeyError, AttributeError,
+            NotImplementedError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+    if image is None:
+        return None
+    return image.transpose(_CLOCKWISE[rotate]) if rotate else image
+
+
+# /Rotate (clockwise, as a viewer shows the page) -> the PIL transpose that performs it.
+_CLOCKWISE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
+_PLAIN_FILTERS = frozenset({"/DCTDecode", "/CCITTFaxDecode", "/FlateDecode"})
+_PLAIN_SPACES = frozenset({"/DeviceGray", "/DeviceRGB"})
+_MAX_EXTRACT_FACTOR = 4
+
+
+def _full_page_image(page: pikepdf.Page, dpi: int) -> tuple[pikepdf.Stream, int, int] | None:
+    """(image, reduction factor, /Rotate) when the page is nothing but one image filling it."""
+    box = [float(v) for v in page.mediabox]
+    crop = [float(v) for v in page.obj.get(Name.CropBox, page.mediabox)]
+    if any(abs(a - b) > 0.5 for a, b in zip(box, crop, strict=True)) or Name.UserUnit in page.obj:
+        return None
+    rotate = int(page.obj.get(Name.Rotate, 0)) % 360
+    if rotate not in (0, 90, 180, 270):
+        return None
+    ops = [(list(operands), str(op)) for operands, op in pikepdf.parse_content_stream(page)]
+    if [op for _, op in ops] != ["q", "cm", "Do", "Q"]:
+        return None
+    a, b, c, d, e, f = (float(v) for v in ops[1][0])
+    width, height = box[2] - box[0], box[3] - box[1]
+    if b or c or a <= 0 or d <= 0 or abs(a - width) > 0.5 or abs(d - height) > 0.5 \
+            or abs(e - box[0]) > 0.5 or abs(f - box[1]) > 0.5:
+        return None
+    xobjects = page.resources.get(Name.XObject, {})
+    name = ops[2][0][0]
+    if name not in xobjects:
+        return None
+    image = xobjects[name]
+    if image.get(Name.Subtype) != Name.Image or any(k in image for k in (Name.SMask, Name.Mask, Name.Decode)) \
+            or bool(image.get(Name.ImageMask, False)):
+        return None
+    filters = image.get(Name.Filter)
+    filters = [str(filters)] if isinstance(filters, Name) else [str(x) for x in (filters or [])]
+    space = image.get(Name.ColorSpace)
+    if len(filters) != 1 or filters[0] not in _PLAIN_FILTERS or not isinstance(space, Name) \
+            or str(space) not in _PLAIN_SPACES or int(image.get(Name.BitsPerComponent, 0)) not in (1, 8):
+        return None
+    native_x, native_y = int(image.Width) * 72 / width, int(image.Height) * 72 / height
+    factor = round(native_x / dpi)
+    if not 1 <= factor <= _MAX_EXTRACT_FACTOR or abs(native_x - factor * dpi) > 0.01 * dpi * factor \
+            or abs(native_y - native_x) > 0.01 * native_x:
+        return None
+    return image, factor, rotate
+
+
+def _decode_scan_image(stream: pikepdf.Stream, factor: int, *, grey: bool) -> Image.Image | None:
+    """Decode the image, reduced by `factor`: JPEGs by libjpeg's own scaling, others by box filter."""
+    width, height = int(stream.Width), int(stream.Height)
+    target = (width // factor, height // factor)
+    if stream.get(Name.Filter) == Name.DCTDecode:
+        image = Image.open(io.BytesIO(stream.read_raw_bytes()))
+        if image.mode not in ("L", "RGB") or image.size != (width, height):
+            return None
+        image.draft("L" if grey else image.mode, target)
+        image.load()
+    else:
+        image = pikepdf.PdfImage(stream).as_pil_image()
+        image.load()
+        if image.size != (width, height) or image.mode not in ("1", "L", "RGB"):
+            return None
+    if grey and image.mode != "L":
+        image = image.convert("L")
+    elif not grey and image.mode == "1":
+        image = image.convert("L")
+    if image.size != target and factor > 1:
+        image = image.reduce(factor) if image.size == (width, height) else image.resize(target, Image.Resampling.BOX)
     return image
 
 

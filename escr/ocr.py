@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 from collections.abc import Hashable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import pytesseract
 from lxml import etree
 from PIL import Image
 
+from escr.coversheet import CoverSheet, find_coversheet
 from escr.errors import EscrError, OcrError
 from escr.imaging import PageMetrics, page_metrics, render_page
 from escr.settings import OcrSettings
@@ -45,6 +47,9 @@ CONFIDENT_WORD = 60.0
 # measures it) is re-checked for orientation even if the words it found scored well: a turned
 # page can read as a few confident fragments. Printed pages measure 30-90, a typewritten one 10.
 MIN_WORDS_PER_INK_SQ_INCH = 4.0
+# An image this much wider than tall is checked for orientation before it is read (see
+# _landscape_page); A4 turned sideways measures 1.41.
+LANDSCAPE_RATIO = 1.2
 # Fewer measured lines than this and the skew is not reported.
 MIN_SKEW_LINES = 3
 
@@ -63,7 +68,7 @@ _TURN = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 300-page file holds over 100,000 of them until filed
 class OcrWord:
     text: str
     conf: float  # tesseract's word confidence, 0..100
@@ -82,6 +87,7 @@ class OcrPage:
     tesseract_runs: int  # processes started: 1 upright; +1 for OSD; +1 for the re-run turned
     blank: bool  # the page had nothing on it and was not OCRed
     metrics: PageMetrics
+    cover: CoverSheet | None = None  # the page is this escr cover sheet, so it was not OCRed
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class PageJob:
     index: int
     dpi: int
     key: Hashable = None
+    find_cover: bool = False  # look for an escr cover sheet on the same render first
 
 
 def tesseract_version() -> str:
@@ -120,6 +127,8 @@ def ocr_page(
     if metrics is None:
         metrics = page_metrics(image)
     image = _tesseract_ready(image)
+    if settings.detect_orientation and image.width > image.height * LANDSCAPE_RATIO:
+        return _landscape_page(image, dpi=dpi, settings=settings, metrics=metrics)
     first = _recognise(image, dpi=dpi, settings=settings, metrics=metrics)
     if not settings.detect_orientation or not _reads_badly(first, image, dpi, settings):
         return first
@@ -133,6 +142,21 @@ def ocr_page(
     runs += 1
     best = second if _quality(second) > _quality(first) else first
     return replace(best, tesseract_runs=runs)
+
+
+def _landscape_page(image: Image.Image, *, dpi: int, settings: OcrSettings, metrics: PageMetrics) -> OcrPage:
+    """A landscape image is most often a portrait page fed sideways: OSD first saves the wasted
+    first pass. A page OSD leaves as it is is read once; a turned one that reads badly is read
+    as it is too, and the better run kept, so a wrong OSD answer costs time, never text."""
+    turn = _detect_rotation(image, dpi=dpi, settings=settings)
+    if not turn:
+        return replace(_recognise(image, dpi=dpi, settings=settings, metrics=metrics), tesseract_runs=2)
+    turned = _recognise(image.transpose(_TURN[turn]), dpi=dpi, settings=settings, metrics=metrics, rotation=turn)
+    if not _reads_badly(turned, image, dpi, settings):
+        return replace(turned, tesseract_runs=2)
+    as_is = _recognise(image, dpi=dpi, settings=settings, metrics=metrics)
+    best = turned if _quality(turned) >= _quality(as_is) else as_is
+    return replace(best, tesseract_runs=3)
 
 
 def blank_page(*, dpi: int, metrics: PageMetrics) -> OcrPage:
@@ -152,17 +176,22 @@ def blank_page(*, dpi: int, metrics: PageMetrics) -> OcrPage:
 
 
 def ocr_pages(
-    jobs: Iterable[PageJob], *, settings: OcrSettings, workers: int
+    jobs: Iterable[PageJob], *, settings: OcrSettings, workers: int, pool: ThreadPoolExecutor | None = None
 ) -> Iterator[tuple[PageJob, OcrPage]]:
     """OCR many pages with `workers` tesseract processes busy at once; results in any order.
 
     Each worker renders, measures and OCRs its page, and a page is taken from `jobs` only when a
     worker is free, so at most `workers` page images are in memory. Blank pages are measured
     but not OCRed. The first page that fails raises its EscrError after the running ones stop.
+    `pool` is a process-wide one of `workers` threads shared by files read at the same time: the
+    cores stay busy across the end of one file and the start of the next, and never run more
+    tesseracts than there are slots.
     """
     workers = max(1, workers)
     job_iter = iter(jobs)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr") as pool:
+    with ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr"))
         running: dict[Future[OcrPage], PageJob] = {}
         try:
             _fill(pool, running, job_iter, workers, settings)
@@ -203,12 +232,19 @@ def _result(future: Future[OcrPage], job: PageJob) -> OcrPage:
 
 
 def ocr_job(job: PageJob, settings: OcrSettings) -> OcrPage:
-    """Render, measure and (unless blank) OCR one page: the whole of a worker's job, whether a
-    thread of `ocr_pages` or a Celery worker on another machine (`escr.tasks`)."""
+    """Render, measure and (unless a cover sheet or blank) OCR one page: the whole of a worker's
+    job, whether a thread of `ocr_pages` or a Celery worker on another machine (`escr.tasks`).
+
+    The page is rendered once: the cover-sheet check reads the same image OCR would (it reduces
+    it itself), so a batch costs one render per page, not two."""
     image = render_page(
         job.path, job.media_type, job.index, dpi=job.dpi, timeout_s=settings.page_timeout_s
     )
     metrics = page_metrics(image)
+    if job.find_cover:
+        sheet = find_coversheet(image)
+        if sheet is not None:
+            return replace(blank_page(dpi=job.dpi, metrics=metrics), blank=False, cover=sheet)
     if metrics.blank:
         return blank_page(dpi=job.dpi, metrics=metrics)
     return ocr_page(image, dpi=job.dpi, settings=settings, metrics=metrics)

@@ -60,14 +60,27 @@ def build_searchable_pdf(source_pdf: Path, pages: Sequence[SearchablePage], out:
 
     A page's content and images are copied as they are; its OCR text goes on top, invisible,
     placed over the page as displayed; `ocr.rotation` is added to its /Rotate. Pages not listed
-    (cover sheets) are left out.
+    (cover sheets, other documents of the batch) are left out, and so is everything of the
+    source's catalog (outline, forms, names, structure tree, links) that could reach them.
+
+    The copy is made by cutting the source down, not by copying its pages into a new PDF:
+    qpdf reads copied pages' image data into memory, so a 300-page scan would be held whole,
+    while a cut-down source streams each image from the scan file as it is written.
     """
+    if len({p.source_index for p in pages}) != len(pages):
+        raise OcrError("a page is listed twice for one reading copy", code="searchable_pdf_failed")
     try:
-        with pikepdf.open(source_pdf) as source, pikepdf.new() as target:
-            for page in pages:
-                target.pages.append(source.pages[page.source_index])
-                _make_searchable(target, target.pages[-1], page.ocr)
-            target.save(
+        with pikepdf.open(source_pdf, access_mode=pikepdf.AccessMode.stream) as pdf:
+            if any(not 0 <= p.source_index < len(pdf.pages) for p in pages):
+                raise IndexError("page not in the PDF")
+            kept = [pdf.pages[p.source_index] for p in pages]
+            del pdf.pages[:]
+            for page in kept:
+                pdf.pages.append(page)
+            _keep_only_pages(pdf)
+            for page, listed in zip(pdf.pages, pages, strict=True):
+                _make_searchable(pdf, page, listed.ocr)
+            pdf.save(
                 out,
                 deterministic_id=True,
                 # Never decode a stream to recompress it: the scan's bytes stay as they were.
@@ -81,6 +94,27 @@ def build_searchable_pdf(source_pdf: Path, pages: Sequence[SearchablePage], out:
             "the searchable PDF could not be built", code="searchable_pdf_failed"
         ) from exc
     return out
+
+
+def _keep_only_pages(pdf: pikepdf.Pdf) -> None:
+    """Only the page tree stays reachable, so only the kept pages' objects are written."""
+    for key in list(pdf.Root.keys()):
+        if key not in ("/Type", "/Pages"):
+            del pdf.Root[key]
+    if Name.Info in pdf.trailer:
+        del pdf.trailer[Name.Info]
+    for page in pdf.pages:
+        if Name.B in page.obj:  # article beads lead to the source's threads
+            del page.obj[Name.B]
+        annots = page.obj.get(Name.Annots)
+        if annots is None:
+            continue
+        # Link annotations' destinations can be pages of another document of the batch.
+        kept = [a for a in annots if a.get(Name.Subtype) != Name.Link and Name.Dest not in a and Name.A not in a]
+        if kept:
+            page.obj[Name.Annots] = pikepdf.Array(kept)
+        else:
+            del page.obj[Name.Annots]
 
 
 def _make_searchable(pdf: pikepdf.Pdf, page: pikepdf.Page, ocr: OcrPage) -> None:

@@ -12,6 +12,7 @@ abbreviations that need word boundaries (ICPC, PEP, DSL).
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -40,6 +41,7 @@ DOCUMENT_DATE_LABELS = frozenset({
     "date sent", "date issued", "date written",
 })
 NOT_DOCUMENT_DATE_LABELS = frozenset({"dob", "next meeting", "incident date"})
+TAG_DETAIL_CHARS = 512  # the record's tags.detail column (escr.models.Tag)
 _DOC_DATE_HEAD_CHARS = 1500  # "the first part of the text" for an unlabelled document date
 
 
@@ -66,31 +68,32 @@ class Tag:
 _FOLD = str.maketrans({"1": "l", "i": "l", "|": "l", "!": "l", "0": "o"})
 
 
-def _fold(text: str) -> tuple[str, list[int], list[int]]:
+def _fold(text: str) -> tuple[str, array[int], array[int]]:
     """Lower-case letters and digits only, OCR look-alikes folded, each char's source span.
 
     Returns the folded text and, per folded character, the offsets in `text` where its
     source starts and where it ends (exclusive); "rn" folds to one "m" spanning both.
+    Offsets are kept in machine-int arrays: a 300-page file's text is close to a million
+    characters, and a Python int and tuple per character cost a hundred megabytes.
     """
-    kept = [(pos, ch.lower().translate(_FOLD)) for pos, ch in enumerate(text)
-            if ch.isalnum() or ch in "|!"]
     chars: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    i = 0
-    while i < len(kept):
-        pos, ch = kept[i]
-        if ch == "r" and i + 1 < len(kept) and kept[i + 1][1] == "n":
-            # "rn" is read as "m" (and vice versa) so often that both sides fold to "m".
-            chars.append("m")
-            starts.append(pos)
-            ends.append(kept[i + 1][0] + 1)
-            i += 2
+    starts: array[int] = array("q")
+    ends: array[int] = array("q")
+    lone_r = False  # the last folded character is an "r" not yet merged
+    for pos, ch in enumerate(text):
+        if not (ch.isalnum() or ch in "|!"):
             continue
-        chars.append(ch)
+        folded = ch.lower().translate(_FOLD)
+        if folded == "n" and lone_r:
+            # "rn" is read as "m" (and vice versa) so often that both sides fold to "m".
+            chars[-1] = "m"
+            ends[-1] = pos + 1
+            lone_r = False
+            continue
+        chars.append(folded)
         starts.append(pos)
         ends.append(pos + 1)
-        i += 1
+        lone_r = folded == "r"
     return "".join(chars), starts, ends
 
 
@@ -100,15 +103,15 @@ class _FoldedText:
 
     text: str
     folded: str
-    offsets: tuple[int, ...]  # where each folded character starts in `text`
-    ends: tuple[int, ...]  # where each folded character ends in `text`
+    offsets: Sequence[int]  # where each folded character starts in `text`
+    ends: Sequence[int]  # where each folded character ends in `text`
     title_len: int  # folded characters that come from the title area
 
     @classmethod
     def of(cls, text: str, title_chars: int) -> _FoldedText:
         folded, starts, ends = _fold(text)
         title_len = next((n for n, end in enumerate(ends) if end > title_chars), len(ends))
-        return cls(text, folded, tuple(starts), tuple(ends), title_len)
+        return cls(text, folded, starts, ends, title_len)
 
     def is_word_start(self, k: int) -> bool:
         off = self.offsets[k]
@@ -245,9 +248,8 @@ class DocTypeCatalogue:
         if total <= 0:
             return None
         rule = max(hits, key=lambda h: h[0].weight)[0]
-        offsets = ",".join(str(h[1][0]) for h in sorted(hits, key=lambda h: h[1][0]))
         return Tag("third_party", "true", f"rule:{rule.id}", round(min(1.0, total), 3),
-                   f"offsets={offsets}")
+                   offsets_detail(sorted(h[1][0] for h in hits)))
 
 
 # --- loading and validating doctypes.yaml ---------------------------------------------------
@@ -401,8 +403,22 @@ def _identifier_tags(name: str, found: Sequence[tuple[str, int]], confidence: fl
     offsets: dict[str, list[int]] = {}
     for value, start in found:
         offsets.setdefault(value, []).append(start)
-    return [Tag(name, value, "text", confidence, "offsets=" + ",".join(map(str, starts)))
-            for value, starts in offsets.items()]
+    return [Tag(name, value, "text", confidence, offsets_detail(starts)) for value, starts in offsets.items()]
+
+
+def offsets_detail(starts: Sequence[int]) -> str:
+    """Where a tag was seen, short enough for the record however often it recurs.
+
+    A long file whose every page header carries the child's NHS number repeats it hundreds of
+    times; the first offsets and the count say as much as all of them, and the detail column
+    (TAG_DETAIL_CHARS) must not refuse the document."""
+    shown: list[str] = []
+    for start in starts:
+        if len("offsets=") + len(",".join([*shown, str(start)])) > TAG_DETAIL_CHARS - 32:
+            break
+        shown.append(str(start))
+    more = len(starts) - len(shown)
+    return "offsets=" + ",".join(shown) + (f"; {more} more, {len(starts)} in all" if more else "")
 
 
 def tag_text(text: str, *, catalogue: DocTypeCatalogue, child_id_pattern: str,

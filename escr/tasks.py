@@ -45,6 +45,7 @@ import redis.exceptions
 from celery import Celery, Task, group
 from celery.result import AsyncResult
 
+from escr.coversheet import CoverSheet, decode_payload, encode_payload
 from escr.distributed import BrokerUnavailable, LocalPageOcr
 from escr.errors import ConfigError, EscrError, InputRejected, OcrError
 from escr.imaging import PageMetrics
@@ -56,7 +57,7 @@ log = logging.getLogger("escr.worker")
 OCR_TASK = "escr.ocr_page"
 # Bumped when a message or result changes shape, so a worker of another version refuses the
 # page loudly instead of misreading it.
-WIRE_VERSION = 1
+WIRE_VERSION = 2  # 2: pages carry the cover-sheet check (find_cover, cover)
 PDF = "application/pdf"
 # What the message headers show of a task's arguments (monitoring tools display them): the
 # page itself is personal data and stays in the body.
@@ -175,7 +176,8 @@ class CeleryPageOcr:
                         if len(pdf) > limit:
                             oversized.append(job)
                             continue
-                        message = page_message(pdf, dpi=job.dpi, settings=self.settings.ocr)
+                        message = page_message(pdf, dpi=job.dpi, settings=self.settings.ocr,
+                                               find_cover=job.find_cover)
                         remote.append((job, task_id(scope, job, message), message))
             except pikepdf.PdfError as exc:
                 raise InputRejected("unreadable_pdf", "the PDF could not be read",
@@ -296,6 +298,7 @@ def ocr_message(message: dict[str, Any], *, max_bytes: int) -> OcrPage:
     try:
         pdf = base64.b64decode(message["pdf"], validate=True)
         dpi = int(message["dpi"])
+        find_cover = bool(message["find_cover"])
         settings = OcrSettings.model_validate(message["ocr"])
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
         raise OcrError("malformed page message", code="wire_malformed") from exc
@@ -304,7 +307,7 @@ def ocr_message(message: dict[str, Any], *, max_bytes: int) -> OcrPage:
     with tempfile.TemporaryDirectory(prefix="escr-page-") as tmp:
         path = Path(tmp) / "page.pdf"
         path.write_bytes(pdf)
-        return ocr_job(PageJob(path=path, media_type=PDF, index=0, dpi=dpi), settings)
+        return ocr_job(PageJob(path=path, media_type=PDF, index=0, dpi=dpi, find_cover=find_cover), settings)
 
 
 # --- the wire format ----------------------------------------------------------------------------
@@ -324,10 +327,10 @@ def extract_page(source: pikepdf.Pdf, index: int) -> bytes:
     return buffer.getvalue()
 
 
-def page_message(page_pdf: bytes, *, dpi: int, settings: OcrSettings) -> dict[str, Any]:
+def page_message(page_pdf: bytes, *, dpi: int, settings: OcrSettings, find_cover: bool = False) -> dict[str, Any]:
     """The JSON body of a page task."""
     return {"v": WIRE_VERSION, "pdf": base64.b64encode(page_pdf).decode("ascii"), "dpi": dpi,
-            "ocr": settings.model_dump(mode="json")}
+            "find_cover": find_cover, "ocr": settings.model_dump(mode="json")}
 
 
 def encode_page(page: OcrPage) -> dict[str, Any]:
@@ -342,6 +345,7 @@ def encode_page(page: OcrPage) -> dict[str, Any]:
         "tesseract_runs": page.tesseract_runs,
         "blank": page.blank,
         "metrics": dataclasses.asdict(page.metrics),
+        "cover": encode_payload(page.cover) if page.cover is not None else None,
     }
 
 
@@ -360,9 +364,20 @@ def decode_page(data: dict[str, Any]) -> OcrPage:
             tesseract_runs=int(data["tesseract_runs"]),
             blank=bool(data["blank"]),
             metrics=PageMetrics(**data["metrics"]),
+            cover=None if data["cover"] is None else _cover(str(data["cover"])),
         )
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
         raise OcrError("a worker sent back a malformed page", code="wire_malformed") from exc
+
+
+def _cover(payload: str) -> CoverSheet:
+    try:
+        sheet = decode_payload(payload)
+    except InputRejected as exc:
+        raise ValueError("unreadable cover-sheet payload") from exc
+    if sheet is None:
+        raise ValueError("not an escr cover-sheet payload")
+    return sheet
 
 
 def encode_error(exc: EscrError) -> dict[str, Any]:

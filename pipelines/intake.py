@@ -13,9 +13,10 @@ import logging
 import shutil
 import time
 import traceback
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,11 +26,10 @@ from sqlalchemy import select
 
 from escr import metrics, qc
 from escr.children import DbChildLookup
-from escr.coversheet import CoverSheet, find_coversheet
-from escr.distributed import BrokerUnavailable, LocalPageOcr, PageOcr, open_page_ocr
+from escr.coversheet import CoverSheet
+from escr.distributed import BrokerUnavailable, LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
 from escr.errors import DatabaseError, EscrError, InputRejected, StorageError
 from escr.events import Actor, Kind, ProtocolEvent, now, record
-from escr.imaging import render_page
 from escr.matching import MatchResult, match_child
 from escr.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
 from escr.objectstore import StoredObject, content_key, sha256_file
@@ -44,8 +44,6 @@ from escr.tagging import Tag as TextTag
 from escr.tagging import tag_text
 
 log = logging.getLogger("escr.intake")
-
-COVER_SCAN_DPI = 150  # enough for the cover sheet's large barcode, a quarter of the pixels of 300 dpi
 
 # Document states, in the order a document usually passes through them.
 QC_FAILED = "qc_failed"
@@ -91,6 +89,7 @@ class IntakeContext:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics and benchmarks
     report: PreflightReport | None = None
     pdf_path: Path | None = None
+    pages: dict[int, OcrPage] = field(default_factory=dict)  # source page index -> its reading
     covers: dict[int, CoverSheet] = field(default_factory=dict)
     empty_covers: tuple[int, ...] = ()
     documents: list[DocumentWork] = field(default_factory=list)
@@ -174,16 +173,18 @@ def prepare_pdf(ctx: IntakeContext) -> None:
                                      assumed_dpi=ctx.services.settings.ocr.max_dpi if unknown_dpi else None)
 
 
-def find_cover_sheets(ctx: IntakeContext) -> None:
+def read_pages(ctx: IntakeContext) -> None:
+    """Every page rendered once, over every core here or over every worker: a cover sheet is
+    read from its code and not OCRed; any other page is measured and, unless blank, OCRed."""
     assert ctx.report is not None and ctx.pdf_path is not None
-    path, report, max_pixels = ctx.pdf_path, ctx.report, ctx.services.settings.ocr.max_render_pixels
-
-    def look(index: int) -> tuple[int, CoverSheet | None]:
-        dpi = _ocr_dpi(report, index, COVER_SCAN_DPI, COVER_SCAN_DPI, max_pixels)
-        return index, find_coversheet(render_page(path, "application/pdf", index, dpi=dpi))
-
-    with ThreadPoolExecutor(ctx.services.settings.ocr_workers) as pool:
-        ctx.covers = {i: sheet for i, sheet in pool.map(look, range(ctx.report.page_count)) if sheet}
+    settings = ctx.services.settings
+    jobs = [PageJob(path=ctx.pdf_path, media_type="application/pdf", index=i,
+                    dpi=_ocr_dpi(ctx.report, i, settings.ocr.min_dpi, settings.ocr.max_dpi,
+                                 settings.ocr.max_render_pixels), key=i, find_cover=True)
+            for i in range(ctx.report.page_count)]
+    page_ocr = ctx.page_ocr or LocalPageOcr(settings.ocr, settings.ocr_workers)
+    ctx.pages = {job.key: page for job, page in page_ocr(jobs, scope=ctx.claim.claim_id)}
+    ctx.covers = {i: page.cover for i, page in ctx.pages.items() if page.cover is not None}
 
 
 def split_into_documents(ctx: IntakeContext) -> None:
@@ -192,7 +193,8 @@ def split_into_documents(ctx: IntakeContext) -> None:
     ctx.empty_covers = result.empty_covers
     seed = ctx.claim.sha256 or ""
     ctx.documents = [
-        DocumentWork(plan=plan, id="D-" + hashlib.sha256(f"{seed}:{plan.seq}".encode()).hexdigest()[:16])
+        DocumentWork(plan=plan, id="D-" + hashlib.sha256(f"{seed}:{plan.seq}".encode()).hexdigest()[:16],
+                     ocr=[ctx.pages[i] for i in plan.pages])
         for plan in result.documents
     ]
     ctx.note(Kind.SPLIT, outcome="ok" if not result.empty_covers else "empty_cover_sheets", parameters={
@@ -203,18 +205,10 @@ def split_into_documents(ctx: IntakeContext) -> None:
                       for d in ctx.documents]})
 
 
-def read_pages(ctx: IntakeContext) -> None:
-    """OCR every document page of the file at once: over every core here, or over every worker."""
-    assert ctx.report is not None and ctx.pdf_path is not None
+def note_page_text(ctx: IntakeContext) -> None:
+    """Each document's OCR, in the log after the split that made the document."""
     settings = ctx.services.settings
-    jobs = [PageJob(path=ctx.pdf_path, media_type="application/pdf", index=i,
-                    dpi=_ocr_dpi(ctx.report, i, settings.ocr.min_dpi, settings.ocr.max_dpi,
-                                 settings.ocr.max_render_pixels), key=i)
-            for doc in ctx.documents for i in doc.plan.pages]
-    page_ocr = ctx.page_ocr or LocalPageOcr(settings.ocr, settings.ocr_workers)
-    results = {job.key: page for job, page in page_ocr(jobs, scope=ctx.claim.claim_id)}
     for doc in ctx.documents:
-        doc.ocr = [results[i] for i in doc.plan.pages]
         ctx.note(Kind.OCR, document_id=doc.id, parameters={
             "language": settings.ocr.language,
             "pages": [{"index": i, "dpi": p.dpi, "rotation": p.rotation, "blank": p.blank,
@@ -372,9 +366,9 @@ STAGES: tuple[Callable[[IntakeContext], None], ...] = (
     refuse_duplicates,
     check_file,
     prepare_pdf,
-    find_cover_sheets,
-    split_into_documents,
     read_pages,
+    split_into_documents,
+    note_page_text,
     build_reading_copies,
     tag_documents,
     link_documents,
@@ -399,6 +393,7 @@ class IntakeResult:
     warnings: list[str] = field(default_factory=list)
     quarantine: dict[str, Any] | None = None
     timings: dict[str, float] | None = None
+    window: tuple[float, float] | None = None  # wall clock (epoch s) from receipt to filed
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -412,6 +407,7 @@ def run(claim: Claim, services: Services, *, page_ocr: PageOcr | None = None) ->
     """
     work_dir = services.settings.home / "work" / claim.claim_id
     with ExitStack() as stack:
+        stack.enter_context(_SAME_SIZE.held(_size_of(claim.path)))
         if page_ocr is None:
             page_ocr = stack.enter_context(open_page_ocr(services.settings))
         ctx = IntakeContext(services=services, claim=claim, work_dir=work_dir, page_ocr=page_ocr)
@@ -421,15 +417,64 @@ def run(claim: Claim, services: Services, *, page_ocr: PageOcr | None = None) ->
     return result
 
 
+class _KeyedLocks:
+    """One lock per key while anyone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[object, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def held(self, key: object) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+# Files of the same size are never taken side by side: two copies of one scan arriving together
+# must meet as a duplicate in `refuse_duplicates`, not race each other to the database.
+_SAME_SIZE = _KeyedLocks()
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.lstat().st_size
+    except OSError:
+        return -1
+
+
+def run_all(claims: Sequence[Claim], services: Services) -> list[IntakeResult]:
+    """Several files at once (`batches_in_flight`), as the watcher takes them, in the order given.
+
+    They share one set of OCR slots, so while one file's last page is read and it is tagged,
+    stored and filed, the next file's pages already keep the other cores busy.
+    """
+    with shared_page_ocr(services.settings) as page_ocr, \
+            ThreadPoolExecutor(max(1, services.settings.batches_in_flight), thread_name_prefix="intake") as pool:
+        return list(pool.map(lambda claim: run(claim, services, page_ocr=page_ocr), claims))
+
+
 def _run_stages(ctx: IntakeContext) -> IntakeResult:
     claim, work_dir = ctx.claim, ctx.work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
+    started_at = time.time()
     try:
         for stage in STAGES:
             started = time.perf_counter()
             stage(ctx)
             ctx.timings[stage.__name__] = time.perf_counter() - started
         result = _filed_result(ctx)
+        result.window = (round(started_at, 3), round(time.time(), 3))
         log.info("filed claim=%s scan=%s documents=%s", claim.claim_id, result.scan_id,
                  " ".join(f"{d['id']}:{d['state']}" for d in result.documents))
         return result

@@ -6,6 +6,7 @@ pytest's cache folder so the SQLite and PostgreSQL passes of CI share it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -20,9 +21,12 @@ def install_ocr_cache(pytestconfig: pytest.Config) -> pytest.MonkeyPatch:
 
     real = ocr_module.ocr_page
     cache_dir = Path(pytestconfig.cache.mkdir("escr-ocr"))
+    # What a pickled page looks like: a changed OcrPage or OcrWord must miss, not unpickle wrongly.
+    shape = repr([(cls.__name__, [f.name for f in dataclasses.fields(cls)], getattr(cls, "__slots__", None))
+                  for cls in (ocr_module.OcrPage, ocr_module.OcrWord)])
 
     def cached(image, *, dpi, settings, metrics=None):  # type: ignore[no-untyped-def]
-        key = hashlib.sha256(image.tobytes() + repr((image.mode, image.size, dpi, settings)).encode()).hexdigest()
+        key = hashlib.sha256(image.tobytes() + repr((image.mode, image.size, dpi, settings, shape)).encode()).hexdigest()
         path = cache_dir / f"{key}.pickle"
         if path.exists():
             return pickle.loads(path.read_bytes())

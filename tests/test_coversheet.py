@@ -389,3 +389,21 @@ def test_real_scanned_pages_are_not_coversheets(name):
     assert scanned
     for page in scanned:
         assert find_coversheet(page) is None
+
+
+def test_a_letterhead_band_is_not_taken_for_a_code_but_a_sheet_is(monkeypatch) -> None:
+    """Every page is checked, so an ordinary letter must cost one quick look: a dark band across
+    its top must not send it to the slow full-resolution reads that a damaged code gets."""
+    import escr.coversheet as coversheet
+
+    letter = Image.new("L", (2481, 3508), 235)
+    draw = ImageDraw.Draw(letter)
+    draw.rectangle((0, 0, 2481, 130), fill=60)  # the council's coloured band, scanned grey
+    for y in range(400, 3000, 70):
+        draw.rectangle((300, y, 2000, y + 25), fill=40)  # lines of text
+    full_reads = []
+    real_read = coversheet._read_qr
+    monkeypatch.setattr(coversheet, "_read_qr", lambda image, **kw: full_reads.append(image.size) or real_read(image, **kw))
+    assert find_coversheet(letter) is None
+    assert len(full_reads) == 1  # the reduced copy only
+    assert coversheet._might_hold_barcode(coversheet._shrink(coversheet_page(SIBLINGS, dpi=300)), [])

@@ -200,3 +200,130 @@ def test_metrics_corpus_blank_page_is_blank_and_text_page_is_not() -> None:
     text = render_page(CORPUS / "ccitt.pdf", "application/pdf", 0, dpi=150)
     assert page_metrics(blank).blank
     assert not page_metrics(text).blank
+
+
+# ---------------------------------------------------------------- the scan's own image instead of a render
+
+
+def _pdftoppm(pdf: Path, index: int, dpi: int) -> Image.Image:
+    """What a viewer shows: the reference the embedded image must match."""
+    import pdf2image
+
+    (image,) = pdf2image.convert_from_path(pdf, dpi=dpi, first_page=index + 1, last_page=index + 1,
+                                           grayscale=True, use_cropbox=True)
+    return image.convert("L")
+
+
+def _difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean grey-level difference over the common area (a render may be one pixel larger)."""
+    w, h = min(a.width, b.width), min(a.height, b.height)
+    return float(np.abs(np.asarray(a.crop((0, 0, w, h)), dtype=np.int16)
+                        - np.asarray(b.crop((0, 0, w, h)), dtype=np.int16)).mean())
+
+
+def _letter(dpi: int) -> Image.Image:
+    page = text_page(["Child protection conference minutes", "Attendees: the family and the school nurse"] * 4,
+                     dpi=dpi, size_inches=A6, margin_inches=0.4)
+    page.paste(0, (0, 0, page.width // 4, page.height // 8))  # a dark corner shows which way up it is
+    return page
+
+
+@pytest.mark.parametrize("encoding", ["jpeg", "ccitt", "png"])
+def test_embedded_image_is_the_page_a_viewer_shows(tmp_path: Path, encoding: str) -> None:
+    from escr.imaging import embedded_page_image
+
+    pdf = write_pdf([_letter(300)], tmp_path / f"{encoding}.pdf", dpi=300, encoding=encoding)
+    image = embedded_page_image(pdf, 0, dpi=300)
+    assert image is not None and image.mode == "L"
+    reference = _pdftoppm(pdf, 0, 300)
+    assert abs(image.width - reference.width) <= 1 and abs(image.height - reference.height) <= 1
+    assert _difference(image, reference) < 4  # the same page; only pdftoppm's edge smoothing differs
+
+
+def test_embedded_colour_jpeg_is_decoded_grey_like_a_render(tmp_path: Path) -> None:
+    from escr.imaging import embedded_page_image
+
+    colour = Image.merge("RGB", [_letter(300)] * 3)
+    colour.paste((200, 30, 30), (colour.width // 2, 0, colour.width, colour.height // 8))  # a red stamp
+    pdf = write_pdf([colour], tmp_path / "colour.pdf", dpi=300, encoding="jpeg")
+    image = embedded_page_image(pdf, 0, dpi=300)
+    assert image is not None and image.mode == "L"
+    assert _difference(image, _pdftoppm(pdf, 0, 300)) < 4
+
+
+@pytest.mark.parametrize("encoding", ["jpeg", "ccitt"])
+def test_oversampled_scan_is_decoded_reduced_to_the_ocr_resolution(tmp_path: Path, encoding: str) -> None:
+    from escr.imaging import embedded_page_image
+
+    pdf = write_pdf([_letter(600)], tmp_path / "fine.pdf", dpi=600, encoding=encoding)
+    image = embedded_page_image(pdf, 0, dpi=300)
+    assert image is not None
+    reference = _pdftoppm(pdf, 0, 300)
+    assert abs(image.width - reference.width) <= 1 and abs(image.height - reference.height) <= 1
+    assert _difference(image, reference) < 12  # box filter against pdftoppm's: the same page, as sharp
+
+
+@pytest.mark.parametrize("rotate", [90, 180, 270])
+def test_embedded_image_is_turned_by_the_pages_rotate_as_a_viewer_turns_it(tmp_path: Path, rotate: int) -> None:
+    from escr.imaging import embedded_page_image
+
+    pdf = write_pdf([_letter(300)], tmp_path / "turned.pdf", dpi=300, encoding="ccitt")
+    with pikepdf.open(pdf, allow_overwriting_input=True) as doc:
+        doc.pages[0].obj.Rotate = rotate
+        doc.save(pdf)
+    image = embedded_page_image(pdf, 0, dpi=300)
+    assert image is not None
+    assert _difference(image, _pdftoppm(pdf, 0, 300)) < 4
+
+
+def _add_to_content(pdf: Path, extra: bytes) -> None:
+    with pikepdf.open(pdf, allow_overwriting_input=True) as doc:
+        doc.pages[0].contents_add(extra, prepend=False)
+        doc.save(pdf)
+
+
+def test_page_with_more_than_its_image_is_rendered_not_extracted(tmp_path: Path) -> None:
+    """A line drawn over the scan (an annotation burnt in by capture software) must show."""
+    from escr.imaging import embedded_page_image
+
+    pdf = write_pdf([Image.new("L", (1240, 1748), 255)], tmp_path / "drawn.pdf", dpi=300)
+    _add_to_content(pdf, b"q 20 w 0 0 m 297 420 l S Q")
+    assert embedded_page_image(pdf, 0, dpi=300) is None
+    image = render_page(pdf, "application/pdf", 0, dpi=300)
+    assert np.asarray(image).min() < 50  # pdftoppm drew the line
+
+
+def test_scan_at_a_resolution_that_is_no_multiple_of_the_ocr_one_is_rendered(tmp_path: Path) -> None:
+    from escr.imaging import embedded_page_image
+
+    pdf = write_pdf([_letter(250)], tmp_path / "odd.pdf", dpi=250)
+    assert embedded_page_image(pdf, 0, dpi=300) is None
+    assert embedded_page_image(pdf, 0, dpi=250) is not None
+    image = render_page(pdf, "application/pdf", 0, dpi=300)
+    assert abs(image.width - round(A6[0] * 300)) <= 2
+
+
+def test_image_with_a_decode_array_is_rendered_not_extracted(tmp_path: Path) -> None:
+    from escr.imaging import embedded_page_image
+
+    pdf = write_pdf([_letter(300)], tmp_path / "masked.pdf", dpi=300)
+    with pikepdf.open(pdf, allow_overwriting_input=True) as doc:
+        (image,) = (doc.pages[0].resources.XObject[name] for name in doc.pages[0].resources.XObject.keys())
+        image.Decode = pikepdf.Array([1, 0])  # inverted: only a real renderer applies it
+        doc.save(pdf)
+    assert embedded_page_image(pdf, 0, dpi=300) is None
+    assert np.asarray(render_page(pdf, "application/pdf", 0, dpi=300)).mean() < 128  # shown inverted
+
+
+@corpus
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", ["ccitt.pdf", "francais.pdf"])
+def test_corpus_scans_embedded_image_matches_the_render(name: str) -> None:
+    from escr.imaging import embedded_page_image
+
+    pdf = CORPUS / name
+    image = embedded_page_image(pdf, 0, dpi=300)
+    assert image is not None
+    # Real capture software's bilevel pages: pdftoppm smooths the edges of every glyph, so the
+    # two differ on edge pixels only (a negative, a shift or another page would differ by ~100).
+    assert _difference(image, _pdftoppm(pdf, 0, 300)) < 10

@@ -142,6 +142,28 @@ def test_identical_file_is_recognised_and_not_filed_twice(with_children, tmp_pat
         assert session.scalar(select(func.count()).select_from(Batch)) == 1
 
 
+def test_files_taken_together_are_each_filed_and_a_copy_among_them_is_a_duplicate(with_children, tmp_path):
+    """`escr ingest A B A'` reads the files side by side on shared OCR slots; each still lands on
+    its own child, in the order given, and the second copy of a scan is not filed twice."""
+    letter = write_pdf([page(NHS_LETTER)], tmp_path / "letter.pdf")
+    minutes = write_pdf([page(["Core group minutes", "Date: 5 May 2026", "Present for CD654321.", "Actions agreed."]),
+                         page(["Core group minutes, page 2", "Review in six weeks."])], tmp_path / "minutes.pdf")
+    again = tmp_path / "letter-again.pdf"
+    again.write_bytes(letter.read_bytes())
+    claims = [claim_copy(p, with_children.settings.processing_dir, operator="bs.jones", device="mfd-2")
+              for p in (letter, minutes, again)]
+
+    first, second, third = intake.run_all(claims, with_children)
+
+    assert first.status == "filed" and first.documents[0]["children"] == ["AB123456"]
+    assert second.status == "filed" and second.documents[0]["children"] == ["CD654321"]
+    assert second.documents[0]["pages"] == 2
+    assert third.status == "quarantined" and third.quarantine["code"] == "duplicate"
+    assert first.window is not None and first.window[0] <= first.window[1]
+    with with_children.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Batch)) == 2
+
+
 def test_multipage_tiff_from_an_office_scanner_is_filed(with_children, tmp_path):
     tiff = write_tiff([page(REFERRAL), page(NHS_LETTER)], tmp_path / "scan.tif")
     result = ingest(with_children, tiff)

@@ -77,13 +77,46 @@ def test_upright_page_costs_one_tesseract_run_and_yields_a_text_layer(upright: O
 
 
 @pytest.mark.ocr
-@pytest.mark.parametrize(("turned_ccw", "expected_rotation"), [(90, 90), (180, 180)])
-def test_turned_page_comes_back_upright(turned_ccw: int, expected_rotation: int) -> None:
+@pytest.mark.parametrize(("turned_ccw", "expected_rotation", "runs"), [
+    (90, 90, 2),  # landscape: orientation detection first, then the upright pass
+    (180, 180, 3),  # looks upright: first pass, orientation detection, upright pass
+])
+def test_turned_page_comes_back_upright(turned_ccw: int, expected_rotation: int, runs: int) -> None:
     page = ocr_page(turned(a6_page(), rotate=turned_ccw), dpi=DPI, settings=SETTINGS)
     assert page.rotation == expected_rotation
     assert_reads_the_letter(page)
     assert page.mean_conf is not None and page.mean_conf > 85
-    assert page.tesseract_runs == 3  # first pass, orientation detection, upright pass
+    assert page.tesseract_runs == runs
+
+
+@pytest.mark.ocr
+def test_upright_landscape_page_is_read_once_as_it_is() -> None:
+    """A landscape form (a chronology, a spreadsheet) is checked for orientation, then read once."""
+    landscape = text_page(["Chronology of significant events", "Referral received from the school nurse",
+                           "Strategy discussion held with the police", "Initial child protection conference"],
+                          dpi=DPI, size_inches=(5.83, 4.13), margin_inches=0.4)
+    page = ocr_page(landscape, dpi=DPI, settings=SETTINGS)
+    assert page.rotation == 0 and page.tesseract_runs == 2
+    assert "Chronology" in page.text and "Strategy" in page.text
+
+
+@pytest.mark.ocr
+def test_cover_sheet_is_read_from_the_same_render_and_not_ocred(tmp_path: Path) -> None:
+    from escr.coversheet import CoverSheet
+    from tests.scans import coversheet_page
+
+    sheet = CoverSheet("B-7K3Q9X2M", ("AB123456",), "referral", 1)
+    pdf = write_pdf([degrade(coversheet_page(sheet, dpi=DPI), noise=0.01, skew_deg=1.5), a6_page()],
+                    tmp_path / "batch.pdf", dpi=DPI)
+    jobs = [PageJob(pdf, "application/pdf", i, DPI, key=i, find_cover=True) for i in (0, 1)]
+    results = {job.key: page for job, page in ocr_pages(jobs, settings=SETTINGS, workers=2)}
+    assert results[0].cover == sheet
+    assert results[0].tesseract_runs == 0 and results[0].text == "" and not results[0].blank
+    assert results[1].cover is None
+    assert_reads_the_letter(results[1])
+    # Asked only to OCR (no cover check), the same sheet is just a page.
+    (_, plain), = ocr_pages([PageJob(pdf, "application/pdf", 0, DPI)], settings=SETTINGS, workers=1)
+    assert plain.cover is None and plain.tesseract_runs >= 1
 
 
 @pytest.mark.ocr

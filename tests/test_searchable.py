@@ -121,6 +121,28 @@ def test_searchable_pdf_text_is_found_and_cover_sheet_left_out(searchable: Path)
     assert not any("COVER" in w.text for page in pages for w in page)
 
 
+def test_nothing_of_the_pages_left_out_reaches_the_reading_copy(batch, tmp_path: Path) -> None:
+    """A batch holds other documents, maybe of other children: their images, and an outline or
+    link that points at their pages, must not travel in this document's copy."""
+    source, results = batch
+    linked = tmp_path / "linked.pdf"
+    with pikepdf.open(source) as doc:
+        cover = doc.pages[0]
+        outline = pikepdf.Dictionary(Title="Cover", Dest=pikepdf.Array([cover.obj, pikepdf.Name.Fit]))
+        doc.Root.Outlines = doc.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Outlines, First=doc.make_indirect(outline)))
+        link = pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[0, 0, 50, 50],
+                                  Dest=pikepdf.Array([cover.obj, pikepdf.Name.Fit]))
+        doc.pages[1].obj.Annots = pikepdf.Array([doc.make_indirect(link)])
+        doc.save(linked)
+    out = build_searchable_pdf(linked, [SearchablePage(1, results[1])], tmp_path / "one.pdf")
+    cover_image = image_streams(source)[0][0][1]
+    assert cover_image not in out.read_bytes()
+    with pikepdf.open(out) as doc:
+        assert len(doc.pages) == 1 and "/Outlines" not in doc.Root and "/Annots" not in doc.pages[0].obj
+        assert sum(1 for obj in doc.objects if isinstance(obj, pikepdf.Stream)
+                   and obj.get("/Subtype") == pikepdf.Name.Image) == 1
+
+
 @pytest.mark.ocr
 def test_sideways_page_is_turned_upright_and_its_words_lie_where_they_are_seen(
     searchable: Path, batch

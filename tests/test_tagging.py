@@ -278,6 +278,19 @@ def test_identifiers_become_tags_once_each_with_offsets(catalogue: DocTypeCatalo
     assert all("943" not in (t.detail or "") for t in tags["nhs_number"])
 
 
+def test_identifier_on_every_page_of_a_long_file_fits_the_record(catalogue: DocTypeCatalogue) -> None:
+    """A 300-page file whose every page header names the child: the tag keeps the first offsets
+    and the count, within the record's 512 characters, so the file is not refused for it."""
+    header = "Child: AB123456  NHS No 943 476 5919  DOB: 14/06/2015\n"
+    text = "\n\f\n".join(header + f"Page {n} of 300. Notes of the visit.\n" for n in range(1, 301))
+    tags = _tags(text, catalogue)
+    for name in ("child_id", "nhs_number", "date_of_birth"):
+        (tag,) = tags[name]
+        assert tag.detail is not None and len(tag.detail) <= 512
+        assert tag.detail.startswith("offsets=") and tag.detail.endswith("300 in all")
+    assert tags["child_id"][0].detail.startswith(f"offsets={text.index('AB123456')},{text.index('AB123456', 10)},")
+
+
 def test_configured_child_id_pattern_is_used(catalogue: DocTypeCatalogue) -> None:
     tags = tag_text("Person ref P-0042117, AB123456", catalogue=catalogue,
                     child_id_pattern=r"\bP-\d{7}\b", today=TODAY)

@@ -134,7 +134,7 @@ def sections_text(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
     if stages:
         total = sum(stages["seconds"].values()) or 1
         rows = [[g, s, f"{100 * s / total:.1f} %"] for g, s in stages["seconds"].items() if s or g in GROUP_ORDER]
-        out.append(("2. Where escr's time goes (seconds over the corpus)", ["stage", "seconds", "share"], rows))
+        out.append(("2. Where escr's time goes (stage seconds summed over the files, which are read two at a time)", ["stage", "seconds", "share"], rows))
     gap = results.get("gap")
     if gap and gap.get("mean_s"):
         rows = [[k.removesuffix("_s").replace("_", " "), v] for k, v in gap["mean_s"].items()]
