@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, false, or_, select, union
+from sqlalchemy.orm import Session, aliased
 
 from escr.errors import EscrError, InvalidState, NotFound
 from escr.events import Actor, Kind, ProtocolEvent, now, record
 from escr.models import AuditPurpose, BreakGlass, Child, ChildAllocation, Document, DocumentChild
-from escr.retrieval import Use
+from escr.retrieval import DocumentScope, Use
 
 # Document states in which business support still work on a document.
 INTAKE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification", "rejected")
@@ -172,9 +172,16 @@ def findable_children(session: Session, principal: Principal):  # type: ignore[n
     require(principal, Can.FIND_CHILDREN)
     if principal.role in (Role.BUSINESS_SUPPORT, Role.AUDITOR):
         return None
-    allocated = select(ChildAllocation.child_id).where(ChildAllocation.user_id == principal.user_id)
-    glass = select(BreakGlass.child_id).where(BreakGlass.user_id == principal.user_id, BreakGlass.expires_at > now())
-    return or_(Child.team.in_(sorted(principal.teams)), Child.child_id.in_(allocated), Child.child_id.in_(glass))
+    return Child.child_id.in_(_known_children(principal))
+
+
+def _known_children(principal: Principal):  # type: ignore[no-untyped-def]
+    """The children of the person's teams, allocated to them, or open to them by break-glass, as
+    one UNION: the planner estimates it well (one team's children, not half the index)."""
+    return union(
+        select(Child.child_id).where(Child.team.in_(sorted(principal.teams))),
+        select(ChildAllocation.child_id).where(ChildAllocation.user_id == principal.user_id),
+        select(BreakGlass.child_id).where(BreakGlass.user_id == principal.user_id, BreakGlass.expires_at > now()))
 
 
 # --- Documents ----------------------------------------------------------------------------
@@ -261,25 +268,37 @@ def verify_grant(session: Session, principal: Principal, doc: Document) -> Grant
     return Grant("intake")
 
 
-def readable_document_ids(session: Session, principal: Principal) -> set[str]:
-    """The documents whose text this person may search (the same rules as opening them)."""
+def readable_document_ids(session: Session, principal: Principal) -> DocumentScope:
+    """The documents whose text this person may search (the same rules as opening them), as a
+    condition the search applies in the database: a team's documents are tens of thousands at a
+    council's scale, too many to list for every search."""
     if principal.role is Role.ADMINISTRATOR:
-        return set()
+        return DocumentScope(session, lambda doc_id: false())
     if principal.role is Role.BUSINESS_SUPPORT:
-        stmt = select(Document.id).where(Document.state.in_(INTAKE_STATES))
+        in_intake = select(Document.id).where(Document.state.in_(INTAKE_STATES))
+        rule = lambda doc_id: doc_id.in_(in_intake)  # noqa: E731
     elif principal.role is Role.AUDITOR:
         purposes = session.scalars(select(AuditPurpose).where(AuditPurpose.user_id == principal.user_id,
                                                               AuditPurpose.expires_at > now())).all()
-        doc_ids = {p.document_id for p in purposes if p.document_id}
-        child_ids = {p.child_id for p in purposes if p.child_id}
-        stmt = select(Document.id).outerjoin(DocumentChild).where(
-            or_(Document.id.in_(doc_ids), DocumentChild.child_id.in_(child_ids)))
+        doc_ids = sorted({p.document_id for p in purposes if p.document_id})
+        of_children = select(DocumentChild.document_id).where(
+            DocumentChild.child_id.in_(sorted({p.child_id for p in purposes if p.child_id})))
+        rule = lambda doc_id: or_(doc_id.in_(doc_ids), doc_id.in_(of_children))  # noqa: E731
     else:
-        children = select(Child.child_id).where(findable_children(session, principal))
-        stmt = select(Document.id).join(DocumentChild).where(DocumentChild.child_id.in_(children))
-    if not principal.third_party:
-        stmt = stmt.where(Document.third_party.is_(False))
-    return set(session.scalars(stmt))
+        require(principal, Can.FIND_CHILDREN)
+        of_children = select(DocumentChild.document_id).where(DocumentChild.child_id.in_(_known_children(principal)))
+        rule = lambda doc_id: doc_id.in_(of_children)  # noqa: E731
+    if principal.third_party:
+        return DocumentScope(session, rule)
+
+    def without_third_party(doc_id: ColumnElement[str]) -> ColumnElement[bool]:
+        # A per-document look-up (documents' primary key), made only for documents the rule let
+        # through, instead of a join over every document the rule admits.
+        other = aliased(Document)
+        flag = select(other.third_party).where(other.id == doc_id).scalar_subquery()
+        return rule(doc_id) & flag.is_(False)
+
+    return DocumentScope(session, without_third_party)
 
 
 # --- Break-glass and auditors' purposes ----------------------------------------------------

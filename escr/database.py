@@ -16,21 +16,37 @@ Both databases behave the same for the code above this module:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, create_engine, event, inspect, make_url, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    create_engine,
+    event,
+    inspect,
+    literal_column,
+    make_url,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.sql import sqltypes
 
 from escr.errors import DatabaseError, InputRejected, ProtocolViolation
-from escr.models import ChainHead
+from escr.models import ChainHead, Document, Page
+
+# A condition on a document id column (the documents someone may read), for a search to apply.
+DocumentCondition = Callable[[ColumnElement[str]], ColumnElement[bool]]
 
 GENESIS_HASH = "0" * 64
 # Marks every refusal by the append-only triggers, so it can be told from other failures.
@@ -48,11 +64,39 @@ _SQLITE_FTS = [
          INSERT INTO pages_fts(pages_fts, rowid, text) VALUES ('delete', old.id, old.text);
          INSERT INTO pages_fts(rowid, text) VALUES (new.id, new.text); END""",
 ]
-# An expression index: the query below repeats the expression exactly, so the planner can use it.
-_PG_TSVECTOR = "to_tsvector('english', p.text)"
-SEARCH_RANK_CANDIDATES = 1000  # matches ranked per PostgreSQL search (see search_pages)
+# Matches ranked per PostgreSQL search, and so the most hits it returns (see _PG_SEARCH): finding
+# them within one team's documents is most of a search's time at a council's scale (1,000 took
+# 400-800 ms at 1,000,000 documents; 200 about 160 ms).
+SEARCH_RANK_CANDIDATES = 200
+_HEADLINE = "'StartSel=[, StopSel=], MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=...'"
+_SNIPPET_BEFORE, _SNIPPET_WINDOW = 120, 360  # characters of page text cut around the first match
+_SNIPPET_WORDS_BEFORE, _SNIPPET_WORDS = 8, 24
+# PostgreSQL search. Matches come from the GIN index on the stored tsvector (pages.tsv), or from
+# the person's own documents, whichever the planner finds cheaper; only the first
+# SEARCH_RANK_CANDIDATES of them ({candidates}, within what the person may read) are ranked, by
+# the stored vector. ts_headline parses the whole page (about 0.2 ms a page), so the snippet is
+# cut in Python from a window of text around the first word starting like a query term
+# (regexp_instr, a few microseconds); a page where no such word is found gets PostgreSQL's own
+# ts_headline. OFFSET 0 keeps the LATERAL a separate step, so it is computed once per row.
+_PG_SEARCH = """
+SELECT r.document_id, r.seq, m.at,
+       CASE WHEN m.at = 0 THEN ts_headline('english', r.text, r.tsq, """ + _HEADLINE + """)
+            ELSE substr(r.text, greatest(1, m.at - :before), :window) END
+FROM (SELECT c.document_id, c.seq, c.text, q.tsq, ts_rank_cd(c.tsv, q.tsq) AS rank
+      FROM (SELECT plainto_tsquery('english', :q) AS tsq) q, LATERAL ({candidates}) c
+      ORDER BY rank DESC, c.document_id, c.seq LIMIT :limit) r,
+     LATERAL (SELECT regexp_instr(r.text, :pattern, 1, 1, 0, 'i') AS at OFFSET 0) m
+ORDER BY r.rank DESC, r.document_id, r.seq
+"""
+_NAMED_POSTGRESQL = PGDialect(paramstyle="named")  # compiles a scope into the text above (no bind casts)
+# Migration 0001's expression index; 0005 replaces it with the stored vector below.
 _POSTGRES_FTS = [
     "CREATE INDEX IF NOT EXISTS ix_pages_fts ON pages USING gin (to_tsvector('english', text))",
+]
+_POSTGRES_TSV = [
+    "ALTER TABLE pages ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text)) STORED",
+    "CREATE INDEX ix_pages_tsv ON pages USING gin (tsv)",
+    "DROP INDEX IF EXISTS ix_pages_fts",
 ]
 
 _POSTGRES_REFUSE = f"""
@@ -135,17 +179,24 @@ class Database:
             session.close()
 
     def search_pages(
-        self, session: Session, query: str, *, document_ids: Sequence[str] | None = None, limit: int = 50
+        self, session: Session, query: str, *, document_ids: Sequence[str] | None = None,
+        scope: DocumentCondition | None = None, limit: int = 50,
     ) -> list[PageHit]:
         """Full-text search over page text with the database's own engine, best matches first.
 
-        `document_ids` narrows the search inside the database (a child's documents), so a
-        child's hits are never crowded out by other children's."""
+        `document_ids` and `scope` (a condition on a document id column: the documents a person
+        may read) narrow the search inside the database, so a child's or a team's hits are never
+        crowded out by others'. At most SEARCH_RANK_CANDIDATES hits, on both databases."""
         if document_ids is not None and not document_ids:
             return []
-        params: dict[str, Any] = {"limit": limit}
+        params: dict[str, Any] = {"limit": min(limit, SEARCH_RANK_CANDIDATES)}
         where = ""
         if self.dialect == "sqlite":
+            if scope is not None:  # the embedded database: a small record, the ids go as one parameter
+                allowed = set(session.scalars(select(Document.id).where(scope(Document.id))))
+                document_ids = allowed if document_ids is None else allowed.intersection(document_ids)
+                if not document_ids:
+                    return []
             if document_ids is not None:  # one parameter, however many documents (no variable limit)
                 where = " AND p.document_id IN (SELECT value FROM json_each(:ids))"
                 params["ids"] = json.dumps(list(document_ids))
@@ -155,27 +206,34 @@ class Database:
                 f"WHERE pages_fts MATCH :q{where} ORDER BY rank, p.document_id, p.seq LIMIT :limit"
             )
             params["q"] = _fts5_query(query)
-        else:
-            if document_ids is not None:  # one array parameter, however many documents
-                where = " AND p.document_id = ANY(:ids)"
-                params["ids"] = list(document_ids)
-            # Ranking recomputes each matching page's tsvector, so only a bounded set of matches
-            # (found through the GIN index) is ranked: a common word over a million pages stays fast.
-            tsq = "plainto_tsquery('english', :q)"
-            stmt = text(
-                f"SELECT c.document_id, c.seq, ts_headline('english', c.text, {tsq}, "
-                "'StartSel=[, StopSel=], MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=...') "
-                f"FROM (SELECT p.document_id, p.seq, p.text FROM pages p WHERE {_PG_TSVECTOR} @@ {tsq}{where} "
-                "LIMIT :candidates) c "
-                f"ORDER BY ts_rank_cd(to_tsvector('english', c.text), {tsq}) DESC, c.document_id, c.seq LIMIT :limit"
-            )
-            params["q"] = query
-            params["candidates"] = SEARCH_RANK_CANDIDATES
+            try:
+                rows = session.execute(stmt, params).all()
+            except SQLAlchemyError as exc:
+                raise DatabaseError(f"search failed: {type(exc).__name__}") from exc
+            return [PageHit(r[0], r[1], " ".join(r[2].split())) for r in rows]  # one line, like a search result
+        stems = _pg_query_stems(session, query)
+        if not stems:  # only stop words, or nothing a word can be made of: nothing can match
+            return []
+        prefixes = _stem_prefixes(stems)
+        pages = Page.__table__.alias("p")
+        candidates = select(pages.c.document_id, pages.c.seq, pages.c.text, pages.c.tsv).where(
+            pages.c.tsv.op("@@")(literal_column("q.tsq")))
+        if document_ids is not None:  # one array parameter, however many documents
+            candidates = candidates.where(text("p.document_id = ANY(:ids)"))
+            params["ids"] = list(document_ids)
+        if scope is not None:
+            candidates = candidates.where(scope(pages.c.document_id))
+        compiled = candidates.limit(SEARCH_RANK_CANDIDATES).compile(
+            dialect=_NAMED_POSTGRESQL, compile_kwargs={"render_postcompile": True})
+        params = {**compiled.params, **params}  # the scope's values; ours (the ids) as given
+        params.update(q=query, pattern=_word_start_pattern(prefixes), before=_SNIPPET_BEFORE,
+                      window=_SNIPPET_WINDOW)
         try:
-            rows = session.execute(stmt, params).all()
+            rows = session.execute(text(_PG_SEARCH.format(candidates=compiled.string)), params).all()
         except SQLAlchemyError as exc:
             raise DatabaseError(f"search failed: {type(exc).__name__}") from exc
-        return [PageHit(r[0], r[1], " ".join(r[2].split())) for r in rows]  # one line, like a search result
+        return [PageHit(r[0], r[1], " ".join(r[3].split()) if r[2] == 0  # no word found: ts_headline's
+                        else _snippet(r[3], prefixes, cut=r[2] > 1 + _SNIPPET_BEFORE)) for r in rows]
 
 
 # --- schema ------------------------------------------------------------------------------------
@@ -230,17 +288,36 @@ def upgrade_schema(engine: Engine) -> None:
         ) from exc
 
 
+def comparison_filter(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic's `include_object` for comparing models with a database of this dialect: the
+    full-text engine's own tables are left out, and the models' PostgreSQL-only objects
+    (`escr.models.POSTGRESQL_ONLY`) too, except on PostgreSQL, where they must exist."""
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "table" and name is not None and name.startswith("pages_fts"):
+            return False
+        postgresql_only = bool(getattr(obj, "info", {}).get("postgresql_only"))
+        return not (postgresql_only and not reflected and dialect != "postgresql")
+    return include
+
+
 def include_in_comparison(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Leave the full-text engine's own tables out of model/migration comparisons."""
-    if type_ == "table" and name is not None and name.startswith("pages_fts"):
-        return False
-    return not (type_ == "index" and name == "ix_pages_fts")
+    """`comparison_filter` when the dialect is not known (autogenerate in escr/migrations/env.py):
+    a PostgreSQL-only object missing from the database is not reported."""
+    return comparison_filter("sqlite")(obj, name, type_, reflected, compare_to)
 
 
 def install_search(connection: Connection) -> None:
     """The database's own full-text engine over page text (called from a migration)."""
     for ddl in _SQLITE_FTS if connection.dialect.name == "sqlite" else _POSTGRES_FTS:
         connection.execute(text(ddl))
+
+
+def install_search_vector(connection: Connection) -> None:
+    """PostgreSQL: each page's tsvector stored and GIN-indexed, so ranking never re-parses text
+    (migration 0005). SQLite's FTS5 table already holds its index: nothing to do there."""
+    if connection.dialect.name == "postgresql":
+        for ddl in _POSTGRES_TSV:
+            connection.execute(text(ddl))
 
 
 def make_append_only(connection: Connection, table: str) -> None:
@@ -414,13 +491,69 @@ def _translate(exc: SQLAlchemyError, what: str) -> Exception:
     return DatabaseError(f"{what}: {type(exc).__name__}")
 
 
-# --- engines -------------------------------------------------------------------------------------
+# --- search helpers ------------------------------------------------------------------------------
+
+
+def _pg_query_stems(session: Session, query: str) -> list[str]:
+    """The lexemes PostgreSQL makes of the query (English stems, stop words dropped)."""
+    try:
+        return list(session.execute(text("SELECT tsvector_to_array(to_tsvector('english', :q))"),
+                                    {"q": query}).scalar_one())
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"search failed: {type(exc).__name__}") from exc
+
+
+def _stem_prefixes(stems: Sequence[str]) -> list[str]:
+    """What words of a stem start with: the stem, less a final "i" or "e" ("famili" -> "famil",
+    for "family" and "families"; "abus" stays, for "abuse")."""
+    return sorted({stem[:-1] if len(stem) > 3 and stem[-1] in "ie" else stem for stem in stems})
+
+
+def _word_start_pattern(prefixes: Sequence[str]) -> str:
+    """A PostgreSQL regular expression for a word starting with one of the prefixes."""
+    escaped = ("".join(ch if ch.isalnum() else "\\" + ch for ch in p) for p in prefixes)
+    return "\\m(" + "|".join(escaped) + ")"
+
+
+_PUNCTUATION = "\"'()[]{}<>.,;:!?*"
+
+
+def _is_query_word(word: str, prefixes: tuple[str, ...]) -> bool:
+    """A word starting with a query term's prefix, followed by at most an ending's worth of
+    letters ("visited" for "visit", not "visitation"): what the snippet marks."""
+    word = word.lower()
+    return word.startswith(prefixes) and any(
+        word.startswith(p) and len(word) - len(p) <= (5 if len(p) > 3 else 3) for p in prefixes)
+
+
+def _snippet(window: str, prefixes: Sequence[str], *, cut: bool) -> str:
+    """About 24 words of `window` around the first query word, query words in [brackets], like
+    ts_headline's; `cut`: the window starts inside the page (its first word may be partial)."""
+    starts = tuple(prefixes)
+    words = window.split()
+    if cut and len(words) > 1:
+        words = words[1:]
+    if len(window) >= _SNIPPET_WINDOW and len(words) > 1:
+        words = words[:-1]  # may be cut off too
+    first = next((i for i, w in enumerate(words) if _is_query_word(w.strip(_PUNCTUATION), starts)), 0)
+    start = max(0, first - _SNIPPET_WORDS_BEFORE)
+    shown = []
+    for word in words[start:start + _SNIPPET_WORDS]:
+        core = word.strip(_PUNCTUATION)
+        if core and _is_query_word(core, starts):
+            at = word.index(core)
+            word = f"{word[:at]}[{core}]{word[at + len(core):]}"
+        shown.append(word)
+    return " ".join(shown)
 
 
 def _fts5_query(query: str) -> str:
     """Quote each term so user input is never parsed as FTS5 syntax."""
     terms = [t.replace('"', '""') for t in query.split() if t.strip()]
     return " ".join(f'"{t}"' for t in terms) or '""'
+
+
+# --- engines -------------------------------------------------------------------------------------
 
 
 class _UtcSqliteDateTime(SQLITE_DATETIME):
@@ -456,9 +589,11 @@ def _make_engine(url: str) -> Engine:
         return _sqlite_engine(url)
     if parsed.get_backend_name() == "postgresql":
         # psycopg 3 whatever the URL says; sessions in UTC, so timestamps read back the same
-        # whatever the server's time zone.
+        # whatever the server's time zone. No JIT: escr's queries are short look-ups, and
+        # compiling one (when the planner's estimate crosses jit_above_cost, as a search over a
+        # million pages does) costs tens of milliseconds it never wins back.
         return create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True,
-                             connect_args={"options": "-c timezone=UTC"})
+                             connect_args={"options": "-c timezone=UTC -c jit=off"})
     raise DatabaseError("escr supports sqlite:/// and postgresql+psycopg:// database URLs")
 
 

@@ -13,6 +13,8 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -24,7 +26,12 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Marks schema objects that exist on PostgreSQL only (SQLite searches through its FTS5 table);
+# the model/migration comparison leaves them out on SQLite (escr.database.comparison_filter).
+POSTGRESQL_ONLY = {"postgresql_only": True}
 
 
 class Base(DeclarativeBase):
@@ -146,7 +153,16 @@ class LinkCandidate(Base):
 
 class Page(Base):
     __tablename__ = "pages"
-    __table_args__ = (UniqueConstraint("document_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("document_id", "seq"),
+        # PostgreSQL full-text search (migration 0005): the page's tsvector, computed once when the
+        # row is written, so matching and ranking never re-parse the text; GIN-indexed. Not mapped
+        # (excluded below): the ORM never reads or writes it, and on SQLite it does not exist.
+        Column("tsv", TSVECTOR, Computed("to_tsvector('english'::regconfig, text)", persisted=True),
+               info=POSTGRESQL_ONLY),
+        Index("ix_pages_tsv", "tsv", postgresql_using="gin", info=POSTGRESQL_ONLY),
+    )
+    __mapper_args__ = {"exclude_properties": ["tsv"]}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)

@@ -6,15 +6,16 @@ function here writes its access event in the same transaction as the read.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from escr.database import Database
+from escr.database import Database, DocumentCondition
 from escr.errors import NotFound
 from escr.events import AccessEvent, Actor, record
 from escr.models import Batch, Child, Document, DocumentChild, Event
@@ -68,13 +69,62 @@ def log_refused(session: Session, *, actor: Actor, action: str, code: str, child
             parameters={"code": code})
 
 
-def summary(doc: Document) -> dict[str, Any]:
+class DocumentScope(Collection[str]):
+    """The documents a person may read (escr.access.readable_document_ids): a condition on a
+    document id column, so a search applies it inside the database however many documents it
+    admits, and, only when iterated, the set of their ids."""
+
+    def __init__(self, session: Session, condition: DocumentCondition) -> None:
+        self.condition = condition
+        self._session = session
+        self._ids: frozenset[str] | None = None
+
+    def _all(self) -> frozenset[str]:
+        if self._ids is None:
+            self._ids = frozenset(self._session.scalars(select(Document.id).where(self.condition(Document.id))))
+        return self._ids
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def _summary(doc: Any, children: Collection[str], received_at: datetime) -> dict[str, Any]:
+    """`doc`: a Document, or a row with the same column names."""
     return {
         "id": doc.id, "doc_type": doc.doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
-        "pages": doc.page_count, "state": doc.state, "children": sorted(c.child_id for c in doc.children),
+        "pages": doc.page_count, "state": doc.state, "children": sorted(children),
         "third_party": doc.third_party, "scan_id": doc.batch_id,
-        "received_at": doc.batch.received_at.isoformat(), "verified_by": doc.verified_by,
+        "received_at": received_at.isoformat(), "verified_by": doc.verified_by,
     }
+
+
+def summary(doc: Document) -> dict[str, Any]:
+    return _summary(doc, [c.child_id for c in doc.children], doc.batch.received_at)
+
+
+def summaries(session: Session, doc_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """`summary` of many documents in two plain queries (a search returns up to 200: loading
+    them as ORM objects with their links and scans took several times as long)."""
+    ids = sorted(set(doc_ids))
+    if not ids:
+        return {}
+    children: dict[str, list[str]] = defaultdict(list)
+    for doc_id, child_id in session.execute(
+            select(DocumentChild.document_id, DocumentChild.child_id).where(DocumentChild.document_id.in_(ids))):
+        children[doc_id].append(child_id)
+    # The scan's time as a per-row look-up: joined, PostgreSQL reads every scan to hash them.
+    received_at = select(Batch.received_at).where(Batch.id == Document.batch_id).scalar_subquery()
+    rows = session.execute(
+        select(Document.id, Document.doc_type, Document.doc_date, Document.page_count, Document.state,
+               Document.third_party, Document.batch_id, Document.verified_by, received_at.label("received_at"))
+        .where(Document.id.in_(ids)))
+    return {r.id: _summary(r, children[r.id], r.received_at) for r in rows}
 
 
 def list_documents(
@@ -135,15 +185,22 @@ def search(
     session: Session, db: Database, query: str, *, actor: Actor, child_id: str | None = None, limit: int = 50,
     document_ids: Collection[str] | None = None, use: Use | None = None,
 ) -> list[dict[str, Any]]:
-    """Full-text search; `document_ids`, when given, is the set the person may read (need-to-know)."""
-    doc_ids = None if document_ids is None else set(document_ids)
+    """Full-text search; `document_ids`, when given, is what the person may read (need-to-know):
+    a `DocumentScope` is applied inside the database, any other collection as a list of ids."""
+    scope = document_ids if isinstance(document_ids, DocumentScope) else None
+    doc_ids = None if document_ids is None or scope is not None else set(document_ids)
     if child_id is not None:
-        in_record = set(session.scalars(select(DocumentChild.document_id).where(DocumentChild.child_id == child_id)))
+        in_child = select(DocumentChild.document_id).where(DocumentChild.child_id == child_id)
+        if scope is not None:
+            in_child = in_child.where(scope.condition(DocumentChild.document_id))
+            scope = None
+        in_record = set(session.scalars(in_child))
         doc_ids = in_record if doc_ids is None else doc_ids & in_record
-    hits = db.search_pages(session, query, document_ids=None if doc_ids is None else sorted(doc_ids), limit=limit)
+    hits = db.search_pages(session, query, document_ids=None if doc_ids is None else sorted(doc_ids),
+                           scope=None if scope is None else scope.condition, limit=limit)
     _access(session, actor, "search", child_id=child_id, use=use, parameters={"query": query, "hits": len(hits)})
-    docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_({h.document_id for h in hits})))}
-    return [{**summary(docs[h.document_id]), "page": h.page_seq, "snippet": h.snippet} for h in hits]
+    docs = summaries(session, {h.document_id for h in hits})
+    return [{**docs[h.document_id], "page": h.page_seq, "snippet": h.snippet} for h in hits]
 
 
 def provenance(session: Session, doc_id: str, *, actor: Actor, use: Use | None = None) -> dict[str, Any]:

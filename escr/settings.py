@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     store_url: str | None = None  # default: filesystem store under home/store
     stable_seconds: float = 5.0  # size and mtime unchanged this long before a file is taken
     rescan_seconds: float = 30.0
-    batches_in_flight: int = 2
+    batches_in_flight: int = 2  # files read at once (watcher and `escr ingest`), sharing the OCR slots
     child_id_pattern: str = r"\b[A-Z]{2}\d{6}\b"
     user: str | None = None  # who is at the command line; default: the login name
     preflight: PreflightLimits = Field(default_factory=PreflightLimits)

@@ -261,6 +261,68 @@ def test_search_within_a_child_is_narrowed_in_the_database(with_children):
         assert len(db.search_pages(session, "bruising", limit=5)) == 5
 
 
+def test_search_puts_the_page_that_matches_best_first(with_children):
+    db = with_children.db
+    with db.session() as session:
+        file_document(session, "D-1", "AB123456", ["The school nurse wrote to the family about lunch."])
+        file_document(session, "D-2", "AB123457", ["Bruising seen by the nurse. The bruising was photographed; "
+                                                   "bruising on both arms."])
+        file_document(session, "D-3", "AB123456", ["A note about bruising, once."])
+    with db.session() as session:
+        hits = db.search_pages(session, "bruising")
+    assert [h.document_id for h in hits] == ["D-2", "D-3"]
+
+
+def test_search_shows_the_match_from_deep_inside_a_long_page(with_children):
+    """The snippet is cut from around the match, wherever it is on the page, in any word form."""
+    filler = " ".join(f"routine{n} entry about school attendance." for n in range(300))
+    db = with_children.db
+    with db.session() as session:
+        file_document(session, "D-1", "AB123456", [f"{filler} The families were visited at home. {filler}"])
+        file_document(session, "D-2", "AB123457", [f"{filler} Then a well-being check happened. {filler}"])
+    with db.session() as session:
+        [hit] = db.search_pages(session, "family visits")
+        [hyphenated] = db.search_pages(session, "well-being")
+    assert "[families]" in hit.snippet and "[visited]" in hit.snippet and "routine" in hit.snippet
+    assert len(hit.snippet) < 400
+    assert hyphenated.document_id == "D-2" and "[" in hyphenated.snippet
+
+
+def test_search_over_what_a_caseworker_may_read_keeps_need_to_know(with_children):
+    """Another team's pages crowd the index, more than a search ranks; the caseworker's own team's
+    pages are still found, best match first, and a third-party page only with the permission."""
+    from escr import access, retrieval
+    from escr.access import Principal, Role
+    from escr.database import SEARCH_RANK_CANDIDATES
+
+    db = with_children.db
+    with db.session() as session:
+        for n in range(SEARCH_RANK_CANDIDATES + 20):
+            file_document(session, f"D-south-{n:03}", "CD654321", ["Bruising was seen at school, bruising again."])
+        file_document(session, "D-weak", "AB123457", ["A note about bruising."])
+        file_document(session, "D-strong", "AB123456", ["Bruising on both arms; the bruising was photographed."])
+        file_document(session, "D-private", "AB123456", ["A neighbour's account of the bruising."])
+    with db.session() as session:
+        session.get(Document, "D-private").third_party = True
+    north = Principal(user_id=1, username="cw.north", display_name="North", role=Role.CASEWORKER,
+                      teams=frozenset({"north"}))
+    with db.session() as session:
+        hits = retrieval.search(session, db, "bruises", actor=north.actor,
+                                document_ids=access.readable_document_ids(session, north))
+        within_child = retrieval.search(session, db, "bruising", actor=north.actor, child_id="AB123456",
+                                        document_ids=access.readable_document_ids(session, north))
+        permitted = Principal(**{**north.__dict__, "third_party": True})
+        with_permission = retrieval.search(session, db, "bruising", actor=north.actor,
+                                           document_ids=access.readable_document_ids(session, permitted))
+    assert [h["id"] for h in hits] == ["D-strong", "D-weak"]
+    assert "[Bruising]" in hits[0]["snippet"] and hits[0]["children"] == ["AB123456"]
+    assert [h["id"] for h in within_child] == ["D-strong"]
+    assert sorted(h["id"] for h in with_permission) == ["D-private", "D-strong", "D-weak"]
+    with db.session() as session:
+        logged = session.scalars(select(Event).where(Event.category == "access").order_by(Event.id)).all()
+    assert [e.detail["parameters"]["hits"] for e in logged if e.detail["action"] == "search"] == [2, 1, 3]
+
+
 def test_search_input_is_never_parsed_as_query_syntax(with_children):
     db = with_children.db
     with db.session() as session:
@@ -302,5 +364,5 @@ def test_full_text_search_uses_the_databases_own_index(with_children):
         sql = "SELECT rowid FROM pages_fts WHERE pages_fts MATCH :v"
         assert "VIRTUAL TABLE INDEX" in plan(db, sql, {"v": "visit"})
     else:
-        sql = "SELECT id FROM pages p WHERE to_tsvector('english', p.text) @@ plainto_tsquery('english', :v)"
-        assert "ix_pages_fts" in plan(db, sql, {"v": "visit"})
+        sql = "SELECT id FROM pages p WHERE p.tsv @@ plainto_tsquery('english', :v)"
+        assert "ix_pages_tsv" in plan(db, sql, {"v": "visit"})

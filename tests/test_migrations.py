@@ -10,14 +10,14 @@ from alembic.migration import MigrationContext
 from typer.testing import CliRunner
 
 from escr.cli import app
-from escr.database import Database, head_revision, include_in_comparison
+from escr.database import Database, comparison_filter, head_revision
 from escr.models import Base
 
 
 def schema_differences(db: Database) -> list[object]:
     with db.engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "include_object": include_in_comparison})
+            connection, opts={"compare_type": True, "include_object": comparison_filter(connection.dialect.name)})
         return compare_metadata(context, Base.metadata)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tests.benchmarks.corpus import _FAMILY, _GIVEN, TITLES, WORDS
 
-SEED_VERSION = 2
+SEED_VERSION = 3  # 3: pages.tsv, the stored tsvector of migration 0005
 TEAMS = 20  # children are spread over this many teams; a caseworker belongs to one
 CHUNK_DOCS = 50_000
 TABLES = ("children", "batches", "documents", "document_children", "pages")
@@ -106,7 +106,8 @@ def _column_values(plan: SeedPlan) -> dict[str, dict[str, str]]:
             "last_page": f"((g.n - 1) % 10) * {plan.pages_per_doc} + {plan.pages_per_doc - 1}",
             "page_count": str(plan.pages_per_doc), "declared_pages": "NULL",
             "doc_type": f"({_arr(list(TITLES))})[1 + g.n % {len(TITLES)}]",
-            "doc_date": "date '2008-01-01' + (g.n * 7919) % 6000", "third_party": "(g.n % 17 = 0)",
+            "doc_date": "date '2008-01-01' + ((g.n::bigint * 7919) % 6000)::int",  # bigint: n * 7919 passes 2^31
+            "third_party": "(g.n % 17 = 0)",
             "state": "CASE WHEN g.n % 50 = 0 THEN 'awaiting_verification' ELSE 'verified' END",
             "state_reasons": "'[]'", "searchable_key": "'searchable/bench/' || g.n || '.pdf'",
             "searchable_sha256": hex64, "manifest_key": "'manifests/bench/' || g.n || '.json'",
