@@ -15,6 +15,7 @@ names, dates of birth or NHS numbers: they may be logged.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -108,9 +109,9 @@ class _TextWords:
     """The text's words, folded; also runs of two or three words, as OCR splits long words."""
 
     words: tuple[str, ...]
-    word_offsets: tuple[int, ...]
+    word_offsets: Sequence[int]
     runs: tuple[str, ...]
-    run_offsets: tuple[int, ...]
+    run_offsets: Sequence[int]
 
     @classmethod
     def of(cls, text: str) -> _TextWords:
@@ -121,8 +122,9 @@ class _TextWords:
             for i in range(len(found) - size + 1):
                 runs.append("".join(w for _, w in found[i:i + size]))
                 run_offsets.append(found[i][0])
-        return cls(tuple(w for _, w in found), tuple(p for p, _ in found), tuple(runs),
-                   tuple(run_offsets))
+        # Offsets as machine ints: a 300-page file has over 100,000 words and twice as many runs.
+        return cls(tuple(w for _, w in found), array("i", (p for p, _ in found)), tuple(runs),
+                   array("i", run_offsets))
 
     def best(self, name: str) -> tuple[float, int] | None:
         """(score, offset) of the closest word to `name`, if close enough.

@@ -73,12 +73,12 @@ def _fold(text: str) -> tuple[str, array[int], array[int]]:
 
     Returns the folded text and, per folded character, the offsets in `text` where its
     source starts and where it ends (exclusive); "rn" folds to one "m" spanning both.
-    Offsets are kept in machine-int arrays: a 300-page file's text is close to a million
+    Offsets are kept in 4-byte int arrays: a 300-page file's text is close to a million
     characters, and a Python int and tuple per character cost a hundred megabytes.
     """
     chars: list[str] = []
-    starts: array[int] = array("q")
-    ends: array[int] = array("q")
+    starts: array[int] = array("i")  # 4 bytes: a text is far shorter than 2**31 characters
+    ends: array[int] = array("i")
     lone_r = False  # the last folded character is an "r" not yet merged
     for pos, ch in enumerate(text):
         if not (ch.isalnum() or ch in "|!"):

@@ -33,9 +33,10 @@ from escr.events import Actor, Kind, ProtocolEvent, now, record
 from escr.matching import MatchResult, match_child
 from escr.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
 from escr.objectstore import StoredObject, content_key, sha256_file
-from escr.ocr import OcrPage, PageJob
+from escr.ocr import PageJob
 from escr.preflight import PreflightReport, preflight
 from escr.quarantine import quarantine
+from escr.readings import PageReading, PageShelf
 from escr.receipt import Claim, hash_claim, release
 from escr.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
 from escr.services import Services
@@ -44,6 +45,8 @@ from escr.tagging import Tag as TextTag
 from escr.tagging import tag_text
 
 log = logging.getLogger("escr.intake")
+
+PAGE_ROWS_PER_FLUSH = 25  # page rows written together, then let go of
 
 # Document states, in the order a document usually passes through them.
 QC_FAILED = "qc_failed"
@@ -59,7 +62,7 @@ class AlreadyFiled(Exception):
 class DocumentWork:
     plan: DocumentPlan
     id: str
-    ocr: list[OcrPage] = field(default_factory=list)
+    ocr: list[PageReading] = field(default_factory=list)
     searchable_path: Path | None = None
     text_tags: list[TextTag] = field(default_factory=list)
     doc_type: str | None = None
@@ -89,7 +92,7 @@ class IntakeContext:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics and benchmarks
     report: PreflightReport | None = None
     pdf_path: Path | None = None
-    pages: dict[int, OcrPage] = field(default_factory=dict)  # source page index -> its reading
+    pages: dict[int, PageReading] = field(default_factory=dict)  # source page index -> its reading
     covers: dict[int, CoverSheet] = field(default_factory=dict)
     empty_covers: tuple[int, ...] = ()
     documents: list[DocumentWork] = field(default_factory=list)
@@ -183,7 +186,8 @@ def read_pages(ctx: IntakeContext) -> None:
                                  settings.ocr.max_render_pixels), key=i, find_cover=True)
             for i in range(ctx.report.page_count)]
     page_ocr = ctx.page_ocr or LocalPageOcr(settings.ocr, settings.ocr_workers)
-    ctx.pages = {job.key: page for job, page in page_ocr(jobs, scope=ctx.claim.claim_id)}
+    shelf = PageShelf(ctx.work_dir / "pages")  # words and text layers wait on disk, not in memory
+    ctx.pages = {job.key: shelf.keep(job.index, page) for job, page in page_ocr(jobs, scope=ctx.claim.claim_id)}
     ctx.covers = {i: page.cover for i, page in ctx.pages.items() if page.cover is not None}
 
 
@@ -213,7 +217,7 @@ def note_page_text(ctx: IntakeContext) -> None:
             "language": settings.ocr.language,
             "pages": [{"index": i, "dpi": p.dpi, "rotation": p.rotation, "blank": p.blank,
                        "mean_conf": None if p.mean_conf is None else round(p.mean_conf, 1),
-                       "words": len(p.words), "tesseract_runs": p.tesseract_runs}
+                       "words": p.word_count, "tesseract_runs": p.tesseract_runs}
                       for i, p in zip(doc.plan.pages, doc.ocr, strict=True)]})
 
 
@@ -349,6 +353,8 @@ def file_records(ctx: IntakeContext) -> None:
         for doc in ctx.documents:
             session.add(_document_row(ctx, doc, stamp))
         session.flush()
+        for doc in ctx.documents:
+            _add_page_rows(session, ctx, doc)
         for doc in ctx.documents:
             ctx.note(Kind.FILED, document_id=doc.id, outcome=doc.state,
                      parameters={"state": doc.state, "reasons": doc.reasons, "children": sorted(doc.links)})
@@ -541,11 +547,11 @@ def _ocr_dpi(report: PreflightReport, index: int, min_dpi: int, max_dpi: int, ma
     return max(1, min(dpi, int((max_pixels / area_in2) ** 0.5))) if area_in2 > 0 else dpi
 
 
-def _page_facts(report: PreflightReport, seq: int, index: int, page: OcrPage) -> qc.PageFacts:
+def _page_facts(report: PreflightReport, seq: int, index: int, page: PageReading) -> qc.PageFacts:
     info = report.pages[index]
     return qc.PageFacts(seq=seq, dpi_x=info.dpi_x, dpi_y=info.dpi_y, blank=page.blank,
                         dark_fraction=page.metrics.dark_fraction, p1=page.metrics.p1, skew_deg=page.skew_deg,
-                        mean_conf=page.mean_conf, word_count=len(page.words), rotation=page.rotation)
+                        mean_conf=page.mean_conf, word_count=page.word_count, rotation=page.rotation)
 
 
 def _suffix(media_type: str) -> str:
@@ -573,6 +579,26 @@ def _manifest(ctx: IntakeContext, doc: DocumentWork) -> bytes:
     return json.dumps(body, sort_keys=True, indent=1, default=list).encode()
 
 
+def _add_page_rows(session: Any, ctx: IntakeContext, doc: DocumentWork) -> None:
+    """The document's page rows, a page's words read from the work folder at a time: written in
+    the filing transaction and let go of, so a long file is never held whole."""
+    assert ctx.report is not None
+    batch: list[Page] = []
+    for seq, (i, p) in enumerate(zip(doc.plan.pages, doc.ocr, strict=True), start=1):
+        batch.append(Page(
+            document_id=doc.id, seq=seq, source_index=i, text=p.text, words=[[w.text, round(w.conf, 1)] for w in p.words],
+            mean_conf=p.mean_conf, word_count=p.word_count, rotation=p.rotation, skew_deg=p.skew_deg,
+            dpi_x=ctx.report.pages[i].dpi_x, dpi_y=ctx.report.pages[i].dpi_y, blank=p.blank,
+            metrics={"mean": p.metrics.mean, "dark_fraction": p.metrics.dark_fraction,
+                     "ink_fraction": p.metrics.ink_fraction, "p1": p.metrics.p1, "p99": p.metrics.p99}))
+        if len(batch) == PAGE_ROWS_PER_FLUSH or seq == len(doc.plan.pages):
+            session.add_all(batch)
+            session.flush()
+            for row in batch:
+                session.expunge(row)
+            batch = []
+
+
 def _document_row(ctx: IntakeContext, doc: DocumentWork, stamp: Any) -> Document:
     assert ctx.report is not None and doc.searchable is not None and doc.manifest is not None
     row = Document(
@@ -584,13 +610,6 @@ def _document_row(ctx: IntakeContext, doc: DocumentWork, stamp: Any) -> Document
         retention_until=doc.retention_until,
         state_reasons=doc.reasons, searchable_key=doc.searchable.key, searchable_sha256=doc.searchable.sha256,
         manifest_key=doc.manifest.key, manifest_sha256=doc.manifest.sha256, created_at=stamp, updated_at=stamp)
-    row.pages = [
-        Page(seq=seq, source_index=i, text=p.text, words=[[w.text, round(w.conf, 1)] for w in p.words],
-             mean_conf=p.mean_conf, word_count=len(p.words), rotation=p.rotation, skew_deg=p.skew_deg,
-             dpi_x=ctx.report.pages[i].dpi_x, dpi_y=ctx.report.pages[i].dpi_y, blank=p.blank,
-             metrics={"mean": p.metrics.mean, "dark_fraction": p.metrics.dark_fraction,
-                      "ink_fraction": p.metrics.ink_fraction, "p1": p.metrics.p1, "p99": p.metrics.p99})
-        for seq, (i, p) in enumerate(zip(doc.plan.pages, doc.ocr, strict=True), start=1)]
     row.tags = [Tag(name=t.name, value=t.value, source=t.source, confidence=t.confidence, detail=t.detail,
                     created_at=stamp) for t in doc.text_tags]
     row.qc_results = [QcResult(check=r.check, status=r.status, numbers=r.numbers, message=r.message) for r in doc.qc]
