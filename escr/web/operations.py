@@ -33,11 +33,12 @@ from escr.models import (
     Team,
     User,
 )
+from escr.database import SEARCH_RANK_CANDIDATES  # a text search ranks and returns at most these
 from escr.services import Services
 from escr.web import page_images
 
 QUEUE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification")
-SEARCH_CAP = 1000
+SEARCH_CAP = 1000  # children found by one child-index search
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ class Operations:
                 use = grant.use
             allowed = access.readable_document_ids(session, self.p)
             hits = retrieval.search(session, self.db, query, actor=self.p.actor, child_id=child_id,
-                                    limit=SEARCH_CAP, document_ids=allowed, use=use)
+                                    limit=SEARCH_RANK_CANDIDATES, document_ids=allowed, use=use)
             return page_of(hits, offset, limit)
 
     def check_search(self) -> None:
