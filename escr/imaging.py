@@ -25,6 +25,13 @@ IMAGE_TYPES = frozenset({"image/tiff", "image/jpeg", "image/png"})
 
 RESCAN = "Rescan the document and put the new file in the intake folder."
 
+# A clockwise turn (a page's /Rotate, or OCR's upright correction) -> the PIL transpose doing it.
+CLOCKWISE_TURN = {
+    90: Image.Transpose.ROTATE_270,
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_90,
+}
+
 # page_metrics works on a copy reduced to about this resolution: enough to see text lines,
 # coarse enough that isolated scanner speckle averages away.
 METRICS_DPI = 75
@@ -92,11 +99,9 @@ def embedded_page_image(path: Path, index: int, *, dpi: int, grey: bool = True) 
         return None
     if image is None:
         return None
-    return image.transpose(_CLOCKWISE[rotate]) if rotate else image
+    return image.transpose(CLOCKWISE_TURN[rotate]) if rotate else image
 
 
-# /Rotate (clockwise, as a viewer shows the page) -> the PIL transpose that performs it.
-_CLOCKWISE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 _PLAIN_FILTERS = frozenset({"/DCTDecode", "/CCITTFaxDecode", "/FlateDecode"})
 _PLAIN_SPACES = frozenset({"/DeviceGray", "/DeviceRGB"})
 _MAX_EXTRACT_FACTOR = 4

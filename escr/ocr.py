@@ -29,7 +29,7 @@ from PIL import Image
 
 from escr.coversheet import CoverSheet, find_coversheet
 from escr.errors import EscrError, OcrError
-from escr.imaging import PageMetrics, page_metrics, render_page
+from escr.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_page
 from escr.settings import OcrSettings
 
 # psm 3 (automatic layout, no OSD): measured on a 300 dpi A4 text page, psm 1 (layout + OSD)
@@ -60,12 +60,6 @@ _BASELINE = re.compile(r"baseline (-?[\d.]+) (-?[\d.]+)")
 _TEXTANGLE = re.compile(r"textangle (\d+)")
 _OSD_ROTATE = re.compile(r"Rotate: (\d+)")
 _OSD_CONF = re.compile(r"Orientation confidence: (-?[\d.]+)")
-# Clockwise turn -> the PIL transpose that performs it.
-_TURN = {
-    90: Image.Transpose.ROTATE_270,
-    180: Image.Transpose.ROTATE_180,
-    270: Image.Transpose.ROTATE_90,
-}
 
 
 @dataclass(frozen=True, slots=True)  # slots: a 300-page file holds over 100,000 of them until filed
@@ -137,7 +131,7 @@ def ocr_page(
     if not turn:
         return replace(first, tesseract_runs=runs)
     second = _recognise(
-        image.transpose(_TURN[turn]), dpi=dpi, settings=settings, metrics=metrics, rotation=turn
+        image.transpose(CLOCKWISE_TURN[turn]), dpi=dpi, settings=settings, metrics=metrics, rotation=turn
     )
     runs += 1
     best = second if _quality(second) > _quality(first) else first
@@ -151,7 +145,7 @@ def _landscape_page(image: Image.Image, *, dpi: int, settings: OcrSettings, metr
     turn = _detect_rotation(image, dpi=dpi, settings=settings)
     if not turn:
         return replace(_recognise(image, dpi=dpi, settings=settings, metrics=metrics), tesseract_runs=2)
-    turned = _recognise(image.transpose(_TURN[turn]), dpi=dpi, settings=settings, metrics=metrics, rotation=turn)
+    turned = _recognise(image.transpose(CLOCKWISE_TURN[turn]), dpi=dpi, settings=settings, metrics=metrics, rotation=turn)
     if not _reads_badly(turned, image, dpi, settings):
         return replace(turned, tesseract_runs=2)
     as_is = _recognise(image, dpi=dpi, settings=settings, metrics=metrics)
@@ -396,7 +390,7 @@ def _detect_rotation(image: Image.Image, *, dpi: int, settings: OcrSettings) -> 
     if rotate is None or conf is None or float(conf.group(1)) < OSD_MIN_CONFIDENCE:
         return 0
     turn = int(rotate.group(1)) % 360
-    return turn if turn in _TURN else 0
+    return turn if turn in CLOCKWISE_TURN else 0
 
 
 def _quality(page: OcrPage) -> float:

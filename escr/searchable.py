@@ -20,6 +20,7 @@ from pikepdf import Name
 
 from escr.errors import InputRejected, OcrError
 from escr.ocr import OcrPage
+from escr.readings import PageReading
 
 RESCAN = "Rescan the document and put the new file in the intake folder."
 
@@ -27,7 +28,7 @@ RESCAN = "Rescan the document and put the new file in the intake folder."
 @dataclass(frozen=True)
 class SearchablePage:
     source_index: int  # 0-based page of the source PDF
-    ocr: OcrPage
+    ocr: OcrPage | PageReading  # its rotation and text layer
 
 
 def images_to_pdf(path: Path, media_type: str, out: Path, *, assumed_dpi: int | None = None) -> Path:
@@ -117,16 +118,17 @@ def _keep_only_pages(pdf: pikepdf.Pdf) -> None:
             del page.obj[Name.Annots]
 
 
-def _make_searchable(pdf: pikepdf.Pdf, page: pikepdf.Page, ocr: OcrPage) -> None:
+def _make_searchable(pdf: pikepdf.Pdf, page: pikepdf.Page, ocr: OcrPage | PageReading) -> None:
     """Turn the page upright, then lay the text layer over it as it is now displayed."""
     rotate = (int(page.obj.get(Name.Rotate, 0)) + ocr.rotation) % 360
     if rotate:
         page.obj[Name.Rotate] = rotate
     elif Name.Rotate in page.obj:
         del page.obj[Name.Rotate]
-    if not ocr.text_pdf:
+    text_pdf = ocr.text_pdf  # read once: a page reading loads it from the work folder
+    if not text_pdf:
         return
-    with pikepdf.open(io.BytesIO(ocr.text_pdf)) as text:
+    with pikepdf.open(io.BytesIO(text_pdf)) as text:
         layer = pdf.copy_foreign(text.pages[0].as_form_xobject())
     name = page.add_resource(
         layer, Name.XObject, name=_free_xobject_name(page), replace_existing=False

@@ -25,7 +25,7 @@ STAGE_GROUPS = {
     "receive": "receipt", "refuse_unsafe_paths": "receipt", "refuse_duplicates": "receipt",
     "release_intake_file": "receipt",
     "check_file": "preflight", "prepare_pdf": "preflight",
-    "find_cover_sheets": "split", "split_into_documents": "split",
+    "split_into_documents": "split",
     # read_pages renders each page once for both the cover-sheet check and OCR (since 2026-12).
     "read_pages": "ocr", "note_page_text": "ocr", "build_reading_copies": "ocr (text layer PDF)",
     "tag_documents": "tagging", "link_documents": "tagging",
