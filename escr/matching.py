@@ -36,6 +36,7 @@ _SCORE_NAME_DOB = 0.9  # scaled by how well the names matched
 _SCORE_DOB_FAMILY = 0.4  # date of birth and family name but no given name
 _SCORE_DOB_ONLY = 0.2
 _MIN_SPLIT_NAME = 6
+_CHUNK_WORDS = 4096  # folded words per string held by `_TextWords`
 
 _WORD_RE = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")  # O'Neil, also with a curly apostrophe
 _NAME_FOLD = str.maketrans({"1": "l", "i": "l", "|": "l", "0": "o", "5": "s"})
@@ -106,25 +107,62 @@ def _fold_name(word: str) -> str:
 
 @dataclass(frozen=True)
 class _TextWords:
-    """The text's words, folded; also runs of two or three words, as OCR splits long words."""
+    """The text's words, folded; also runs of two or three words, as OCR splits long words.
 
-    words: tuple[str, ...]
-    word_offsets: Sequence[int]
-    runs: tuple[str, ...]
-    run_offsets: Sequence[int]
+    A 300-page file has over 100,000 words and twice as many runs: as Python strings they cost
+    tens of megabytes while a document is matched. So words and runs are kept as a few long
+    strings of `_CHUNK_WORDS` each, space-separated, and split a chunk at a time as the fuzzy
+    match asks for them (a folded word has letters only).
+    """
+
+    words: tuple[str, ...]  # chunks of words
+    runs: tuple[str, ...]  # chunks of every two adjacent words joined, then of every three
+    offsets: Sequence[int]  # where each word starts in the text
 
     @classmethod
     def of(cls, text: str) -> _TextWords:
-        found = [(m.start(), _fold_name(m.group())) for m in _WORD_RE.finditer(text)]
-        found = [(pos, w) for pos, w in found if w]
-        runs, run_offsets = [], []
+        words: list[str] = []
+        offsets: array[int] = array("i")  # 4 bytes an offset, not a Python int
+        pending: list[str] = []
+        for m in _WORD_RE.finditer(text):
+            word = _fold_name(m.group())
+            if word:
+                pending.append(word)
+                offsets.append(m.start())
+                if len(pending) == _CHUNK_WORDS:
+                    words.append(" ".join(pending))
+                    pending.clear()
+        if pending:
+            words.append(" ".join(pending))
+        runs: list[str] = []
         for size in (2, 3):
-            for i in range(len(found) - size + 1):
-                runs.append("".join(w for _, w in found[i:i + size]))
-                run_offsets.append(found[i][0])
-        # Offsets as machine ints: a 300-page file has over 100,000 words and twice as many runs.
-        return cls(tuple(w for _, w in found), array("i", (p for p, _ in found)), tuple(runs),
-                   array("i", run_offsets))
+            carry: list[str] = []  # the previous chunk's last words, for runs across chunks
+            for chunk in words:
+                joined = carry + chunk.split(" ")
+                found = ["".join(joined[i:i + size]) for i in range(len(joined) - size + 1)]
+                if found:
+                    runs.append(" ".join(found))
+                carry = joined[-(size - 1):]
+        return cls(tuple(words), tuple(runs), offsets)
+
+    def run_offset(self, index: int) -> int:
+        """Where run `index` starts: its first word's offset (pairs come first, then threes)."""
+        pairs = max(0, len(self.offsets) - 1)
+        return self.offsets[index if index < pairs else index - pairs]
+
+    @staticmethod
+    def _closest(folded: str, chunks: tuple[str, ...], cutoff: float) -> tuple[float, int] | None:
+        """(score, index) of the first of the closest choices, as one `extractOne` over them all."""
+        best: tuple[float, int] | None = None
+        base = 0
+        for chunk in chunks:
+            choices = chunk.split(" ")
+            hit = process.extractOne(folded, choices, scorer=fuzz.ratio,
+                                     score_cutoff=cutoff if best is None else best[0])
+            if hit and (best is None or hit[1] > best[0]):
+                best = (hit[1], base + hit[2])
+            base += len(choices)
+        return best
 
     def best(self, name: str) -> tuple[float, int] | None:
         """(score, offset) of the closest word to `name`, if close enough.
@@ -135,14 +173,14 @@ class _TextWords:
         folded = _fold_name(name)
         if not folded:
             return None
-        pools = [(self.words, self.word_offsets, NAME_MIN_SCORE)]
-        if len(folded) >= _MIN_SPLIT_NAME:
-            pools.append((self.runs, self.run_offsets, SPLIT_NAME_MIN_SCORE))
         hits = []
-        for choices, offsets, cutoff in pools:
-            hit = process.extractOne(folded, choices, scorer=fuzz.ratio, score_cutoff=cutoff)
-            if hit:
-                hits.append((hit[1], offsets[hit[2]]))
+        word = self._closest(folded, self.words, NAME_MIN_SCORE)
+        if word:
+            hits.append((word[0], self.offsets[word[1]]))
+        if len(folded) >= _MIN_SPLIT_NAME:
+            run = self._closest(folded, self.runs, SPLIT_NAME_MIN_SCORE)
+            if run:
+                hits.append((run[0], self.run_offset(run[1])))
         return max(hits, key=lambda h: h[0]) if hits else None
 
 

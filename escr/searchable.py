@@ -9,10 +9,12 @@ content-addressed object.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import img2pdf
 import pikepdf
@@ -79,8 +81,9 @@ def build_searchable_pdf(source_pdf: Path, pages: Sequence[SearchablePage], out:
             for page in kept:
                 pdf.pages.append(page)
             _keep_only_pages(pdf)
+            shared = _SharedResources(pdf)
             for page, listed in zip(pdf.pages, pages, strict=True):
-                _make_searchable(pdf, page, listed.ocr)
+                _make_searchable(pdf, page, listed.ocr, shared)
             pdf.save(
                 out,
                 deterministic_id=True,
@@ -118,7 +121,8 @@ def _keep_only_pages(pdf: pikepdf.Pdf) -> None:
             del page.obj[Name.Annots]
 
 
-def _make_searchable(pdf: pikepdf.Pdf, page: pikepdf.Page, ocr: OcrPage | PageReading) -> None:
+def _make_searchable(pdf: pikepdf.Pdf, page: pikepdf.Page, ocr: OcrPage | PageReading,
+                     shared: _SharedResources) -> None:
     """Turn the page upright, then lay the text layer over it as it is now displayed."""
     rotate = (int(page.obj.get(Name.Rotate, 0)) + ocr.rotation) % 360
     if rotate:
@@ -129,7 +133,7 @@ def _make_searchable(pdf: pikepdf.Pdf, page: pikepdf.Page, ocr: OcrPage | PageRe
     if not text_pdf:
         return
     with pikepdf.open(io.BytesIO(text_pdf)) as text:
-        layer = pdf.copy_foreign(text.pages[0].as_form_xobject())
+        layer = _text_layer(pdf, text.pages[0], shared)
     name = page.add_resource(
         layer, Name.XObject, name=_free_xobject_name(page), replace_existing=False
     )
@@ -147,6 +151,95 @@ def _make_searchable(pdf: pikepdf.Pdf, page: pikepdf.Page, ocr: OcrPage | PageRe
     # rewriting the original content stream itself.
     page.contents_add(b"q\n", prepend=True)
     page.contents_add(b"Q\n" + placement, prepend=False)
+
+
+def _text_layer(pdf: pikepdf.Pdf, text: pikepdf.Page, shared: _SharedResources) -> pikepdf.Object:
+    """Tesseract's text-only page as a form XObject of `pdf`, its content still compressed and
+    its font shared with every other page's.
+
+    qpdf's own conversion (`as_form_xobject`) decodes the content into memory and copies a font
+    per page: a 300-page reading copy held every page's text layer decoded, with 300 copies of
+    the same glyphless font, until it was written. Anything but tesseract's plain page (one
+    content stream at the origin, upright, no user unit, its own resources) goes that general
+    way instead.
+    """
+    contents = text.obj.get(Name.Contents)
+    box = [float(v) for v in text.mediabox]
+    if not isinstance(contents, pikepdf.Stream) or box[:2] != [0.0, 0.0] or Name.UserUnit in text.obj \
+            or int(text.obj.get(Name.Rotate, 0)) % 360 or not isinstance(text.obj.get(Name.Resources), pikepdf.Dictionary):
+        return pdf.copy_foreign(text.as_form_xobject())
+    resources = pikepdf.Dictionary()
+    for category, entries in text.obj.Resources.items():
+        if isinstance(entries, pikepdf.Dictionary):
+            resources[category] = pikepdf.Dictionary({key: shared.get(value) for key, value in entries.items()})
+        else:
+            resources[category] = shared.get(entries)
+    filters, parms = shared.get(contents.get(Name.Filter)), shared.get(contents.get(Name.DecodeParms))
+    layer = pikepdf.Stream(pdf, b"")
+    layer.write(contents.read_raw_bytes(), filter=filters, decode_parms=parms, type_check=False)
+    layer[Name.Type] = Name.XObject
+    layer[Name.Subtype] = Name.Form
+    layer[Name.BBox] = pikepdf.Array(text.mediabox)
+    layer[Name.Resources] = resources
+    return layer
+
+
+class _SharedResources:
+    """Resources copied into `pdf` once, by content: every tesseract page brings the same font."""
+
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
+        self.pdf = pdf
+        self.copied: dict[str, pikepdf.Object] = {}
+
+    def get(self, obj: Any) -> Any:
+        if not isinstance(obj, pikepdf.Object) or not obj.is_indirect:  # a value or a direct container
+            if isinstance(obj, pikepdf.Dictionary):
+                return pikepdf.Dictionary({key: self.get(value) for key, value in obj.items()})
+            if isinstance(obj, pikepdf.Array):
+                return pikepdf.Array([self.get(item) for item in obj])
+            if isinstance(obj, Name):
+                return Name(str(obj))
+            if isinstance(obj, pikepdf.String):
+                return pikepdf.String(bytes(obj))
+            return obj
+        key = _content_key(obj)
+        if key not in self.copied:
+            self.copied[key] = self.pdf.copy_foreign(obj)
+        return self.copied[key]
+
+
+def _content_key(obj: pikepdf.Object) -> str:
+    """A digest of an object and everything it refers to (streams by their raw bytes)."""
+    digest = hashlib.sha256()
+    seen: dict[tuple[int, int], int] = {}  # each object fed once; later references by their order
+
+    def feed(o: Any) -> None:
+        if not isinstance(o, pikepdf.Object):  # pikepdf hands numbers and booleans back as Python's
+            digest.update(repr((type(o).__name__, o)).encode())
+            return
+        if o.is_indirect:
+            if o.objgen in seen:
+                digest.update(f"<seen {seen[o.objgen]}>".encode())
+                return
+            seen[o.objgen] = len(seen)
+        if isinstance(o, pikepdf.Stream):
+            digest.update(b"stream")
+            digest.update(o.read_raw_bytes())
+        if isinstance(o, (pikepdf.Dictionary, pikepdf.Stream)):
+            for key in sorted(o.keys()):
+                digest.update(key.encode())
+                feed(o[key])
+            digest.update(b">>")
+        elif isinstance(o, pikepdf.Array):
+            digest.update(b"[")
+            for item in o:
+                feed(item)
+            digest.update(b"]")
+        else:
+            digest.update(o.unparse())
+
+    feed(obj)
+    return digest.hexdigest()
 
 
 def _free_xobject_name(page: pikepdf.Page) -> Name:

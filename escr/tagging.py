@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -65,20 +66,25 @@ class Tag:
 
 # --- OCR-tolerant matching ------------------------------------------------------------------
 
+_FOLD_CHUNK = 65536
+_FUZZY_WINDOW = 65536
 _FOLD = str.maketrans({"1": "l", "i": "l", "|": "l", "!": "l", "0": "o"})
 
 
-def _fold(text: str) -> tuple[str, array[int], array[int]]:
+def _fold(text: str) -> tuple[str, array[int], dict[int, int]]:
     """Lower-case letters and digits only, OCR look-alikes folded, each char's source span.
 
-    Returns the folded text and, per folded character, the offsets in `text` where its
-    source starts and where it ends (exclusive); "rn" folds to one "m" spanning both.
-    Offsets are kept in 4-byte int arrays: a 300-page file's text is close to a million
-    characters, and a Python int and tuple per character cost a hundred megabytes.
+    Returns the folded text, per folded character the offset in `text` where its source
+    starts, and the exclusive end of the few whose source is longer than one character
+    ("rn" folds to one "m" spanning both; every other folded character ends one after its
+    start). Offsets are kept in a 4-byte int array and the folded characters joined
+    `_FOLD_CHUNK` at a time: a 300-page file's text is close to a million characters, and a
+    Python object per character costs tens of megabytes.
     """
+    parts: list[str] = []
     chars: list[str] = []
     starts: array[int] = array("i")  # 4 bytes: a text is far shorter than 2**31 characters
-    ends: array[int] = array("i")
+    long_ends: dict[int, int] = {}
     lone_r = False  # the last folded character is an "r" not yet merged
     for pos, ch in enumerate(text):
         if not (ch.isalnum() or ch in "|!"):
@@ -87,14 +93,17 @@ def _fold(text: str) -> tuple[str, array[int], array[int]]:
         if folded == "n" and lone_r:
             # "rn" is read as "m" (and vice versa) so often that both sides fold to "m".
             chars[-1] = "m"
-            ends[-1] = pos + 1
+            long_ends[len(starts) - 1] = pos + 1
             lone_r = False
             continue
         chars.append(folded)
         starts.append(pos)
-        ends.append(pos + 1)
         lone_r = folded == "r"
-    return "".join(chars), starts, ends
+        if len(chars) >= _FOLD_CHUNK and not lone_r:  # an "r" may still merge with what follows
+            parts.append("".join(chars))
+            chars.clear()
+    parts.append("".join(chars))
+    return "".join(parts), starts, long_ends
 
 
 @dataclass(frozen=True)
@@ -104,21 +113,27 @@ class _FoldedText:
     text: str
     folded: str
     offsets: Sequence[int]  # where each folded character starts in `text`
-    ends: Sequence[int]  # where each folded character ends in `text`
+    long_ends: Mapping[int, int]  # where a folded character ends in `text`, if not one after it starts
     title_len: int  # folded characters that come from the title area
 
     @classmethod
     def of(cls, text: str, title_chars: int) -> _FoldedText:
-        folded, starts, ends = _fold(text)
-        title_len = next((n for n, end in enumerate(ends) if end > title_chars), len(ends))
-        return cls(text, folded, starts, ends, title_len)
+        folded, starts, long_ends = _fold(text)
+        # The first folded character that ends past the title area (ends only grow).
+        n = bisect_left(starts, title_chars)
+        if n > 0 and long_ends.get(n - 1, 0) > title_chars:
+            n -= 1
+        return cls(text, folded, starts, long_ends, n)
+
+    def end(self, k: int) -> int:
+        return self.long_ends.get(k, self.offsets[k] + 1)
 
     def is_word_start(self, k: int) -> bool:
         off = self.offsets[k]
         return off == 0 or not self.text[off - 1].isalnum()
 
     def is_word_end(self, k: int) -> bool:
-        end = self.ends[k]
+        end = self.end(k)
         return end >= len(self.text) or not self.text[end].isalnum()
 
 
@@ -162,8 +177,32 @@ class DocTypeRule:
             k = text.folded.find(phrase, k + 1, hi)
         if len(phrase) < min_length or hi - lo < len(phrase):
             return None
-        found = fuzz.partial_ratio_alignment(phrase, text.folded[lo:hi], score_cutoff=min_score)
-        return lo + found.dest_start if found is not None else None
+        return _closest_alignment(phrase, text.folded, lo, hi, min_score)
+
+
+def _closest_alignment(phrase: str, folded: str, lo: int, hi: int, min_score: float) -> int | None:
+    """Where the best fuzzy match of `phrase` in `folded[lo:hi]` starts, if one scores `min_score`.
+
+    rapidfuzz needs about ten bytes for every character it searches, so a 300-page text is
+    searched `_FUZZY_WINDOW` characters at a time, the windows overlapping by the phrase's
+    length so that every match lies whole in one of them. A window's cut ends are padded with
+    a character folding never yields: a match hanging over a cut scores no better there than
+    it does in the whole text. The first of equally good matches wins, as over the whole text.
+    """
+    best: tuple[float, int] | None = None
+    pad = "\0" * len(phrase)
+    start = lo
+    while start < hi:
+        stop = min(hi, start + _FUZZY_WINDOW + len(phrase))
+        left, right = (pad if start > lo else ""), (pad if stop < hi else "")
+        found = fuzz.partial_ratio_alignment(phrase, left + folded[start:stop] + right,
+                                             score_cutoff=min_score if best is None else best[0])
+        if found is not None and (best is None or found.score > best[0]):
+            best = (found.score, max(start, start - len(left) + found.dest_start))
+        if stop >= hi:
+            break
+        start = stop - len(phrase)
+    return best[1] if best is not None else None
 
 
 @dataclass(frozen=True)

@@ -207,3 +207,18 @@ def test_in_memory_lookup_searches() -> None:
     assert [r.child_id for r in lookup.by_nhs(["943 476 5919"])] == ["AB123456"]
     assert [r.child_id for r in lookup.by_dobs([date(2009, 1, 9)])] == ["EF111222"]
     assert lookup.by_nhs([]) == []
+
+
+@pytest.mark.parametrize("filler_words", range(8))
+def test_a_name_split_by_ocr_is_found_wherever_it_falls_in_a_long_file(
+        lookup: InMemoryChildLookup, catalogue: DocTypeCatalogue, monkeypatch: pytest.MonkeyPatch,
+        filler_words: int) -> None:
+    """The words of a long file are held in chunks (here of 5 words, normally thousands): a
+    name OCR split in two is still found when the split falls between two chunks."""
+    monkeypatch.setattr("escr.matching._CHUNK_WORDS", 5)
+    text = ("Attendance register " * 40 + "note " * filler_words
+            + "Pupil Whit field, Amelia   D.O.B. 14.6.2015\n" + "Attendance was good " * 20)
+    result = _match(text, lookup, catalogue)
+    assert (result.status, result.linked, result.basis) == ("linked", ("AB123456",), "name_dob")
+    assert f"family name at offset {text.index('Whit field')} " in result.candidates[0].reasons[0]
+    assert f"given name at offset {text.index('Amelia')} " in result.candidates[0].reasons[0]

@@ -121,6 +121,20 @@ def test_searchable_pdf_text_is_found_and_cover_sheet_left_out(searchable: Path)
     assert not any("COVER" in w.text for page in pages for w in page)
 
 
+def test_pages_share_one_text_font_and_keep_their_text_compressed(searchable: Path) -> None:
+    """Every tesseract page brings the same invisible font: a 300-page copy carried it 300 times
+    (and held every page's text decoded until it was written)."""
+    with pikepdf.open(searchable) as doc:
+        fonts = {obj.objgen for obj in doc.objects
+                 if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == "/Font"}
+        layers = [xobj for page in doc.pages for name, xobj in page.resources.XObject.items()
+                  if name.startswith("/OCR")]
+        assert len(layers) == 2 and all(layer.Subtype == "/Form" for layer in layers)
+        assert len(fonts) == 2  # the Type0 font and its one CID font, for both pages
+        assert len({font.objgen for layer in layers for font in layer.Resources.Font.values()}) == 1
+        assert all(layer.get("/Filter") == "/FlateDecode" for layer in layers)
+
+
 def test_nothing_of_the_pages_left_out_reaches_the_reading_copy(batch, tmp_path: Path) -> None:
     """A batch holds other documents, maybe of other children: their images, and an outline or
     link that points at their pages, must not travel in this document's copy."""

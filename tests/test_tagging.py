@@ -424,3 +424,15 @@ def test_third_party_footer_on_a_late_page_still_flags(catalogue: DocTypeCatalog
     assert len(text) > catalogue.scan_chars
     (flag,) = _tags(text, catalogue)["third_party"]
     assert flag.detail == f"offsets={text.index('NOT TO BE')}"
+
+
+@pytest.mark.parametrize("filler", range(0, 40, 3))
+def test_misread_third_party_footer_is_found_wherever_the_search_windows_fall(
+        catalogue: DocTypeCatalogue, monkeypatch: pytest.MonkeyPatch, filler: int) -> None:
+    """A long file is searched a window at a time (here 40 letters, normally 65,536): a
+    misread phrase across a window's edge still flags, at its own offset."""
+    monkeypatch.setattr("escr.tagging._FUZZY_WINDOW", 40)
+    body = "The family were seen at home and spoke openly. " * 12 + "x" * filler
+    footer = "\nN0T T0 BE DISCL0SFD WITHOUT THE AUTHOR'S CONSENT\n"
+    (flag,) = _tags(body + footer, catalogue)["third_party"]
+    assert flag.detail == f"offsets={len(body) + 1}"
