@@ -229,10 +229,14 @@ class CeleryPageOcr:
 
 
 def task_id(scope: str, job: PageJob, message: dict[str, Any]) -> str:
-    """Same claim, page and content: same id, so a redelivery or a restart writes the same result."""
-    content = {k: v for k, v in message.items() if k != "sent_at"}
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
-    return f"escr-ocr-{scope}-p{job.index}-{digest}"
+    """Same claim, page and content: same id, so a redelivery or a restart writes the same result.
+
+    The page's base64 PDF (a megabyte for a colour scan) is hashed as it is, not JSON-encoded a
+    second time: the sender's CPU is taken from the OCR workers when they share its machine."""
+    settings = {k: v for k, v in message.items() if k not in ("sent_at", "pdf")}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(b"\0pdf\0" + str(message.get("pdf", "")).encode("ascii", "replace"))
+    return f"escr-ocr-{scope}-p{job.index}-{digest.hexdigest()[:16]}"
 
 
 def _collected_at(meta: dict[str, Any]) -> float | None:

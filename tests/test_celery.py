@@ -132,6 +132,8 @@ def test_task_ids_are_the_same_for_the_same_claim_and_page_only():
     assert task_id("claim-1", job, message) == task_id("claim-1", job, dict(message))
     assert task_id("claim-1", job, message) != task_id("claim-2", job, message)
     assert task_id("claim-1", job, message) != task_id("claim-1", job, {**message, "dpi": 200})
+    assert task_id("claim-1", job, message) != task_id("claim-1", job, {**message, "pdf": "AAAB"})
+    assert task_id("claim-1", job, message) == task_id("claim-1", job, {**message, "sent_at": 5.0})
 
 
 def test_with_the_broker_down_a_scan_is_deferred_not_quarantined(settings, tmp_path):
