@@ -187,7 +187,7 @@ def _closest_alignment(phrase: str, folded: str, lo: int, hi: int, min_score: fl
     searched `_FUZZY_WINDOW` characters at a time, the windows overlapping by the phrase's
     length so that every match lies whole in one of them. A window's cut ends are padded with
     a character folding never yields: a match hanging over a cut scores no better there than
-    it does in the whole text. The first of equally good matches wins, as over the whole text.
+    it does in the whole text. Of equally good matches in different windows, the earlier is kept.
     """
     best: tuple[float, int] | None = None
     pad = "\0" * len(phrase)

@@ -235,7 +235,8 @@ def task_id(scope: str, job: PageJob, message: dict[str, Any]) -> str:
     second time: the sender's CPU is taken from the OCR workers when they share its machine."""
     settings = {k: v for k, v in message.items() if k not in ("sent_at", "pdf")}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    digest.update(b"\0pdf\0" + str(message.get("pdf", "")).encode("ascii", "replace"))
+    digest.update(b"\0pdf\0")
+    digest.update(str(message.get("pdf", "")).encode("ascii", "replace"))
     return f"escr-ocr-{scope}-p{job.index}-{digest.hexdigest()[:16]}"
 
 
