@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from escr.access import Principal, Role
 from escr.errors import InvalidState, NotFound
 from escr.events import Actor, Kind, ProtocolEvent, now, record
-from escr.models import ApiToken, Child, ChildAllocation, Team, TeamMembership, User
+from escr.models import ApiToken, Child, ChildAllocation, Team, TeamMembership, User, WebSession
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 TEAM_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -220,6 +220,54 @@ def sign_in(session: Session, username: str, password: str, *, max_failures: int
 
 
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+# --- Browser sessions ---------------------------------------------------------------------
+
+# How stale a session's last-seen time may get before a request writes it again: the idle limit
+# is counted in minutes, and page images arrive in bursts that need not each write a row.
+_SEEN_EVERY = timedelta(seconds=30)
+
+
+def open_session(session: Session, user: User, *, via: str = "session", lifetime: timedelta) -> str:
+    """A new sign-in for the cookie; returns its random id, of which only the SHA-256 is kept.
+
+    The user's sign-ins that ended, or would have, more than a lifetime ago are dropped here, so
+    the table holds about one day's sign-ins per person; the sign-in events stay in the protocol.
+    """
+    stamp = now()
+    sid = secrets.token_urlsafe(32)
+    session.query(WebSession).filter(WebSession.user_id == user.id,
+                                     WebSession.last_seen_at < stamp - 2 * lifetime).delete()
+    session.add(WebSession(id_sha256=token_digest(sid), user_id=user.id, epoch=user.session_epoch, via=via,
+                           started_at=stamp, last_seen_at=stamp))
+    return sid
+
+
+def session_user(session: Session, sid: str, *, idle: timedelta, lifetime: timedelta) -> User | None:
+    """The user signed in by this session id, or None once it ended, idled out or rights changed."""
+    row = session.get(WebSession, token_digest(sid))
+    if row is None or row.ended_at is not None:
+        return None
+    stamp = now()
+    user = session.get(User, row.user_id)
+    why = ("expired" if stamp - _utc(row.started_at) > lifetime  # type: ignore[operator]
+           else "idle" if stamp - _utc(row.last_seen_at) > idle  # type: ignore[operator]
+           else "rights_changed" if user is None or user.disabled or user.session_epoch != row.epoch
+           else None)
+    if why is not None:
+        row.ended_at, row.end_reason = stamp, why
+        return None
+    if stamp - _utc(row.last_seen_at) >= _SEEN_EVERY:  # type: ignore[operator]
+        row.last_seen_at = stamp
+    return user
+
+
+def close_session(session: Session, sid: str, *, reason: str = "signed_out") -> None:
+    """End a sign-in on the server: a copy of its cookie kept anywhere no longer signs anyone in."""
+    row = session.get(WebSession, token_digest(sid))
+    if row is not None and row.ended_at is None:
+        row.ended_at, row.end_reason = now(), reason
 
 
 # --- API tokens ---------------------------------------------------------------------------

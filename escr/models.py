@@ -309,6 +309,26 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class WebSession(Base):
+    """A browser sign-in, kept on the server so that signing out ends it for good.
+
+    The cookie carries only a random session id (its SHA-256 is the key here), a CSRF token and
+    pending notices; when a sign-in started, was last used and ended live here, so an ordinary
+    request never rewrites the cookie and cannot undo another request's change to it.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)  # the user's session epoch at sign-in
+    via: Mapped[str] = mapped_column(String(16))  # session | sso
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(32))  # signed_out | idle | expired | rights_changed
+
+
 class BreakGlass(Base):
     """An emergency access to one child outside the user's teams: reason stated, flagged for review."""
 

@@ -8,7 +8,10 @@ The documents were filed by the real intake pipeline; requests go through the re
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from base64 import b64decode
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +20,7 @@ from sqlalchemy import select
 
 from escr import accounts
 from escr.events import Actor
-from escr.models import BreakGlass, Event
+from escr.models import BreakGlass, Event, WebSession
 from escr.web import create_app
 from tests.web_support import PASSWORD, ROLE_USER, World, open_world, csrf_from, sign_in
 
@@ -524,6 +527,59 @@ def test_session_cookie_is_httponly_and_samesite(app):
     assert "httponly" in cookie and "samesite=lax" in cookie
     assert resp.headers["cache-control"] == "no-store"
     assert resp.headers["referrer-policy"] == "no-referrer"
+
+
+def _cookie(client: TestClient) -> str:
+    return client.cookies["escr_session"]
+
+
+def test_signing_out_ends_the_session_on_the_server_so_a_kept_copy_of_the_cookie_is_worthless(app, world):
+    client = TestClient(app)
+    sign_in(client, "cw.north")
+    kept = _cookie(client)
+    token = csrf_from(client.get("/account").text)
+    out = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    replay = TestClient(app, cookies={"escr_session": kept})
+    resp = replay.get("/children/AB123456", follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+    assert replay.get("/api/v1/me").status_code == 401
+    with world.services.db.session() as session:
+        row = session.get(WebSession, accounts.token_digest(json.loads(b64decode(kept.split(".")[0]))["sid"]))
+        assert row.end_reason == "signed_out" and row.ended_at is not None
+
+
+def test_a_slow_answer_begun_before_a_form_was_saved_does_not_lose_the_forms_notice(app):
+    # A browser still loading the last page's images when "Save" is pressed gets those answers after
+    # the POST's; had they re-sent the session cookie, it would be the older one, without the notice.
+    client = TestClient(app)
+    sign_in(client, "cw.north")
+    page = client.get("/account")
+    assert "set-cookie" not in page.headers  # a signed-in page leaves the cookie alone
+    before = _cookie(client)
+    saved = client.post("/account/password", data={"csrf_token": csrf_from(page.text), "current": PASSWORD,
+                                                    "new": "one new password", "repeat": "another password"},
+                        follow_redirects=False)
+    assert saved.status_code == 303 and "set-cookie" in saved.headers
+    late = TestClient(app, cookies={"escr_session": before}).get("/children/AB123456")
+    assert late.status_code == 200 and "set-cookie" not in late.headers
+    assert "The two new passwords differ; nothing was changed." in client.get("/account").text
+
+
+def test_a_session_left_idle_too_long_ends_and_the_person_signs_in_again(app, world):
+    client = TestClient(app)
+    sign_in(client, "cw.north")
+    assert client.get("/children/AB123456").status_code == 200
+    sid = json.loads(b64decode(_cookie(client).split(".")[0]))["sid"]
+    idle = timedelta(minutes=world.settings.web.idle_minutes, seconds=1)
+    with world.services.db.session() as session:
+        row = session.get(WebSession, accounts.token_digest(sid))
+        row.last_seen_at = row.last_seen_at - idle
+        row.started_at = row.started_at - idle
+    resp = client.get("/children/AB123456", follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+    with world.services.db.session() as session:
+        assert session.get(WebSession, accounts.token_digest(sid)).end_reason == "idle"
 
 
 # --- API tokens ------------------------------------------------------------------------------------

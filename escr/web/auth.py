@@ -1,8 +1,11 @@
 """Who is asking: a session cookie, an API token, or a trusted single-sign-on header.
 
-- Browser sign-in sets a signed session cookie (HttpOnly, SameSite, Secure when configured)
-  holding the user id, the user's session epoch (bumped on password reset, disable or change of
-  rights, which ends every session at once) and a CSRF token.
+- Browser sign-in opens a session on the server (`WebSession`: started, last seen, ended) and sets
+  a signed cookie (HttpOnly, SameSite, Secure when configured) holding only its random id, a CSRF
+  token and notices waiting to be shown. Signing out ends the server's session, so a copy of the
+  cookie is worthless; a password reset, disable or change of rights bumps the user's session
+  epoch, which ends every session at once. An ordinary request writes the server's row, not the
+  cookie, so a slow answer can never put back an older cookie over a newer one.
 - API clients send `Authorization: Bearer <token>`; only the token's SHA-256 is stored.
 - A reverse proxy doing single sign-on may name the user in a header, trusted only from the
   configured proxy addresses and only when that header is configured.
@@ -18,9 +21,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-import time
+from datetime import timedelta
 
 from fastapi import Request
+from sqlalchemy.orm import Session
 
 from escr import accounts
 from escr.access import Principal, Unauthenticated
@@ -70,11 +74,28 @@ def _trusted_proxy(host: str | None, proxies: list[str]) -> bool:
     return False
 
 
-def start_session(request: Request, user: User) -> None:
-    """A fresh session for a signed-in user (a new CSRF token too, so none carries over)."""
+def _limits(services: Services) -> dict[str, timedelta]:
+    web = services.settings.web
+    return {"idle": timedelta(minutes=web.idle_minutes), "lifetime": timedelta(hours=web.session_hours)}
+
+
+def start_session(request: Request, db: Session, user: User, *, via: str = "session") -> None:
+    """A fresh sign-in: a new server-side session and a new CSRF token, so nothing carries over."""
+    old = request.session.get("sid")
+    if old:
+        accounts.close_session(db, old, reason="replaced")
+    sid = accounts.open_session(db, user, via=via, lifetime=_limits(services_of(request))["lifetime"])
     request.session.clear()
-    request.session.update({"uid": user.id, "epoch": user.session_epoch, "csrf": secrets.token_urlsafe(32),
-                            "seen": int(time.time()), "since": int(time.time())})
+    request.session.update({"sid": sid, "csrf": secrets.token_urlsafe(32)})
+
+
+def end_session(request: Request) -> None:
+    """Sign out: the server forgets the sign-in, the browser is told to drop the cookie."""
+    sid = request.session.get("sid")
+    if sid:
+        with services_of(request).db.session() as db:
+            accounts.close_session(db, sid)
+    request.session.clear()
 
 
 def _from_token(request: Request, services: Services, token: str) -> Principal:
@@ -87,33 +108,30 @@ def _from_token(request: Request, services: Services, token: str) -> Principal:
 
 
 def _from_sso(request: Request, services: Services, name: str) -> Principal:
-    with services.db.session() as session:
-        user = session.query(User).filter(User.username == name.strip().lower()).first()
+    with services.db.session() as db:
+        user = db.query(User).filter(User.username == name.strip().lower()).first()
         if user is None or user.disabled:
             raise Unauthenticated("the single-sign-on user has no enabled escr account", code="sso_user_unknown")
-        if request.session.get("uid") != user.id or request.session.get("epoch") != user.session_epoch:
-            start_session(request, user)
-        request.session["seen"] = int(time.time())
+        sid = request.session.get("sid")
+        current = accounts.session_user(db, sid, **_limits(services)) if sid else None
+        if current is None or current.id != user.id:
+            start_session(request, db, user, via="sso")
         return accounts.principal_for(user, via="sso")
 
 
 def _from_session(request: Request, services: Services) -> Principal | None:
-    uid = request.session.get("uid")
-    if uid is None:
+    """The signed-in user of the cookie's session; checking it writes the server's row, never the cookie.
+
+    A cookie that names an ended session is dropped (that is the only time this changes it).
+    """
+    sid = request.session.get("sid")
+    if not sid:
         return None
-    web = services.settings.web
-    stamp = int(time.time())
-    if stamp - int(request.session.get("seen", 0)) > web.idle_minutes * 60 or \
-            stamp - int(request.session.get("since", 0)) > web.session_hours * 3600:
+    with services.db.session() as db:
+        user = accounts.session_user(db, sid, **_limits(services))
+        principal = accounts.principal_for(user) if user is not None else None
+    if principal is None:
         request.session.clear()
-        return None
-    with services.db.session() as session:
-        user = session.get(User, uid)
-        if user is None or user.disabled or user.session_epoch != request.session.get("epoch"):
-            request.session.clear()
-            return None
-        principal = accounts.principal_for(user)
-    request.session["seen"] = stamp
     return principal
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from escr import accounts
 from escr.access import CAPABILITIES, Can, Principal, Role, require
 from escr.errors import EscrError
-from escr.web.auth import authenticate, current_principal, services_of, start_session
+from escr.web.auth import authenticate, current_principal, end_session, services_of, start_session
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
 from escr.web.operations import Operations, parse_date
 
@@ -122,7 +122,7 @@ def login(request: Request, username: Annotated[str, Form()], password: Annotate
         user, why = accounts.sign_in(session, username, password, max_failures=web.login_max_failures,
                                      lockout_minutes=web.login_lockout_minutes)
         if user is not None:
-            start_session(request, user)
+            start_session(request, session, user)
     if user is None:
         return render(request, "login.html", status=401, error=why, next=_safe_next(next) or "",
                       username=username[:128])
@@ -131,7 +131,7 @@ def login(request: Request, username: Annotated[str, Form()], password: Annotate
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
-    request.session.clear()
+    end_session(request)
     return back("/login")
 
 
