@@ -461,8 +461,13 @@ def offsets_detail(starts: Sequence[int]) -> str:
 
 
 def tag_text(text: str, *, catalogue: DocTypeCatalogue, child_id_pattern: str,
-             today: date) -> list[Tag]:
-    """All the tags the text supports: doc_type, doc_date, identifiers and third_party."""
+             today: date, declared_type: str | None = None) -> list[Tag]:
+    """All the tags the text supports: doc_type, doc_date, identifiers and third_party.
+
+    `declared_type` is the type a cover sheet names: the text's own guess is still tagged, but
+    a type's third-party default follows the declared type, since that is what the paper is; a
+    care plan whose prose reads like a health report is not another agency's report for it.
+    """
     compile_child_id_pattern(child_id_pattern)  # a bad pattern is a ConfigError, not a miss
     tags: list[Tag] = []
     doc_type = catalogue.classify(text)
@@ -480,11 +485,14 @@ def tag_text(text: str, *, catalogue: DocTypeCatalogue, child_id_pattern: str,
         "date_of_birth",
         [(d.value.isoformat(), d.start) for d in find_dates_of_birth(text, today=today)], 0.9)
     third_party = catalogue.third_party_flag(text)
-    if third_party is None and doc_type is not None:
-        kind = catalogue.types[doc_type.value]
-        if kind.third_party_default:
-            third_party = Tag("third_party", "true", doc_type.source, doc_type.confidence,
-                              f"default for doc type {kind.code}")
+    if declared_type:
+        kind, source, confidence = catalogue.types.get(declared_type), "coversheet", 1.0
+    elif doc_type is not None:
+        kind, source, confidence = catalogue.types[doc_type.value], doc_type.source, doc_type.confidence
+    else:
+        kind, source, confidence = None, "", 0.0
+    if third_party is None and kind is not None and kind.third_party_default:
+        third_party = Tag("third_party", "true", source, confidence, f"default for doc type {kind.code}")
     if third_party is not None:
         tags.append(third_party)
     return tags

@@ -232,10 +232,11 @@ def build_reading_copies(ctx: IntakeContext) -> None:
 def tag_documents(ctx: IntakeContext) -> None:
     settings = ctx.services.settings
     for doc in ctx.documents:
-        doc.text_tags = tag_text(doc.text, catalogue=ctx.services.doctypes,
-                                 child_id_pattern=settings.child_id_pattern, today=now().date())
-        by_name = {t.name: t for t in doc.text_tags}
         cover = doc.plan.cover
+        doc.text_tags = tag_text(doc.text, catalogue=ctx.services.doctypes,
+                                 child_id_pattern=settings.child_id_pattern, today=now().date(),
+                                 declared_type=cover.doc_type if cover is not None else None)
+        by_name = {t.name: t for t in doc.text_tags}
         if cover is not None:
             doc.doc_type = cover.doc_type
             doc.text_tags.insert(0, TextTag("doc_type", cover.doc_type, "coversheet", 1.0))

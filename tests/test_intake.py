@@ -98,6 +98,21 @@ def test_batch_with_cover_sheets_is_split_and_filed_to_each_child(with_children,
     assert not any((services.settings.processing_dir).iterdir())  # nothing left waiting
 
 
+def test_third_party_follows_the_type_the_cover_sheet_names_not_what_the_prose_resembles(with_children, tmp_path):
+    plan = CoverSheet("B-TEST0003", ("AB123456",), "child_in_need_plan", 1)
+    police = CoverSheet("B-TEST0004", ("AB123456",), "police_report", 1)
+    scan = write_pdf([coversheet_page(plan, dpi=300), page(NHS_LETTER[:2] + NHS_LETTER[3:]),
+                      coversheet_page(police, dpi=300), page(LETTER_BOTH)], tmp_path / "typed.pdf")
+
+    result = ingest(with_children, scan)
+
+    assert result.status == "filed", result
+    assert [d["doc_type"] for d in result.documents] == ["child_in_need_plan", "police_report"]
+    with with_children.db.session() as session:
+        flags = [session.get(Document, d["id"]).third_party for d in result.documents]
+    assert flags == [False, True]  # only the police report is kept from those without third-party access
+
+
 def test_scan_without_cover_sheet_is_linked_by_nhs_number_in_its_text(with_children, tmp_path):
     result = ingest(with_children, write_pdf([page(NHS_LETTER)], tmp_path / "letter.pdf"))
     (doc,) = result.documents

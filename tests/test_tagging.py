@@ -333,6 +333,22 @@ def test_police_report_is_third_party_by_default(catalogue: DocTypeCatalogue) ->
     assert flag.detail == "default for doc type police_report"
 
 
+def test_a_cover_sheets_type_decides_the_third_party_default(catalogue: DocTypeCatalogue) -> None:
+    # The prose of a care plan may read like a health report; the cover sheet says what the paper is.
+    plan = tag_text(DOCUMENTS["health_report"], catalogue=catalogue, child_id_pattern=CHILD_ID, today=TODAY,
+                    declared_type="child_in_need_plan")
+    assert [t.value for t in plan if t.name == "doc_type"] == ["health_report"]  # the guess is still recorded
+    assert not [t for t in plan if t.name == "third_party"]
+    police = tag_text(DOCUMENTS["correspondence"], catalogue=catalogue, child_id_pattern=CHILD_ID, today=TODAY,
+                      declared_type="police_report")
+    (flag,) = [t for t in police if t.name == "third_party"]
+    assert flag.source == "coversheet" and flag.detail == "default for doc type police_report"
+    phrase = DOCUMENTS["correspondence"] + "This letter contains third party information.\n"
+    (flag,) = [t for t in tag_text(phrase, catalogue=catalogue, child_id_pattern=CHILD_ID, today=TODAY,
+                                   declared_type="child_in_need_plan") if t.name == "third_party"]
+    assert flag.source.startswith("rule:tp.")  # what the text says still flags, whatever the type
+
+
 def test_ocr_broken_third_party_phrase_still_flags(catalogue: DocTypeCatalogue) -> None:
     text = "Dear Sir\nThis inf0rmation was provi ded in confidence by a neighbour.\n"
     assert "third_party" in _tags(text, catalogue)
