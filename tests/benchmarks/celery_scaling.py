@@ -37,6 +37,17 @@ def _wait_for_workers(logs: Sequence[Path], timeout_s: float = 90) -> bool:
     return False
 
 
+def _task_seconds(logs: Sequence[Path]) -> list[float]:
+    """Each page task's own time, from the workers' "ocr page done ... seconds=" lines: with two
+    workers a page takes longer than with one when they, or the sender, compete for the cores."""
+    seconds = []
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
+            if "ocr page done" in line and "seconds=" in line:
+                seconds.append(float(line.rsplit("seconds=", 1)[1].split()[0]))
+    return seconds
+
+
 def _stop(workers: Sequence[subprocess.Popen[bytes]]) -> None:
     for proc in workers:
         if proc.poll() is None:
@@ -68,8 +79,11 @@ def run_with_workers(config: BenchConfig, corpus: Corpus, count: int, broker: st
         run = escr_ingest(config, [Path(f.path) for f in corpus.files], name=f"celery-{count}w-home",
                           children_csv=corpus.children_csv, pages=corpus.pages,
                           timeout_s=config.celery_timeout_s, extra_env=celery_env)
+        task_s = _task_seconds(log_files)
         return {"workers": count, "slots_per_worker": 1, "pages": run.pages, "seconds": round(run.wall_s, 2),
-                "pages_per_s": round(run.pages_per_s, 4), "ok": run.ok, "problem": run.problem}
+                "pages_per_s": round(run.pages_per_s, 4), "ok": run.ok, "problem": run.problem,
+                "sender_cpu_s": round(run.cpu_s, 2), "worker_task_s": round(sum(task_s), 2),
+                "worker_task_s_per_page": round(sum(task_s) / len(task_s), 3) if task_s else None}
     finally:
         _stop(workers)
 

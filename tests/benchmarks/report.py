@@ -169,12 +169,14 @@ def sections_text(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
     cel = results.get("celery")
     if cel:
         rows = [[r["workers"], r.get("pages"), r.get("seconds"), r.get("pages_per_s"),
+                 r.get("worker_task_s_per_page"), r.get("sender_cpu_s"),
                  "ok" if r.get("ok") else f"FAILED: {r.get('problem')}"] for r in cel.get("runs", [])]
         if not cel.get("available"):
-            rows.append(["-", None, None, None, cel.get("problem")])
+            rows.append(["-", None, None, None, None, None, cel.get("problem")])
         elif cel.get("ratio_2_over_1") is not None:
-            rows.append(["2 / 1", None, None, cel["ratio_2_over_1"], ""])
-        out.append(("5. Celery workers (one slot each)", ["workers", "pages", "seconds", "pages/s", ""], rows))
+            rows.append(["2 / 1", None, None, cel["ratio_2_over_1"], None, None, ""])
+        out.append(("5. Celery workers (one slot each)",
+                    ["workers", "pages", "seconds", "pages/s", "s per page task", "sender CPU s", ""], rows))
     prof = results.get("profile")
     if prof and prof.get("available"):
         rows = [[k, f"{v} %"] for k, v in prof["percent_by_stage"].items()]
