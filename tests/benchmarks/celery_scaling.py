@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.benchmarks.config import BenchConfig
 from tests.benchmarks.corpus import Corpus
-from tests.benchmarks.runners import clean_env, escr_ingest
+from tests.benchmarks.runners import clean_env, escr_ingest, tesseract_floor
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
 
@@ -96,4 +96,17 @@ def measure_celery(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
     runs = [run_with_workers(config, corpus, n, broker, queue) for n in (1, 2)]
     one, two = runs[0].get("pages_per_s") or 0, runs[1].get("pages_per_s") or 0
     return {"available": True, "broker": broker.rsplit("@", 1)[-1], "queue": queue, "runs": runs,
-            "ratio_2_over_1": round(two / one, 3) if one and two else None}
+            "ratio_2_over_1": round(two / one, 3) if one and two else None,
+            "tesseract_alone": tesseract_scaling(config, corpus)}
+
+
+def tesseract_scaling(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
+    """What this machine's two cores give two tesseracts, measured beside the workers: the same
+    page images through `tesseract` alone as 1 process, then 2. Two workers cannot scale better
+    than this, less what the sender takes from them."""
+    scratch = config.work_dir / "run" / "celery-floor"
+    runs = {n: tesseract_floor(corpus.page_images, cores=n, scratch=scratch) for n in (1, 2)}
+    out: dict[str, Any] = {f"{n}_process_s": round(r.wall_s, 2) for n, r in runs.items()}
+    out["ok"] = all(r.ok for r in runs.values())
+    out["ratio_2_over_1"] = round(runs[1].wall_s / runs[2].wall_s, 3) if out["ok"] and runs[2].wall_s else None
+    return out

@@ -90,8 +90,10 @@ def targets(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]
 
     celery = results.get("celery", {})
     ratio = celery.get("ratio_2_over_1")
+    alone = (celery.get("tesseract_alone") or {}).get("ratio_2_over_1")
     add("2 Celery workers / 1 worker", ratio, ">= 1.8", None if ratio is None else ratio >= 1.8,
-        "" if celery.get("available") else celery.get("problem", ""))
+        celery.get("problem", "") if not celery.get("available")
+        else f"tesseract alone scales {alone} on these cores" if alone else "")
     return rows
 
 
@@ -175,6 +177,11 @@ def sections_text(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
             rows.append(["-", None, None, None, None, None, cel.get("problem")])
         elif cel.get("ratio_2_over_1") is not None:
             rows.append(["2 / 1", None, None, cel["ratio_2_over_1"], None, None, ""])
+        alone = cel.get("tesseract_alone") or {}
+        if alone.get("ratio_2_over_1") is not None:
+            rows.append(["tesseract alone 2 / 1", results.get("corpus", {}).get("pages"),
+                         f"{alone['1_process_s']} / {alone['2_process_s']}", alone["ratio_2_over_1"], None, None,
+                         "the same page images, 1 process then 2"])
         out.append(("5. Celery workers (one slot each)",
                     ["workers", "pages", "seconds", "pages/s", "s per page task", "sender CPU s", ""], rows))
     prof = results.get("profile")
