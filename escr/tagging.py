@@ -89,7 +89,8 @@ def _fold(text: str) -> tuple[str, array[int], dict[int, int]]:
     for pos, ch in enumerate(text):
         if not (ch.isalnum() or ch in "|!"):
             continue
-        folded = ch.lower().translate(_FOLD)
+        # One folded character per source character: "İ".lower() is "i" and a combining dot.
+        folded = ch.lower()[0].translate(_FOLD)
         if folded == "n" and lone_r:
             # "rn" is read as "m" (and vice versa) so often that both sides fold to "m".
             chars[-1] = "m"

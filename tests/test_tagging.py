@@ -349,6 +349,17 @@ def test_a_cover_sheets_type_decides_the_third_party_default(catalogue: DocTypeC
     assert flag.source.startswith("rule:tp.")  # what the text says still flags, whatever the type
 
 
+def test_a_capital_dotted_i_before_a_phrase_does_not_shift_where_it_is_found(catalogue: DocTypeCatalogue) -> None:
+    # "İ" lower-cases to two characters; the folded text must still keep one per source character.
+    offsets = []
+    for name in ("Mr Ince", "Mr İnce"):
+        text = f"Dear {name},\nThank you.\nThis letter contains third party information.\n"
+        (flag,) = _tags(text, catalogue)["third_party"]
+        offsets.append((flag.source, flag.detail, text.index("third party")))
+    assert offsets[0] == offsets[1]
+    assert offsets[1][1].removeprefix("offsets=").split(",")[0] == str(offsets[1][2])
+
+
 def test_ocr_broken_third_party_phrase_still_flags(catalogue: DocTypeCatalogue) -> None:
     text = "Dear Sir\nThis inf0rmation was provi ded in confidence by a neighbour.\n"
     assert "third_party" in _tags(text, catalogue)
