@@ -155,8 +155,7 @@ def child(o: Ops, child_id: str) -> dict[str, Any]:
             summary="The child's documents in date order (the chronology), undated last")
 def child_documents(o: Ops, pg: Paging, child_id: str, type: str | None = None, since: date | None = None,
                     until: date | None = None) -> dict[str, Any]:
-    data = o.child_record(child_id, doc_type=type, since=since, until=until, offset=pg[0], limit=pg[1])
-    return _page(data["documents"])
+    return _page(o.child_documents(child_id, doc_type=type, since=since, until=until, offset=pg[0], limit=pg[1]))
 
 
 @router.get("/children/{child_id}/search", response_model=Page, summary="Full-text search in one child's record")
