@@ -245,8 +245,7 @@ def tag_documents(ctx: IntakeContext) -> None:
             doc.doc_type = by_name["doc_type"].value
         if "doc_date" in by_name:
             doc.doc_date = date.fromisoformat(by_name["doc_date"].value)
-        doc_type = ctx.services.doctypes.types.get(doc.doc_type or "")
-        doc.third_party = "third_party" in by_name or bool(doc_type and doc_type.third_party_default)
+        doc.third_party = "third_party" in by_name  # a phrase, or the (declared) type's default
         ctx.note(Kind.TAGGED, document_id=doc.id, parameters={
             "tags": [{"name": t.name, "source": t.source, "confidence": round(t.confidence, 3)}
                      for t in doc.text_tags],
