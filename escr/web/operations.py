@@ -192,9 +192,7 @@ class Operations:
                      offset: int, limit: int) -> dict[str, Any]:
         """The child's chronology (documents in date order), filtered, one page of it."""
         with self._logged_refusal("list", child_id=child_id), self.db.session() as session:
-            child, grant = access.child_grant(session, self.p, child_id)
-            docs = retrieval.list_documents(session, child_id, actor=self.p.actor, doc_type=doc_type or None,
-                                            since=since, until=until, use=grant.use)
+            child, grant, docs = self._chronology(session, child_id, doc_type=doc_type, since=since, until=until)
             worker = accounts.allocated_worker(session, child_id)
             types = sorted({t for (t,) in session.execute(
                 select(Document.doc_type).join(DocumentChild).where(DocumentChild.child_id == child_id)) if t})
@@ -207,10 +205,16 @@ class Operations:
         """One page of the child's chronology for the API: not the allocation or the types the web
         page's filters show, which would cost two more queries on every call."""
         with self._logged_refusal("list", child_id=child_id), self.db.session() as session:
-            _, grant = access.child_grant(session, self.p, child_id)
-            docs = retrieval.list_documents(session, child_id, actor=self.p.actor, doc_type=doc_type or None,
-                                            since=since, until=until, use=grant.use)
+            _, _, docs = self._chronology(session, child_id, doc_type=doc_type, since=since, until=until)
             return page_of(docs, offset, limit)
+
+    def _chronology(self, session: Session, child_id: str, *, doc_type: str | None, since: date | None,
+                    until: date | None) -> tuple[Child, access.Grant, list[dict[str, Any]]]:
+        """The child, the grant that lets this person list it, and its documents in date order (logged)."""
+        child, grant = access.child_grant(session, self.p, child_id)
+        docs = retrieval.list_documents(session, child_id, actor=self.p.actor, doc_type=doc_type or None,
+                                        since=since, until=until, use=grant.use)
+        return child, grant, docs
 
     def child_summary(self, child_id: str) -> dict[str, Any]:
         """The child's index entry only (no documents), for anyone who may find the child."""
