@@ -168,19 +168,13 @@ def _text_layer(pdf: pikepdf.Pdf, text: pikepdf.Page, shared: _SharedResources) 
     if not isinstance(contents, pikepdf.Stream) or box[:2] != [0.0, 0.0] or Name.UserUnit in text.obj \
             or int(text.obj.get(Name.Rotate, 0)) % 360 or not isinstance(text.obj.get(Name.Resources), pikepdf.Dictionary):
         return pdf.copy_foreign(text.as_form_xobject())
-    resources = pikepdf.Dictionary()
-    for category, entries in text.obj.Resources.items():
-        if isinstance(entries, pikepdf.Dictionary):
-            resources[category] = pikepdf.Dictionary({key: shared.get(value) for key, value in entries.items()})
-        else:
-            resources[category] = shared.get(entries)
     filters, parms = shared.get(contents.get(Name.Filter)), shared.get(contents.get(Name.DecodeParms))
     layer = pikepdf.Stream(pdf, b"")
     layer.write(contents.read_raw_bytes(), filter=filters, decode_parms=parms, type_check=False)
     layer[Name.Type] = Name.XObject
     layer[Name.Subtype] = Name.Form
     layer[Name.BBox] = pikepdf.Array(text.mediabox)
-    layer[Name.Resources] = resources
+    layer[Name.Resources] = shared.get(text.obj.Resources)  # its font found by content, copied once
     return layer
 
 
