@@ -8,6 +8,7 @@ bounded by one page image per OCR worker. Rendered images carry their resolution
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pikepdf
 from pikepdf import Name
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from escr.colour_print import COLOUR_CHECK_DPI, colour_print_mask, with_colour_print
 from escr.errors import InputRejected, OcrError
 
 PDF = "application/pdf"
@@ -59,6 +61,7 @@ def render_page(
     TIFF frames are picked with seek, JPEG/PNG are opened directly; scanned images are resampled
     from their own resolution to `dpi` when they declare one, and turned by their EXIF
     orientation, so every input comes out the same way round as the PDF wrapper shows it.
+    With `grey` off, a page that has colour comes out RGB; grey and bilevel ones still come out grey.
     """
     if media_type == PDF:
         image = embedded_page_image(path, index, dpi=dpi, grey=grey)
@@ -76,6 +79,88 @@ def render_page(
     return image
 
 
+@dataclass
+class OcrRender:
+    """A page rendered for OCR: in grey at once, for the measurements and the cover-sheet check,
+    and in colour only where the grey page needs its colour print back (`colour_print_mask`)."""
+
+    grey: Image.Image
+    colour: Image.Image | None = None  # the page in colour, when it had to be drawn so anyway
+    preview: Callable[[], Image.Image | None] | None = None  # a ~150 dpi colour copy, on demand
+    full_colour: Callable[[], Image.Image] | None = None  # the page in colour, on demand
+
+    def for_tesseract(self) -> Image.Image:
+        """The grey page, with any print grey loses put back from the colour (`colour_print_mask`)."""
+        if self.colour is not None:
+            factor = max(1, round(float(self.colour.info.get("dpi", (300, 300))[0]) / COLOUR_CHECK_DPI))
+            mask = colour_print_mask(self.colour.reduce(factor) if factor > 1 else self.colour)
+            return self.grey if mask is None else with_colour_print(self.grey, self.colour, mask)
+        if self.preview is None or self.full_colour is None:
+            return self.grey
+        preview = self.preview()
+        mask = None if preview is None else colour_print_mask(preview)
+        if mask is None:
+            return self.grey
+        return with_colour_print(self.grey, self.full_colour(), mask)
+
+
+def render_for_ocr(path: Path, media_type: str, index: int, *, dpi: int, timeout_s: float | None = None) -> OcrRender:
+    """Render page `index` for OCR as `render_page` does, keeping its colour within reach.
+
+    A plain scanned page (see `embedded_page_image`) is decoded in grey; if it is a colour one,
+    the colour check later decodes a copy at a quarter of the pixels (libjpeg scales a JPEG as it
+    decodes), so an ordinary colour letter costs what a grey one does and the page in full colour
+    is decoded only when it has colour print to put back. Any other page is drawn once, in colour
+    if it may have any, and its grey copy made from that.
+    """
+    if media_type == PDF:
+        colour = False
+
+        def decode(stream: pikepdf.Stream, factor: int) -> Image.Image | None:
+            nonlocal colour
+            colour = stream.get(Name.ColorSpace) == Name.DeviceRGB
+            return _decode_scan_image(stream, factor, grey=True)
+
+        grey = _embedded(path, index, dpi, decode)
+        if grey is not None:
+            grey.info = {"dpi": (dpi, dpi)}
+            if not colour:
+                return OcrRender(grey)
+            return OcrRender(
+                grey,
+                preview=lambda: _colour_preview(path, index, dpi),
+                full_colour=lambda: render_page(path, media_type, index, dpi=dpi, grey=False, timeout_s=timeout_s),
+            )
+    image = render_page(path, media_type, index, dpi=dpi, grey=False, timeout_s=timeout_s)
+    if image.mode == "L":
+        return OcrRender(image)
+    grey = image.convert("L")
+    grey.info = dict(image.info)
+    return OcrRender(grey, colour=image)
+
+
+def _colour_preview(path: Path, index: int, dpi: int) -> Image.Image | None:
+    """The plain scanned page in colour at about COLOUR_CHECK_DPI, for the colour check only
+    (so its size is left as libjpeg's scaling gives it, a pixel or so off an exact reduction)."""
+    extra = max(1, round(dpi / COLOUR_CHECK_DPI))
+
+    def decode(stream: pikepdf.Stream, factor: int) -> Image.Image | None:
+        if stream.get(Name.Filter) == Name.DCTDecode:
+            image = Image.open(io.BytesIO(stream.read_raw_bytes()))
+            image.draft("RGB", (int(stream.Width) // (factor * extra), int(stream.Height) // (factor * extra)))
+        else:
+            image = pikepdf.PdfImage(stream).as_pil_image()
+        image.load()
+        if image.mode != "RGB":
+            return None
+        return image if image.width < int(stream.Width) else image.reduce(factor * extra)
+
+    preview = _embedded(path, index, dpi, decode)
+    if preview is not None:
+        preview.info = {"dpi": (dpi / extra, dpi / extra)}
+    return preview
+
+
 def embedded_page_image(path: Path, index: int, *, dpi: int, grey: bool = True) -> Image.Image | None:
     """The page's one scanned image, decoded straight from the PDF, or None to render instead.
 
@@ -85,6 +170,13 @@ def embedded_page_image(path: Path, index: int, *, dpi: int, grey: bool = True) 
     grey, RGB or bilevel, at `dpi` or a whole multiple of it (up to 4x). Anything else, and any
     image that does not decode, goes to pdftoppm, which draws the page as a viewer would.
     """
+    return _embedded(path, index, dpi, lambda stream, factor: _decode_scan_image(stream, factor, grey=grey))
+
+
+def _embedded(
+    path: Path, index: int, dpi: int, decode: Callable[[pikepdf.Stream, int], Image.Image | None]
+) -> Image.Image | None:
+    """`decode(image, reduction factor)` of the page's plain scanned image, turned by its /Rotate."""
     try:
         with pikepdf.open(path, access_mode=pikepdf.AccessMode.stream) as pdf:
             if not 0 <= index < len(pdf.pages):
@@ -93,7 +185,7 @@ def embedded_page_image(path: Path, index: int, *, dpi: int, grey: bool = True) 
             if found is None:
                 return None
             stream, factor, rotate = found
-            image = _decode_scan_image(stream, factor, grey=grey)
+            image = decode(stream, factor)
     except (pikepdf.PdfError, OSError, ValueError, TypeError, KeyError, AttributeError,
             NotImplementedError, UnidentifiedImageError, Image.DecompressionBombError):
         return None
@@ -180,7 +272,7 @@ def _render_pdf_page(
             dpi=dpi,
             first_page=index + 1,
             last_page=index + 1,
-            grayscale=grey,
+            grayscale=grey or not _may_have_colour(path, index),
             use_cropbox=True,
             timeout=timeout_s,
         )
@@ -196,6 +288,32 @@ def _render_pdf_page(
         raise InputRejected("page_missing", f"the PDF has no page {index + 1}", RESCAN)
     image = images[0]
     return image.convert("L") if grey and image.mode != "L" else image
+
+
+_GREY_SPACES = frozenset({"/DeviceGray", "/CalGray"})
+_COLOUR_OPERATORS = frozenset({"rg", "RG", "k", "K", "cs", "CS", "sc", "SC", "scn", "SCN", "sh"})
+
+
+def _may_have_colour(path: Path, index: int) -> bool:
+    """False only for a page nothing on which can be coloured (grey or bilevel images, such as a
+    JBIG2 scan, and no colour set), so pdftoppm draws it in grey, a third of the bytes."""
+    try:
+        with pikepdf.open(path, access_mode=pikepdf.AccessMode.stream) as pdf:
+            page = pdf.pages[index]
+            resources = page.resources
+            if Name.Pattern in resources or Name.Shading in resources:
+                return True
+            for xobject in resources.get(Name.XObject, {}).values():
+                if xobject.get(Name.Subtype) != Name.Image:
+                    return True  # a form can hold anything
+                space = xobject.get(Name.ColorSpace)
+                if not bool(xobject.get(Name.ImageMask, False)) and not (
+                    isinstance(space, Name) and str(space) in _GREY_SPACES
+                ):
+                    return True
+            return any(str(op) in _COLOUR_OPERATORS for _, op in pikepdf.parse_content_stream(page))
+    except (pikepdf.PdfError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return True
 
 
 def _load_image_frame(path: Path, index: int, *, dpi: int, grey: bool) -> Image.Image:
@@ -227,12 +345,12 @@ def _declared_dpi(img: Image.Image) -> tuple[float, float] | None:
 
 
 def _flatten(img: Image.Image, *, grey: bool) -> Image.Image:
-    """Alpha onto white paper, then greyscale or RGB: the two modes tesseract reads best."""
+    """Alpha onto white paper, then greyscale, or RGB if the image has colour and `grey` is off."""
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(paper, rgba)
-    target = "L" if grey else "RGB"
+    target = "L" if grey or img.mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"
     return img.convert(target) if img.mode != target else img.copy()
 
 

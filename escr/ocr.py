@@ -29,7 +29,7 @@ from PIL import Image
 
 from escr.coversheet import CoverSheet, find_coversheet
 from escr.errors import EscrError, OcrError
-from escr.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_page
+from escr.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_for_ocr
 from escr.settings import OcrSettings
 
 # psm 3 (automatic layout, no OSD): measured on a 300 dpi A4 text page, psm 1 (layout + OSD)
@@ -229,18 +229,18 @@ def ocr_job(job: PageJob, settings: OcrSettings) -> OcrPage:
     """Render, measure and (unless a cover sheet or blank) OCR one page: the whole of a worker's
     job, whether a thread of `ocr_pages` or a Celery worker on another machine (`escr.tasks`).
 
-    The page is rendered once: the cover-sheet check reads the same image OCR would (it reduces
-    it itself), so a batch costs one render per page, not two."""
-    image = render_page(
-        job.path, job.media_type, job.index, dpi=job.dpi, timeout_s=settings.page_timeout_s
-    )
-    metrics = page_metrics(image)
+    The page is rendered once: the cover-sheet check and the measurements read it in grey, and
+    so does tesseract unless the page's colour holds print the grey loses (`render_for_ocr`)."""
+    render = render_for_ocr(job.path, job.media_type, job.index, dpi=job.dpi, timeout_s=settings.page_timeout_s)
+    metrics = page_metrics(render.grey)
     if job.find_cover:
-        sheet = find_coversheet(image)
+        sheet = find_coversheet(render.grey)
         if sheet is not None:
             return replace(blank_page(dpi=job.dpi, metrics=metrics), blank=False, cover=sheet)
     if metrics.blank:
         return blank_page(dpi=job.dpi, metrics=metrics)
+    image = render.for_tesseract()
+    del render  # while tesseract reads, one page image is held, not a colour one beside it
     return ocr_page(image, dpi=job.dpi, settings=settings, metrics=metrics)
 
 

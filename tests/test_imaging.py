@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from escr.errors import InputRejected
-from escr.imaging import ocr_dpi, page_metrics, render_page
-from tests.scans import degrade, text_page, write_image, write_pdf, write_tiff
+from escr.colour_print import colour_print_mask
+from escr.imaging import ocr_dpi, page_metrics, render_for_ocr, render_page
+from tests.scans import colour_letter, degrade, text_page, write_image, write_pdf, write_tiff
 
 pytestmark = pytest.mark.real_ocr  # about OCR itself: never served from the test OCR cache
 
@@ -107,7 +108,10 @@ def test_render_image_resampled_from_its_own_dpi(tmp_path: Path) -> None:
     image = render_page(jpeg, "image/jpeg", 0, dpi=100)
     assert (abs(image.width - 413) <= 1, abs(image.height - 583) <= 1) == (True, True)
     png = write_image(a6_text(200), tmp_path / "scan.png", dpi=200)
-    assert render_page(png, "image/png", 0, dpi=200, grey=False).mode == "RGB"
+    assert render_page(png, "image/png", 0, dpi=200, grey=False).mode == "L"  # grey stays grey
+    colour = write_image(a6_text(200).convert("RGB"), tmp_path / "colour.png", dpi=200)
+    assert render_page(colour, "image/png", 0, dpi=200, grey=False).mode == "RGB"
+    assert render_page(colour, "image/png", 0, dpi=200).mode == "L"
 
 
 def test_render_rgba_png_lands_on_white_paper(tmp_path: Path) -> None:
@@ -327,3 +331,45 @@ def test_corpus_scans_embedded_image_matches_the_render(name: str) -> None:
     # Real capture software's bilevel pages: pdftoppm smooths the edges of every glyph, so the
     # two differ on edge pixels only (a negative, a shift or another page would differ by ~100).
     assert _difference(image, _pdftoppm(pdf, 0, 300)) < 10
+
+
+# ---------------------------------------------------------------- colour print for OCR
+
+
+@pytest.mark.parametrize("dpi", [150, 300])
+def test_only_light_coloured_print_brings_a_colour_scans_colour_into_ocr(tmp_path, dpi) -> None:
+    # Tesseract takes about 40 % longer over a colour page than over its grey copy, so it always
+    # reads grey. A colour letter in dark ink, with a letterhead band and highlighted lines, reads
+    # the same in grey and needs nothing of its colour; one orange line is print grey would lose,
+    # and it is put back dark on the grey page while the paper around it stays as it was.
+    letter = ["Dear Ms Carter, thank you for your letter", "about the meeting on Friday.", "Yours sincerely"]
+    plain = colour_letter(lines=letter, dpi=dpi, highlight=(255, 240, 60), highlighted=(1,))
+    stamped = colour_letter([("RECEIVED 3 MARCH", (255, 140, 0))], lines=letter, dpi=dpi)
+    for name, page in (("plain", plain), ("stamped", stamped)):
+        write_pdf([page], tmp_path / f"{name}.pdf", dpi=dpi)
+    plain_render = render_for_ocr(tmp_path / "plain.pdf", "application/pdf", 0, dpi=dpi)
+    assert plain_render.for_tesseract() is plain_render.grey
+    stamped_render = render_for_ocr(tmp_path / "stamped.pdf", "application/pdf", 0, dpi=dpi)
+    read = stamped_render.for_tesseract()
+    assert read.mode == "L" and read.size == stamped_render.grey.size and read.info["dpi"] == (dpi, dpi)
+    before, after = np.asarray(stamped_render.grey), np.asarray(read)
+    px, step = round(12 * dpi / 72), round(12 * dpi / 72 * 1.6)
+    top = round(0.5 * dpi) + step * (len(letter) + 1)  # where colour_letter prints the stamp
+    band = slice(top - 2, top + px + px // 2)
+    assert before[band].min() > 110  # in grey the orange print is nearly as light as the paper
+    assert after[band].min() < 60  # put back, it is as dark as ink
+    changed_rows = np.nonzero((after != before).any(axis=1))[0]
+    assert changed_rows.min() >= top - 4 and changed_rows.max() <= top + 2 * px  # nothing else changed
+    grey_scan = write_pdf([a6_text(dpi)], tmp_path / "grey.pdf", dpi=dpi)
+    grey_render = render_for_ocr(grey_scan, "application/pdf", 0, dpi=dpi)
+    assert grey_render.grey.mode == "L" and grey_render.for_tesseract() is grey_render.grey
+
+
+@corpus
+@pytest.mark.corpus
+def test_corpus_colour_scans_need_no_colour_for_ocr_and_bilevel_ones_render_grey() -> None:
+    # c02-22.pdf is a colour scan of a printed book page with an engraving: nothing in colour only.
+    page = render_page(CORPUS / "c02-22.pdf", "application/pdf", 0, dpi=150, grey=False)
+    assert page.mode == "RGB" and colour_print_mask(page) is None
+    # jbig2.pdf goes through pdftoppm (JBIG2 is not decoded directly): bilevel, so drawn in grey.
+    assert render_page(CORPUS / "jbig2.pdf", "application/pdf", 0, dpi=150, grey=False).mode == "L"

@@ -11,7 +11,7 @@ from escr.errors import OcrError
 from escr.imaging import page_metrics
 from escr.ocr import OcrPage, PageJob, ocr_page, ocr_pages, tesseract_version
 from escr.settings import OcrSettings
-from tests.scans import degrade, text_page, write_pdf, write_tiff
+from tests.scans import colour_letter, degrade, text_page, write_pdf, write_tiff
 
 pytestmark = pytest.mark.real_ocr  # about OCR itself: never served from the test OCR cache
 
@@ -153,6 +153,24 @@ def test_ocr_pages_skips_blank_pages_and_routes_results_by_key(tmp_path: Path) -
     for key in ("pdf-1", "tif-1"):
         assert not results[key].blank
         assert_reads_the_letter(results[key])
+
+
+@pytest.mark.ocr
+def test_light_coloured_print_and_highlighted_lines_of_a_colour_scan_are_both_read(tmp_path: Path) -> None:
+    # In grey, orange and yellow print is as light as the paper; read in colour, as tesseract
+    # reads a colour page by itself, a highlighter's stripe turns black with the words in it.
+    # escr reads the grey page with the coloured print put back from the colour: all of it reads.
+    coloured = [("Received by the duty team", (255, 140, 0)), ("Strategy meeting Thursday", (220, 180, 0)),
+                ("Chronology attached overleaf", (90, 150, 230)), ("Hospital discharge summary", (255, 100, 170))]
+    page = colour_letter(coloured, lines=LINES, dpi=DPI, size_inches=A6, font_pt=10,
+                         highlight=(255, 240, 60), highlighted=(1, 2))
+    pdf = write_pdf([page], tmp_path / "colour.pdf", dpi=DPI)
+    [(_, result)] = list(ocr_pages([PageJob(pdf, "application/pdf", 0, DPI)], settings=SETTINGS, workers=1))
+    assert_reads_the_letter(result)
+    assert "The family attended the review meeting" in result.text  # highlighted
+    assert "and agreed the safety plan with the team." in result.text  # highlighted
+    for word in ("Received", "duty", "Strategy", "Thursday", "Chronology", "overleaf", "Hospital", "discharge"):
+        assert word in result.text
 
 
 def test_ocr_pages_with_no_jobs_yields_nothing() -> None:

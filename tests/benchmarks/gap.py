@@ -59,7 +59,7 @@ def sample_pages(corpus: Corpus, limit: int = 6) -> list[tuple[Path, int, Path]]
 
 def _measure_page(pdf: Path, index: int, image_file: Path, tmp: Path) -> dict[str, Any]:
     from escr.coversheet import find_coversheet
-    from escr.imaging import embedded_page_image, page_metrics, render_page
+    from escr.imaging import embedded_page_image, page_metrics, render_for_ocr
     from escr.ocr import ocr_page
     from escr.settings import OcrSettings
 
@@ -67,13 +67,16 @@ def _measure_page(pdf: Path, index: int, image_file: Path, tmp: Path) -> dict[st
     row["floor_tesseract_txt_s"] = _tesseract(image_file, ["txt"], tmp)
     row["tesseract_hocr_pdf_txt_s"] = _tesseract(image_file, ["hocr", "pdf", "txt"], tmp)
     row["pdftoppm_render_300dpi_s"], _ = _timed(lambda: _pdftoppm(pdf, index, 300))
-    row["page_image_s"], image = _timed(lambda: render_page(pdf, PDF, index, dpi=300))
+    row["page_image_s"], render = _timed(lambda: render_for_ocr(pdf, PDF, index, dpi=300))
     row["page_image_was_extracted"] = embedded_page_image(pdf, index, dpi=300) is not None
-    row["cover_check_s"], _ = _timed(lambda: find_coversheet(image))
-    row["page_metrics_s"], metrics = _timed(lambda: page_metrics(image))
+    row["cover_check_s"], _ = _timed(lambda: find_coversheet(render.grey))
+    row["page_metrics_s"], metrics = _timed(lambda: page_metrics(render.grey))
+    row["colour_check_s"], image = _timed(render.for_tesseract)
+    row["read_in"] = image.mode
     row["escr_ocr_page_s"], page = _timed(lambda: ocr_page(image, dpi=300, settings=OcrSettings(), metrics=metrics))
     row["tesseract_runs"] = page.tesseract_runs
-    row["escr_total_s"] = sum(row[k] for k in ("page_image_s", "cover_check_s", "page_metrics_s", "escr_ocr_page_s"))
+    row["escr_total_s"] = sum(row[k] for k in ("page_image_s", "cover_check_s", "page_metrics_s", "colour_check_s",
+                                               "escr_ocr_page_s"))
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
 
 
@@ -84,5 +87,5 @@ def measure_gap(corpus: Corpus, limit: int = 6) -> dict[str, Any]:
     mean = {k: round(statistics.fmean(r[k] for r in rows), 3) for k in keys}
     return {"pages": rows, "mean_s": mean,
             "note": "one core, one page at a time; escr_total_s = the page image (taken from the PDF, or "
-                    "rendered) + cover-sheet check on it + metrics + escr's OCR call (tesseract with "
+                    "rendered) + cover-sheet check on it + metrics + the colour check (is the page read in grey or colour) + escr's OCR call (tesseract with "
                     "hOCR+PDF+txt, orientation retries); pdftoppm_render is what a render would cost instead"}
