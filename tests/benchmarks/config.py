@@ -15,6 +15,7 @@
 | BENCH_API_HEADERS | (none) | extra HTTP headers for `escr serve`, "Name: value; Name: value" |
 | BENCH_CELERY_ENV | (none) | extra environment for `escr watch`/`escr worker`, "KEY=value KEY=value" |
 | BENCH_CELERY_TIMEOUT | 1800 | seconds a Celery run may take before it is reported as failed |
+| BENCH_ROUNDS | 3 | rounds of parts 1 and 5, each tool once a round, one after another; the median round counts |
 | BENCH_SECTIONS | throughput,stages,gap,memory,retrieval,celery | which parts to run |
 | BENCH_CORES | all cores | processes for the floor, --jobs for OCRmyPDF, OCR workers for escr |
 | BENCH_OCRMYPDF | .bench-venv/bin/ocrmypdf | the OCRmyPDF command (its own venv, not escr's) |
@@ -49,6 +50,7 @@ class BenchConfig:
     api_headers: dict[str, str] = field(default_factory=dict)
     celery_env: dict[str, str] = field(default_factory=dict)
     celery_timeout_s: float = 1800.0
+    rounds: int = 3
     sections: tuple[str, ...] = ALL_SECTIONS
     cores: int = os.cpu_count() or 1
     ocrmypdf: Path = REPO / ".bench-venv" / "bin" / "ocrmypdf"
@@ -100,6 +102,7 @@ def load_config(env: Mapping[str, str]) -> BenchConfig:
         api_headers=_pairs(env.get("BENCH_API_HEADERS", ""), ";", ":"),
         celery_env=_pairs(env.get("BENCH_CELERY_ENV", ""), " ", "="),
         celery_timeout_s=num("BENCH_CELERY_TIMEOUT", 1800),
+        rounds=max(1, int(num("BENCH_ROUNDS", 3))),
         sections=sections,
         cores=max(1, int(num("BENCH_CORES", os.cpu_count() or 1))),
         ocrmypdf=Path(env.get("BENCH_OCRMYPDF", REPO / ".bench-venv" / "bin" / "ocrmypdf")),
