@@ -360,6 +360,9 @@ def test_only_light_coloured_print_brings_a_colour_scans_colour_into_ocr(tmp_pat
     assert after[band].min() < 60  # put back, it is as dark as ink
     changed_rows = np.nonzero((after != before).any(axis=1))[0]
     assert changed_rows.min() >= top - 4 and changed_rows.max() <= top + 2 * px  # nothing else changed
+    # The same page scanned to a JPEG file instead of a PDF: drawn once, in colour, the same print put back.
+    jpeg_render = render_for_ocr(write_image(stamped, tmp_path / "stamped.jpg", dpi=dpi), "image/jpeg", 0, dpi=dpi)
+    assert jpeg_render.grey.mode == "L" and np.asarray(jpeg_render.for_tesseract())[band].min() < 60
     grey_scan = write_pdf([a6_text(dpi)], tmp_path / "grey.pdf", dpi=dpi)
     grey_render = render_for_ocr(grey_scan, "application/pdf", 0, dpi=dpi)
     assert grey_render.grey.mode == "L" and grey_render.for_tesseract() is grey_render.grey
