@@ -85,16 +85,11 @@ class OcrRender:
     and in colour only where the grey page needs its colour print back (`colour_print_mask`)."""
 
     grey: Image.Image
-    colour: Image.Image | None = None  # the page in colour, when it had to be drawn so anyway
     preview: Callable[[], Image.Image | None] | None = None  # a ~150 dpi colour copy, on demand
     full_colour: Callable[[], Image.Image] | None = None  # the page in colour, on demand
 
     def for_tesseract(self) -> Image.Image:
         """The grey page, with any print grey loses put back from the colour (`colour_print_mask`)."""
-        if self.colour is not None:
-            factor = max(1, round(float(self.colour.info.get("dpi", (300, 300))[0]) / COLOUR_CHECK_DPI))
-            mask = colour_print_mask(self.colour.reduce(factor) if factor > 1 else self.colour)
-            return self.grey if mask is None else with_colour_print(self.grey, self.colour, mask)
         if self.preview is None or self.full_colour is None:
             return self.grey
         preview = self.preview()
@@ -131,18 +126,28 @@ def render_for_ocr(path: Path, media_type: str, index: int, *, dpi: int, timeout
                 preview=lambda: _colour_preview(path, index, dpi),
                 full_colour=lambda: render_page(path, media_type, index, dpi=dpi, grey=False, timeout_s=timeout_s),
             )
-    image = render_page(path, media_type, index, dpi=dpi, grey=False, timeout_s=timeout_s)
+        # Not a plain scanned page (just found out): straight to pdftoppm, not through render_page.
+        image = _render_pdf_page(path, index, dpi=dpi, grey=False, timeout_s=timeout_s)
+        image.info = {"dpi": (dpi, dpi)}
+    else:
+        image = render_page(path, media_type, index, dpi=dpi, grey=False, timeout_s=timeout_s)
     if image.mode == "L":
         return OcrRender(image)
     grey = image.convert("L")
     grey.info = dict(image.info)
-    return OcrRender(grey, colour=image)
+    factor = _colour_check_factor(dpi)
+    return OcrRender(grey, preview=lambda: image.reduce(factor) if factor > 1 else image, full_colour=lambda: image)
+
+
+def _colour_check_factor(dpi: int) -> int:
+    """How many times a page at `dpi` is reduced for the colour check (to about COLOUR_CHECK_DPI)."""
+    return max(1, round(dpi / COLOUR_CHECK_DPI))
 
 
 def _colour_preview(path: Path, index: int, dpi: int) -> Image.Image | None:
     """The plain scanned page in colour at about COLOUR_CHECK_DPI, for the colour check only
     (so its size is left as libjpeg's scaling gives it, a pixel or so off an exact reduction)."""
-    extra = max(1, round(dpi / COLOUR_CHECK_DPI))
+    extra = _colour_check_factor(dpi)
 
     def decode(stream: pikepdf.Stream, factor: int) -> Image.Image | None:
         if stream.get(Name.Filter) == Name.DCTDecode:
@@ -155,10 +160,7 @@ def _colour_preview(path: Path, index: int, dpi: int) -> Image.Image | None:
             return None
         return image if image.width < int(stream.Width) else image.reduce(factor * extra)
 
-    preview = _embedded(path, index, dpi, decode)
-    if preview is not None:
-        preview.info = {"dpi": (dpi / extra, dpi / extra)}
-    return preview
+    return _embedded(path, index, dpi, decode)
 
 
 def embedded_page_image(path: Path, index: int, *, dpi: int, grey: bool = True) -> Image.Image | None:
@@ -350,7 +352,7 @@ def _flatten(img: Image.Image, *, grey: bool) -> Image.Image:
         rgba = img.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(paper, rgba)
-    target = "L" if grey or img.mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB"
+    target = "L" if grey or img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
     return img.convert(target) if img.mode != target else img.copy()
 
 

@@ -229,8 +229,8 @@ def ocr_job(job: PageJob, settings: OcrSettings) -> OcrPage:
     """Render, measure and (unless a cover sheet or blank) OCR one page: the whole of a worker's
     job, whether a thread of `ocr_pages` or a Celery worker on another machine (`escr.tasks`).
 
-    The page is rendered once: the cover-sheet check and the measurements read it in grey, and
-    so does tesseract unless the page's colour holds print the grey loses (`render_for_ocr`)."""
+    The page is rendered once: the cover-sheet check, the measurements and tesseract all read it
+    in grey, tesseract with any light-coloured print put back from the colour (`render_for_ocr`)."""
     render = render_for_ocr(job.path, job.media_type, job.index, dpi=job.dpi, timeout_s=settings.page_timeout_s)
     metrics = page_metrics(render.grey)
     if job.find_cover:

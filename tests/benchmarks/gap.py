@@ -72,7 +72,7 @@ def _measure_page(pdf: Path, index: int, image_file: Path, tmp: Path) -> dict[st
     row["cover_check_s"], _ = _timed(lambda: find_coversheet(render.grey))
     row["page_metrics_s"], metrics = _timed(lambda: page_metrics(render.grey))
     row["colour_check_s"], image = _timed(render.for_tesseract)
-    row["read_in"] = image.mode
+    row["colour_print_put_back"] = image is not render.grey
     row["escr_ocr_page_s"], page = _timed(lambda: ocr_page(image, dpi=300, settings=OcrSettings(), metrics=metrics))
     row["tesseract_runs"] = page.tesseract_runs
     row["escr_total_s"] = sum(row[k] for k in ("page_image_s", "cover_check_s", "page_metrics_s", "colour_check_s",
@@ -87,5 +87,6 @@ def measure_gap(corpus: Corpus, limit: int = 6) -> dict[str, Any]:
     mean = {k: round(statistics.fmean(r[k] for r in rows), 3) for k in keys}
     return {"pages": rows, "mean_s": mean,
             "note": "one core, one page at a time; escr_total_s = the page image (taken from the PDF, or "
-                    "rendered) + cover-sheet check on it + metrics + the colour check (is the page read in grey or colour) + escr's OCR call (tesseract with "
-                    "hOCR+PDF+txt, orientation retries); pdftoppm_render is what a render would cost instead"}
+                    "rendered) + cover-sheet check on it + metrics + the colour-print check (and putting such "
+                    "print back) + escr's OCR call (tesseract with hOCR+PDF+txt, orientation retries); "
+                    "pdftoppm_render is what a render would cost instead"}
