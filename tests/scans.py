@@ -150,23 +150,37 @@ def coversheet_page(sheet, *, dpi: int = 300, child_labels: Sequence[str] = ()) 
     return page
 
 
+PAPER_CREAM = (247, 242, 228)
+INK_BLUE_BLACK = (20, 28, 60)
+
+
+def colourise(grey: Image.Image, *, band: tuple[int, int, int], band_px: int,
+              paper: np.ndarray | None = None) -> Image.Image:
+    """A colour scan of a grey page: blue-black ink on cream paper (or on `paper`, an RGB array
+    the page's size, for stripes under the print), with a letterhead band `band_px` tall."""
+    g = np.asarray(grey, dtype=np.float32)[..., None] / 255.0
+    under = np.array(PAPER_CREAM, np.float32) if paper is None else paper
+    page = Image.fromarray((under * g + np.array(INK_BLUE_BLACK, np.float32) * (1 - g)).clip(0, 255).astype(np.uint8),
+                           "RGB")
+    ImageDraw.Draw(page).rectangle((0, 0, page.width, band_px), fill=band)
+    return page
+
+
 def colour_letter(coloured: Sequence[tuple[str, tuple[int, int, int]]] = (), *, lines: Sequence[str] = (),
                   dpi: int = 300, size_inches: tuple[float, float] = A4_INCHES, font_pt: float = 12,
                   highlight: tuple[int, int, int] | None = None, highlighted: Sequence[int] = ()) -> Image.Image:
-    """A colour scan of a letter: cream paper, blue-black ink, a coloured letterhead band, the
-    `highlighted` lines under a highlighter's stripe of colour `highlight`, and then `coloured`
-    lines each printed in its own colour (a stamp, a heading in the council's colour)."""
+    """A colour scan of a letter (`colourise`), the `highlighted` lines under a highlighter's
+    stripe of colour `highlight`, and then `coloured` lines each printed in its own colour (a
+    stamp, a heading in the council's colour)."""
     px = round(font_pt * dpi / 72)
     grey = text_page(lines, dpi=dpi, size_inches=size_inches, font_pt=font_pt, margin_inches=0.5)
-    g = np.asarray(grey, dtype=np.float32)[..., None] / 255.0
-    paper, ink = np.full(g.shape[:2] + (3,), [247, 242, 228], np.float32), np.array([20, 28, 60], np.float32)
+    paper = np.full((grey.height, grey.width, 3), PAPER_CREAM, np.float32)
     top, step = round(0.5 * dpi), round(px * 1.6)
     for n in highlighted:
         y = top + n * step
         paper[y - px // 4 : y + px + px // 3, round(0.45 * dpi) : grey.width - round(0.45 * dpi)] = highlight
-    page = Image.fromarray((paper * g + ink * (1 - g)).clip(0, 255).astype(np.uint8), "RGB")
+    page = colourise(grey, band=(0, 94, 162), band_px=round(0.3 * dpi), paper=paper)
     draw = ImageDraw.Draw(page)
-    draw.rectangle((0, 0, page.width, round(0.3 * dpi)), fill=(0, 94, 162))
     font = ImageFont.truetype(FONT, px)
     y = top + step * (len(lines) + 1)
     for text, colour in coloured:

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from escr.coversheet import CoverSheet
-from tests.scans import FONT, FONT_BOLD, coversheet_page, degrade
+from tests.scans import FONT, FONT_BOLD, colourise, coversheet_page, degrade
 
 VERSION = 3  # bump when the generated pages change, so cached corpora are rebuilt
 DPI = 300
@@ -190,13 +190,8 @@ def scanned(page: Image.Image, rng: random.Random, *, rotate: int = 0) -> Image.
 
 def _colourise(grey: Image.Image, rng: random.Random) -> Image.Image:
     """Cream paper, blue-black ink and a coloured letterhead band: a colour scan of a letter."""
-    g = np.asarray(grey, dtype=np.float32)[..., None] / 255.0
-    paper, ink = np.array([247, 242, 228], np.float32), np.array([20, 28, 60], np.float32)
-    rgb = Image.fromarray((paper * g + ink * (1 - g)).clip(0, 255).astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(rgb)
     band = rng.choice([(0, 94, 162), (120, 30, 90), (0, 120, 80)])
-    draw.rectangle((0, 0, rgb.width, round(0.45 * DPI)), fill=band)
-    return rgb
+    return colourise(grey, band=band, band_px=round(0.45 * DPI))
 
 
 def encode(page: Image.Image, encoding: str, rng: random.Random) -> tuple[bytes, str]:
