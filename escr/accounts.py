@@ -232,13 +232,13 @@ _SEEN_EVERY = timedelta(seconds=30)
 def open_session(session: Session, user: User, *, via: str = "session", lifetime: timedelta) -> str:
     """A new sign-in for the cookie; returns its random id, of which only the SHA-256 is kept.
 
-    The user's sign-ins that ended, or would have, more than a lifetime ago are dropped here, so
-    the table holds about one day's sign-ins per person; the sign-in events stay in the protocol.
+    Everyone's sign-ins that ended, or would have, more than a lifetime ago are dropped here, so
+    the table holds about one day's sign-ins, including those of people who never sign in again
+    (a leaver's); the sign-in events stay in the protocol.
     """
     stamp = now()
     sid = secrets.token_urlsafe(32)
-    session.query(WebSession).filter(WebSession.user_id == user.id,
-                                     WebSession.last_seen_at < stamp - 2 * lifetime).delete()
+    session.query(WebSession).filter(WebSession.last_seen_at < stamp - 2 * lifetime).delete()
     session.add(WebSession(id_sha256=token_digest(sid), user_id=user.id, epoch=user.session_epoch, via=via,
                            started_at=stamp, last_seen_at=stamp))
     return sid

@@ -8,10 +8,12 @@ API token is printed once and never stored in clear.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +25,7 @@ from rich.table import Table
 
 from escr import accounts
 from escr.access import Role
+from escr.errors import ConfigError
 from escr.cli import UserOpt, _print_json, _services, _settings, _user, app, err, handles_errors, out, quarantine_app
 from escr.events import Actor
 from escr.services import Services, configure_logging
@@ -61,6 +64,25 @@ def _uvicorn_config(services: Services, host: str | None, port: int | None) -> A
                           proxy_headers=False, log_config=None)
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The web app's socket, bound before anything else starts, so a port already in use is one
+    clear error (and `escr run` starts no watcher) instead of uvicorn's exit after start-up."""
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind(info[4])
+    except OSError as exc:
+        sock.close()
+        hint = (" (is another `escr run` or `escr serve` still running?): stop it, or choose another port "
+                "with --port or ESCR_WEB__PORT") if exc.errno == errno.EADDRINUSE else ""
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
+    return sock
+
+
 def _first_run_hint(services: Services) -> None:
     with services.db.session() as session:
         if accounts.count_users(session) == 0:
@@ -80,8 +102,9 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
     services = _services()
     _first_run_hint(services)
     config = _uvicorn_config(services, host, port)
+    sock = _listening_socket(config.host, config.port)
     out.print(f"escr web app on http://{config.host}:{config.port}/")
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _bootstrap_admin(services: Services) -> None:
@@ -106,9 +129,11 @@ def run_all(host: Annotated[str | None, typer.Option(help="Address to listen on 
 
     configure_logging()
     services = _services()
+    config = _uvicorn_config(services, host, port)
+    sock = _listening_socket(config.host, config.port)
     _bootstrap_admin(services)
     watcher = subprocess.Popen([sys.executable, "-m", "escr", "watch"], env=os.environ.copy())
-    server = uvicorn.Server(_uvicorn_config(services, host, port))
+    server = uvicorn.Server(config)
 
     def watch_the_watcher() -> None:
         code = watcher.wait()
@@ -120,7 +145,7 @@ def run_all(host: Annotated[str | None, typer.Option(help="Address to listen on 
     out.print(f"escr: watching {services.settings.intake_dir} and serving "
               f"http://{server.config.host}:{server.config.port}/ (Ctrl-C stops both)")
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         server.should_exit = True
         if watcher.poll() is None:

@@ -638,3 +638,18 @@ def test_sso_header_is_trusted_only_when_configured_and_only_from_the_trusted_pr
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "sso_user_unknown"
     # A state-changing form through SSO still needs the CSRF token of the session.
     assert via_proxy.post("/break-glass", data={"child_id": "EF111222", "reason": "x" * 20}).status_code == 403
+
+
+def test_a_stale_sign_in_is_dropped_when_anyone_signs_in_not_only_its_owner(app, world):
+    """A leaver never signs in again: their old session rows must not stay on the server for ever."""
+    leaver = TestClient(app)
+    sign_in(leaver, "cw.north")
+    sid = json.loads(b64decode(_cookie(leaver).split(".")[0]))["sid"]
+    stale = 2 * timedelta(hours=world.settings.web.session_hours) + timedelta(minutes=1)
+    with world.services.db.session() as session:
+        row = session.get(WebSession, accounts.token_digest(sid))
+        row.last_seen_at, row.started_at = row.last_seen_at - stale, row.started_at - stale
+    sign_in(TestClient(app), "cw.south")
+    with world.services.db.session() as session:
+        assert session.get(WebSession, accounts.token_digest(sid)) is None
+    assert leaver.get("/children/AB123456", follow_redirects=False).status_code == 303  # and it signs no one in

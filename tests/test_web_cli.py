@@ -221,3 +221,21 @@ def test_escr_run_serves_the_app_beside_the_watcher_and_stops_both(settings, tmp
     services = open_services(settings)
     assert signs_in(create_app(services), "admin", password)
     assert watchers_in_session(process.pid) == []  # the watcher stopped with it
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_port_in_use_is_one_clear_error_before_anything_starts(settings, command):
+    """`make run` with an earlier run still serving: say so and start no watcher, rather than
+    starting one and stopping it again when the web app cannot listen."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "escr", command, "--port", str(port)],
+                              env=server_env(settings.home), capture_output=True, text=True, timeout=120,
+                              start_new_session=True)
+    assert done.returncode == 1
+    message = " ".join((done.stderr + done.stdout).split())
+    assert f"cannot listen on 127.0.0.1:{port}" in message and "ESCR_WEB__PORT" in message
+    assert "watching" not in done.stdout
+    assert "First run" not in done.stdout  # nothing was set up either

@@ -38,27 +38,39 @@ def run_throughput(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
 
     This machine's speed drifts by 10-30 % within minutes (a virtual machine beside others), so
     one run of each gives a ratio that is as much the drift as the tools; in rounds, each ratio
-    compares runs minutes apart, and the median round's ratios are the result (all are kept)."""
+    compares runs minutes apart, and the median round's ratios are the result (all are kept).
+    The order of the tools turns round by round (floor, escr, OCRmyPDF; then escr, OCRmyPDF,
+    floor; ...), so that a machine slowing down or speeding up over a round favours none of them."""
     files = [Path(f.path) for f in corpus.files]
+
+    def floor_run() -> Any:
+        say(f"{prefix}floor: tesseract alone on {corpus.pages} page images, {config.cores} processes")
+        return tesseract_floor(corpus.page_images, cores=config.cores, scratch=config.work_dir / "run" / "floor")
+
+    def escr_run() -> Any:
+        say(f"{prefix}escr ingest on {len(files)} files")
+        return escr_ingest(config, files, name="throughput", children_csv=corpus.children_csv, pages=corpus.pages)
+
+    def ocrmypdf_run() -> Any:
+        say(f"{prefix}OCRmyPDF --jobs {config.cores} on {len(files)} files")
+        return ocrmypdf(config, files, pages=corpus.pages)
+
+    tools = [floor_run, escr_run] + ([ocrmypdf_run] if "throughput" in config.sections else [])
     rounds = []
     for number in range(1, config.rounds + 1):
         prefix = f"round {number}/{config.rounds}: "
-        say(f"{prefix}floor: tesseract alone on {corpus.pages} page images, {config.cores} processes")
-        floor = tesseract_floor(corpus.page_images, cores=config.cores, scratch=config.work_dir / "run" / "floor")
-        say(f"{prefix}escr ingest on {len(files)} files")
-        escr = escr_ingest(config, files, name="throughput", children_csv=corpus.children_csv, pages=corpus.pages)
-        runs = [floor, escr]
-        if "throughput" in config.sections:
-            say(f"{prefix}OCRmyPDF --jobs {config.cores} on {len(files)} files")
-            runs.append(ocrmypdf(config, files, pages=corpus.pages))
-        rounds.append((runs, _throughput_ratios(runs)))
-    ratios = {name: round(statistics.median_low(r[name] for _, r in rounds if name in r), 3)
-              for name in rounds[0][1] if all(name in r for _, r in rounds)}
+        turn = (number - 1) % len(tools)
+        done = {tool: tool() for tool in tools[turn:] + tools[:turn]}
+        runs = [done[tool] for tool in tools]  # floor, escr, OCRmyPDF whatever order they ran in
+        rounds.append((runs, _throughput_ratios(runs), [done[tool].tool for tool in done]))
+    ratios = {name: round(statistics.median_low(r[name] for _, r, _ in rounds if name in r), 3)
+              for name in rounds[0][1] if all(name in r for _, r, _ in rounds)}
     # The table shows the round whose escr/floor is the median one, so its rows agree with each other.
     by_floor = sorted(rounds, key=lambda rr: rr[1].get("escr_over_floor", 0.0))
     shown = by_floor[(len(by_floor) - 1) // 2][0]
     return {"runs": [r.as_dict() for r in shown], "ratios": ratios,
-            "rounds": [{"seconds": {r.tool: round(r.wall_s, 1) for r in runs}, "ratios": rr} for runs, rr in rounds]}
+            "rounds": [{"seconds": {r.tool: round(r.wall_s, 1) for r in runs}, "ratios": rr, "order": order}
+                       for runs, rr, order in rounds]}
 
 
 def _throughput_ratios(runs: list[Any]) -> dict[str, float]:

@@ -147,9 +147,9 @@ def sections_text(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
         if count > 1:
             rows = [[n, r["seconds"].get("tesseract alone (floor)"), r["seconds"].get("escr ingest"),
                      r["seconds"].get("OCRmyPDF"), r["ratios"].get("escr_over_floor"),
-                     r["ratios"].get("escr_over_ocrmypdf")] for n, r in enumerate(tp["rounds"], 1)]
+                     r["ratios"].get("escr_over_ocrmypdf"), _order(r.get("order"))] for n, r in enumerate(tp["rounds"], 1)]
             out.append(("1a. Each round (seconds)", ["round", "floor", "escr", "OCRmyPDF", "escr / floor",
-                                                      "escr / OCRmyPDF"], rows))
+                                                      "escr / OCRmyPDF", "run in this order"], rows))
     stages = results.get("stages")
     if stages:
         total = sum(stages["seconds"].values()) or 1
@@ -248,3 +248,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += ["", f"**{title}**", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         lines += ["| " + " | ".join(_fmt(c).replace("|", "/") for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _order(tools: list[str] | None) -> str:
+    short = {"tesseract alone (floor)": "floor", "escr ingest": "escr"}
+    return ", ".join(short.get(t, t) for t in tools) if tools else "-"
