@@ -67,14 +67,10 @@ def _uvicorn_config(services: Services, host: str | None, port: int | None) -> A
 def _listening_socket(host: str, port: int) -> socket.socket:
     """The web app's socket, bound before anything else starts, so a port already in use is one
     clear error (and `escr run` starts no watcher) instead of uvicorn's exit after start-up."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)  # as uvicorn binds
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-        sock = socket.socket(info[0], socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-    try:
-        sock.bind(info[4])
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
         hint = (" (is another `escr run` or `escr serve` still running?): stop it, or choose another port "
