@@ -43,24 +43,23 @@ def run_throughput(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
     floor; ...), so that a machine slowing down or speeding up over a round favours none of them."""
     files = [Path(f.path) for f in corpus.files]
 
-    def floor_run() -> Any:
+    def floor_run(prefix: str) -> Any:
         say(f"{prefix}floor: tesseract alone on {corpus.pages} page images, {config.cores} processes")
         return tesseract_floor(corpus.page_images, cores=config.cores, scratch=config.work_dir / "run" / "floor")
 
-    def escr_run() -> Any:
+    def escr_run(prefix: str) -> Any:
         say(f"{prefix}escr ingest on {len(files)} files")
         return escr_ingest(config, files, name="throughput", children_csv=corpus.children_csv, pages=corpus.pages)
 
-    def ocrmypdf_run() -> Any:
+    def ocrmypdf_run(prefix: str) -> Any:
         say(f"{prefix}OCRmyPDF --jobs {config.cores} on {len(files)} files")
         return ocrmypdf(config, files, pages=corpus.pages)
 
     tools = [floor_run, escr_run] + ([ocrmypdf_run] if "throughput" in config.sections else [])
     rounds = []
     for number in range(1, config.rounds + 1):
-        prefix = f"round {number}/{config.rounds}: "
         turn = (number - 1) % len(tools)
-        done = {tool: tool() for tool in tools[turn:] + tools[:turn]}
+        done = {tool: tool(f"round {number}/{config.rounds}: ") for tool in tools[turn:] + tools[:turn]}
         runs = [done[tool] for tool in tools]  # floor, escr, OCRmyPDF whatever order they ran in
         rounds.append((runs, _throughput_ratios(runs), [done[tool].tool for tool in done]))
     ratios = {name: round(statistics.median_low(r[name] for _, r, _ in rounds if name in r), 3)
