@@ -49,7 +49,7 @@ test-postgres: system-deps $(VENV)/.installed
 # `make bench` (README, "Performance"): throughput against Tesseract alone and OCRmyPDF, memory,
 # retrieval latency on PostgreSQL, Celery scaling. OCRmyPDF and py-spy live in their own venv,
 # never in escr's. Options as make variables, e.g. `make bench BENCH_PAGES=8 BENCH_SEED_DOCS=20000`
-# (all listed in tests/benchmarks/config.py).
+# (all listed in bench/config.py).
 BENCH_VENV ?= .bench-venv
 BENCH_APT_PACKAGES := ghostscript
 
@@ -62,7 +62,7 @@ $(BENCH_VENV)/.installed:
 bench:
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(APT_PACKAGES) $(BENCH_APT_PACKAGES)"
 	@$(MAKE) --no-print-directory $(VENV)/.installed $(BENCH_VENV)/.installed
-	$(VENV)/bin/python -m tests.benchmarks
+	$(VENV)/bin/python -m bench
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,3 +1,3 @@
-from escr.cli import app
+from escr.cli.main import app
 
 app(prog_name="escr")

@@ -9,11 +9,12 @@ import logging
 from dataclasses import dataclass
 from functools import cached_property
 
-from escr.database import Database
-from escr.objectstore import ObjectStore, open_store
-from escr.retention import RetentionSchedule, load_retention
+from escr.indexing.tagging import DocTypeCatalogue, load_doctypes
+from escr.record.database import Database
+from escr.record.retention import RetentionSchedule, load_retention
 from escr.settings import Settings
-from escr.tagging import DocTypeCatalogue, load_doctypes
+from escr.storage import open_store
+from escr.storage.objectstore import ObjectStore
 
 
 @dataclass
@@ -24,11 +25,11 @@ class Services:
 
     @cached_property
     def doctypes(self) -> DocTypeCatalogue:
-        return load_doctypes(self.settings.config_dir / "doctypes.yaml")
+        return load_doctypes(self.settings.config_file("doctypes.yaml"))
 
     @cached_property
     def retention(self) -> RetentionSchedule:
-        return load_retention(self.settings.config_dir / "retention.yaml")
+        return load_retention(self.settings.config_file("retention.yaml"))
 
     @cached_property
     def software(self) -> dict[str, str]:
@@ -37,7 +38,7 @@ class Services:
         import zxingcpp
 
         from escr import __version__
-        from escr.ocr import tesseract_version
+        from escr.pages.ocr import tesseract_version
 
         return {
             "escr": __version__,

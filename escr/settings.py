@@ -1,6 +1,7 @@
 """The one validated settings object.
 
-Values come, lowest priority first, from the field defaults here, `config/escr.toml`, and
+Values come, lowest priority first, from the field defaults here, `escr.toml` (the operator's
+`config_dir` when it has one, else the default shipped in the package as `escr.config`), and
 `ESCR_*` environment variables (nested with `__`, e.g. `ESCR_QC__MIN_DPI_FAIL=150`). The object
 is built once at the entry point and passed down; nothing reads the environment elsewhere.
 """
@@ -8,6 +9,7 @@ is built once at the entry point and passed down; nothing reads the environment 
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +23,15 @@ from pydantic_settings import (
 
 from escr.errors import ConfigError
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+# The default configuration ships inside the package (config/ in the repository, installed as
+# escr.config). An operator's own folder (ESCR_CONFIG_DIR) overrides it file by file.
+DEFAULT_CONFIG_DIR = Path(str(files("escr.config")))
+
+
+def config_file(config_dir: Path, name: str) -> Path:
+    """The operator's copy of a configuration file when their folder has one, else the default."""
+    own = config_dir / name
+    return own if own.exists() else DEFAULT_CONFIG_DIR / name
 
 
 class PreflightLimits(BaseModel):
@@ -198,7 +208,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         config_dir = Path(os.environ.get("ESCR_CONFIG_DIR", DEFAULT_CONFIG_DIR))
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_dir / "escr.toml")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file(config_dir, "escr.toml"))
         return (init_settings, env_settings, toml)
 
     # Derived locations: all state lives under `home` unless a server URL is configured.
@@ -221,6 +231,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'escr.sqlite3'}"
+
+    def config_file(self, name: str) -> Path:
+        """A configuration file: the operator's copy in `config_dir`, else the shipped default."""
+        return config_file(self.config_dir, name)
 
     @property
     def ocr_workers(self) -> int:

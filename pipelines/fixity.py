@@ -24,15 +24,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from escr import anchors as anchor_io
-from escr import fixity
 from escr.errors import EscrError, NotFound
-from escr.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
-from escr.fixity import Code, Finding, Scope, Tally
-from escr.models import Batch, Child, Document, DocumentChild, FixityRun
+from escr.provenance import anchors as anchor_io
+from escr.provenance import checks as fixity
+from escr.provenance.checks import Code, Finding, Scope, Tally
+from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
+from escr.record.models import Batch, Child, Document, DocumentChild, FixityRun
 from escr.services import Services
 
-log = logging.getLogger("escr.fixity")
+log = logging.getLogger("escr.provenance.checks")
 
 HISTORY_RUNS = 30  # earlier whole-store runs consulted to date a finding
 RECORDED_FINDINGS = 1000  # finding identities kept on the run's row; the count is always exact

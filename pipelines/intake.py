@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import threading
 import time
 import traceback
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -24,25 +24,26 @@ from typing import Any
 
 from sqlalchemy import select
 
-from escr import metrics, qc
-from escr.children import DbChildLookup
-from escr.coversheet import CoverSheet
-from escr.distributed import BrokerUnavailable, LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
 from escr.errors import DatabaseError, EscrError, InputRejected, StorageError
-from escr.events import Actor, Kind, ProtocolEvent, now, record
-from escr.matching import MatchResult, match_child
-from escr.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
-from escr.objectstore import StoredObject, content_key, sha256_file
-from escr.ocr import PageJob
-from escr.preflight import PreflightReport, preflight
-from escr.quarantine import quarantine
-from escr.readings import PageReading, PageShelf
-from escr.receipt import Claim, hash_claim, release
-from escr.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
+from escr.indexing.matching import MatchResult, match_child
+from escr.indexing.tagging import Tag as TextTag
+from escr.indexing.tagging import tag_text
+from escr.intake.preflight import PreflightReport, preflight
+from escr.intake.quarantine import quarantine
+from escr.intake.receipt import Claim, hash_claim, release
+from escr.pages import qc
+from escr.pages.coversheet import CoverSheet
+from escr.pages.ocr import PageJob
+from escr.pages.readings import PageReading, PageShelf
+from escr.pages.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
+from escr.pages.split import DocumentPlan, split_batch
+from escr.record.children import DbChildLookup
+from escr.record.events import Actor, Kind, ProtocolEvent, now, record
+from escr.record.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
+from escr.runtime import metrics
+from escr.runtime.distributed import BrokerUnavailable, LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
 from escr.services import Services
-from escr.split import DocumentPlan, split_batch
-from escr.tagging import Tag as TextTag
-from escr.tagging import tag_text
+from escr.storage.objectstore import StoredObject, content_key, sha256_file
 
 log = logging.getLogger("escr.intake")
 
@@ -532,14 +533,14 @@ def _filed_result(ctx: IntakeContext) -> IntakeResult:
 
 def _retention(services: Services, session: Any, child_ids: Any) -> date | None:
     """Keep until the longest period of any linked child's category; unknown means keep."""
-    from escr.retention_updates import keep_until
+    from escr.record.retention_updates import keep_until
 
     return keep_until(services.retention, (session.get(Child, c) for c in child_ids))
 
 
 def _ocr_dpi(report: PreflightReport, index: int, min_dpi: int, max_dpi: int, max_pixels: int) -> int:
     """Native resolution within the OCR range, and never a render larger than `max_pixels`."""
-    from escr.imaging import ocr_dpi
+    from escr.pages.imaging import ocr_dpi
 
     page = report.pages[index]
     dpi = ocr_dpi(page.dpi_x, page.dpi_y, min_dpi=min_dpi, max_dpi=max_dpi)

@@ -10,7 +10,7 @@ import pytest
 
 from escr.services import Services, open_services
 from escr.settings import Settings, load_settings
-from tests.testdb import PostgresTestServer
+from tests.support.databases import PostgresTestServer
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "scanners"
@@ -30,7 +30,7 @@ def cached_ocr(request, pytestconfig):
     if request.node.get_closest_marker("real_ocr"):
         yield
         return
-    from tests.ocr_cache import install_ocr_cache
+    from tests.support.ocr_cache import install_ocr_cache
 
     patch = install_ocr_cache(pytestconfig)
     yield
@@ -98,7 +98,7 @@ def services(settings: Settings) -> Iterator[Services]:
 
 @pytest.fixture
 def children_csv(tmp_path: Path) -> Path:
-    from tests.scans import CHILDREN_CSV
+    from tests.support.scans import CHILDREN_CSV
 
     path = tmp_path / "children.csv"
     path.write_text(CHILDREN_CSV)
@@ -107,8 +107,8 @@ def children_csv(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def with_children(services: Services, children_csv: Path) -> Services:
-    from escr.children import import_children, read_children_csv
-    from escr.events import Actor
+    from escr.record.children import import_children, read_children_csv
+    from escr.record.events import Actor
 
     with services.db.session() as session:
         import_children(session, read_children_csv(children_csv), actor=Actor(kind="user", name="admin"))

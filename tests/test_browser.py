@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from escr.web import create_app
-from tests.web_support import PASSWORD, World, open_world
+from tests.support.web import PASSWORD, World, open_world
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402

@@ -11,18 +11,18 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from escr import accounts
-from escr.casefile_audit import casefile_audit, excluded, load_config, sample
-from escr.cli import app
-from escr.coversheet import CoverSheet
+from escr.app import accounts
+from escr.app.verification import verify_document
+from escr.cli.main import app
 from escr.errors import ConfigError, InvalidState
-from escr.events import Actor
-from escr.models import AuditSelection, Event
-from escr.receipt import claim_copy
+from escr.intake.receipt import claim_copy
+from escr.pages.coversheet import CoverSheet
+from escr.pipelines import intake
+from escr.provenance.casefile_audit import casefile_audit, excluded, load_config, sample
+from escr.record.events import Actor
+from escr.record.models import AuditSelection, Event
 from escr.services import Services
-from escr.verification import verify_document
-from pipelines import intake
-from tests.scans import coversheet_page, degrade, text_page, write_pdf
+from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
 A6 = (4.13, 5.83)
 ADMIN = Actor(kind="user", name="admin")
@@ -31,7 +31,7 @@ SEED_004_STANDARD_3 = ("Does the assessment adequately reflect all areas of risk
 
 
 def config(services: Services):
-    return load_config(services.settings.config_dir / "casefile_audit.yaml", services.doctypes)
+    return load_config(services.settings.config_file("casefile_audit.yaml"), services.doctypes)
 
 
 def file_document(services: Services, tmp_path: Path, doc_type: str, lines: list[str], *, verify: bool = True) -> str:
@@ -52,7 +52,7 @@ def test_the_configuration_holds_the_14_standards_of_seed_004(services):
     assert cfg.standards[2].question == SEED_004_STANDARD_3
     assert cfg.standards[13].applies_when_status == ["closed", "transferred"]
     bad = services.settings.home / "bad.yaml"
-    bad.write_text((services.settings.config_dir / "casefile_audit.yaml").read_text().replace(
+    bad.write_text((services.settings.config_file("casefile_audit.yaml")).read_text().replace(
         "[risk_assessment, assessment, strategy_discussion]", "[risk_assesment]"))
     with pytest.raises(ConfigError, match="risk_assesment"):
         load_config(bad, services.doctypes)

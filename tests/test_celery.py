@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,17 +28,27 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from escr.distributed import LocalPageOcr, open_page_ocr
 from escr.errors import OcrError
-from escr.imaging import render_page
-from escr.models import Batch, Document
-from escr.ocr import PageJob, ocr_job
-from escr.receipt import claim_copy
+from escr.intake.receipt import claim_copy
+from escr.pages.imaging import render_page
+from escr.pages.ocr import PageJob, ocr_job
+from escr.pipelines import intake
+from escr.record.models import Batch, Document
+from escr.runtime.distributed import LocalPageOcr, open_page_ocr
+from escr.runtime.tasks import (
+    WIRE_VERSION,
+    CeleryPageOcr,
+    decode_page,
+    encode_page,
+    extract_page,
+    ocr_message,
+    page_message,
+    task_id,
+)
 from escr.services import Services, open_services
 from escr.settings import CelerySettings, OcrSettings
-from escr.tasks import WIRE_VERSION, CeleryPageOcr, decode_page, encode_page, extract_page, ocr_message, page_message, task_id
-from pipelines import intake
-from tests.scans import degrade, text_page, write_pdf
+from tests.support.intake import free_port
+from tests.support.scans import degrade, text_page, write_pdf
 
 # Celery's Redis backend calls a setex that redis-py 8 marks deprecated: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")
@@ -96,8 +105,8 @@ def test_a_page_ocred_from_its_message_comes_back_unchanged_through_json(tmp_pat
 
 
 def test_a_worker_reads_a_cover_sheet_from_the_page_it_renders_and_says_so_through_json(tmp_path):
-    from escr.coversheet import CoverSheet
-    from tests.scans import coversheet_page
+    from escr.pages.coversheet import CoverSheet
+    from tests.support.scans import coversheet_page
 
     sheet = CoverSheet("B-7K3Q9X2M", ("AB123456", "AB123457"), "referral", 2)
     scan = write_pdf([coversheet_page(sheet, dpi=300)], tmp_path / "cover.pdf")
@@ -252,12 +261,6 @@ class Worker:
         self.process.wait(timeout=30)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def start_worker(broker, tmp_path) -> Iterator[Callable[[str], Worker]]:
     workers: list[Worker] = []
@@ -267,7 +270,7 @@ def start_worker(broker, tmp_path) -> Iterator[Callable[[str], Worker]]:
         # A worker has the broker and nothing else: no home, no database, no store.
         env.update(broker.env(), ESCR_HOME=str(tmp_path / f"{name}-has-no-home"))
         log_path = tmp_path / f"{name}.log"
-        port = _free_port()
+        port = free_port()
         hostname = f"{name}-{uuid.uuid4().hex[:6]}@test"
         process = subprocess.Popen(
             [sys.executable, "-m", "escr", "worker", "--concurrency", "1", "--hostname", hostname,

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from escr.cli import app
-from escr.models import Event
-from tests.scans import degrade, text_page, write_pdf
+from escr.cli.main import app
+from escr.record.models import Event
+from tests.support.scans import degrade, text_page, write_pdf
 
 pytestmark = pytest.mark.ocr
 
@@ -82,7 +81,7 @@ def test_verification_refuses_the_scanner_then_accepts_another_person(cli, tmp_p
 def test_coversheet_command_prints_a_sheet_the_pipeline_reads(cli, tmp_path):
     from pdf2image import convert_from_path
 
-    from escr.coversheet import find_coversheet
+    from escr.pages.coversheet import find_coversheet
 
     out = tmp_path / "sheet.pdf"
     cli("coversheet", "--child", "AB123456", "--child", "AB123457", "--doc-type", "lac_review", "--pages", "3", "-o", str(out))

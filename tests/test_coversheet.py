@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from pdf2image import convert_from_path
 from PIL import Image, ImageDraw
 
-from escr.coversheet import (
+from escr.errors import InputRejected
+from escr.pages.coversheet import (
     BANNER,
     MAX_PAYLOAD_CHARS,
     CoverSheet,
@@ -27,8 +28,7 @@ from escr.coversheet import (
     new_batch_id,
     render_coversheet_pdf,
 )
-from escr.errors import InputRejected
-from tests.scans import coversheet_page, degrade, text_page, write_pdf
+from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
 SIBLINGS = CoverSheet(
     batch_id="B-7K3Q9X2M",
@@ -394,7 +394,7 @@ def test_real_scanned_pages_are_not_coversheets(name):
 def test_a_letterhead_band_is_not_taken_for_a_code_but_a_sheet_is(monkeypatch) -> None:
     """Every page is checked, so an ordinary letter must cost one quick look: a dark band across
     its top must not send it to the slow full-resolution reads that a damaged code gets."""
-    import escr.coversheet as coversheet
+    import escr.pages.coversheet as coversheet
 
     letter = Image.new("L", (2481, 3508), 235)
     draw = ImageDraw.Draw(letter)

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from escr.database import GENESIS_HASH, Database, grant_app_role
 from escr.errors import DatabaseError, InputRejected, ProtocolViolation
-from escr.events import AccessEvent, Actor, Kind, ProtocolEvent, event_hash, payload_of, record
-from escr.models import Batch, ChainHead, Document, DocumentChild, Event, Page
-from tests.testdb import tamper_with_events
+from escr.record.database import GENESIS_HASH, Database, grant_app_role
+from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, event_hash, payload_of, record
+from escr.record.models import Batch, ChainHead, Document, DocumentChild, Event, Page
+from tests.support.databases import tamper_with_events
 
 ALICE = Actor(kind="user", name="v1")
 
@@ -291,9 +291,9 @@ def test_search_shows_the_match_from_deep_inside_a_long_page(with_children):
 def test_search_over_what_a_caseworker_may_read_keeps_need_to_know(with_children):
     """Another team's pages crowd the index, more than a search ranks; the caseworker's own team's
     pages are still found, best match first, and a third-party page only with the permission."""
-    from escr import access, retrieval
-    from escr.access import Principal, Role
-    from escr.database import SEARCH_RANK_CANDIDATES
+    from escr.app import access, retrieval
+    from escr.app.access import Principal, Role
+    from escr.record.database import SEARCH_RANK_CANDIDATES
 
     db = with_children.db
     with db.session() as session:

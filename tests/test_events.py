@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from escr.database import GENESIS_HASH
-from escr.events import AccessEvent, Actor, Kind, ProtocolEvent, event_hash, payload_of, record
-from escr.models import Event
-from tests.testdb import tamper_with_events
+from escr.record.database import GENESIS_HASH
+from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, event_hash, payload_of, record
+from escr.record.models import Event
+from tests.support.databases import tamper_with_events
 
 
 def test_events_form_an_unbroken_hash_chain(services):
@@ -22,7 +22,7 @@ def test_events_form_an_unbroken_hash_chain(services):
         rows = session.scalars(select(Event).order_by(Event.id)).all()
         assert [r.kind for r in rows] == ["received", "accessed", "verified"]
         assert rows[0].prev_hash == GENESIS_HASH
-        for before, after in zip(rows, rows[1:]):
+        for before, after in zip(rows, rows[1:], strict=False):
             assert after.prev_hash == before.hash
         for row in rows:
             assert event_hash(row.prev_hash, payload_of(row)) == row.hash

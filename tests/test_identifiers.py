@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from escr.errors import ConfigError
-from escr.identifiers import (
+from escr.indexing.identifiers import (
     find_child_ids,
     find_dates,
     find_dates_of_birth,

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from escr.errors import InputRejected
-from escr.colour_print import colour_print_mask
-from escr.imaging import ocr_dpi, page_metrics, render_for_ocr, render_page
-from tests.scans import colour_letter, degrade, text_page, write_image, write_pdf, write_tiff
+from escr.pages.colour_print import colour_print_mask
+from escr.pages.imaging import ocr_dpi, page_metrics, render_for_ocr, render_page
+from tests.support.scans import colour_letter, degrade, text_page, write_image, write_pdf, write_tiff
 
 pytestmark = pytest.mark.real_ocr  # about OCR itself: never served from the test OCR cache
 
@@ -234,7 +234,7 @@ def _letter(dpi: int) -> Image.Image:
 
 @pytest.mark.parametrize("encoding", ["jpeg", "ccitt", "png"])
 def test_embedded_image_is_the_page_a_viewer_shows(tmp_path: Path, encoding: str) -> None:
-    from escr.imaging import embedded_page_image
+    from escr.pages.imaging import embedded_page_image
 
     pdf = write_pdf([_letter(300)], tmp_path / f"{encoding}.pdf", dpi=300, encoding=encoding)
     image = embedded_page_image(pdf, 0, dpi=300)
@@ -245,7 +245,7 @@ def test_embedded_image_is_the_page_a_viewer_shows(tmp_path: Path, encoding: str
 
 
 def test_embedded_colour_jpeg_is_decoded_grey_like_a_render(tmp_path: Path) -> None:
-    from escr.imaging import embedded_page_image
+    from escr.pages.imaging import embedded_page_image
 
     colour = Image.merge("RGB", [_letter(300)] * 3)
     colour.paste((200, 30, 30), (colour.width // 2, 0, colour.width, colour.height // 8))  # a red stamp
@@ -257,7 +257,7 @@ def test_embedded_colour_jpeg_is_decoded_grey_like_a_render(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("encoding", ["jpeg", "ccitt"])
 def test_oversampled_scan_is_decoded_reduced_to_the_ocr_resolution(tmp_path: Path, encoding: str) -> None:
-    from escr.imaging import embedded_page_image
+    from escr.pages.imaging import embedded_page_image
 
     pdf = write_pdf([_letter(600)], tmp_path / "fine.pdf", dpi=600, encoding=encoding)
     image = embedded_page_image(pdf, 0, dpi=300)
@@ -269,7 +269,7 @@ def test_oversampled_scan_is_decoded_reduced_to_the_ocr_resolution(tmp_path: Pat
 
 @pytest.mark.parametrize("rotate", [90, 180, 270])
 def test_embedded_image_is_turned_by_the_pages_rotate_as_a_viewer_turns_it(tmp_path: Path, rotate: int) -> None:
-    from escr.imaging import embedded_page_image
+    from escr.pages.imaging import embedded_page_image
 
     pdf = write_pdf([_letter(300)], tmp_path / "turned.pdf", dpi=300, encoding="ccitt")
     with pikepdf.open(pdf, allow_overwriting_input=True) as doc:
@@ -288,7 +288,7 @@ def _add_to_content(pdf: Path, extra: bytes) -> None:
 
 def test_page_with_more_than_its_image_is_rendered_not_extracted(tmp_path: Path) -> None:
     """A line drawn over the scan (an annotation burnt in by capture software) must show."""
-    from escr.imaging import embedded_page_image
+    from escr.pages.imaging import embedded_page_image
 
     pdf = write_pdf([Image.new("L", (1240, 1748), 255)], tmp_path / "drawn.pdf", dpi=300)
     _add_to_content(pdf, b"q 20 w 0 0 m 297 420 l S Q")
@@ -298,7 +298,7 @@ def test_page_with_more_than_its_image_is_rendered_not_extracted(tmp_path: Path)
 
 
 def test_scan_at_a_resolution_that_is_no_multiple_of_the_ocr_one_is_rendered(tmp_path: Path) -> None:
-    from escr.imaging import embedded_page_image
+    from escr.pages.imaging import embedded_page_image
 
     pdf = write_pdf([_letter(250)], tmp_path / "odd.pdf", dpi=250)
     assert embedded_page_image(pdf, 0, dpi=300) is None
@@ -308,7 +308,7 @@ def test_scan_at_a_resolution_that_is_no_multiple_of_the_ocr_one_is_rendered(tmp
 
 
 def test_image_with_a_decode_array_is_rendered_not_extracted(tmp_path: Path) -> None:
-    from escr.imaging import embedded_page_image
+    from escr.pages.imaging import embedded_page_image
 
     pdf = write_pdf([_letter(300)], tmp_path / "masked.pdf", dpi=300)
     with pikepdf.open(pdf, allow_overwriting_input=True) as doc:
@@ -323,7 +323,7 @@ def test_image_with_a_decode_array_is_rendered_not_extracted(tmp_path: Path) -> 
 @pytest.mark.corpus
 @pytest.mark.parametrize("name", ["ccitt.pdf", "francais.pdf"])
 def test_corpus_scans_embedded_image_matches_the_render(name: str) -> None:
-    from escr.imaging import embedded_page_image
+    from escr.pages.imaging import embedded_page_image
 
     pdf = CORPUS / name
     image = embedded_page_image(pdf, 0, dpi=300)

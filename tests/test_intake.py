@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from escr.coversheet import CoverSheet
-from escr.models import Batch, Document, Event
-from escr.receipt import claim_copy
-from escr.verification import index_document, verify_document
+from escr.app.verification import index_document, verify_document
 from escr.errors import ProtocolViolation
-from pipelines import intake
+from escr.intake.receipt import claim_copy
+from escr.pages.coversheet import CoverSheet
+from escr.pipelines import intake
+from escr.record.models import Batch, Document, Event
 from tests.conftest import CORPUS
-from tests.scans import coversheet_page, degrade, text_page, write_pdf, write_tiff
+from tests.support.intake import ingest
+from tests.support.scans import coversheet_page, degrade, text_page, write_pdf, write_tiff
 
 pytestmark = pytest.mark.ocr
 
@@ -45,11 +46,6 @@ NHS_LETTER = [
 
 def page(lines, **kw):
     return degrade(text_page(lines, dpi=300, size_inches=A5, font_pt=12), noise=0.0005, seed=1, **kw)
-
-
-def ingest(services, path: Path, operator: str = "bs.jones", device: str = "mfd-2"):
-    claim = claim_copy(path, services.settings.processing_dir, operator=operator, device=device)
-    return intake.run(claim, services)
 
 
 def pdftotext(data: bytes, tmp_path: Path) -> str:

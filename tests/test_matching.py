@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from escr.matching import ChildRecord, InMemoryChildLookup, MatchResult, match_child
-from escr.tagging import DocTypeCatalogue, load_doctypes, tag_text
-from tests.scans import CHILDREN_CSV
+from escr.indexing.matching import ChildRecord, InMemoryChildLookup, MatchResult, match_child
+from escr.indexing.tagging import DocTypeCatalogue, load_doctypes, tag_text
+from tests.support.scans import CHILDREN_CSV
 
 DOCTYPES = Path(__file__).resolve().parents[1] / "config" / "doctypes.yaml"
 CHILD_ID = r"\b[A-Z]{2}\d{6}\b"
@@ -215,7 +215,7 @@ def test_a_name_split_by_ocr_is_found_wherever_it_falls_in_a_long_file(
         filler_words: int) -> None:
     """The words of a long file are held in chunks (here of 5 words, normally thousands): a
     name OCR split in two is still found when the split falls between two chunks."""
-    monkeypatch.setattr("escr.matching._CHUNK_WORDS", 5)
+    monkeypatch.setattr("escr.indexing.matching._CHUNK_WORDS", 5)
     text = ("Attendance register " * 40 + "note " * filler_words
             + "Pupil Whit field, Amelia   D.O.B. 14.6.2015\n" + "Attendance was good " * 20)
     result = _match(text, lookup, catalogue)

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from escr import metrics
-from escr.database import Database
-from escr.receipt import claim_copy
+from escr.intake.watcher import IntakeWatcher
+from escr.record.database import Database
+from escr.runtime import health, metrics
 from escr.services import open_services
 from escr.settings import CelerySettings
-from escr.watcher import IntakeWatcher
-from pipelines import intake
-from tests.scans import degrade, text_page, write_pdf
+from tests.support.intake import free_port, ingest
+from tests.support.scans import degrade, text_page, write_pdf
 
 LETTER = ["Health visitor report", "Date: 20 February 2026", "Re: Amelia Whitfield  NHS number 943 476 5919",
           "Weight and growth are on track and the home was warm."]
@@ -26,17 +23,6 @@ LETTER = ["Health visitor report", "Date: 20 February 2026", "Re: Amelia Whitfie
 
 def counted(name: str, **labels: str) -> float:
     return metrics.PROCESS.get_sample_value(name, labels) or 0.0
-
-
-def ingest(services, path: Path):
-    claim = claim_copy(path, services.settings.processing_dir, operator="bs.jones", device="mfd-2")
-    return intake.run(claim, services)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.ocr
@@ -65,7 +51,7 @@ def test_a_filed_scan_is_counted_and_the_record_gauges_show_it(with_children, tm
     (services.settings.intake_dir / "bs.jones").mkdir()
     (services.settings.intake_dir / "bs.jones" / "next.pdf").write_bytes(b"%PDF-")
     (services.settings.intake_dir / "bs.jones" / "still-coming.pdf.part").write_bytes(b"%PDF-")
-    record = metrics.record_registry(services.settings, services.db)
+    record = health.record_registry(services.settings, services.db)
     assert record.get_sample_value("escr_documents", {"state": doc["state"]}) == 1
     assert record.get_sample_value("escr_intake_files", {"folder": "intake"}) == 1
     assert record.get_sample_value("escr_intake_files", {"folder": "processing"}) == 0
@@ -83,19 +69,19 @@ def test_a_quarantined_file_is_counted_by_its_reason(services, tmp_path):
     code = result.quarantine["code"]
     assert counted("escr_files_total", status="quarantined") == before_files + 1
     assert counted("escr_quarantined_total", code=code) >= 1
-    record = metrics.record_registry(services.settings, services.db)
+    record = health.record_registry(services.settings, services.db)
     assert record.get_sample_value("escr_intake_files", {"folder": "quarantine"}) == 1
 
 
 def test_a_database_that_cannot_be_read_leaves_the_scrape_working(settings, tmp_path):
     broken = Database(f"sqlite:///{tmp_path / 'no-such-folder' / 'escr.sqlite3'}")
-    record = metrics.record_registry(settings, broken)
+    record = health.record_registry(settings, broken)
     assert record.get_sample_value("escr_scrape_source_up", {"source": "database"}) == 0
     assert record.get_sample_value("escr_scrape_source_up", {"source": "folders"}) == 1
 
 
 def test_health_is_ok_when_database_store_and_intake_folder_work(services):
-    report = metrics.health(services)
+    report = health.health(services)
     assert report["status"] == "ok"
     assert set(report["checks"]) == {"database", "store", "intake"}  # no broker configured: not checked
     assert all(check["ok"] for check in report["checks"].values())
@@ -108,7 +94,7 @@ def test_health_names_what_is_failing_without_leaking_the_broker_password(settin
     settings.intake_dir.rmdir()
     settings.intake_dir.write_text("a file where the intake folder should be")
 
-    report = metrics.health(services)
+    report = health.health(services)
 
     assert report["status"] == "failing"
     assert report["checks"]["database"]["ok"] and report["checks"]["store"]["ok"]

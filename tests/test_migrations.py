@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from typer.testing import CliRunner
 
-from escr.cli import app
-from escr.database import Database, comparison_filter, head_revision
-from escr.models import Base
+from escr.cli.main import app
+from escr.record.database import Database, comparison_filter, head_revision
+from escr.record.models import Base
 
 
 def schema_differences(db: Database) -> list[object]:

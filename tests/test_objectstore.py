@@ -6,7 +6,7 @@ import os
 import pytest
 
 from escr.errors import NotFound, StorageError
-from escr.objectstore import FilesystemStore, content_key
+from escr.storage.objectstore import FilesystemStore, content_key
 
 
 def test_put_is_content_addressed_read_back_and_idempotent(tmp_path):

@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from escr.errors import OcrError
-from escr.imaging import page_metrics
-from escr.ocr import OcrPage, PageJob, ocr_page, ocr_pages, tesseract_version
+from escr.pages.imaging import page_metrics
+from escr.pages.ocr import OcrPage, PageJob, ocr_page, ocr_pages, tesseract_version
 from escr.settings import OcrSettings
-from tests.scans import colour_letter, degrade, text_page, write_pdf, write_tiff
+from tests.support.scans import colour_letter, degrade, text_page, write_pdf, write_tiff
 
 pytestmark = pytest.mark.real_ocr  # about OCR itself: never served from the test OCR cache
 
@@ -102,8 +102,8 @@ def test_upright_landscape_page_is_read_once_as_it_is() -> None:
 
 @pytest.mark.ocr
 def test_cover_sheet_is_read_from_the_same_render_and_not_ocred(tmp_path: Path) -> None:
-    from escr.coversheet import CoverSheet
-    from tests.scans import coversheet_page
+    from escr.pages.coversheet import CoverSheet
+    from tests.support.scans import coversheet_page
 
     sheet = CoverSheet("B-7K3Q9X2M", ("AB123456",), "referral", 1)
     pdf = write_pdf([degrade(coversheet_page(sheet, dpi=DPI), noise=0.01, skew_deg=1.5), a6_page()],

@@ -10,16 +10,16 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from escr import paper
-from escr.cli import app
-from escr.coversheet import CoverSheet
+from escr.app.verification import verify_document
+from escr.cli.main import app
 from escr.errors import InvalidState, ProtocolViolation
-from escr.models import Document, Event, PaperDisposition
-from escr.receipt import claim_copy
+from escr.intake.receipt import claim_copy
+from escr.pages.coversheet import CoverSheet
+from escr.pipelines import intake
+from escr.provenance import paper
+from escr.record.models import Document, Event, PaperDisposition
 from escr.services import Services
-from escr.verification import verify_document
-from pipelines import intake
-from tests.scans import coversheet_page, degrade, text_page, write_pdf
+from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
 pytestmark = pytest.mark.ocr
 

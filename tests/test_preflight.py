@@ -16,9 +16,9 @@ import pytest
 from PIL import Image, ImageFile
 
 from escr.errors import InputRejected
-from escr.preflight import PreflightReport, preflight
+from escr.intake.preflight import PreflightReport, preflight
 from escr.settings import PreflightLimits
-from tests.scans import text_page, write_image, write_pdf, write_tiff
+from tests.support.scans import text_page, write_image, write_pdf, write_tiff
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/scanners"
 
@@ -492,7 +492,7 @@ def test_hugemono_is_a_decompression_bomb_and_is_never_decoded() -> None:
         f"""
         from pathlib import Path
         from escr.errors import InputRejected
-        from escr.preflight import preflight
+        from escr.intake.preflight import preflight
         from escr.settings import PreflightLimits
         try:
             preflight(Path({str(CORPUS / "hugemono.pdf")!r}), limits=PreflightLimits())

@@ -12,17 +12,17 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from escr import anchors, paper
-from escr.cli import app
-from escr.coversheet import CoverSheet
-from escr.events import Actor
-from escr.models import Batch, Document, Event, QcResult
-from escr.provenance_report import build_report, render_html, render_pdf
-from escr.receipt import claim_copy
+from escr.app.verification import verify_document
+from escr.cli.main import app
+from escr.intake.receipt import claim_copy
+from escr.pages.coversheet import CoverSheet
+from escr.pipelines import intake
+from escr.provenance import anchors, paper
+from escr.provenance.certificate import build_report, render_html, render_pdf
+from escr.record.events import Actor
+from escr.record.models import Batch, Document, Event, QcResult
 from escr.services import Services
-from escr.verification import verify_document
-from pipelines import intake
-from tests.scans import coversheet_page, degrade, text_page, write_pdf
+from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
 pytestmark = pytest.mark.ocr
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from escr.errors import OcrError, StorageError
-from escr.imaging import PageMetrics
-from escr.ocr import OcrPage, OcrWord
-from escr.readings import PageShelf
+from escr.pages.imaging import PageMetrics
+from escr.pages.ocr import OcrPage, OcrWord
+from escr.pages.readings import PageShelf
 
 METRICS = PageMetrics(mean=240.0, dark_fraction=0.02, ink_fraction=0.03, p1=20, p99=250, blank=False)
 PAGE = OcrPage(text="Visit note, page 2", words=(OcrWord("Visit", 96.5, (10, 10, 80, 30)),

@@ -1,6 +1,6 @@
 from datetime import date
 
-from escr.retention import load_retention
+from escr.record.retention import load_retention
 from escr.settings import DEFAULT_CONFIG_DIR
 
 SCHEDULE = load_retention(DEFAULT_CONFIG_DIR / "retention.yaml")

@@ -28,20 +28,20 @@ from minio.retention import Retention as MinioRetention
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from escr.cli import app
-from escr.coversheet import CoverSheet
+from escr.cli.main import app
 from escr.errors import ConfigError, NotFound, ProtocolViolation, StorageError
-from escr.events import Kind
-from escr.models import Batch, Document, Event
-from escr.objectstore import COMPLIANCE, GOVERNANCE, FilesystemStore, Retention, content_key, open_store, today_utc
-from escr.receipt import claim_copy
-from escr.s3store import S3Store, _lock_datetime
+from escr.pages.coversheet import CoverSheet
+from escr.record.events import Kind
+from escr.record.models import Batch, Document, Event
 from escr.services import open_services
 from escr.settings import StoreSettings, load_settings
-from pipelines import intake
-from tests import s3server
-from tests.s3server import S3TestServer, external_server_configured, start_server
-from tests.scans import coversheet_page, degrade, text_page, write_pdf
+from escr.storage import open_store
+from escr.storage.objectstore import COMPLIANCE, GOVERNANCE, FilesystemStore, Retention, content_key, today_utc
+from escr.storage.s3store import S3Store, _lock_datetime
+from tests.support import s3server
+from tests.support.intake import ingest
+from tests.support.s3server import S3TestServer, external_server_configured, start_server
+from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
 KINDS = ["external"] if external_server_configured() else ["seaweedfs", "moto"]
 TODAY = today_utc()
@@ -182,7 +182,7 @@ def test_governance_shortening_needs_an_explicit_bypass_and_is_logged(s3_server,
         store.extend_retention(obj.key, TODAY + timedelta(days=10))
     assert store.get_retention(obj.key).until == NEXT_YEAR
 
-    with caplog.at_level(logging.WARNING, logger="escr.objectstore"):
+    with caplog.at_level(logging.WARNING, logger="escr.storage.objectstore"):
         shorter = store.extend_retention(obj.key, TODAY + timedelta(days=10), bypass_governance=True)
     assert shorter == Retention(GOVERNANCE, TODAY + timedelta(days=10), False)
     assert any("shortened under GOVERNANCE bypass" in r.getMessage() and obj.key in r.getMessage()
@@ -414,11 +414,6 @@ def import_children(services, csv_text: str, tmp_path: Path) -> None:  # type: i
     path.write_text(csv_text)
     code, out = escr(["children", "import", str(path), "--user", "records.admin"], services.settings)
     assert code == 0, out
-
-
-def ingest(services, path: Path):  # type: ignore[no-untyped-def]
-    claim = claim_copy(path, services.settings.processing_dir, operator="bs.jones", device="mfd-2")
-    return intake.run(claim, services)
 
 
 def events(services, kind: Kind, document_id: str | None = None) -> list[Event]:  # type: ignore[no-untyped-def]

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from escr.errors import InputRejected
-from escr.imaging import page_metrics, render_page
-from escr.ocr import OcrPage, PageJob, blank_page, ocr_pages
-from escr.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
+from escr.pages.imaging import page_metrics, render_page
+from escr.pages.ocr import OcrPage, PageJob, blank_page, ocr_pages
+from escr.pages.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
 from escr.settings import OcrSettings
-from tests.scans import degrade, text_page, write_image, write_pdf, write_tiff
+from tests.support.scans import degrade, text_page, write_image, write_pdf, write_tiff
 
 pytestmark = pytest.mark.real_ocr  # about OCR itself: never served from the test OCR cache
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from escr import qc
-from escr.coversheet import CoverSheet
+from escr.pages import qc
+from escr.pages.coversheet import CoverSheet
+from escr.pages.split import split_batch
 from escr.settings import QcThresholds
-from escr.split import split_batch
 
 SHEET_A = CoverSheet("B-AAAA1111", ("AB123456",), "referral", 2)
 SHEET_B = CoverSheet("B-BBBB2222", ("AB123456", "AB123457"), "correspondence", 1)
@@ -73,7 +73,7 @@ def test_blank_dark_light_skew_and_legibility():
 
 
 def test_identity_check_fails_when_the_text_names_only_another_child():
-    from escr.matching import Candidate, MatchResult
+    from escr.indexing.matching import Candidate, MatchResult
 
     other = MatchResult((), (Candidate("CD654321", ("NHS number in text at offset 40",), 0.99),), "linked", "nhs_number")
     assert qc.check_identity(["AB123456"], other).status == "fail"

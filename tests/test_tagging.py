@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from escr.errors import ConfigError
-from escr.tagging import DocTypeCatalogue, Tag, load_doctypes, tag_text
+from escr.indexing.tagging import DocTypeCatalogue, Tag, load_doctypes, tag_text
 
 DOCTYPES = Path(__file__).resolve().parents[1] / "config" / "doctypes.yaml"
 CHILD_ID = r"\b[A-Z]{2}\d{6}\b"
@@ -458,7 +458,7 @@ def test_misread_third_party_footer_is_found_wherever_the_search_windows_fall(
         catalogue: DocTypeCatalogue, monkeypatch: pytest.MonkeyPatch, filler: int) -> None:
     """A long file is searched a window at a time (here 40 letters, normally 65,536): a
     misread phrase across a window's edge still flags, at its own offset."""
-    monkeypatch.setattr("escr.tagging._FUZZY_WINDOW", 40)
+    monkeypatch.setattr("escr.indexing.tagging._FUZZY_WINDOW", 40)
     body = "The family were seen at home and spoke openly. " * 12 + "x" * filler
     footer = "\nN0T T0 BE DISCL0SFD WITHOUT THE AUTHOR'S CONSENT\n"
     (flag,) = _tags(body + footer, catalogue)["third_party"]

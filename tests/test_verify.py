@@ -22,18 +22,17 @@ from pydantic import SecretStr
 from sqlalchemy import func, make_url, select, text
 from typer.testing import CliRunner
 
-from escr import anchors
-from escr.cli import app
-from escr.coversheet import CoverSheet
-from escr.events import Actor, Kind, ProtocolEvent, event_hash, payload_of, record
-from escr.fixity import Code, Scope
-from escr.models import Batch, ChainAnchor, Document, Event, FixityRun
-from escr.receipt import claim_copy
+from escr.app.verification import verify_document
+from escr.cli.main import app
+from escr.pages.coversheet import CoverSheet
+from escr.pipelines import fixity
+from escr.provenance import anchors
+from escr.provenance.checks import Code, Scope
+from escr.record.events import Actor, Kind, ProtocolEvent, event_hash, payload_of, record
+from escr.record.models import Batch, ChainAnchor, Document, Event, FixityRun
 from escr.services import Services
-from escr.verification import verify_document
-from pipelines import fixity
-from pipelines import intake
-from tests.scans import coversheet_page, degrade, text_page, write_pdf
+from tests.support.intake import ingest
+from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
 pytestmark = pytest.mark.ocr
 
@@ -52,10 +51,6 @@ class Filed:
     services: Services
     scans: list[str]
     docs: list[str]  # docs[0] belongs to AB123456, docs[1] to CD654321; both verified
-
-
-def ingest(services: Services, path: Path, operator: str = "bs.jones"):
-    return intake.run(claim_copy(path, services.settings.processing_dir, operator=operator, device="mfd-2"), services)
 
 
 def file_scans(services: Services, tmp_path: Path, *, verify: bool = True) -> Filed:
@@ -234,7 +229,7 @@ def test_a_missing_object_is_reported_and_the_scheduled_run_alerts_at_once(filed
         original = session.get(Batch, doc.batch_id).original_key
     os.remove(object_path(services, original))
 
-    with caplog.at_level(logging.ERROR, logger="escr.fixity"):
+    with caplog.at_level(logging.ERROR, logger="escr.provenance.checks"):
         result = fixity.run(scheduled, trigger="schedule", alert=fixity.Alerter(scheduled))
 
     (missing,) = result.findings
@@ -360,7 +355,7 @@ def test_a_verification_by_the_scanner_is_reported_from_the_log(with_children, t
     services = with_children
     filed = file_scans(services, tmp_path, verify=False)
     doc = filed.docs[0]
-    with services.db.session() as session:  # a verification that went around escr.verification
+    with services.db.session() as session:  # a verification that went around escr.app.verification
         d = session.get(Document, doc)
         d.state, d.verified_by, d.verified_at = "verified", "bs.jones", d.updated_at
         record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=Actor(kind="user", name="bs.jones"),

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from escr.coversheet import CoverSheet
-from escr.database import Database
-from escr.models import Batch, Document, Event
-from tests.scans import coversheet_page, degrade, text_page, write_pdf, write_slowly
+from escr.pages.coversheet import CoverSheet
+from escr.record.database import Database
+from escr.record.models import Batch, Document, Event
+from tests.support.scans import coversheet_page, degrade, text_page, write_pdf, write_slowly
 
 pytestmark = pytest.mark.ocr
 

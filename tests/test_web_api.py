@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from escr import accounts
-from escr.events import Actor
-from escr.models import Document, Event
+from escr.app import accounts
+from escr.record.events import Actor
+from escr.record.models import Document, Event
 from escr.web import create_app
-from tests.web_support import World, open_world, quarantine_a_file
+from tests.support.web import World, open_world, quarantine_a_file
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +211,7 @@ def test_intake_dashboard_and_quarantine_retry_and_discard(world, as_user):
 def test_cover_sheet_from_the_record_reads_back_as_that_child(as_user, tmp_path):
     from pdf2image import convert_from_bytes
 
-    from escr.coversheet import find_coversheet
+    from escr.pages.coversheet import find_coversheet
 
     resp = as_user("bs.jones").post("/api/v1/children/AB123456/coversheet",
                                     json={"doc_type": "court_order", "pages": 4, "siblings": ["AB123457"]})

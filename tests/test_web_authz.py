@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from escr import accounts
-from escr.events import Actor
-from escr.models import BreakGlass, Event, WebSession
+from escr.app import accounts
+from escr.record.events import Actor
+from escr.record.models import BreakGlass, Event, WebSession
 from escr.web import create_app
-from tests.web_support import PASSWORD, ROLE_USER, World, open_world, csrf_from, sign_in
+from tests.support.web import PASSWORD, ROLE_USER, World, csrf_from, open_world, sign_in
 
 ROLES = tuple(ROLE_USER)
 ALL = set(ROLES)
@@ -405,7 +405,7 @@ def test_third_party_documents_open_only_with_the_extra_permission(app, world, t
 
 def test_the_original_scan_opens_only_to_those_who_may_open_every_document_in_it(app, world, tokens):
     """The batch holding the referral also holds the south team's letter: its original stays closed."""
-    from escr.models import Document
+    from escr.record.models import Document
 
     north = api(app, tokens["cw.north"])
     ref, own = world.docs["referral"], world.docs["own_scan"]

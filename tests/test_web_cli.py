@@ -19,12 +19,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from escr.cli import app as cli_app
-from escr.models import Event
-from escr.receipt import claim_copy
+from escr.cli.main import app as cli_app
+from escr.intake.receipt import claim_copy
+from escr.pipelines import intake
+from escr.record.models import Event
 from escr.web import create_app
-from pipelines import intake
-from tests.web_support import csrf_from
+from tests.support.intake import free_port
+from tests.support.web import csrf_from
 
 
 @pytest.fixture
@@ -120,12 +121,6 @@ def test_quarantine_discard_from_the_command_line(cli, with_children, tmp_path):
 
 
 # --- the servers as processes ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_env(home: Path) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The REST API (`/api/v1`): everything the pages do, as JSON, under the same rules.
 
-Each route asks `Operations` (which asks `escr.access`) and returns JSON; errors are JSON with
+Each route asks `Operations` (which asks `escr.app.access`) and returns JSON; errors are JSON with
 stable codes (see the OpenAPI description at /api/v1/openapi.json); lists are paginated.
 """
 
@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from escr.access import Principal
+from escr.app.access import Principal
+from escr.app.operations import Operations, PageOf
 from escr.web.auth import current_principal, services_of
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
-from escr.web.operations import Operations, PageOf
 
 
 class ErrorDetail(BaseModel):

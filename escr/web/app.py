@@ -26,7 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from escr import __version__
-from escr.access import AccessDenied, Unauthenticated
+from escr.app.access import AccessDenied, Unauthenticated
 from escr.errors import (
     ConfigError,
     DatabaseError,
@@ -205,12 +205,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _install_health(app: FastAPI, services: Services) -> None:
-    """`/healthz` and `/metrics` from escr.metrics when present, else simple local versions."""
+    """`/healthz` and `/metrics` from escr.runtime.metrics when present, else simple local versions."""
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         try:
-            from escr.metrics import health
+            from escr.runtime.health import health
         except ImportError:
             health = _simple_health
         result = health(services)
@@ -221,7 +221,8 @@ def _install_health(app: FastAPI, services: Services) -> None:
         try:
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-            from escr.metrics import PROCESS, record_registry
+            from escr.runtime.health import record_registry
+            from escr.runtime.metrics import PROCESS
         except ImportError:
             return Response(_simple_metrics(services), media_type="text/plain; version=0.0.4")
         body = generate_latest(PROCESS) + generate_latest(record_registry(services.settings, services.db))
@@ -242,7 +243,7 @@ def _simple_health(services: Services) -> dict[str, Any]:
 def _simple_metrics(services: Services) -> str:
     from sqlalchemy import func, select
 
-    from escr.models import Document
+    from escr.record.models import Document
 
     with services.db.session() as session:
         rows = session.execute(select(Document.state, func.count()).group_by(Document.state)).all()

@@ -26,10 +26,10 @@ from datetime import timedelta
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from escr import accounts
-from escr.access import Principal, Unauthenticated
+from escr.app import accounts
+from escr.app.access import Principal, Unauthenticated
 from escr.errors import EscrError
-from escr.models import User
+from escr.record.models import User
 from escr.services import Services
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

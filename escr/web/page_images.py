@@ -16,7 +16,7 @@ from pdf2image import convert_from_path
 from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
 
 from escr.errors import NotFound, StorageError
-from escr.objectstore import ObjectStore
+from escr.storage.objectstore import ObjectStore
 
 
 def cache_dir(home: Path) -> Path:

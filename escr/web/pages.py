@@ -1,6 +1,6 @@
 """The server-rendered pages: plain HTML forms and links, no script needed for any task.
 
-Every route asks `Operations` (and so `escr.access`) before it reads or changes anything; a
+Every route asks `Operations` (and so `escr.app.access`) before it reads or changes anything; a
 page never relies on a link being hidden. After a change the browser is redirected (POST,
 redirect, GET) with a short notice that holds ids only; a new password or API token is shown
 on the answer to the POST itself, once, and never put in the session cookie.
@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from escr import accounts
-from escr.access import CAPABILITIES, Can, Principal, Role, require
+from escr.app import accounts
+from escr.app.access import CAPABILITIES, Can, Principal, Role, require
+from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError
 from escr.web.auth import authenticate, current_principal, end_session, services_of, start_session
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
-from escr.web.operations import Operations, parse_date
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,0 +1,1 @@
+"""The application layer: every use case once, under the access rules; the faces call it."""

@@ -1,0 +1,385 @@
+"""Need-to-know: who may see which child's documents, and on what grounds.
+
+This is the one place the rules live; the web pages and the REST API both ask it before every
+read or change, so a rule holds whether or not a link to the page is shown.
+
+- Caseworkers and team managers read the records of the children of their teams (the child
+  index's `team` column) and of children allocated to them by name.
+- Business support find any child (to index and print cover sheets) and list their documents,
+  but open only documents still in intake (indexing, QC, verification).
+- Auditors see every document's metadata, provenance and the access log, and open a document's
+  content only after recording a purpose for it (or for the child), which expires.
+- Administrators manage accounts and teams and read no record.
+- A document flagged as holding third-party information opens only with the third-party
+  permission, whatever else applies.
+- Break-glass: a caseworker or team manager may open one other child's record for a while by
+  stating a reason; every read under it is flagged in the access log and the access waits for
+  an auditor's review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, false, or_, select, union
+from sqlalchemy.orm import Session, aliased
+
+from escr.app.retrieval import DocumentScope, Use
+from escr.errors import EscrError, InvalidState, NotFound
+from escr.record.events import Actor, Kind, ProtocolEvent, now, record
+from escr.record.models import AuditPurpose, BreakGlass, Child, ChildAllocation, Document, DocumentChild
+
+# Document states in which business support still work on a document.
+INTAKE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification", "rejected")
+MIN_REASON_CHARS = 10
+
+
+class Role(StrEnum):
+    BUSINESS_SUPPORT = "business_support"
+    CASEWORKER = "caseworker"
+    TEAM_MANAGER = "team_manager"
+    AUDITOR = "auditor"
+    ADMINISTRATOR = "administrator"
+
+
+class Can(StrEnum):
+    """What a role may do at all; whether it may do it to a given child is decided below."""
+
+    FIND_CHILDREN = "find_children"
+    READ_RECORDS = "read_records"  # the chronology and documents of children they have a need to know about
+    INTAKE = "intake"  # dashboard, quarantine, cover sheets
+    INDEX = "index"
+    VERIFY = "verify"  # verify, reject, accept a QC failure (four-eyes applies)
+    AUDIT = "audit"  # provenance and access log of everything; content only with a purpose
+    REVIEW_BREAK_GLASS = "review_break_glass"
+    BREAK_GLASS = "break_glass"
+    ALLOCATE = "allocate"  # allocate a child of one's team to a worker
+    ADMINISTER = "administer"  # users and teams
+
+
+CAPABILITIES: dict[Role, frozenset[Can]] = {
+    Role.BUSINESS_SUPPORT: frozenset({Can.FIND_CHILDREN, Can.INTAKE, Can.INDEX, Can.VERIFY}),
+    Role.CASEWORKER: frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.BREAK_GLASS}),
+    Role.TEAM_MANAGER: frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.BREAK_GLASS, Can.VERIFY, Can.ALLOCATE}),
+    Role.AUDITOR: frozenset({Can.FIND_CHILDREN, Can.AUDIT, Can.REVIEW_BREAK_GLASS}),
+    Role.ADMINISTRATOR: frozenset({Can.ADMINISTER, Can.ALLOCATE}),
+}
+
+
+class Unauthenticated(EscrError):
+    code = "unauthenticated"
+
+
+class AccessDenied(EscrError):
+    """Refused by a need-to-know rule; `code` says which (stable, for API clients)."""
+
+    code = "access_denied"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in person, as the rules see them."""
+
+    user_id: int
+    username: str
+    display_name: str
+    role: Role
+    teams: frozenset[str] = field(default_factory=frozenset)
+    third_party: bool = False
+    via: str = "session"  # session | token | sso | cli
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(kind="user", name=self.username)
+
+    def can(self, what: Can) -> bool:
+        return what in CAPABILITIES[self.role]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Why a read is allowed; becomes the `Use` written into the access event."""
+
+    basis: str
+    purpose: str | None = None
+    break_glass_id: int | None = None
+
+    @property
+    def use(self) -> Use:
+        return Use(purpose=self.purpose, basis=self.basis, break_glass_id=self.break_glass_id)
+
+
+def require(principal: Principal, what: Can) -> None:
+    if not principal.can(what):
+        raise AccessDenied(f"the {principal.role} role may not {what.replace('_', ' ')}", code="role_forbidden")
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- Children -----------------------------------------------------------------------------
+
+
+def _active_break_glass(session: Session, principal: Principal, child_id: str) -> BreakGlass | None:
+    return session.scalars(
+        select(BreakGlass).where(BreakGlass.user_id == principal.user_id, BreakGlass.child_id == child_id,
+                                 BreakGlass.expires_at > now()).order_by(BreakGlass.id.desc())).first()
+
+
+def _allocated_to(session: Session, principal: Principal, child_id: str) -> bool:
+    allocation = session.get(ChildAllocation, child_id)
+    return allocation is not None and allocation.user_id == principal.user_id
+
+
+def need_to_know(session: Session, principal: Principal, child: Child) -> Grant | None:
+    """The grounds a caseworker or team manager has for this child's record, if any."""
+    if not principal.can(Can.READ_RECORDS):
+        return None
+    if child.team and child.team in principal.teams:
+        return Grant("team")
+    if _allocated_to(session, principal, child.child_id):
+        return Grant("allocated")
+    glass = _active_break_glass(session, principal, child.child_id)
+    if glass is not None:
+        return Grant("break_glass", purpose=glass.reason, break_glass_id=glass.id)
+    return None
+
+
+def child_grant(session: Session, principal: Principal, child_id: str) -> tuple[Child, Grant]:
+    """May this person see the child's record page and list the child's documents?"""
+    child = session.get(Child, child_id)
+    if child is None:
+        raise NotFound(f"no child {child_id} in the child index")
+    if principal.role is Role.BUSINESS_SUPPORT:
+        return child, Grant("intake")
+    if principal.role is Role.AUDITOR:
+        return child, Grant("audit")
+    if not principal.can(Can.READ_RECORDS):
+        raise AccessDenied(f"the {principal.role} role reads no records", code="role_forbidden")
+    grant = need_to_know(session, principal, child)
+    if grant is None:
+        raise AccessDenied(f"child {child_id} is not in your teams or allocated to you; "
+                           "use break-glass with a reason if you must see the record now", code="not_your_team")
+    return child, grant
+
+
+def findable_children(session: Session, principal: Principal):  # type: ignore[no-untyped-def]
+    """A WHERE clause limiting a child search to the children this person may look up (None: all)."""
+    require(principal, Can.FIND_CHILDREN)
+    if principal.role in (Role.BUSINESS_SUPPORT, Role.AUDITOR):
+        return None
+    return Child.child_id.in_(_known_children(principal))
+
+
+def _known_children(principal: Principal):  # type: ignore[no-untyped-def]
+    """The children of the person's teams, allocated to them, or open to them by break-glass, as
+    one UNION: the planner estimates it well (one team's children, not half the index)."""
+    return union(
+        select(Child.child_id).where(Child.team.in_(sorted(principal.teams))),
+        select(ChildAllocation.child_id).where(ChildAllocation.user_id == principal.user_id),
+        select(BreakGlass.child_id).where(BreakGlass.user_id == principal.user_id, BreakGlass.expires_at > now()))
+
+
+# --- Documents ----------------------------------------------------------------------------
+
+
+def _audit_purpose(session: Session, principal: Principal, doc: Document) -> AuditPurpose | None:
+    child_ids = [c.child_id for c in doc.children]
+    scope = AuditPurpose.document_id == doc.id
+    if child_ids:
+        scope = or_(scope, AuditPurpose.child_id.in_(child_ids))
+    return session.scalars(
+        select(AuditPurpose).where(AuditPurpose.user_id == principal.user_id, AuditPurpose.expires_at > now(), scope)
+        .order_by(AuditPurpose.id.desc())).first()
+
+
+_BASIS_ORDER = {"team": 0, "allocated": 1, "break_glass": 2}
+
+
+def _record_grant(session: Session, principal: Principal, doc: Document) -> Grant | None:
+    """The best grounds over the document's children (a sibling letter is readable via either child)."""
+    grants = [g for c in doc.children if (child := session.get(Child, c.child_id)) is not None
+              and (g := need_to_know(session, principal, child)) is not None]
+    return min(grants, key=lambda g: _BASIS_ORDER[g.basis]) if grants else None
+
+
+def document_grant(session: Session, principal: Principal, doc: Document, *, content: bool) -> Grant:
+    """May this person see the document's metadata (content=False), or open its pages (content=True)?"""
+    grant = _document_grant(session, principal, doc, content=content)
+    if content and doc.third_party and not principal.third_party:
+        raise AccessDenied(f"document {doc.id} holds third-party information; opening it needs the "
+                           "third-party permission", code="third_party_permission_required")
+    return grant
+
+
+def original_grant(session: Session, principal: Principal, doc: Document) -> Grant:
+    """May this person open the untouched scan the document came from?
+
+    One scanned file may hold several documents, for different children (a batch split at its
+    cover sheets), so the original opens only to someone who may open every document in it.
+    """
+    grant = document_grant(session, principal, doc, content=True)
+    for other in doc.batch.documents:
+        if other.id == doc.id:
+            continue
+        try:
+            document_grant(session, principal, other, content=True)
+        except AccessDenied:
+            raise AccessDenied(f"the original scan of document {doc.id} also holds documents you may not open; "
+                               "open the document's own PDF instead", code="original_holds_other_records") from None
+    return grant
+
+
+def _document_grant(session: Session, principal: Principal, doc: Document, *, content: bool) -> Grant:
+    if principal.role is Role.BUSINESS_SUPPORT:
+        if content and doc.state not in INTAKE_STATES:
+            raise AccessDenied(f"document {doc.id} has left intake; business support open only documents "
+                               "waiting for indexing, QC or verification", code="not_in_intake")
+        return Grant("intake")
+    if principal.role is Role.AUDITOR:
+        if not content:
+            return Grant("audit")
+        purpose = _audit_purpose(session, principal, doc)
+        if purpose is None:
+            raise AccessDenied(f"record a purpose before opening document {doc.id}", code="purpose_required")
+        return Grant("audit_purpose", purpose=purpose.purpose)
+    if not principal.can(Can.READ_RECORDS):
+        raise AccessDenied(f"the {principal.role} role reads no records", code="role_forbidden")
+    grant = _record_grant(session, principal, doc)
+    if grant is None:
+        raise AccessDenied(f"document {doc.id} is not in the record of a child in your teams or allocated "
+                           "to you", code="not_your_team")
+    return grant
+
+
+def verify_grant(session: Session, principal: Principal, doc: Document) -> Grant:
+    """May this person verify, reject or pass QC on the document? (Four-eyes is checked after.)"""
+    require(principal, Can.VERIFY)
+    if principal.role is Role.TEAM_MANAGER:
+        grant = _record_grant(session, principal, doc)
+        if grant is None or grant.basis == "break_glass":
+            raise AccessDenied(f"team managers verify documents of their own teams' children; {doc.id} is not one",
+                               code="not_your_team")
+        return grant
+    return Grant("intake")
+
+
+def readable_document_ids(session: Session, principal: Principal) -> DocumentScope:
+    """The documents whose text this person may search (the same rules as opening them), as a
+    condition the search applies in the database: a team's documents are tens of thousands at a
+    council's scale, too many to list for every search."""
+    if principal.role is Role.ADMINISTRATOR:
+        return DocumentScope(session, lambda doc_id: false())
+    if principal.role is Role.BUSINESS_SUPPORT:
+        in_intake = select(Document.id).where(Document.state.in_(INTAKE_STATES))
+        rule = lambda doc_id: doc_id.in_(in_intake)  # noqa: E731
+    elif principal.role is Role.AUDITOR:
+        purposes = session.scalars(select(AuditPurpose).where(AuditPurpose.user_id == principal.user_id,
+                                                              AuditPurpose.expires_at > now())).all()
+        doc_ids = sorted({p.document_id for p in purposes if p.document_id})
+        of_children = select(DocumentChild.document_id).where(
+            DocumentChild.child_id.in_(sorted({p.child_id for p in purposes if p.child_id})))
+        rule = lambda doc_id: or_(doc_id.in_(doc_ids), doc_id.in_(of_children))  # noqa: E731
+    else:
+        require(principal, Can.FIND_CHILDREN)
+        of_children = select(DocumentChild.document_id).where(DocumentChild.child_id.in_(_known_children(principal)))
+        rule = lambda doc_id: doc_id.in_(of_children)  # noqa: E731
+    if principal.third_party:
+        return DocumentScope(session, rule)
+
+    def without_third_party(doc_id: ColumnElement[str]) -> ColumnElement[bool]:
+        # A per-document look-up (documents' primary key), made only for documents the rule let
+        # through, instead of a join over every document the rule admits.
+        other = aliased(Document)
+        flag = select(other.third_party).where(other.id == doc_id).scalar_subquery()
+        return rule(doc_id) & flag.is_(False)
+
+    return DocumentScope(session, without_third_party)
+
+
+# --- Break-glass and auditors' purposes ----------------------------------------------------
+
+
+def _reason(text: str, what: str) -> str:
+    text = (text or "").strip()
+    if len(text) < MIN_REASON_CHARS:
+        raise InvalidState(f"{what} must be stated in at least {MIN_REASON_CHARS} characters", code="reason_required")
+    return text[:2000]
+
+
+def break_glass(session: Session, principal: Principal, child_id: str, reason: str, *, minutes: float) -> BreakGlass:
+    """Open one child's record outside the rules for a while; logged and flagged for review."""
+    require(principal, Can.BREAK_GLASS)
+    reason = _reason(reason, "the reason for break-glass access")
+    child = session.get(Child, child_id)
+    if child is None:
+        raise NotFound(f"no child {child_id} in the child index")
+    existing = need_to_know(session, principal, child)
+    if existing is not None and existing.basis != "break_glass":
+        raise InvalidState(f"you already have access to child {child_id}; break-glass is not needed",
+                           code="already_allowed")
+    stamp = now()
+    glass = BreakGlass(user_id=principal.user_id, child_id=child_id, reason=reason, started_at=stamp,
+                       expires_at=stamp + timedelta(minutes=minutes))
+    session.add(glass)
+    session.flush()
+    record(session, ProtocolEvent(kind=Kind.BREAK_GLASS, actor=principal.actor, child_id=child_id,
+                                  outcome="flagged_for_review",
+                                  parameters={"break_glass_id": glass.id, "reason": reason,
+                                              "expires_at": glass.expires_at.isoformat()}))
+    return glass
+
+
+REVIEW_OUTCOMES = ("justified", "not_justified")
+
+
+def review_break_glass(session: Session, principal: Principal, glass_id: int, outcome: str, note: str) -> BreakGlass:
+    require(principal, Can.REVIEW_BREAK_GLASS)
+    glass = session.get(BreakGlass, glass_id)
+    if glass is None:
+        raise NotFound(f"no break-glass access {glass_id}")
+    if outcome not in REVIEW_OUTCOMES:
+        raise InvalidState(f"review outcome must be one of {', '.join(REVIEW_OUTCOMES)}", code="validation_failed")
+    if glass.reviewed_at is not None:
+        raise InvalidState(f"break-glass access {glass_id} was already reviewed", code="already_reviewed")
+    if glass.user_id == principal.user_id:
+        raise AccessDenied("nobody reviews their own break-glass access", code="own_access")
+    glass.reviewed_by, glass.reviewed_at = principal.username, now()
+    glass.review_outcome, glass.review_note = outcome, (note or "").strip()[:2000] or None
+    record(session, ProtocolEvent(kind=Kind.BREAK_GLASS_REVIEWED, actor=principal.actor, child_id=glass.child_id,
+                                  outcome=outcome, parameters={"break_glass_id": glass.id, "note": glass.review_note}))
+    return glass
+
+
+def record_purpose(session: Session, principal: Principal, purpose: str, *, minutes: float,
+                   document_id: str | None = None, child_id: str | None = None) -> AuditPurpose:
+    """An auditor states why they need to open a document (or a child's documents)."""
+    require(principal, Can.AUDIT)
+    purpose = _reason(purpose, "the purpose")
+    if (document_id is None) == (child_id is None):
+        raise InvalidState("a purpose is for one document or one child", code="validation_failed")
+    if document_id is not None and session.get(Document, document_id) is None:
+        raise NotFound(f"no document {document_id}")
+    if child_id is not None and session.get(Child, child_id) is None:
+        raise NotFound(f"no child {child_id} in the child index")
+    stamp = now()
+    row = AuditPurpose(user_id=principal.user_id, document_id=document_id, child_id=child_id, purpose=purpose,
+                       started_at=stamp, expires_at=stamp + timedelta(minutes=minutes))
+    session.add(row)
+    session.flush()
+    record(session, ProtocolEvent(kind=Kind.AUDIT_PURPOSE, actor=principal.actor, document_id=document_id,
+                                  child_id=child_id, parameters={"purpose_id": row.id, "purpose": purpose,
+                                                                 "expires_at": row.expires_at.isoformat()}))
+    return row
+
+
+def is_active(expires_at: datetime) -> bool:
+    return _utc(expires_at) > now()
+
+
+def roles() -> Iterable[str]:
+    return [r.value for r in Role]

@@ -1,0 +1,649 @@
+"""What the pages and the API do, once: check need-to-know, call the domain, log the use.
+
+Both the HTML routes and the REST API call these methods, so a rule cannot hold in one and
+be missed in the other. A read refused by a need-to-know rule is itself logged as "denied".
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from escr.app import access, accounts, retrieval
+from escr.app.access import AccessDenied, Can, Principal, Role, require
+from escr.errors import InvalidState, NotFound
+from escr.indexing.identifiers import find_dates
+from escr.record.database import SEARCH_RANK_CANDIDATES  # a text search ranks and returns at most these
+from escr.record.events import AccessEvent, now, record
+from escr.record.models import (
+    AuditPurpose,
+    BreakGlass,
+    Child,
+    Document,
+    DocumentChild,
+    Event,
+    Team,
+    User,
+)
+from escr.services import Services
+from escr.web import page_images
+
+QUEUE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification")
+SEARCH_CAP = 1000  # children found by one child-index search
+
+
+@dataclass(frozen=True)
+class PageOf:
+    """One page of a list that can grow, with what a client needs to fetch the next."""
+
+    items: list[Any]
+    offset: int
+    limit: int
+    total: int
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + self.limit if self.offset + self.limit < self.total else None
+
+    @property
+    def prev_offset(self) -> int | None:
+        return max(0, self.offset - self.limit) if self.offset > 0 else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "offset": self.offset, "limit": self.limit, "total": self.total,
+                "next_offset": self.next_offset}
+
+
+def page_of(items: list[Any], offset: int, limit: int) -> PageOf:
+    return PageOf(items[offset:offset + limit], offset, limit, len(items))
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def child_dict(child: Child) -> dict[str, Any]:
+    return {"child_id": child.child_id, "given_names": child.given_names, "family_name": child.family_name,
+            "date_of_birth": _iso(child.date_of_birth), "nhs_number": child.nhs_number, "category": child.category,
+            "status": child.status, "team": child.team}
+
+
+def user_dict(user: User) -> dict[str, Any]:
+    return {"username": user.username, "display_name": user.display_name, "role": user.role,
+            "teams": sorted(m.team_code for m in user.memberships), "third_party_access": user.third_party_access,
+            "disabled": user.disabled, "locked": user.locked_until is not None and access.is_active(user.locked_until),
+            "created_at": _iso(user.created_at), "last_login_at": _iso(user.last_login_at)}
+
+
+def event_dict(e: Event) -> dict[str, Any]:
+    detail = dict(e.detail or {})
+    return {"seq": e.id, "at": _iso(e.at), "category": e.category, "kind": e.kind, "actor": e.actor,
+            "actor_kind": e.actor_kind, "action": detail.get("action"), "child_id": e.child_id,
+            "document_id": e.document_id, "batch_id": e.batch_id, "outcome": e.outcome,
+            "purpose": detail.get("purpose"), "parameters": detail.get("parameters", {}), "hash": e.hash,
+            "prev_hash": e.prev_hash}
+
+
+def glass_dict(g: BreakGlass, username: str) -> dict[str, Any]:
+    return {"id": g.id, "user": username, "child_id": g.child_id, "reason": g.reason,
+            "started_at": _iso(g.started_at), "expires_at": _iso(g.expires_at),
+            "active": access.is_active(g.expires_at),
+            "reviewed_by": g.reviewed_by, "reviewed_at": _iso(g.reviewed_at), "review_outcome": g.review_outcome,
+            "review_note": g.review_note}
+
+
+def parse_date(value: str | None, field: str) -> date | None:
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InvalidState(f"{field} is not a date (YYYY-MM-DD)", code="validation_failed") from None
+
+
+class Operations:
+    """Everything a signed-in person can do, bound to that person."""
+
+    def __init__(self, services: Services, principal: Principal) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.db = services.db
+        self.p = principal
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _logged_refusal(self, action: str, *, child_id: str | None = None,
+                        document_id: str | None = None) -> Iterator[None]:
+        """Refusals of a read go in the access log too (in their own transaction)."""
+        try:
+            yield
+        except AccessDenied as exc:
+            with self.db.session() as session:
+                retrieval.log_refused(session, actor=self.p.actor, action=action, code=exc.code,
+                                      child_id=child_id, document_id=document_id)
+            raise
+
+    def _document(self, session: Session, doc_id: str) -> Document:
+        doc = session.get(Document, doc_id)
+        if doc is None:
+            raise NotFound(f"no document {doc_id}")
+        return doc
+
+    # --- finding children and reading records ----------------------------------------------
+
+    def find_children(self, query: str, offset: int, limit: int) -> PageOf:
+        """Find a child by id, NHS number, date of birth or name, among those this person may look up."""
+        require(self.p, Can.FIND_CHILDREN)
+        query = (query or "").strip()
+        if not query:
+            raise InvalidState("type a child id, a name or a date of birth", code="validation_failed")
+        with self.db.session() as session:
+            scope = access.findable_children(session, self.p)
+            stmt = select(Child).where(self._child_query(query))
+            if scope is not None:
+                stmt = stmt.where(scope)
+            children = session.scalars(stmt.order_by(Child.family_name, Child.given_names, Child.child_id)
+                                       .limit(SEARCH_CAP)).all()
+            record(session, AccessEvent(actor=self.p.actor, action="search",
+                                                  parameters={"target": "child_index", "query": query,
+                                                              "hits": len(children)}))
+            return page_of([child_dict(c) for c in children], offset, limit)
+
+    def _child_query(self, query: str):  # type: ignore[no-untyped-def]
+        digits = re.sub(r"[\s-]", "", query)
+        if re.fullmatch(self.settings.child_id_pattern.replace(r"\b", ""), query.upper()):
+            return Child.child_id == query.upper()
+        if digits.isdigit() and len(digits) == 10:
+            return Child.nhs_number == digits
+        dates = find_dates(query, today=date.today())
+        if len(dates) == 1 and len(query) - (dates[0].end - dates[0].start) <= 2:
+            return Child.date_of_birth == dates[0].value
+        if dates:
+            name = (query[:dates[0].start] + query[dates[0].end:]).strip()
+            return (Child.date_of_birth == dates[0].value) & self._name_clause(name)
+        return self._name_clause(query)
+
+    @staticmethod
+    def _name_clause(text: str):  # type: ignore[no-untyped-def]
+        terms = [t for t in re.split(r"[\s,]+", text) if t][:5]
+        clause = None
+        for term in terms:
+            like = f"%{term.lower()}%"
+            part = or_(func.lower(Child.given_names).like(like), func.lower(Child.family_name).like(like),
+                       func.lower(Child.child_id).like(like))
+            clause = part if clause is None else clause & part
+        return clause if clause is not None else Child.child_id == ""
+
+    def child_record(self, child_id: str, *, doc_type: str | None, since: date | None, until: date | None,
+                     offset: int, limit: int) -> dict[str, Any]:
+        """The child's chronology (documents in date order), filtered, one page of it."""
+        with self._logged_refusal("list", child_id=child_id), self.db.session() as session:
+            child, grant, docs = self._chronology(session, child_id, doc_type=doc_type, since=since, until=until)
+            worker = accounts.allocated_worker(session, child_id)
+            types = sorted({t for (t,) in session.execute(
+                select(Document.doc_type).join(DocumentChild).where(DocumentChild.child_id == child_id)) if t})
+            return {"child": child_dict(child), "basis": grant.basis, "break_glass_id": grant.break_glass_id,
+                    "allocated_to": worker.username if worker else None, "doc_types": types,
+                    "documents": page_of(docs, offset, limit)}
+
+    def child_documents(self, child_id: str, *, doc_type: str | None, since: date | None, until: date | None,
+                        offset: int, limit: int) -> PageOf:
+        """One page of the child's chronology for the API: not the allocation or the types the web
+        page's filters show, which would cost two more queries on every call."""
+        with self._logged_refusal("list", child_id=child_id), self.db.session() as session:
+            _, _, docs = self._chronology(session, child_id, doc_type=doc_type, since=since, until=until)
+            return page_of(docs, offset, limit)
+
+    def _chronology(self, session: Session, child_id: str, *, doc_type: str | None, since: date | None,
+                    until: date | None) -> tuple[Child, access.Grant, list[dict[str, Any]]]:
+        """The child, the grant that lets this person list it, and its documents in date order (logged)."""
+        child, grant = access.child_grant(session, self.p, child_id)
+        docs = retrieval.list_documents(session, child_id, actor=self.p.actor, doc_type=doc_type or None,
+                                        since=since, until=until, use=grant.use)
+        return child, grant, docs
+
+    def child_summary(self, child_id: str) -> dict[str, Any]:
+        """The child's index entry only (no documents), for anyone who may find the child."""
+        with self._logged_refusal("list", child_id=child_id), self.db.session() as session:
+            child, grant = access.child_grant(session, self.p, child_id)
+            worker = accounts.allocated_worker(session, child_id)
+            return {**child_dict(child), "basis": grant.basis, "allocated_to": worker.username if worker else None}
+
+    def document(self, doc_id: str) -> dict[str, Any]:
+        """A document's metadata, and whether (and why not) this person may open its pages."""
+        with self._logged_refusal("view", document_id=doc_id), self.db.session() as session:
+            doc = self._document(session, doc_id)
+            grant = access.document_grant(session, self.p, doc, content=False)
+            data = retrieval.show_document(session, doc_id, actor=self.p.actor, use=grant.use)
+            try:
+                content = access.document_grant(session, self.p, doc, content=True)
+                data["content"] = {"allowed": True, "basis": content.basis, "code": None, "message": None}
+            except AccessDenied as exc:
+                data["content"] = {"allowed": False, "basis": None, "code": exc.code, "message": exc.message}
+            try:
+                access.original_grant(session, self.p, doc)
+                data["original_allowed"] = True
+            except AccessDenied:
+                data["original_allowed"] = False
+            data["basis"] = grant.basis
+            data["actions"] = self._actions(session, doc)
+            data["four_eyes"] = self.p.can(Can.VERIFY) and self._scanned_or_indexed(doc)
+            return data
+
+    def _actions(self, session: Session, doc: Document) -> list[str]:
+        """What this person may do to the document now (the routes check again when they do it)."""
+        actions = []
+        if self.p.can(Can.INDEX) and doc.state in ("needs_indexing", "awaiting_verification"):
+            actions.append("index")
+        if self.p.can(Can.VERIFY):
+            try:
+                access.verify_grant(session, self.p, doc)
+            except AccessDenied:
+                return actions
+            if self._scanned_or_indexed(doc):
+                return actions  # four-eyes: someone else decides (the routes refuse it too)
+            if doc.state == "awaiting_verification":
+                actions += ["verify", "reject"]
+            elif doc.state == "qc_failed":
+                actions += ["accept_qc", "reject"]
+            elif doc.state == "needs_indexing":
+                actions.append("reject")
+        return actions
+
+    def _scanned_or_indexed(self, doc: Document) -> bool:
+        me = self.p.username.casefold()
+        return any(name and name.strip().casefold() == me for name in (doc.batch.operator, doc.indexed_by))
+
+    def open_content(self, doc_id: str, *, original: bool = False) -> tuple[BinaryIO, str, str]:
+        """The searchable PDF (or the untouched scan); returns (stream, file name, media type)."""
+        with self._logged_refusal("download", document_id=doc_id), self.db.session() as session:
+            doc = self._document(session, doc_id)
+            if original:
+                grant = access.original_grant(session, self.p, doc)
+            else:
+                grant = access.document_grant(session, self.p, doc, content=True)
+            stream, name = retrieval.open_document(session, self.services.store, doc_id, actor=self.p.actor,
+                                                   original=original, use=grant.use)
+            media = doc.batch.media_type if original else "application/pdf"
+        return stream, name, media
+
+    def page_image(self, doc_id: str, page: int, *, large: bool) -> Path:
+        dpi = self.settings.web.page_image_dpi if large else self.settings.web.thumbnail_dpi
+        with self._logged_refusal("view", document_id=doc_id), self.db.session() as session:
+            doc = self._document(session, doc_id)
+            grant = access.document_grant(session, self.p, doc, content=True)
+            if not 1 <= page <= doc.page_count:
+                raise NotFound(f"no page {page} in document {doc_id}")
+            retrieval.log_document_access(session, doc, actor=self.p.actor, action="view", use=grant.use,
+                                          parameters={"object": "page_image", "page": page, "dpi": dpi})
+            key, sha, count = doc.searchable_key, doc.searchable_sha256, doc.page_count
+        return page_images.page_image(self.services.store, self.settings.home, key=key, sha256=sha, page=page,
+                                      page_count=count, dpi=dpi)
+
+    def search(self, query: str, *, child_id: str | None, offset: int, limit: int) -> PageOf:
+        """Full-text search over the documents this person may open (and within one record)."""
+        self.check_search()
+        query = (query or "").strip()
+        if not query:
+            raise InvalidState("type something to search for", code="validation_failed")
+        with self._logged_refusal("search", child_id=child_id), self.db.session() as session:
+            use = retrieval.Use(basis="need_to_know")
+            if child_id is not None:
+                _, grant = access.child_grant(session, self.p, child_id)
+                use = grant.use
+            allowed = access.readable_document_ids(session, self.p)
+            hits = retrieval.search(session, self.db, query, actor=self.p.actor, child_id=child_id,
+                                    limit=SEARCH_RANK_CANDIDATES, document_ids=allowed, use=use)
+            return page_of(hits, offset, limit)
+
+    def check_search(self) -> None:
+        if self.p.role is Role.ADMINISTRATOR:
+            raise AccessDenied("administrators read no records", code="role_forbidden")
+
+    def provenance(self, doc_id: str, offset: int, limit: int) -> dict[str, Any]:
+        """Every protocol event of the document in order, with hashes; for whoever may see its metadata."""
+        with self._logged_refusal("provenance", document_id=doc_id), self.db.session() as session:
+            doc = self._document(session, doc_id)
+            grant = access.document_grant(session, self.p, doc, content=False)
+            data = retrieval.provenance(session, doc_id, actor=self.p.actor, use=grant.use)
+        events = data.pop("events")
+        data["events"] = page_of(events, offset, limit)
+        return data
+
+    # --- intake: dashboard, queues, quarantine, indexing, verification ----------------------
+
+    def dashboard(self) -> dict[str, Any]:
+        require(self.p, Can.INTAKE)
+        with self.db.session() as session:
+            counts = dict(session.execute(select(Document.state, func.count()).group_by(Document.state)).all())
+        return {"processing": self.processing(), "quarantined": len(self.quarantine_entries()),
+                "counts": {s: counts.get(s, 0) for s in (*QUEUE_STATES, "rejected", "verified")}}
+
+    def processing(self) -> list[dict[str, Any]]:
+        """Files claimed from the intake folder and being worked on now."""
+        require(self.p, Can.INTAKE)
+        from escr.intake.receipt import Claim
+
+        items = []
+        root = self.settings.processing_dir
+        for claim_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []:
+            files = [f for f in claim_dir.rglob("*") if f.is_file()]
+            for f in files[:1]:
+                claim = Claim(claim_dir.name, f, PurePosixPath(f.relative_to(claim_dir).as_posix()))
+                try:
+                    received = _iso(claim.received_at)
+                except ValueError:
+                    received = None
+                items.append({"claim_id": claim_dir.name, "operator": claim.operator, "device": claim.device,
+                              "name": claim.name, "received_at": received})
+        return items
+
+    def queue(self, state: str | None, offset: int, limit: int) -> PageOf:
+        """Documents waiting for indexing, a QC decision or verification (team managers: their teams')."""
+        if not (self.p.can(Can.INTAKE) or self.p.can(Can.VERIFY)):
+            raise AccessDenied(f"the {self.p.role} role has no intake queue", code="role_forbidden")
+        states = [state] if state else list(QUEUE_STATES)
+        if any(s not in (*QUEUE_STATES, "rejected") for s in states):
+            raise InvalidState(f"state must be one of {', '.join((*QUEUE_STATES, 'rejected'))}",
+                               code="validation_failed")
+        with self.db.session() as session:
+            stmt = select(Document).where(Document.state.in_(states))
+            if self.p.role is Role.TEAM_MANAGER:
+                mine = select(Child.child_id).where(access.findable_children(session, self.p))
+                stmt = stmt.where(Document.id.in_(select(DocumentChild.document_id)
+                                                  .where(DocumentChild.child_id.in_(mine))))
+            total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+            docs = session.scalars(stmt.order_by(Document.created_at, Document.id).offset(offset).limit(limit)).all()
+            items = [{**retrieval.summary(d), "operator": d.batch.operator, "indexed_by": d.indexed_by,
+                      "reasons": d.state_reasons,
+                      "candidates": [{"child_id": c.child_id, "score": c.score} for c in d.candidates]}
+                     for d in docs]
+        return PageOf(items, offset, limit, total)
+
+    def quarantine_entries(self) -> list[dict[str, Any]]:
+        require(self.p, Can.INTAKE)
+        from escr.intake.quarantine import list_quarantine
+
+        keep = ("code", "reason", "what_to_do", "intake_path", "operator", "device", "received_at",
+                "quarantined_at", "sha256", "size_bytes")
+        return [{"claim_id": e.claim_id, **{k: e.reason.get(k) for k in keep}}
+                for e in list_quarantine(self.settings.quarantine_dir)]
+
+    def quarantine(self, offset: int, limit: int) -> PageOf:
+        return page_of(self.quarantine_entries(), offset, limit)
+
+    def retry_quarantined(self, claim_id: str) -> str:
+        """Put a quarantined file back in the intake folder for another try; logged."""
+        require(self.p, Can.INTAKE)
+        from escr.intake.quarantine import retry
+
+        target = retry(claim_id, quarantine_dir=self.settings.quarantine_dir, intake_dir=self.settings.intake_dir,
+                       db=self.db, actor=self.p.actor)
+        return str(target.relative_to(self.settings.intake_dir))
+
+    def discard_quarantined(self, claim_id: str, reason: str) -> str:
+        """Discard a quarantined file: off the list, bytes kept until retention allows; logged."""
+        require(self.p, Can.INTAKE)
+        from escr.intake.quarantine import discard
+
+        keep_until = date.today() + timedelta(days=self.settings.web.discarded_keep_days)
+        discard(claim_id, quarantine_dir=self.settings.quarantine_dir, discarded_dir=self.settings.home / "discarded",
+                db=self.db, actor=self.p.actor, reason=reason, keep_until=keep_until)
+        return keep_until.isoformat()
+
+    def index(self, doc_id: str, *, child_ids: list[str], doc_type: str, doc_date: date | None) -> str:
+        require(self.p, Can.INDEX)
+        from escr.app.verification import index_document
+        from escr.record.retention_updates import retention_hook
+
+        child_ids = [c.strip() for c in child_ids if c and c.strip()]
+        with self.db.session() as session:
+            doc = index_document(session, doc_id, user=self.p.username, child_ids=child_ids, doc_type=doc_type,
+                                 known_types=list(self.services.doctypes.types), doc_date=doc_date,
+                                 on_retention_change=retention_hook(self.services.store, self.services.retention,
+                                                                    self.p.actor, reason="indexed by hand"))
+            return doc.state
+
+    def decide(self, doc_id: str, decision: str, *, reason: str = "") -> str:
+        """Verify, reject, or accept a QC failure, under the four-eyes rule."""
+        from escr.app.verification import accept_qc_failure, reject_document, verify_document
+
+        with self.db.session() as session:
+            doc = self._document(session, doc_id)
+            access.verify_grant(session, self.p, doc)
+            if decision == "verify":
+                doc = verify_document(session, doc_id, user=self.p.username)
+            elif decision == "reject":
+                doc = reject_document(session, doc_id, user=self.p.username, reason=reason)
+            elif decision == "accept_qc":
+                doc = accept_qc_failure(session, doc_id, user=self.p.username, reason=reason)
+            else:
+                raise InvalidState(f"unknown decision {decision}", code="validation_failed")
+            return doc.state
+
+    def coversheet(self, child_ids: list[str], doc_type: str, pages: int | None, *, print_names: bool) -> bytes:
+        """A printable cover sheet PDF for the child(ren)."""
+        require(self.p, Can.INTAKE)
+        from escr.pages.coversheet import CoverSheet, new_batch_id, render_coversheet_pdf
+
+        if doc_type not in self.services.doctypes.types:
+            raise NotFound(f"unknown document type {doc_type}")
+        with self.db.session() as session:
+            children = [session.get(Child, c) for c in child_ids]
+            missing = [c for c, row in zip(child_ids, children, strict=True) if row is None]
+            if missing:
+                raise NotFound(f"children not in the child index: {', '.join(missing)}")
+            labels = [f"{c.given_names} {c.family_name}" for c in children if c] if print_names else []
+        sheet = CoverSheet(new_batch_id(), tuple(child_ids), doc_type, pages)
+        with tempfile.TemporaryDirectory() as tmp:
+            return render_coversheet_pdf(sheet, Path(tmp) / "sheet.pdf", child_labels=labels).read_bytes()
+
+    def doc_types(self) -> list[tuple[str, str]]:
+        return [(code, t.label) for code, t in self.services.doctypes.types.items()]
+
+    # --- auditors ----------------------------------------------------------------------------
+
+    def _access_log_stmt(self, *, child_id: str | None, user: str | None, since: date | None, until: date | None,
+                         action: str | None, outcome: str | None):  # type: ignore[no-untyped-def]
+        require(self.p, Can.AUDIT)
+        stmt = select(Event).where(Event.category == "access")
+        if child_id:
+            stmt = stmt.where(Event.child_id == child_id.strip())
+        if user:
+            stmt = stmt.where(Event.actor == user.strip().lower())
+        if since:
+            stmt = stmt.where(Event.at >= datetime.combine(since, datetime.min.time(), UTC))
+        if until:
+            stmt = stmt.where(Event.at < datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC))
+        if outcome:
+            stmt = stmt.where(Event.outcome == outcome)
+        if action:
+            stmt = stmt.where(Event.detail["action"].as_string() == action)
+        return stmt
+
+    def access_log(self, offset: int, limit: int, **filters: Any) -> PageOf:
+        """Who used which child's record, when, how and why; newest first."""
+        stmt = self._access_log_stmt(**filters)
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+            rows = session.scalars(stmt.order_by(Event.id.desc()).offset(offset).limit(limit)).all()
+            return PageOf([event_dict(e) for e in rows], offset, limit, total)
+
+    def access_log_all(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every matching row, oldest first, fetched in batches (for the CSV export).
+
+        The rules are checked now, before the first byte of the answer is sent."""
+        return self._batches(self._access_log_stmt(**filters))
+
+    def _batches(self, stmt) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+        last = 0
+        while True:
+            with self.db.session() as session:
+                rows = session.scalars(stmt.where(Event.id > last).order_by(Event.id).limit(500)).all()
+                batch = [event_dict(e) for e in rows]
+            if not batch:
+                return
+            yield from batch
+            last = batch[-1]["seq"]
+
+    def record_purpose(self, purpose: str, *, document_id: str | None = None, child_id: str | None = None) -> str:
+        with self.db.session() as session:
+            row = access.record_purpose(session, self.p, purpose, minutes=self.settings.web.audit_purpose_minutes,
+                                        document_id=document_id, child_id=child_id)
+            return _iso(row.expires_at) or ""
+
+    def purposes(self) -> list[dict[str, Any]]:
+        require(self.p, Can.AUDIT)
+        with self.db.session() as session:
+            rows = session.scalars(select(AuditPurpose).where(AuditPurpose.user_id == self.p.user_id,
+                                                              AuditPurpose.expires_at > now())
+                                   .order_by(AuditPurpose.id.desc())).all()
+            return [{"id": r.id, "document_id": r.document_id, "child_id": r.child_id, "purpose": r.purpose,
+                     "expires_at": _iso(r.expires_at)} for r in rows]
+
+    # --- break-glass ---------------------------------------------------------------------------
+
+    def break_glass(self, child_id: str, reason: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            glass = access.break_glass(session, self.p, child_id.strip(), reason,
+                                       minutes=self.settings.web.break_glass_minutes)
+            return glass_dict(glass, self.p.username)
+
+    def break_glass_list(self, *, everyone: bool, pending_only: bool, offset: int, limit: int) -> PageOf:
+        """Everyone's break-glass accesses (for reviewers), or one's own."""
+        require(self.p, Can.REVIEW_BREAK_GLASS if everyone else Can.BREAK_GLASS)
+        with self.db.session() as session:
+            stmt = select(BreakGlass, User.username).join(User, User.id == BreakGlass.user_id)
+            if not everyone:
+                stmt = stmt.where(BreakGlass.user_id == self.p.user_id)
+            if pending_only:
+                stmt = stmt.where(BreakGlass.reviewed_at.is_(None))
+            total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+            rows = session.execute(stmt.order_by(BreakGlass.id.desc()).offset(offset).limit(limit)).all()
+            return PageOf([glass_dict(g, name) for g, name in rows], offset, limit, total)
+
+    def review_break_glass(self, glass_id: int, outcome: str, note: str) -> None:
+        with self.db.session() as session:
+            access.review_break_glass(session, self.p, glass_id, outcome, note)
+
+    # --- people, teams, allocation, tokens -------------------------------------------------------
+
+    def users(self, offset: int, limit: int) -> PageOf:
+        require(self.p, Can.ADMINISTER)
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(User)) or 0
+            rows = session.scalars(select(User).order_by(User.username).offset(offset).limit(limit)).all()
+            return PageOf([user_dict(u) for u in rows], offset, limit, total)
+
+    def add_user(self, username: str, *, role: str, display_name: str | None, teams: list[str],
+                 third_party: bool) -> str:
+        """Create a user; returns their first password, shown once."""
+        require(self.p, Can.ADMINISTER)
+        with self.db.session() as session:
+            _, password = accounts.add_user(session, username, role=role, actor=self.p.actor,
+                                            display_name=display_name, teams=teams, third_party=third_party)
+            return password
+
+    def update_user(self, username: str, *, role: str | None = None, display_name: str | None = None,
+                    third_party: bool | None = None, disabled: bool | None = None) -> dict[str, Any]:
+        require(self.p, Can.ADMINISTER)
+        with self.db.session() as session:
+            user = accounts.update_user(session, username, actor=self.p.actor, role=role, display_name=display_name,
+                                        third_party=third_party)
+            if disabled is not None and disabled != user.disabled:
+                user = accounts.set_disabled(session, username, disabled, actor=self.p.actor)
+            return user_dict(user)
+
+    def reset_password(self, username: str) -> str:
+        require(self.p, Can.ADMINISTER)
+        with self.db.session() as session:
+            return accounts.reset_password(session, username, actor=self.p.actor)
+
+    def teams(self) -> list[dict[str, Any]]:
+        require(self.p, Can.ADMINISTER)
+        with self.db.session() as session:
+            teams = session.scalars(select(Team).order_by(Team.code)).all()
+            counts = dict(session.execute(select(Child.team, func.count()).group_by(Child.team)).all())
+            return [{"code": t.code, "name": t.name, "children": counts.get(t.code, 0),
+                     "members": [u.username for u in accounts.team_members(session, t.code)]} for t in teams]
+
+    def add_team(self, code: str, name: str | None) -> None:
+        require(self.p, Can.ADMINISTER)
+        with self.db.session() as session:
+            accounts.add_team(session, code, actor=self.p.actor, name=name)
+
+    def set_membership(self, team: str, username: str, member: bool) -> None:
+        require(self.p, Can.ADMINISTER)
+        with self.db.session() as session:
+            if member:
+                accounts.add_member(session, team, username, actor=self.p.actor)
+            else:
+                accounts.remove_member(session, team, username, actor=self.p.actor)
+
+    def allocate(self, child_id: str, username: str | None) -> None:
+        """Allocate a child to a worker: administrators any child; team managers their teams' children
+        to members of their teams."""
+        require(self.p, Can.ALLOCATE)
+        with self.db.session() as session:
+            child = session.get(Child, child_id)
+            if child is None:
+                raise NotFound(f"no child {child_id} in the child index")
+            if self.p.role is Role.TEAM_MANAGER:
+                if child.team not in self.p.teams:
+                    raise AccessDenied(f"child {child_id} is not in your teams", code="not_your_team")
+                if username:
+                    worker = accounts.get_user(session, username)
+                    if not {m.team_code for m in worker.memberships} & set(self.p.teams):
+                        raise AccessDenied(f"{worker.username} is not in your teams", code="not_your_team")
+            accounts.allocate(session, child_id, username or None, actor=self.p.actor)
+
+    def team_workers(self, child_id: str) -> list[str]:
+        """Whom a team manager may allocate this child to (members of the child's team)."""
+        with self.db.session() as session:
+            child = session.get(Child, child_id)
+            if child is None or not child.team:
+                return []
+            return [u.username for u in accounts.team_members(session, child.team)
+                    if u.role in (Role.CASEWORKER, Role.TEAM_MANAGER) and not u.disabled]
+
+    def tokens(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            return [{"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": _iso(t.created_at),
+                     "expires_at": _iso(t.expires_at), "last_used_at": _iso(t.last_used_at),
+                     "revoked": t.revoked_at is not None}
+                    for t in accounts.tokens_of(session, self.p.user_id)]
+
+    def create_token(self, name: str, days: int | None) -> dict[str, Any]:
+        with self.db.session() as session:
+            user = session.get(User, self.p.user_id)
+            assert user is not None
+            new = accounts.create_token(session, user, name, actor=self.p.actor, days=days)
+            return {"id": new.token.id, "name": new.token.name, "token": new.secret,
+                    "expires_at": _iso(new.token.expires_at)}
+
+    def revoke_token(self, token_id: int) -> None:
+        with self.db.session() as session:
+            accounts.revoke_token(session, token_id, actor=self.p.actor, owner_id=self.p.user_id)
+
+    def change_password(self, old: str, new: str) -> None:
+        with self.db.session() as session:
+            accounts.change_own_password(session, self.p.user_id, old, new)
+
+    def me(self) -> dict[str, Any]:
+        return {"username": self.p.username, "display_name": self.p.display_name, "role": self.p.role.value,
+                "teams": sorted(self.p.teams), "third_party_access": self.p.third_party, "via": self.p.via,
+                "can": sorted(c.value for c in access.CAPABILITIES[self.p.role])}

@@ -1,0 +1,1 @@
+"""The `escr` command line: a thin face over the application layer (entry point: escr.cli.main)."""

@@ -1,0 +1,343 @@
+"""`escr verify`, `escr anchor`, `escr fixity`, `escr report`, `escr paper ...`, `escr audit ...`.
+
+Provenance for auditors: checks that exit non-zero on any finding, certificates of scanning,
+the paper original's custody and disposition, and case-file audit support.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from escr.cli.common import JsonOpt, UserOpt, _actor, _date, _print_json, _services, app, handles_errors, out
+from escr.errors import InvalidState
+
+paper_app = typer.Typer(help="The paper originals: custody moves, QA hold and disposition.", no_args_is_help=True)
+audit_app = typer.Typer(help="Case-file audit: evidence for the 14 standards, the monthly sample.",
+                        no_args_is_help=True)
+app.add_typer(paper_app, name="paper")  # registered when escr.cli.main imports this module
+app.add_typer(audit_app, name="audit")
+
+DateOpt = Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today).")]
+
+
+def _say(text: str) -> None:
+    """One line of output, never re-wrapped (keys and hashes stay whole) nor colour-guessed."""
+    out.print(text, highlight=False, soft_wrap=True)
+
+
+def _today(value: str | None) -> date:
+    return _date(value) or datetime.now(UTC).date()
+
+
+def _print_findings(result: Any) -> None:
+    tally = result.tally
+    head = "no findings" if result.ok else f"{len(result.findings)} finding(s)"
+    _say(f"escr verify: [bold]{head}[/bold] (run {result.run_id}; checked {tally.events_checked} events, "
+              f"{tally.anchors_checked} anchors, {tally.documents_checked} documents, {tally.objects_checked} objects, "
+              f"{tally.bytes_read} bytes)")
+    for f in result.findings:
+        since = f"{f.since.isoformat()} ({f.since_basis})" if f.since else "unknown"
+        _say(f"  [red]{f.code}[/red] {f.what}\n    where: {f.where}\n    since: {since}")
+    for note in tally.notes:
+        _say(f"  note: {note}")
+
+
+@app.command()
+@handles_errors
+def verify(
+    child: Annotated[str | None, typer.Option("--child", help="Only this child's documents.")] = None,
+    doc: Annotated[str | None, typer.Option("--doc", help="Only this document.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only scans received and events since YYYY-MM-DD.")] = None,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the log chain and anchors, every object's SHA-256, the protocol steps, store against database.
+
+    Exits 1 when anything is found; each finding says what, where and since when.
+    """
+    from escr.pipelines import fixity
+    from escr.provenance.checks import Scope
+
+    if sum(v is not None for v in (child, doc, since)) > 1:
+        raise typer.BadParameter("give at most one of --child, --doc, --since")
+    services = _services()
+    result = fixity.run(services, Scope(child_id=child, document_id=doc, since=_date(since)),
+                        actor=_actor(services, user), trigger="verify")
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        _print_findings(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("fixity")
+@handles_errors
+def fixity_run(as_json: JsonOpt = False) -> None:
+    """The scheduled fixity run over the whole store (for cron or a timer): alerts on each finding."""
+    from escr.pipelines import fixity
+
+    services = _services()
+    result = fixity.run(services, actor=None, trigger="schedule", alert=fixity.Alerter(services))
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        _print_findings(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def anchor(user: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """Anchor the event chain's head to the object store now."""
+    from escr.provenance.anchors import write_anchor
+
+    services = _services()
+    written = write_anchor(services, actor=_actor(services, user), force=True)
+    if written is None:
+        raise InvalidState("the event log is empty: nothing to anchor")
+    if as_json:
+        _print_json(written.as_dict())
+    else:
+        _say(f"anchored event {written.event_id} ({written.event_count} events, {written.method}) "
+                  f"as {written.key}")
+
+
+@app.command()
+@handles_errors
+def report(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the report.")],
+    doc: Annotated[str | None, typer.Option("--doc", help="A document id.")] = None,
+    batch: Annotated[str | None, typer.Option("--batch", help="A scan id (S-...) or cover-sheet batch id.")] = None,
+    child: Annotated[str | None, typer.Option("--child", help="A child id: every document of the child.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html, pdf or json.")] = "html",
+    user: UserOpt = None,
+) -> None:
+    """Certificate of scanning (provenance report) for a document, a batch or a child."""
+    from escr.provenance.certificate import FORMATS, build_report, write_report
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    services = _services()
+    data = build_report(services, actor=_actor(services, user), document_id=doc, batch=batch, child_id=child)
+    write_report(data, fmt, output)
+    state = "fixity check passed" if data["verification"]["ok"] else "FIXITY FINDINGS - see the report"
+    _say(f"{fmt} report for {data['summary']['documents']} document(s) written to {output} ({state})")
+    if not data["verification"]["ok"]:
+        raise typer.Exit(1)
+
+
+# --- escr paper --------------------------------------------------------------------------------
+
+
+@paper_app.command("due")
+@handles_errors
+def paper_due(
+    show_all: Annotated[bool, typer.Option("--all", help="Every verified document's paper, not only what is due.")] = False,
+    today: DateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Paper whose QA hold is over and which may now be destroyed (keep-originals never are)."""
+    from escr.provenance import paper
+
+    services = _services()
+    with services.db.session() as session:
+        rows = [s.as_dict() for s in paper.statuses(session, catalogue=services.doctypes,
+                                                     settings=services.settings.provenance, today=_today(today))
+                if show_all or s.status == paper.DUE]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        _say("no paper is due for destruction")
+    for r in rows:
+        _say(f"{r['document_id']}  scan {r['scan_id']}  batch {r['cover_batch_id'] or '-'}  "
+                  f"{r['doc_type'] or '-'}  [bold]{r['status']}[/bold]: {r['reason']}"
+                  + (f"  at {r['location']}" if r["location"] else ""))
+
+
+@paper_app.command("destroy")
+@handles_errors
+def paper_destroy(
+    docs: Annotated[list[str], typer.Argument(help="Document ids whose paper was destroyed.")],
+    method: Annotated[str, typer.Option(help="How, e.g. 'cross-cut shredding, contractor'.")],
+    certificate: Annotated[str, typer.Option(help="The destruction certificate's reference.")],
+    by: Annotated[str | None, typer.Option(help="Who destroyed it (default: --user).")] = None,
+    on: Annotated[str | None, typer.Option(help="When, YYYY-MM-DD (default: today).")] = None,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record the destruction of paper originals (all or none: each must be due)."""
+    from escr.provenance import paper
+
+    services = _services()
+    actor = _actor(services, user)
+    with services.db.session() as session:
+        rows = paper.destroy(session, docs, by=by or actor.name, method=method, certificate_ref=certificate,
+                             recorded_by=actor.name, catalogue=services.doctypes,
+                             settings=services.settings.provenance, today=_today(None), on=_date(on))
+        done = [{"document_id": r.document_id, "action": r.action, "on": r.at.isoformat()} for r in rows]
+    if as_json:
+        _print_json(done)
+        return
+    _say(f"destruction recorded for {len(done)} document(s)")
+
+
+@paper_app.command("return")
+@handles_errors
+def paper_return(
+    docs: Annotated[list[str], typer.Argument(help="Document ids whose paper was returned.")],
+    to: Annotated[str, typer.Option("--to", help="To whom (the sender or owner of the paper).")],
+    by: Annotated[str | None, typer.Option(help="Who returned it (default: --user).")] = None,
+    on: Annotated[str | None, typer.Option(help="When, YYYY-MM-DD (default: today).")] = None,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that paper originals were returned after their QA hold."""
+    from escr.provenance import paper
+
+    services = _services()
+    actor = _actor(services, user)
+    with services.db.session() as session:
+        rows = paper.return_paper(session, docs, returned_to=to, by=by or actor.name, recorded_by=actor.name,
+                                  catalogue=services.doctypes, settings=services.settings.provenance,
+                                  today=_today(None), on=_date(on))
+        done = [{"document_id": r.document_id, "action": r.action, "on": r.at.isoformat()} for r in rows]
+    if as_json:
+        _print_json(done)
+        return
+    _say(f"return recorded for {len(done)} document(s)")
+
+
+@paper_app.command("move")
+@handles_errors
+def paper_move(
+    paper_ref: Annotated[str, typer.Argument(help="The paper batch: cover-sheet batch id or scan id.")],
+    sender: Annotated[str, typer.Option("--from", help="Who or where the paper leaves.")],
+    recipient: Annotated[str, typer.Option("--to", help="Who or where it goes.")],
+    purpose: Annotated[str, typer.Option(help="to_scanning, to_archive, return or other.")] = "other",
+    authorised_by: Annotated[str | None, typer.Option(help="The manager who authorised a removal.")] = None,
+    due_back: Annotated[str | None, typer.Option(help="Agreed return date, YYYY-MM-DD.")] = None,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Book a batch of paper out to someone or somewhere; it stays unconfirmed until arrival is confirmed."""
+    from escr.provenance import paper
+
+    services = _services()
+    with services.db.session() as session:
+        row = paper.move(session, paper_ref, sender=sender, recipient=recipient, purpose=purpose,
+                         recorded_by=_actor(services, user).name, authorised_by=authorised_by, due_back=_date(due_back))
+        result = {"move_id": row.id, "paper_ref": row.paper_ref, "sender": row.sender, "recipient": row.recipient}
+    if as_json:
+        _print_json(result)
+        return
+    _say(
+        f"move {result['move_id']}: {paper_ref} from {sender} to {recipient}; awaiting confirmation of arrival")
+
+
+@paper_app.command("confirm")
+@handles_errors
+def paper_confirm(
+    move_id: Annotated[int, typer.Argument(help="The move's number (see `escr paper unconfirmed`).")],
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Confirm that a batch of paper arrived (not by its sender)."""
+    from escr.provenance import paper
+
+    services = _services()
+    with services.db.session() as session:
+        row = paper.confirm(session, move_id, by=_actor(services, user).name)
+        result = {"move_id": row.id, "paper_ref": row.paper_ref, "confirmed_by": row.confirmed_by}
+    if as_json:
+        _print_json(result)
+        return
+    _say(f"move {move_id} confirmed as arrived")
+
+
+@paper_app.command("unconfirmed")
+@handles_errors
+def paper_unconfirmed(as_json: JsonOpt = False) -> None:
+    """Moves whose arrival nobody has confirmed, and removals past their agreed return date. Exits 1 if any."""
+    from escr.provenance import paper
+
+    services = _services()
+    with services.db.session() as session:
+        rows = [m.as_dict() for m in paper.open_moves(session)]
+    if as_json:
+        _print_json(rows)
+    else:
+        if not rows:
+            _say("every move of paper is confirmed")
+        for r in rows:
+            what = "not confirmed as arrived" if r["problem"] == "unconfirmed" else f"due back {r['due_back']}"
+            _say(f"move {r['move_id']}  {r['paper_ref']}  {r['sender']} -> {r['recipient']}  {r['moved_at'][:10]}  "
+                      f"[bold]{what}[/bold] ({r['days']} days)")
+    if rows:
+        raise typer.Exit(1)
+
+
+# --- escr audit --------------------------------------------------------------------------------
+
+
+@audit_app.command("casefile")
+@handles_errors
+def audit_casefile(
+    child: Annotated[str, typer.Option("--child", help="The child id.")],
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The 14 standards with their evidence column filled from the child's verified documents."""
+    from escr.provenance.casefile_audit import casefile_audit, load_config
+
+    services = _services()
+    config = load_config(services.settings.config_file(services.settings.provenance.casefile_audit_file),
+                         services.doctypes)
+    with services.db.session() as session:
+        result = casefile_audit(session, child, config=config, catalogue=services.doctypes,
+                                actor=_actor(services, user), today=_today(None))
+    if as_json:
+        _print_json(result.as_dict())
+        return
+    _say(f"[bold]Case-file audit: {result.child_id}[/bold] team {result.team or '-'}, "
+              f"allocated worker {result.allocated_worker or '-'}, status {result.status or '-'}, as of "
+              f"{result.as_of.isoformat()} ({result.verified_documents} verified documents, "
+              f"{result.awaiting_verification} awaiting verification)")
+    for k in result.key_documents:
+        state = "missing" if not k.present else ("up to date" if k.up_to_date else f"older than {k.max_age_days} days")
+        _say(f"  {k.name}: {k.latest.isoformat() if k.latest else '-'} [bold]{state}[/bold]")
+    for s in result.standards:
+        _say(f"{s.number}. {s.question}")
+        for line in s.column:
+            _say(f"     {line}")
+
+
+@audit_app.command("sample")
+@handles_errors
+def audit_sample(
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM.")],
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pick and record one file per worker for the month, none prepared in the previous 12 months."""
+    from escr.provenance.casefile_audit import sample
+
+    services = _services()
+    with services.db.session() as session:
+        result = sample(session, month, selected_by=_actor(services, user).name,
+                        gap_months=services.settings.provenance.audit_sample_gap_months)
+    if as_json:
+        _print_json(result.as_dict())
+        return
+    for s in result.selected:
+        _say(f"{s['worker']}: {s['child_id']} (from {s['candidates']} eligible files)")
+    for s in result.already:
+        _say(f"{s['worker']}: {s['child_id']} (selected earlier for {month})")
+    for worker in result.no_eligible_file:
+        _say(f"{worker}: no file eligible (all prepared in the last 12 months)")

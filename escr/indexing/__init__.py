@@ -1,0 +1,1 @@
+"""Reading type, dates, identifiers and the child from a document's OCR text."""

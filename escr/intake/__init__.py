@@ -1,0 +1,1 @@
+"""Taking files from the intake folder: receipt, the watcher, preflight and quarantine."""

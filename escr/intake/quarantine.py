@@ -1,0 +1,147 @@
+"""Quarantine: a file that cannot be filed is kept byte-for-byte with a plain-English reason.
+
+Layout: `quarantine/<claim_id>/<file name>` and `<file name>.reason.json` beside it. The
+reason is written before the file is moved, so a quarantined file never lacks its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from escr.errors import InputRejected, InvalidState, NotFound
+from escr.intake.receipt import Claim
+from escr.record.events import Actor, Kind, ProtocolEvent, record
+
+if TYPE_CHECKING:
+    from escr.record.database import Database
+
+log = logging.getLogger("escr.intake.quarantine")
+REASON_SUFFIX = ".reason.json"
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    claim_id: str
+    path: Path
+    reason: dict[str, Any]
+
+
+def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **extra: Any) -> Path:
+    target_dir = quarantine_dir / claim.claim_id
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / claim.name
+    reason = {
+        "code": rejection.code,
+        "reason": rejection.message,
+        "what_to_do": rejection.action,
+        "claim_id": claim.claim_id,
+        "intake_path": str(claim.relpath),
+        "operator": claim.operator,
+        "device": claim.device,
+        "received_at": claim.received_at.isoformat(),
+        "quarantined_at": datetime.now(UTC).isoformat(),
+        "sha256": claim.sha256,
+        "size_bytes": claim.size,
+        **extra,
+    }
+    reason_path = target_dir / (claim.name + REASON_SUFFIX)
+    tmp = reason_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(reason, indent=2) + "\n")
+    os.replace(tmp, reason_path)
+    os.rename(claim.path, target)
+    shutil.rmtree(claim.claim_dir, ignore_errors=True)
+    log.warning("quarantined claim=%s code=%s: %s", claim.claim_id, rejection.code, rejection.message)
+    return target
+
+
+def list_quarantine(quarantine_dir: Path) -> list[QuarantineEntry]:
+    entries = []
+    for reason_path in sorted(quarantine_dir.glob(f"*/*{REASON_SUFFIX}")):
+        data = json.loads(reason_path.read_text())
+        path = reason_path.with_name(reason_path.name.removesuffix(REASON_SUFFIX))
+        entries.append(QuarantineEntry(reason_path.parent.name, path, data))
+    return entries
+
+
+def release_to_intake(claim_id: str, quarantine_dir: Path, intake_dir: Path) -> Path:
+    """Put a quarantined file back where it was scanned, for another try (after a fix)."""
+    matches = [e for e in list_quarantine(quarantine_dir) if e.claim_id == claim_id]
+    if not matches:
+        raise NotFound(f"no quarantined file with claim id {claim_id}")
+    entry = matches[0]
+    relpath = PurePosixPath(entry.reason["intake_path"])
+    if ".." in relpath.parts or relpath.is_absolute():
+        relpath = PurePosixPath("unknown", entry.path.name)
+    target = intake_dir / relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(entry.path, target)
+    shutil.rmtree(entry.path.parent, ignore_errors=True)
+    return target
+
+
+DISCARD_RECORD = "discarded.json"
+MIN_DISCARD_REASON_CHARS = 10
+
+
+def find_entry(claim_id: str, quarantine_dir: Path) -> QuarantineEntry:
+    """The quarantined file with this claim id (looked up, never joined into a path from input)."""
+    for entry in list_quarantine(quarantine_dir):
+        if entry.claim_id == claim_id:
+            return entry
+    raise NotFound(f"no quarantined file with claim id {claim_id}")
+
+
+def retry(claim_id: str, *, quarantine_dir: Path, intake_dir: Path, db: Database, actor: Actor) -> Path:
+    """Put a quarantined file back where it was scanned for another try, logged before it moves."""
+    entry = find_entry(claim_id, quarantine_dir)
+    with db.session() as session:
+        record(session, ProtocolEvent(kind=Kind.QUARANTINE_RELEASED, actor=actor, parameters={"claim_id": claim_id},
+                                      inputs={"original": entry.reason.get("sha256") or ""}))
+        return release_to_intake(claim_id, quarantine_dir, intake_dir)
+
+
+def discard(claim_id: str, *, quarantine_dir: Path, discarded_dir: Path, db: Database, actor: Actor,
+            reason: str, keep_until: date) -> Path:
+    """Take a quarantined file off the list for good, keeping its bytes and reason; logged.
+
+    Business support discard what will never be filed (a blank test scan, a file scanned twice).
+    The claim's folder moves whole to `discarded/<claim id>/` with `discarded.json` (who, when,
+    why, kept until) beside the untouched bytes, which stay until retention allows them to be
+    destroyed. The protocol event and the move succeed or fail together.
+    """
+    reason = (reason or "").strip()
+    if len(reason) < MIN_DISCARD_REASON_CHARS:
+        raise InvalidState(f"say why the file is discarded (at least {MIN_DISCARD_REASON_CHARS} characters)",
+                           code="reason_required")
+    entry = find_entry(claim_id, quarantine_dir)
+    note = {"claim_id": claim_id, "discarded_by": actor.name, "discarded_at": datetime.now(UTC).isoformat(),
+            "reason": reason, "keep_until": keep_until.isoformat(), "sha256": entry.reason.get("sha256")}
+    target = discarded_dir / claim_id
+    moved = False
+    try:
+        with db.session() as session:
+            record(session, ProtocolEvent(kind=Kind.QUARANTINE_DISCARDED, actor=actor, outcome="discarded",
+                                          parameters={"claim_id": claim_id, "reason": reason,
+                                                      "keep_until": keep_until.isoformat(),
+                                                      "code": entry.reason.get("code")},
+                                          inputs={"original": entry.reason.get("sha256") or ""}))
+            tmp = entry.path.parent / (DISCARD_RECORD + ".tmp")
+            tmp.write_text(json.dumps(note, indent=2) + "\n")
+            os.replace(tmp, entry.path.parent / DISCARD_RECORD)
+            discarded_dir.mkdir(parents=True, exist_ok=True)
+            os.rename(entry.path.parent, target)
+            moved = True
+    except BaseException:
+        if moved:  # the commit failed after the move: put it back, nothing half-done
+            os.rename(target, quarantine_dir / claim_id)
+        (quarantine_dir / claim_id / DISCARD_RECORD).unlink(missing_ok=True)
+        raise
+    log.info("discarded quarantined claim=%s", claim_id)
+    return target

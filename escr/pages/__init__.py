@@ -1,0 +1,1 @@
+"""Page work: images, OCR, cover sheets, splitting, image QC and the searchable copy."""

@@ -1,0 +1,408 @@
+"""OCR of page images with Tesseract: one single-threaded tesseract process per page.
+
+OCR is the cost of the whole system, so each page costs one tesseract run that writes text
+(txt), word confidences and line baselines (hOCR) and the invisible text layer (text-only PDF)
+together. Upright pages never pay for orientation detection: it runs only when the first pass
+reads badly. Tesseract runs with OMP_THREAD_LIMIT=1 and `ocr_pages` keeps one run per core
+busy, which is faster overall than letting each run use several threads.
+
+OCR text is personal data: it never goes into an exception message or a log line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import statistics
+import subprocess
+import tempfile
+from collections.abc import Hashable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytesseract
+from lxml import etree
+from PIL import Image
+
+from escr.errors import EscrError, OcrError
+from escr.pages.coversheet import CoverSheet, find_coversheet
+from escr.pages.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_for_ocr
+from escr.settings import OcrSettings
+
+# psm 3 (automatic layout, no OSD): measured on a 300 dpi A4 text page, psm 1 (layout + OSD)
+# costs ~35 % more CPU on every page, while psm 3 + OSD only on badly-read pages costs nothing
+# extra on upright pages.
+PSM = "3"
+# OSD is run on a copy reduced to about this resolution: ~40 % cheaper than at 300 dpi and as
+# accurate; at 100 dpi it starts to misjudge sideways pages.
+OSD_DPI = 150
+# OSD orientation confidence below which its answer is not worth a second OCR run.
+OSD_MIN_CONFIDENCE = 2.0
+# Words of this confidence or more count towards a run's quality.
+CONFIDENT_WORD = 60.0
+# A page whose first pass finds fewer words than this per square inch of ink (as page_metrics
+# measures it) is re-checked for orientation even if the words it found scored well: a turned
+# page can read as a few confident fragments. Printed pages measure 30-90, a typewritten one 10.
+MIN_WORDS_PER_INK_SQ_INCH = 4.0
+# An image this much wider than tall is checked for orientation before it is read (see
+# _landscape_page); A4 turned sideways measures 1.41.
+LANDSCAPE_RATIO = 1.2
+# Fewer measured lines than this and the skew is not reported.
+MIN_SKEW_LINES = 3
+
+_LINE_CLASSES = frozenset({"ocr_line", "ocr_caption", "ocr_header", "ocr_textfloat"})
+_BBOX = re.compile(r"bbox (-?\d+) (-?\d+) (-?\d+) (-?\d+)")
+_WCONF = re.compile(r"x_wconf (-?[\d.]+)")
+_BASELINE = re.compile(r"baseline (-?[\d.]+) (-?[\d.]+)")
+_TEXTANGLE = re.compile(r"textangle (\d+)")
+_OSD_ROTATE = re.compile(r"Rotate: (\d+)")
+_OSD_CONF = re.compile(r"Orientation confidence: (-?[\d.]+)")
+
+
+@dataclass(frozen=True, slots=True)  # slots: a 300-page file holds over 100,000 of them until filed
+class OcrWord:
+    text: str
+    conf: float  # tesseract's word confidence, 0..100
+    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the upright page image
+
+
+@dataclass(frozen=True)
+class OcrPage:
+    text: str  # the page's text, lines in reading order
+    words: tuple[OcrWord, ...]
+    mean_conf: float | None  # mean word confidence 0..100, None if no words
+    rotation: int  # clockwise degrees (0/90/180/270) the page image had to be turned upright
+    skew_deg: float | None  # text-line angle, counter-clockwise positive; None if too few lines
+    text_pdf: bytes  # tesseract's one-page text-only PDF for the upright image; b"" if blank
+    dpi: int
+    tesseract_runs: int  # processes started: 1 upright; +1 for OSD; +1 for the re-run turned
+    blank: bool  # the page had nothing on it and was not OCRed
+    metrics: PageMetrics
+    cover: CoverSheet | None = None  # the page is this escr cover sheet, so it was not OCRed
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """One page to OCR; `key` is the caller's, handed back untouched to route the result."""
+
+    path: Path
+    media_type: str
+    index: int
+    dpi: int
+    key: Hashable = None
+    find_cover: bool = False  # look for an escr cover sheet on the same render first
+
+
+def tesseract_version() -> str:
+    """The tesseract version, recorded with every document's provenance."""
+    try:
+        return str(pytesseract.get_tesseract_version())
+    except (pytesseract.TesseractNotFoundError, OSError) as exc:
+        raise OcrError("tesseract is not installed", code="ocr_unavailable") from exc
+
+
+def ocr_page(
+    image: Image.Image,
+    *,
+    dpi: int,
+    settings: OcrSettings,
+    metrics: PageMetrics | None = None,
+) -> OcrPage:
+    """OCR one page image, turning it upright first when it was scanned sideways or upside down.
+
+    The first pass takes the page as it is. Only if it reads badly (low mean confidence, text
+    running vertically, or few words for the ink on the page) does OSD look at the orientation;
+    if OSD says the page is turned, the turned image is OCRed again and the better run is kept.
+    `metrics` saves measuring the page again when the caller already has them.
+    """
+    if metrics is None:
+        metrics = page_metrics(image)
+    image = _tesseract_ready(image)
+    if settings.detect_orientation and image.width > image.height * LANDSCAPE_RATIO:
+        return _landscape_page(image, dpi=dpi, settings=settings, metrics=metrics)
+    first = _recognise(image, dpi=dpi, settings=settings, metrics=metrics)
+    if not settings.detect_orientation or not _reads_badly(first, image, dpi, settings):
+        return first
+    turn = _detect_rotation(image, dpi=dpi, settings=settings)
+    runs = first.tesseract_runs + 1
+    if not turn:
+        return replace(first, tesseract_runs=runs)
+    second = _recognise(
+        image.transpose(CLOCKWISE_TURN[turn]), dpi=dpi, settings=settings, metrics=metrics, rotation=turn
+    )
+    runs += 1
+    best = second if _quality(second) > _quality(first) else first
+    return replace(best, tesseract_runs=runs)
+
+
+def _landscape_page(image: Image.Image, *, dpi: int, settings: OcrSettings, metrics: PageMetrics) -> OcrPage:
+    """A landscape image is most often a portrait page fed sideways: OSD first saves the wasted
+    first pass. A page OSD leaves as it is is read once; a turned one that reads badly is read
+    as it is too, and the better run kept, so a wrong OSD answer costs time, never text."""
+    turn = _detect_rotation(image, dpi=dpi, settings=settings)
+    if not turn:
+        return replace(_recognise(image, dpi=dpi, settings=settings, metrics=metrics), tesseract_runs=2)
+    turned = _recognise(image.transpose(CLOCKWISE_TURN[turn]), dpi=dpi, settings=settings, metrics=metrics, rotation=turn)
+    if not _reads_badly(turned, image, dpi, settings):
+        return replace(turned, tesseract_runs=2)
+    as_is = _recognise(image, dpi=dpi, settings=settings, metrics=metrics)
+    best = turned if _quality(turned) >= _quality(as_is) else as_is
+    return replace(best, tesseract_runs=3)
+
+
+def blank_page(*, dpi: int, metrics: PageMetrics) -> OcrPage:
+    """The result for a page that was blank and so was not OCRed."""
+    return OcrPage(
+        text="",
+        words=(),
+        mean_conf=None,
+        rotation=0,
+        skew_deg=None,
+        text_pdf=b"",
+        dpi=dpi,
+        tesseract_runs=0,
+        blank=True,
+        metrics=metrics,
+    )
+
+
+def ocr_pages(
+    jobs: Iterable[PageJob], *, settings: OcrSettings, workers: int, pool: ThreadPoolExecutor | None = None
+) -> Iterator[tuple[PageJob, OcrPage]]:
+    """OCR many pages with `workers` tesseract processes busy at once; results in any order.
+
+    Each worker renders, measures and OCRs its page, and a page is taken from `jobs` only when a
+    worker is free, so at most `workers` page images are in memory. Blank pages are measured
+    but not OCRed. The first page that fails raises its EscrError after the running ones stop.
+    `pool` is a process-wide one of `workers` threads shared by files read at the same time: the
+    cores stay busy across the end of one file and the start of the next, and never run more
+    tesseracts than there are slots.
+    """
+    workers = max(1, workers)
+    job_iter = iter(jobs)
+    with ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr"))
+        running: dict[Future[OcrPage], PageJob] = {}
+        try:
+            _fill(pool, running, job_iter, workers, settings)
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    yield job, _result(future, job)
+                _fill(pool, running, job_iter, workers, settings)
+        finally:
+            for future in running:
+                future.cancel()
+
+
+def _fill(
+    pool: ThreadPoolExecutor,
+    running: dict[Future[OcrPage], PageJob],
+    jobs: Iterator[PageJob],
+    workers: int,
+    settings: OcrSettings,
+) -> None:
+    """Top the pool up to one page per worker."""
+    while len(running) < workers:
+        job = next(jobs, None)
+        if job is None:
+            return
+        running[pool.submit(ocr_job, job, settings)] = job
+
+
+def _result(future: Future[OcrPage], job: PageJob) -> OcrPage:
+    """The page's OcrPage; anything unexpected becomes an OcrError naming the page number only."""
+    try:
+        return future.result()
+    except EscrError:
+        raise
+    except Exception as exc:
+        raise OcrError(f"OCR of page {job.index + 1} failed: {type(exc).__name__}") from exc
+
+
+def ocr_job(job: PageJob, settings: OcrSettings) -> OcrPage:
+    """Render, measure and (unless a cover sheet or blank) OCR one page: the whole of a worker's
+    job, whether a thread of `ocr_pages` or a Celery worker on another machine (`escr.runtime.tasks`).
+
+    The page is rendered once: the cover-sheet check, the measurements and tesseract all read it
+    in grey, tesseract with any light-coloured print put back from the colour (`render_for_ocr`)."""
+    render = render_for_ocr(job.path, job.media_type, job.index, dpi=job.dpi, timeout_s=settings.page_timeout_s)
+    metrics = page_metrics(render.grey)
+    if job.find_cover:
+        sheet = find_coversheet(render.grey)
+        if sheet is not None:
+            return replace(blank_page(dpi=job.dpi, metrics=metrics), blank=False, cover=sheet)
+    if metrics.blank:
+        return blank_page(dpi=job.dpi, metrics=metrics)
+    image = render.for_tesseract()
+    del render  # while tesseract reads, one page image is held, not a colour one beside it
+    return ocr_page(image, dpi=job.dpi, settings=settings, metrics=metrics)
+
+
+def _tesseract_ready(image: Image.Image) -> Image.Image:
+    """Greyscale, bilevel or RGB: the modes tesseract reads from an uncompressed TIFF."""
+    if image.mode in ("1", "L", "RGB"):
+        return image
+    return image.convert("RGB" if image.mode in ("RGBA", "P", "CMYK", "YCbCr") else "L")
+
+
+def _recognise(
+    image: Image.Image,
+    *,
+    dpi: int,
+    settings: OcrSettings,
+    metrics: PageMetrics,
+    rotation: int = 0,
+) -> OcrPage:
+    """One tesseract run writing hOCR, text-only PDF and plain text together."""
+    with tempfile.TemporaryDirectory(prefix="escr-ocr-") as tmp:
+        source = Path(tmp) / "page.tif"
+        # Uncompressed: writing takes milliseconds, PNG compression would take ~0.1 s a page.
+        image.save(source, format="TIFF", dpi=(dpi, dpi), compression="raw")
+        base = Path(tmp) / "out"
+        _run_tesseract(
+            [str(source), str(base), "-l", settings.language, "--psm", PSM, "--dpi", str(dpi),
+             "-c", "textonly_pdf=1", "hocr", "pdf", "txt"],
+            timeout_s=settings.page_timeout_s,
+        )
+        hocr = base.with_suffix(".hocr").read_bytes()
+        text_pdf = base.with_suffix(".pdf").read_bytes()
+        text = base.with_suffix(".txt").read_text(encoding="utf-8")
+    words, slopes = _parse_hocr(hocr)
+    return OcrPage(
+        text=text.replace("\f", "").strip(),
+        words=words,
+        mean_conf=statistics.fmean(w.conf for w in words) if words else None,
+        rotation=rotation,
+        skew_deg=_skew(slopes),
+        text_pdf=text_pdf,
+        dpi=dpi,
+        tesseract_runs=1,
+        blank=False,
+        metrics=metrics,
+    )
+
+
+def _run_tesseract(args: list[str], *, timeout_s: float) -> str:
+    """Run tesseract single-threaded; failures and timeouts become OcrError (no page content)."""
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    try:
+        proc = subprocess.run(
+            [pytesseract.pytesseract.tesseract_cmd, *args],
+            env=env,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise OcrError("tesseract is not installed", code="ocr_unavailable") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise OcrError(f"tesseract took longer than {timeout_s} s", code="ocr_timeout") from exc
+    if proc.returncode != 0:
+        raise OcrError(f"tesseract exited with status {proc.returncode}")
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def _parse_hocr(hocr: bytes) -> tuple[tuple[OcrWord, ...], list[float]]:
+    """Words with confidences and boxes, and the baseline slope of each horizontal text line."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.fromstring(hocr, parser)
+    except etree.XMLSyntaxError as exc:
+        raise OcrError("tesseract wrote unreadable hOCR") from exc
+    words: list[OcrWord] = []
+    slopes: list[float] = []
+    for element in root.iter():
+        cls, title = element.get("class"), element.get("title", "")
+        if cls == "ocrx_word":
+            word = _word(element, title)
+            if word is not None:
+                words.append(word)
+        elif cls in _LINE_CLASSES and _runs_across(title):
+            baseline = _BASELINE.search(title)
+            if baseline:
+                slopes.append(float(baseline.group(1)))
+    return tuple(words), slopes
+
+
+def _runs_across(line_title: str) -> bool:
+    """A horizontal line: vertical ones (a sideways page read as is) have no usable baseline."""
+    box = _BBOX.search(line_title)
+    if box is None or _TEXTANGLE.search(line_title):
+        return False
+    x0, y0, x1, y1 = (int(v) for v in box.groups())
+    return x1 - x0 > y1 - y0
+
+
+def _word(element: etree._Element, title: str) -> OcrWord | None:
+    text = "".join(element.itertext()).strip()
+    box, conf = _BBOX.search(title), _WCONF.search(title)
+    if not text or box is None:
+        return None
+    x0, y0, x1, y1 = (int(v) for v in box.groups())
+    return OcrWord(text=text, conf=float(conf.group(1)) if conf else 0.0, bbox=(x0, y0, x1, y1))
+
+
+def _skew(slopes: list[float]) -> float | None:
+    """Median text-line angle in degrees, counter-clockwise positive (image y grows downward)."""
+    if len(slopes) < MIN_SKEW_LINES:
+        return None
+    return round(-math.degrees(math.atan(statistics.median(slopes))), 2)
+
+
+def _reads_badly(page: OcrPage, image: Image.Image, dpi: int, settings: OcrSettings) -> bool:
+    """A first pass that reads badly may be of a page scanned sideways or upside down.
+
+    Tesseract reads a sideways page's text as vertical lines, often with good confidence, so a
+    page whose words mostly run vertically is checked too.
+    """
+    if page.mean_conf is None or page.mean_conf < settings.orientation_retry_below_conf:
+        return True
+    long_words = _long_words(page)
+    if sum(not _horizontal(w) for w in long_words) > len(long_words) / 2:
+        return True
+    ink_sq_inches = page.metrics.ink_fraction * image.width * image.height / (dpi * dpi)
+    return len(page.words) < ink_sq_inches * MIN_WORDS_PER_INK_SQ_INCH
+
+
+def _detect_rotation(image: Image.Image, *, dpi: int, settings: OcrSettings) -> int:
+    """Clockwise degrees OSD says the image must turn to be upright; 0 when unsure or upright."""
+    factor = max(1, round(dpi / OSD_DPI))
+    small = image.reduce(factor) if factor > 1 else image
+    with tempfile.TemporaryDirectory(prefix="escr-osd-") as tmp:
+        source = Path(tmp) / "page.tif"
+        small.save(source, format="TIFF", dpi=(dpi // factor, dpi // factor), compression="raw")
+        try:
+            report = _run_tesseract(
+                [str(source), "stdout", "--psm", "0", "--dpi", str(dpi // factor)],
+                timeout_s=settings.page_timeout_s,
+            )
+        except OcrError as exc:
+            if exc.code == "ocr_timeout":
+                raise
+            return 0  # OSD refuses pages with too little text: leave the page as it is
+    rotate, conf = _OSD_ROTATE.search(report), _OSD_CONF.search(report)
+    if rotate is None or conf is None or float(conf.group(1)) < OSD_MIN_CONFIDENCE:
+        return 0
+    turn = int(rotate.group(1)) % 360
+    return turn if turn in CLOCKWISE_TURN else 0
+
+
+def _quality(page: OcrPage) -> float:
+    """How well a run read the page upright: summed confidence of confident horizontal words."""
+    return sum(w.conf for w in _long_words(page) if w.conf >= CONFIDENT_WORD and _horizontal(w))
+
+
+def _long_words(page: OcrPage) -> list[OcrWord]:
+    """Words long enough that their box shows which way the text runs."""
+    return [w for w in page.words if len(w.text) >= 3 and any(c.isalnum() for c in w.text)]
+
+
+def _horizontal(word: OcrWord) -> bool:
+    x0, y0, x1, y1 = word.bbox
+    return x1 - x0 >= y1 - y0

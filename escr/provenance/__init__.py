@@ -1,0 +1,1 @@
+"""Proving what happened: fixity checks, anchors, paper custody, audits, certificates."""

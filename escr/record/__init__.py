@@ -1,0 +1,1 @@
+"""The record itself: models, database, protocol events, child index, retention."""

@@ -1,0 +1,452 @@
+"""The record: children, scanned files (batches), documents, pages, tags, QC results, events.
+
+The models are plain SQLAlchemy 2.0 declarative classes that run unchanged on SQLite and
+PostgreSQL; dialect differences (full-text search) live in `escr.record.database` only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Computed,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Marks schema objects that exist on PostgreSQL only (SQLite searches through its FTS5 table);
+# the model/migration comparison leaves them out on SQLite (escr.record.database.comparison_filter).
+POSTGRESQL_ONLY = {"postgresql_only": True}
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Child(Base):
+    """One row of the child index imported from the case-management system."""
+
+    __tablename__ = "children"
+
+    child_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    given_names: Mapped[str] = mapped_column(String(200))
+    family_name: Mapped[str] = mapped_column(String(200))
+    date_of_birth: Mapped[date | None] = mapped_column(Date, index=True)
+    nhs_number: Mapped[str | None] = mapped_column(String(10), index=True)
+    category: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str | None] = mapped_column(String(32))
+    team: Mapped[str | None] = mapped_column(String(64), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The case's final contact (closure), when the export gives it: retention periods run from it.
+    final_contact: Mapped[date | None] = mapped_column(Date)
+
+
+class Batch(Base):
+    """One scanned file as it arrived in the intake folder; may hold several documents."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    claim_id: Mapped[str] = mapped_column(String(64), index=True)
+    operator: Mapped[str] = mapped_column(String(128))
+    device: Mapped[str] = mapped_column(String(128))
+    source_name: Mapped[str] = mapped_column(String(1024))
+    media_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    page_count: Mapped[int] = mapped_column(Integer)
+    producer: Mapped[str | None] = mapped_column(String(256))
+    cover_batch_ids: Mapped[list[Any]] = mapped_column(default=list)
+    original_key: Mapped[str] = mapped_column(String(256))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    documents: Mapped[list[Document]] = relationship(back_populates="batch", order_by="Document.seq")
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "seq"),
+        Index("ix_documents_state", "state", "created_at"),  # the work queues, oldest first
+        Index("ix_documents_type_date", "doc_type", "doc_date"),  # documents of a type, by date
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    coversheet_batch_id: Mapped[str | None] = mapped_column(String(64))
+    cover_page: Mapped[int | None] = mapped_column(Integer)  # 0-based page of the original
+    first_page: Mapped[int] = mapped_column(Integer)
+    last_page: Mapped[int] = mapped_column(Integer)
+    page_count: Mapped[int] = mapped_column(Integer)
+    declared_pages: Mapped[int | None] = mapped_column(Integer)
+    doc_type: Mapped[str | None] = mapped_column(String(64))
+    doc_date: Mapped[date | None] = mapped_column(Date, index=True)
+    third_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(32))
+    state_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    searchable_key: Mapped[str] = mapped_column(String(256))
+    searchable_sha256: Mapped[str] = mapped_column(String(64))
+    manifest_key: Mapped[str] = mapped_column(String(256))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    retention_until: Mapped[date | None] = mapped_column(Date, index=True)  # None: keep (depends on a date not yet known)
+    indexed_by: Mapped[str | None] = mapped_column(String(128))
+    verified_by: Mapped[str | None] = mapped_column(String(128))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    batch: Mapped[Batch] = relationship(back_populates="documents")
+    children: Mapped[list[DocumentChild]] = relationship(back_populates="document", cascade="all")
+    pages: Mapped[list[Page]] = relationship(order_by="Page.seq", cascade="all")
+    tags: Mapped[list[Tag]] = relationship(order_by="Tag.id", cascade="all")
+    qc_results: Mapped[list[QcResult]] = relationship(order_by="QcResult.id", cascade="all")
+    candidates: Mapped[list[LinkCandidate]] = relationship(order_by="LinkCandidate.id", cascade="all")
+    # A person's legal hold (escr hold set/release, reasons in the events): the objects are kept
+    # whatever their retention date says until it is released.
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class DocumentChild(Base):
+    """A document filed to a child's record; siblings' documents have one row per child."""
+
+    __tablename__ = "document_children"
+    # A child's record: index-only lookups of the child's documents.
+    __table_args__ = (Index("ix_document_children_child", "child_id", "document_id"),)
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), primary_key=True)
+    basis: Mapped[str] = mapped_column(String(32))  # coversheet | child_id | nhs_number | name_dob | person
+    linked_by: Mapped[str] = mapped_column(String(128))
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    document: Mapped[Document] = relationship(back_populates="children")
+
+
+class LinkCandidate(Base):
+    """A child the pipeline considered but could not link on its own, for a person to choose."""
+
+    __tablename__ = "link_candidates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    child_id: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Page(Base):
+    __tablename__ = "pages"
+    __table_args__ = (
+        UniqueConstraint("document_id", "seq"),
+        # PostgreSQL full-text search (migration 0005): the page's tsvector, computed once when the
+        # row is written, so matching and ranking never re-parse the text; GIN-indexed. Not mapped
+        # (excluded below): the ORM never reads or writes it, and on SQLite it does not exist.
+        Column("tsv", TSVECTOR, Computed("to_tsvector('english'::regconfig, text)", persisted=True),
+               info=POSTGRESQL_ONLY),
+        Index("ix_pages_tsv", "tsv", postgresql_using="gin", info=POSTGRESQL_ONLY),
+    )
+    __mapper_args__ = {"exclude_properties": ["tsv"]}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # 1-based within the document
+    source_index: Mapped[int] = mapped_column(Integer)  # 0-based within the original file
+    text: Mapped[str] = mapped_column(Text, default="")
+    words: Mapped[list[Any]] = mapped_column(default=list)  # [[word, confidence], ...]
+    mean_conf: Mapped[float | None] = mapped_column(Float)
+    word_count: Mapped[int] = mapped_column(Integer, default=0)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
+    skew_deg: Mapped[float | None] = mapped_column(Float)
+    dpi_x: Mapped[float | None] = mapped_column(Float)
+    dpi_y: Mapped[float | None] = mapped_column(Float)
+    blank: Mapped[bool] = mapped_column(Boolean, default=False)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(512))
+    source: Mapped[str] = mapped_column(String(128))
+    confidence: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QcResult(Base):
+    __tablename__ = "qc_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    check: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))  # pass | warn | fail
+    numbers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message: Mapped[str] = mapped_column(String(512))
+
+
+class Event(Base):
+    """An append-only protocol or access event; each carries the hash of the one before it.
+
+    `__append_only__`: the database refuses UPDATE and DELETE (see escr.record.database)."""
+
+    __tablename__ = "events"
+    __append_only__ = True
+    __table_args__ = (Index("ix_events_document", "document_id", "id"), Index("ix_events_child", "child_id", "id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    category: Mapped[str] = mapped_column(String(16))  # protocol | access
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(128))
+    batch_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    document_id: Mapped[str | None] = mapped_column(String(40))
+    child_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ChainHead(Base):
+    """One row naming the newest event, locked while appending so the chain never forks."""
+
+    __tablename__ = "chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- Accounts and need-to-know access (web app and API; migration 0002_accounts) -------------
+
+
+class Team(Base):
+    """A social-work team; children belong to one through the child index's `team` column."""
+
+    __tablename__ = "teams"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """A person who signs in. One role; teams through TeamMembership."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))  # business_support | caseworker | team_manager | auditor | administrator
+    password_hash: Mapped[str | None] = mapped_column(String(256))  # argon2id; None: SSO or tokens only
+    third_party_access: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)  # bumped to end every sign-in
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    memberships: Mapped[list[TeamMembership]] = relationship(cascade="all, delete-orphan")
+
+
+class TeamMembership(Base):
+    __tablename__ = "team_memberships"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    team_code: Mapped[str] = mapped_column(ForeignKey("teams.code"), primary_key=True, index=True)
+    added_by: Mapped[str] = mapped_column(String(128))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChildAllocation(Base):
+    """A child allocated to a named worker, on top of the team the child index gives."""
+
+    __tablename__ = "child_allocations"
+
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    allocated_by: Mapped[str] = mapped_column(String(128))
+    allocated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    """A per-user API token; only its SHA-256 is kept, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A browser sign-in, kept on the server so that signing out ends it for good.
+
+    The cookie carries only a random session id (its SHA-256 is the key here), a CSRF token and
+    pending notices; when a sign-in started, was last used and ended live here, so an ordinary
+    request never rewrites the cookie and cannot undo another request's change to it.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)  # the user's session epoch at sign-in
+    via: Mapped[str] = mapped_column(String(16))  # session | sso
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(32))  # signed_out | idle | expired | rights_changed
+
+
+class BreakGlass(Base):
+    """An emergency access to one child outside the user's teams: reason stated, flagged for review."""
+
+    __tablename__ = "break_glass"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(128))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_outcome: Mapped[str | None] = mapped_column(String(32))  # justified | not_justified
+    review_note: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditPurpose(Base):
+    """An auditor's stated purpose, which opens the content of one document or one child's documents."""
+
+    __tablename__ = "audit_purposes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    child_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    document_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    purpose: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- Provenance: chain anchors, fixity runs, paper custody and disposition, audit samples -------
+# (migration 0003_provenance)
+
+
+class ChainAnchor(Base):
+    """Index of the chain-head anchors written to the object store; the objects are the evidence."""
+
+    __tablename__ = "chain_anchors"
+    __append_only__ = True  # the database refuses UPDATE and DELETE (see escr.record.database)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    object_key: Mapped[str] = mapped_column(String(256), unique=True)
+    event_id: Mapped[int] = mapped_column(Integer, index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    event_count: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(16))  # hmac-sha256 | sha256
+    digest: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class FixityRun(Base):
+    """One run of the fixity checks: what it covered and what it found (ids and codes only)."""
+
+    __tablename__ = "fixity_runs"
+    __append_only__ = True  # the database refuses UPDATE and DELETE (see escr.record.database)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | verify
+    actor: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    events_checked: Mapped[int] = mapped_column(Integer, default=0)
+    documents_checked: Mapped[int] = mapped_column(Integer, default=0)
+    objects_checked: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)  # a whole store is far more than 2 GiB
+    findings_count: Mapped[int] = mapped_column(Integer, default=0)
+    findings: Mapped[list[Any]] = mapped_column(default=list)  # [{"code": ..., "where": ...}]
+
+
+class PaperMove(Base):
+    """A batch of paper moved from one person or place to another (seed 001, sections 22-23)."""
+
+    __tablename__ = "paper_moves"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    paper_ref: Mapped[str] = mapped_column(String(64), index=True)  # cover-sheet batch id or scan id
+    purpose: Mapped[str] = mapped_column(String(32))  # to_scanning | to_archive | return | other
+    sender: Mapped[str] = mapped_column(String(128))
+    recipient: Mapped[str] = mapped_column(String(128))
+    authorised_by: Mapped[str | None] = mapped_column(String(128))
+    due_back: Mapped[date | None] = mapped_column(Date)
+    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    confirmed_by: Mapped[str | None] = mapped_column(String(128))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PaperDisposition(Base):
+    """What became of a document's paper original after scanning: destroyed or returned."""
+
+    __tablename__ = "paper_dispositions"
+    __append_only__ = True  # the database refuses UPDATE and DELETE (see escr.record.database)
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))  # destroyed | returned
+    at: Mapped[date] = mapped_column(Date)
+    by: Mapped[str] = mapped_column(String(128))
+    method: Mapped[str | None] = mapped_column(String(128))  # e.g. cross-cut shredding by contractor
+    certificate_ref: Mapped[str | None] = mapped_column(String(128))  # the contractor's certificate
+    returned_to: Mapped[str | None] = mapped_column(String(200))
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditSelection(Base):
+    """The file picked for a worker's monthly case-file audit (seed 004, sections 4 and 12)."""
+
+    __tablename__ = "audit_selections"
+    __append_only__ = True  # the database refuses UPDATE and DELETE (see escr.record.database)
+    __table_args__ = (UniqueConstraint("month", "worker"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    worker: Mapped[str] = mapped_column(String(128))  # username of the allocated worker
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), index=True)
+    candidates: Mapped[int] = mapped_column(Integer)  # files the pick was made from
+    selected_by: Mapped[str] = mapped_column(String(128))
+    selected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Running at scale: Celery tasks, who OCRs the pages, metrics and health."""
