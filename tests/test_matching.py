@@ -11,6 +11,7 @@ import pytest
 
 from escr.indexing.matching import ChildRecord, InMemoryChildLookup, MatchResult, match_child
 from escr.indexing.tagging import DocTypeCatalogue, load_doctypes, tag_text
+from escr.record.children import read_children_csv
 from tests.support.scans import CHILDREN_CSV
 
 DOCTYPES = Path(__file__).resolve().parents[1] / "config" / "doctypes.yaml"
@@ -63,10 +64,18 @@ def _no_personal_data(result: MatchResult) -> None:
         assert secret not in said
 
 
-def test_fixture_children_parse() -> None:
-    children = {c.child_id: c for c in _children()}
-    assert children["EF111222"].nhs_number is None
-    assert children["AB123456"].date_of_birth == date(2015, 6, 14)
+def test_a_child_index_export_links_documents_through_escrs_own_reader(
+        tmp_path: Path, catalogue: DocTypeCatalogue) -> None:
+    """The council's CSV export read by escr (not by this test's own parser) finds the child by
+    an NHS number written with spaces; a blank NHS number is no number, not an empty one."""
+    export = tmp_path / "children.csv"
+    export.write_text(CHILDREN_CSV)
+    rows = {row.child_id: row for row in read_children_csv(export)}
+    assert rows["EF111222"].nhs_number is None
+    lookup = InMemoryChildLookup([ChildRecord(r.child_id, r.given_names, r.family_name, r.date_of_birth, r.nhs_number)
+                                  for r in rows.values()])
+    result = _match("Health visitor letter\nNHS Number: 943 476 5919\n", lookup, catalogue)
+    assert (result.status, result.linked, result.basis) == ("linked", ("AB123456",), "nhs_number")
 
 
 def test_links_by_child_id(lookup: InMemoryChildLookup, catalogue: DocTypeCatalogue) -> None:

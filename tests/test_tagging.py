@@ -159,6 +159,10 @@ Registration district Northshire
 When and where born: Fourteenth June 2015, Northshire General Hospital
 Births and Deaths Registration Act 1953
 """,
+    "adoption_papers": """CHILD PERMANENCE REPORT
+Prepared for the adoption panel by Northshire adoption agency
+The prospective adopters were approved on 12/01/2025.
+""",
 }
 
 
@@ -176,8 +180,10 @@ def test_classifies_realistic_documents(catalogue: DocTypeCatalogue, expected: s
     assert tag.confidence >= 0.5
 
 
-def test_every_required_type_has_a_document_here() -> None:
-    assert set(DOCUMENTS) == REQUIRED_TYPES
+def test_every_type_the_shipped_catalogue_lists_is_recognised(catalogue: DocTypeCatalogue) -> None:
+    """Each shipped type has a realistic document above that test_classifies_realistic_documents
+    reads; a type added to config/doctypes.yaml without one fails here."""
+    assert set(catalogue.types) == set(DOCUMENTS)
 
 
 def test_nothing_recognisable_gives_no_type(catalogue: DocTypeCatalogue) -> None:
