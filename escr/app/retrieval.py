@@ -7,7 +7,7 @@ function here writes its access event in the same transaction as the read.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, BinaryIO
@@ -52,7 +52,8 @@ def _access(session: Session, actor: Actor, action: str, *, use: Use | None = No
 
 def _access_document(session: Session, actor: Actor, action: str, doc: Document, **fields: Any) -> None:
     """One event per child the document belongs to, so each child's access log is complete."""
-    for child_id in sorted(c.child_id for c in doc.children) or [None]:
+    child_ids: list[str | None] = list(sorted(c.child_id for c in doc.children)) or [None]
+    for child_id in child_ids:
         _access(session, actor, action, document_id=doc.id, child_id=child_id, **fields)
 
 
@@ -81,7 +82,7 @@ class DocumentScope(Collection[str]):
 
     def _all(self) -> frozenset[str]:
         if self._ids is None:
-            self._ids = frozenset(self._session.scalars(select(Document.id).where(self.condition(Document.id))))
+            self._ids = frozenset(self._session.scalars(select(Document.id).where(self.condition(Document.id.expression))))
         return self._ids
 
     def __contains__(self, doc_id: object) -> bool:
@@ -192,7 +193,7 @@ def search(
     if child_id is not None:
         in_child = select(DocumentChild.document_id).where(DocumentChild.child_id == child_id)
         if scope is not None:
-            in_child = in_child.where(scope.condition(DocumentChild.document_id))
+            in_child = in_child.where(scope.condition(DocumentChild.document_id.expression))
             scope = None
         in_record = set(session.scalars(in_child))
         doc_ids = in_record if doc_ids is None else doc_ids & in_record
@@ -225,7 +226,7 @@ def show_document_unlogged(doc: Document) -> dict[str, Any]:
     return {**summary(doc), "searchable_sha256": doc.searchable_sha256, "manifest_key": doc.manifest_key}
 
 
-def _event_dicts(events: list[Event]) -> Iterator[dict[str, Any]]:
+def _event_dicts(events: Sequence[Event]) -> Iterator[dict[str, Any]]:
     for e in events:
         yield {"seq": e.id, "at": e.at.isoformat(), "kind": e.kind, "actor": f"{e.actor_kind}:{e.actor}",
                "outcome": e.outcome, "document_id": e.document_id, "detail": e.detail, "hash": e.hash,
