@@ -7,7 +7,7 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils 
 # The browser tests drive Debian's Chromium with Playwright's Python package (no browser download).
 TEST_APT_PACKAGES := chromium
 
-.PHONY: run test test-postgres system-deps bench clean-venv
+.PHONY: run test test-postgres system-deps bench performance-doc clean-venv
 
 system-deps:
 	@missing=""; \
@@ -38,7 +38,7 @@ run: system-deps $(VENV)/.installed
 test test-postgres: APT_PACKAGES += $(TEST_APT_PACKAGES)
 
 # `make test` runs on SQLite, and on PostgreSQL too when ESCR_TEST_DATABASE_URL names a server
-# (each test gets its own database there: see tests/testdb.py). `make test-postgres` makes sure a
+# (each test gets its own database there: see tests/support/databases.py). `make test-postgres` makes sure a
 # PostgreSQL server is running (starting or installing it: .ci/services) and runs the suite on it.
 test: system-deps $(VENV)/.installed
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
@@ -46,10 +46,11 @@ test: system-deps $(VENV)/.installed
 test-postgres: system-deps $(VENV)/.installed
 	exports=$$(.ci/services postgresql) && eval "$$exports" && $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# `make bench` (README, "Performance"): throughput against Tesseract alone and OCRmyPDF, memory,
+# `make bench` (bench/README.md): throughput against Tesseract alone and OCRmyPDF, memory,
 # retrieval latency on PostgreSQL, Celery scaling. OCRmyPDF and py-spy live in their own venv,
 # never in escr's. Options as make variables, e.g. `make bench BENCH_PAGES=8 BENCH_SEED_DOCS=20000`
-# (all listed in bench/config.py).
+# (all listed in bench/config.py). The run's JSON is kept in bench/results/ and docs/performance.md
+# is regenerated from every JSON file there; `make performance-doc` regenerates it alone.
 BENCH_VENV ?= .bench-venv
 BENCH_APT_PACKAGES := ghostscript
 
@@ -63,6 +64,9 @@ bench:
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(APT_PACKAGES) $(BENCH_APT_PACKAGES)"
 	@$(MAKE) --no-print-directory $(VENV)/.installed $(BENCH_VENV)/.installed
 	$(VENV)/bin/python -m bench
+
+performance-doc: $(VENV)/.installed
+	$(VENV)/bin/python -m bench.performance
 
 clean-venv:
 	rm -rf $(VENV)

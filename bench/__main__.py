@@ -1,8 +1,9 @@
 """`python -m bench` (what `make bench` runs): every part of issue 6 in one run.
 
 Each part runs on its own; one that fails or whose piece of escr is not there yet is reported
-as such and the others still run. Results: a table on the terminal, and JSON and Markdown in
-BENCH_OUT (bench-<date>.json/.md, and latest.json/.md).
+as such and the others still run. Results: a table on the terminal, and the run's JSON (with its
+date, machine and escr commit) kept as bench/results/<date>-<time>-<commit>.json (BENCH_OUT), from
+which docs/performance.md is regenerated (bench/performance.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import statistics
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import performance, report
 from bench.config import BenchConfig, load_config
 from bench.corpus import Corpus, throughput_corpus
 from bench.runners import (
@@ -143,13 +144,12 @@ def main() -> int:
         guarded("profile", results, lambda: run_profile(config, corpus))
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = report.targets(results, config)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    text, markdown = report.render_text(results), report.render_markdown(results)
-    for name in (f"bench-{stamp}", "latest"):
-        (config.out_dir / f"{name}.json").write_text(json.dumps(results, indent=1, default=str))
-        (config.out_dir / f"{name}.md").write_text(markdown)
-    print(text)
-    say(f"results: {config.out_dir / f'bench-{stamp}.json'} (and latest.json, latest.md)")
+    kept = config.out_dir / performance.result_name(results)
+    kept.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    doc = performance.DOC if config.out_dir == performance.RESULTS.resolve() else config.out_dir / "performance.md"
+    performance.write(config.out_dir, doc)
+    print(report.render_text(results))
+    say(f"results: {kept}; {doc} regenerated from the {len(list(config.out_dir.glob('*.json')))} runs there")
     return 1 if results.get("errors") else 0
 
 

@@ -20,7 +20,7 @@
 | BENCH_CORES | all cores | processes for the floor, --jobs for OCRmyPDF, OCR workers for escr |
 | BENCH_OCRMYPDF | .bench-venv/bin/ocrmypdf | the OCRmyPDF command (its own venv, not escr's) |
 | BENCH_PROFILE | 0 | 1: also record a py-spy profile of one `escr ingest` (needs .bench-venv/bin/py-spy) |
-| BENCH_OUT | var/bench/results | folder for the JSON (and Markdown) results |
+| BENCH_OUT | bench/results | folder the run's JSON is kept in; docs/performance.md is generated from it (elsewhere: performance.md beside the JSON) |
 | BENCH_WORK | var/bench | cached corpora and scratch space |
 """
 
@@ -56,7 +56,7 @@ class BenchConfig:
     ocrmypdf: Path = REPO / ".bench-venv" / "bin" / "ocrmypdf"
     py_spy: Path = REPO / ".bench-venv" / "bin" / "py-spy"
     profile: bool = False
-    out_dir: Path = REPO / "var" / "bench" / "results"
+    out_dir: Path = REPO / "bench" / "results"
     work_dir: Path = REPO / "var" / "bench"
     escr: Path = REPO / ".venv" / "bin" / "escr"
 
@@ -107,6 +107,6 @@ def load_config(env: Mapping[str, str]) -> BenchConfig:
         cores=max(1, int(num("BENCH_CORES", os.cpu_count() or 1))),
         ocrmypdf=Path(env.get("BENCH_OCRMYPDF", REPO / ".bench-venv" / "bin" / "ocrmypdf")),
         profile=env.get("BENCH_PROFILE", "0") not in ("", "0", "false", "no"),
-        out_dir=Path(env.get("BENCH_OUT", work / "results")).resolve(),
+        out_dir=Path(env.get("BENCH_OUT", REPO / "bench" / "results")).resolve(),
         work_dir=work,
     )

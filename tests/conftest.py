@@ -19,7 +19,7 @@ CORPUS = REPO.parent / "shared" / "corpus" / "scanners"
 for _name in list(os.environ):
     if _name.startswith("ESCR_") and not _name.startswith("ESCR_TEST_"):
         del os.environ[_name]
-# The server for the PostgreSQL pass; each test gets its own database on it (see tests/testdb.py).
+# The server for the PostgreSQL pass; each test gets its own database on it (see tests/support/databases.py).
 TEST_SERVER_URL = os.environ.get("ESCR_TEST_DATABASE_URL")
 
 

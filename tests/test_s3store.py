@@ -1,4 +1,4 @@
-"""The S3 / MinIO object store against real S3 server processes on loopback (see tests/s3server.py).
+"""The S3 / MinIO object store against real S3 server processes on loopback (see tests/support/s3server.py).
 
 Store-level tests run against every local server (SeaweedFS and moto), or only against the one
 named by ESCR_TEST_S3_ENDPOINT (a real MinIO). A test of a rule the server itself enforces runs
@@ -71,7 +71,7 @@ def make_store(server: S3TestServer, **overrides) -> S3Store:  # type: ignore[no
 
 def requires(server: S3TestServer, capability: str) -> None:
     if capability not in server.capabilities:
-        pytest.skip(f"{server.name} does not enforce {capability}, or is not known to (see tests/s3server.py)")
+        pytest.skip(f"{server.name} does not enforce {capability}, or is not known to (see tests/support/s3server.py)")
 
 
 def head(store: S3Store, key: str) -> dict[str, str]:
