@@ -1,4 +1,4 @@
-"""The results as one JSON document, a plain-text table for the terminal, and Markdown for the README."""
+"""The results as one JSON document, a plain-text table for the terminal, and Markdown (for docs/performance.md, through bench/performance.py)."""
 
 from __future__ import annotations
 

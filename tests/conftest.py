@@ -26,7 +26,7 @@ TEST_SERVER_URL = os.environ.get("ESCR_TEST_DATABASE_URL")
 @pytest.fixture(autouse=True)
 def cached_ocr(request, pytestconfig):
     """Reuse OCR results across runs (and across the SQLite and PostgreSQL passes) in tests that
-    are not about OCR itself (see tests/ocr_cache.py); tests marked `real_ocr` always run Tesseract."""
+    are not about OCR itself (see tests/support/ocr_cache.py); tests marked `real_ocr` always run Tesseract."""
     if request.node.get_closest_marker("real_ocr"):
         yield
         return

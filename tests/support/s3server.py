@@ -41,7 +41,7 @@ from minio import Minio
 
 from tests.support.intake import free_port
 
-# Behaviours a server may or may not enforce (see the README, "which behaviours were checked where").
+# Behaviours a server may or may not enforce (see docs/deployment.md, "Which behaviours were checked where").
 CHECKSUM_VALIDATED = "checksum_validated"  # an upload whose bytes do not match its SHA-256 checksum is refused
 LOCK_UPLOAD_NEEDS_CHECKSUM = "lock_upload_needs_checksum"  # AWS: lock parameters need Content-MD5 or a checksum
 COMPLIANCE_NOT_SHORTENED = "compliance_not_shortened"  # the server itself refuses to shorten COMPLIANCE
