@@ -301,7 +301,7 @@ def comparison_filter(dialect: str) -> Callable[[Any, str | None, str, bool, Any
 
 
 def include_in_comparison(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """`comparison_filter` when the dialect is not known (autogenerate in escr/migrations/env.py):
+    """`comparison_filter` when the dialect is not known (autogenerate in escr/record/migrations/env.py):
     a PostgreSQL-only object missing from the database is not reported."""
     return comparison_filter("sqlite")(obj, name, type_, reflected, compare_to)
 
@@ -392,7 +392,7 @@ def grant_app_role(engine: Engine, role: str) -> dict[str, list[str]]:
     try:
         with engine.begin() as conn:
             if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first() is None:
-                raise DatabaseError(f"no role {role}: create it first (see README, Database)")
+                raise DatabaseError(f"no role {role}: create it first (see docs/deployment.md, PostgreSQL)")
             tables = conn.scalars(text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")).all()
             append_only = set(append_only_tables(conn))
