@@ -148,16 +148,21 @@ def preflight(path: Path, *, limits: PreflightLimits) -> PreflightReport:
             "Scan the pages again and make sure the scanner finishes writing the file.",
         )
     if size > limits.max_file_bytes:
-        raise InputRejected(
-            "too_large",
-            f"The file is {_megabytes(size)}, more than the {_megabytes(limits.max_file_bytes)} allowed.",
-            "Scan the batch as several smaller files, or check the scanner is not set to an "
-            "unusually high resolution.",
-        )
+        raise too_large(size, limits)
     media_type = _media_type(path)
     if media_type == PDF:
         return _preflight_pdf(path, size, limits)
     return _preflight_raster(path, media_type, size, limits)
+
+
+def too_large(size: int, limits: PreflightLimits) -> InputRejected:
+    """The refusal of a file over the size limit (checked at receipt too, before it is hashed)."""
+    return InputRejected(
+        "too_large",
+        f"The file is {_megabytes(size)}, more than the {_megabytes(limits.max_file_bytes)} allowed.",
+        "Scan the batch as several smaller files, or check the scanner is not set to an "
+        "unusually high resolution.",
+    )
 
 
 # --- type sniffing -------------------------------------------------------------------------
