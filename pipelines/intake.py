@@ -28,9 +28,9 @@ from escr.errors import DatabaseError, EscrError, InputRejected, StorageError
 from escr.indexing.matching import MatchResult, match_child
 from escr.indexing.tagging import Tag as TextTag
 from escr.indexing.tagging import tag_text
-from escr.intake.preflight import PreflightReport, preflight
+from escr.intake.preflight import PreflightReport, preflight, too_large
 from escr.intake.quarantine import quarantine
-from escr.intake.receipt import Claim, hash_claim, release
+from escr.intake.receipt import REFUSALS, Claim, hash_claim, release
 from escr.pages import qc
 from escr.pages.coversheet import CoverSheet
 from escr.pages.ocr import PageJob
@@ -119,7 +119,7 @@ class IntakeContext:
 
 def receive(ctx: IntakeContext) -> None:
     """Receipt checksum first, before anything else reads the file."""
-    hash_claim(ctx.claim)
+    hash_claim(ctx.claim, max_bytes=ctx.services.settings.preflight.max_file_bytes)
     ctx.note(Kind.RECEIVED, actor=ctx.operator,
              parameters={"operator": ctx.claim.operator, "device": ctx.claim.device,
                          "intake_path": str(ctx.claim.relpath), "size_bytes": ctx.claim.size,
@@ -138,6 +138,10 @@ def refuse_unsafe_paths(ctx: IntakeContext) -> None:
     if problem == "no_operator":
         raise InputRejected("no_operator", "The file was put straight in the intake folder, so it does not say who scanned it.",
                             "Scan from your own profile folder (intake/<your name>/); then retry.")
+    if problem == "too_large":
+        raise too_large(ctx.claim.size, ctx.services.settings.preflight)
+    if problem in REFUSALS:
+        raise InputRejected(problem, *REFUSALS[problem])
     claim = ctx.claim
     if len(claim.operator) > 128 or len(claim.device) > 128 or len(str(claim.relpath)) > 1024:
         raise InputRejected("path_too_long", "The folder or file name is too long to record who scanned it on what.",
