@@ -165,6 +165,7 @@ def check_file(ctx: IntakeContext) -> None:
     ctx.note(Kind.PREFLIGHT, parameters={
         "media_type": ctx.report.media_type, "page_count": ctx.report.page_count,
         "producer": ctx.report.producer, "notes": list(ctx.report.notes),
+        "active_content_removed": list(ctx.report.removed),
         "pages": [{"index": p.index, "dpi": [p.dpi_x, p.dpi_y], "colour": p.colour, "encoding": p.encoding,
                    "size_pt": [round(p.width_pt, 1), round(p.height_pt, 1)]} for p in ctx.report.pages]},
              inputs={"original": ctx.claim.sha256 or ""})
