@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from escr.errors import InputRejected, InvalidState, NotFound
 from escr.intake.receipt import Claim
 from escr.record.events import Actor, Kind, ProtocolEvent, record
+from escr.storage.objectstore import private_dir, private_file
 
 if TYPE_CHECKING:
     from escr.record.database import Database
@@ -37,8 +38,7 @@ class QuarantineEntry:
 
 
 def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **extra: Any) -> Path:
-    target_dir = quarantine_dir / claim.claim_id
-    target_dir.mkdir(parents=True, exist_ok=True)
+    target_dir = private_dir(quarantine_dir / claim.claim_id)
     target = target_dir / claim.name
     reason = {
         "code": rejection.code,
@@ -57,7 +57,7 @@ def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **e
     }
     reason_path = target_dir / reason_name(claim.name, target_dir)
     tmp = reason_path.with_name(reason_path.name.removesuffix(".json") + ".tmp")
-    tmp.write_text(json.dumps(reason, indent=2) + "\n")
+    private_file(tmp).write_text(json.dumps(reason, indent=2) + "\n")
     os.replace(tmp, reason_path)
     os.rename(claim.path, target)
     shutil.rmtree(claim.claim_dir, ignore_errors=True)
@@ -160,7 +160,7 @@ def discard(claim_id: str, *, quarantine_dir: Path, discarded_dir: Path, db: Dat
             tmp = entry.path.parent / (DISCARD_RECORD + ".tmp")
             tmp.write_text(json.dumps(note, indent=2) + "\n")
             os.replace(tmp, entry.path.parent / DISCARD_RECORD)
-            discarded_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(discarded_dir)
             os.rename(entry.path.parent, target)
             moved = True
     except BaseException:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from escr.storage.objectstore import private_dir, private_file
+
 UNSPECIFIED_DEVICE = "unspecified"
 _CLAIM_TIME = "%Y%m%dT%H%M%S%fZ"
 
@@ -118,7 +120,7 @@ def claim_from_intake(path: Path, intake_dir: Path, processing_dir: Path) -> Cla
         relpath = PurePosixPath("unknown", path.name)
     claim_id = new_claim_id()
     target = processing_dir / claim_id / relpath
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     try:
         os.rename(path, target)
     except FileNotFoundError:
@@ -133,12 +135,12 @@ def claim_copy(source: Path, processing_dir: Path, *, operator: str, device: str
     relpath = PurePosixPath(_safe_part(operator), _safe_part(device), _safe_part(source.name))
     claim_id = new_claim_id()
     target = processing_dir / claim_id / relpath
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     problem = "symlink" if source.is_symlink() else None
     if problem:
         os.symlink(os.readlink(source), target)
     else:
-        shutil.copyfile(source, target)
+        shutil.copyfile(source, private_file(target))
         with open(target, "rb") as fh:
             os.fsync(fh.fileno())
     return Claim(claim_id, target, relpath, problem)
