@@ -43,7 +43,7 @@ from escr.record.models import Batch, Child, Document, DocumentChild, LinkCandid
 from escr.runtime import metrics
 from escr.runtime.distributed import BrokerUnavailable, LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
 from escr.services import Services
-from escr.storage.objectstore import StoredObject, content_key, sha256_file
+from escr.storage.objectstore import StoredObject, content_key, private_dir, sha256_file
 
 log = logging.getLogger("escr.intake")
 
@@ -478,7 +478,7 @@ def run_all(claims: Sequence[Claim], services: Services) -> list[IntakeResult]:
 
 def _run_stages(ctx: IntakeContext) -> IntakeResult:
     claim, work_dir = ctx.claim, ctx.work_dir
-    work_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(work_dir)  # reading copies in the making hold personal data
     started_at = time.time()
     try:
         for stage in STAGES:
