@@ -61,7 +61,8 @@ def _uvicorn_config(services: Services, host: str | None, port: int | None) -> A
     return uvicorn.Config(create_app(services), host=host or web.host, port=port or web.port,
                           access_log=False,  # its lines hold query strings: escr logs requests itself
                           # The peer address must stay the proxy's own, which the SSO header is trusted from.
-                          proxy_headers=False, log_config=None)
+                          proxy_headers=False, log_config=None,
+                          server_header=False)  # no "server: uvicorn" to tell an attacker what to try
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
