@@ -98,8 +98,10 @@ def _stored(services: Services, key: str, sha256: str) -> dict[str, Any]:
             "size_bytes": stat.size if stat else None}
 
 
-def active_content(removed: Sequence[str]) -> str:
+def active_content(removed: Sequence[str] | None) -> str:
     """What the certificate says about active content preflight found (and the reading copy left out)."""
+    if removed is None:
+        return "not recorded (filed before preflight listed it)"
     return ("left out of the reading copies (the original keeps it): " + ", ".join(removed)) if removed \
         else "none found"
 
@@ -110,7 +112,7 @@ def _settings_used(events: Sequence[Event]) -> dict[str, Any]:
     params = (preflight.detail.get("parameters") or {}) if preflight else {}
     return {"media_type": params.get("media_type"), "producer": params.get("producer"),
             "pages": params.get("pages", []), "notes": params.get("notes", []),
-            "active_content_removed": params.get("active_content_removed", [])}
+            "active_content_removed": params.get("active_content_removed")}
 
 
 def _ocr_used(events: Sequence[Event]) -> str:
