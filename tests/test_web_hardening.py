@@ -131,3 +131,13 @@ def test_the_settings_can_open_or_close_them(world):
     assert stranger.get("/healthz").status_code == 401
     assert stranger.get("/api/v1/openapi.json").status_code == 200
     assert stranger.get("/metrics").status_code == 401
+
+
+def test_the_api_takes_searches_in_the_body_too(as_user):
+    manager = as_user("tm.north")
+    found = manager.post("/api/v1/children/find", json={"q": "Whitfield"}).json()
+    assert "AB123456" in [c["child_id"] for c in found["items"]]
+    for path in ("/api/v1/search", "/api/v1/children/AB123456/search"):
+        hits = manager.post(path, json={"q": "bruising"}).json()
+        assert hits["total"] > 0 and all("bruising" in h["snippet"].lower() for h in hits["items"])
+    assert manager.post("/api/v1/search", json={"q": "a\x00b"}).json()["error"]["code"] == "nul_character"
