@@ -14,7 +14,7 @@ from escr.record.database import Database
 from escr.record.retention import RetentionSchedule, load_retention
 from escr.settings import Settings
 from escr.storage import open_store
-from escr.storage.objectstore import ObjectStore
+from escr.storage.objectstore import ObjectStore, private_dir
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Services:
 
 def open_services(settings: Settings) -> Services:
     for folder in (settings.home, settings.intake_dir, settings.processing_dir, settings.quarantine_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)  # owner-only whatever the umask: they hold children's records
     db = Database(settings.resolved_database_url)
     db.create_schema()
     return Services(settings=settings, db=db, store=open_store(settings))

@@ -93,6 +93,13 @@ class WebSettings(BaseModel):
     thumbnail_dpi: int = 30
     page_image_dpi: int = 80
     discarded_keep_days: int = 365  # a discarded quarantined file is kept at least this long
+    # Who may read /healthz, /metrics and the OpenAPI description (/api/v1/openapi.json):
+    # "open" anyone, "localhost" only clients on this machine (a reverse proxy on the same machine
+    # counts as one: block the path there), "signed_in" anyone signed in or with an API token.
+    # Health stays open for load balancers by default, but strangers see only ok or failing.
+    health_access: Literal["open", "localhost", "signed_in"] = "open"
+    metrics_access: Literal["open", "localhost", "signed_in"] = "localhost"
+    openapi_access: Literal["open", "localhost", "signed_in"] = "signed_in"
 
 
 class StoreSettings(BaseModel):

@@ -28,9 +28,9 @@ from escr.errors import DatabaseError, EscrError, InputRejected, StorageError
 from escr.indexing.matching import MatchResult, match_child
 from escr.indexing.tagging import Tag as TextTag
 from escr.indexing.tagging import tag_text
-from escr.intake.preflight import PreflightReport, preflight
+from escr.intake.preflight import PreflightReport, preflight, too_large
 from escr.intake.quarantine import quarantine
-from escr.intake.receipt import Claim, hash_claim, release
+from escr.intake.receipt import REFUSALS, Claim, hash_claim, release
 from escr.pages import qc
 from escr.pages.coversheet import CoverSheet
 from escr.pages.ocr import PageJob
@@ -43,7 +43,7 @@ from escr.record.models import Batch, Child, Document, DocumentChild, LinkCandid
 from escr.runtime import metrics
 from escr.runtime.distributed import BrokerUnavailable, LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
 from escr.services import Services
-from escr.storage.objectstore import StoredObject, content_key, sha256_file
+from escr.storage.objectstore import StoredObject, content_key, private_dir, sha256_file
 
 log = logging.getLogger("escr.intake")
 
@@ -119,7 +119,7 @@ class IntakeContext:
 
 def receive(ctx: IntakeContext) -> None:
     """Receipt checksum first, before anything else reads the file."""
-    hash_claim(ctx.claim)
+    hash_claim(ctx.claim, max_bytes=ctx.services.settings.preflight.max_file_bytes)
     ctx.note(Kind.RECEIVED, actor=ctx.operator,
              parameters={"operator": ctx.claim.operator, "device": ctx.claim.device,
                          "intake_path": str(ctx.claim.relpath), "size_bytes": ctx.claim.size,
@@ -138,6 +138,10 @@ def refuse_unsafe_paths(ctx: IntakeContext) -> None:
     if problem == "no_operator":
         raise InputRejected("no_operator", "The file was put straight in the intake folder, so it does not say who scanned it.",
                             "Scan from your own profile folder (intake/<your name>/); then retry.")
+    if problem == "too_large":
+        raise too_large(ctx.claim.size, ctx.services.settings.preflight)
+    if problem in REFUSALS:
+        raise InputRejected(problem, *REFUSALS[problem])
     claim = ctx.claim
     if len(claim.operator) > 128 or len(claim.device) > 128 or len(str(claim.relpath)) > 1024:
         raise InputRejected("path_too_long", "The folder or file name is too long to record who scanned it on what.",
@@ -161,6 +165,7 @@ def check_file(ctx: IntakeContext) -> None:
     ctx.note(Kind.PREFLIGHT, parameters={
         "media_type": ctx.report.media_type, "page_count": ctx.report.page_count,
         "producer": ctx.report.producer, "notes": list(ctx.report.notes),
+        "active_content_removed": list(ctx.report.removed),
         "pages": [{"index": p.index, "dpi": [p.dpi_x, p.dpi_y], "colour": p.colour, "encoding": p.encoding,
                    "size_pt": [round(p.width_pt, 1), round(p.height_pt, 1)]} for p in ctx.report.pages]},
              inputs={"original": ctx.claim.sha256 or ""})
@@ -473,7 +478,7 @@ def run_all(claims: Sequence[Claim], services: Services) -> list[IntakeResult]:
 
 def _run_stages(ctx: IntakeContext) -> IntakeResult:
     claim, work_dir = ctx.claim, ctx.work_dir
-    work_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(work_dir)  # reading copies in the making hold personal data
     started_at = time.time()
     try:
         for stage in STAGES:

@@ -56,8 +56,8 @@ def error_of(resp) -> tuple[int, str]:
 # --- OpenAPI, errors, pagination -----------------------------------------------------------------
 
 
-def test_openapi_description_is_served_and_covers_the_api(app):
-    spec = TestClient(app).get("/api/v1/openapi.json")
+def test_openapi_description_is_served_and_covers_the_api(as_user):
+    spec = as_user("cw.north").get("/api/v1/openapi.json")  # to anyone signed in (web.openapi_access)
     assert spec.status_code == 200
     doc = spec.json()
     assert doc["openapi"].startswith("3.") and doc["info"]["title"] == "escr"
@@ -262,7 +262,7 @@ def test_csv_cells_cannot_carry_a_spreadsheet_formula(world, as_user):
 
 
 def test_health_and_metrics(app, world):
-    client = TestClient(app)
+    client = TestClient(app, client=("127.0.0.1", 50000))  # on the server itself (web.metrics_access)
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
     metrics = client.get("/metrics")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -167,7 +168,7 @@ def test_escr_serve_starts_on_the_embedded_defaults_and_says_how_to_make_the_fir
         assert process.poll() is None
         login = httpx.get(f"http://127.0.0.1:{port}/login")
         assert login.status_code == 200 and "Sign in to escr" in login.text
-        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").json()["info"]["title"] == "escr"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").status_code == 401  # sign in first
         secret = settings.home / "web-secret.key"
         assert secret.exists() and (secret.stat().st_mode & 0o777) == 0o600
     finally:
@@ -234,3 +235,42 @@ def test_a_port_in_use_is_one_clear_error_before_anything_starts(settings, comma
     assert f"cannot listen on 127.0.0.1:{port}" in message and "ESCR_WEB__PORT" in message
     assert "watching" not in done.stdout
     assert "First run" not in done.stdout  # nothing was set up either
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost",
+                                  pytest.param("::1", marks=pytest.mark.skipif(not _has_ipv6_loopback(),
+                                                                               reason="no IPv6 loopback"))])
+def test_the_served_connections_send_at_once_without_waiting_for_nagle(services, host):
+    """Issue 22: every kept-alive request waited ~40 ms because the socket escr binds (for `escr
+    serve`, `escr run` and the compose image alike) left Nagle's algorithm on. The server's end of
+    an accepted connection must have TCP_NODELAY set."""
+    from escr.cli.web import _web_server
+
+    server, sock = _web_server(services, host, free_port())
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, "the web app to start")
+        address = sock.getsockname()
+        base = f"http://[{address[0]}]:{address[1]}" if sock.family == socket.AF_INET6 else \
+            f"http://{address[0]}:{address[1]}"
+        with httpx.Client(base_url=base) as client:  # one kept-alive connection
+            assert client.get("/healthz").status_code == 200
+            answer = client.get("/healthz")
+            assert answer.status_code == 200 and "server" not in answer.headers  # no "uvicorn" announced
+            connections = list(server.server_state.connections)
+            assert len(connections) == 1
+            accepted = connections[0].transport.get_extra_info("socket")
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -22,7 +22,10 @@ from escr.app import access, accounts, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
 from escr.errors import InvalidState, NotFound
 from escr.indexing.identifiers import find_dates
-from escr.record.database import SEARCH_RANK_CANDIDATES  # a text search ranks and returns at most these
+from escr.record.database import (
+    SEARCH_RANK_CANDIDATES,  # a text search ranks and returns at most these
+    refuse_unsearchable,
+)
 from escr.record.events import AccessEvent, now, record
 from escr.record.models import (
     AuditPurpose,
@@ -151,6 +154,7 @@ class Operations:
         query = (query or "").strip()
         if not query:
             raise InvalidState("type a child id, a name or a date of birth", code="validation_failed")
+        refuse_unsearchable(query)
         with self.db.session() as session:
             scope = access.findable_children(session, self.p)
             stmt = select(Child).where(self._child_query(query))
@@ -181,10 +185,9 @@ class Operations:
     def _name_clause(text: str):  # type: ignore[no-untyped-def]
         terms = [t for t in re.split(r"[\s,]+", text) if t][:5]
         clause = None
-        for term in terms:
-            like = f"%{term.lower()}%"
-            part = or_(func.lower(Child.given_names).like(like), func.lower(Child.family_name).like(like),
-                       func.lower(Child.child_id).like(like))
+        for term in terms:  # autoescape: "%" and "_" are characters typed, not wildcards
+            part = or_(*(func.lower(column).contains(term.lower(), autoescape=True)
+                         for column in (Child.given_names, Child.family_name, Child.child_id)))
             clause = part if clause is None else clause & part
         return clause if clause is not None else Child.child_id == ""
 

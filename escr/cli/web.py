@@ -61,22 +61,42 @@ def _uvicorn_config(services: Services, host: str | None, port: int | None) -> A
     return uvicorn.Config(create_app(services), host=host or web.host, port=port or web.port,
                           access_log=False,  # its lines hold query strings: escr logs requests itself
                           # The peer address must stay the proxy's own, which the SSO header is trusted from.
-                          proxy_headers=False, log_config=None)
+                          proxy_headers=False, log_config=None,
+                          server_header=False)  # no "server: uvicorn" to tell an attacker what to try
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
     """The web app's socket, bound before anything else starts, so a port already in use is one
-    clear error (and `escr run` starts no watcher) instead of uvicorn's exit after start-up."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)  # as uvicorn binds
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    clear error (and `escr run` starts no watcher) instead of uvicorn's exit after start-up.
+
+    Made from getaddrinfo's answer, so its protocol is IPPROTO_TCP (IPv4, IPv6 or a host name):
+    asyncio switches Nagle off (TCP_NODELAY) only on sockets whose protocol says TCP, and with it
+    on every kept-alive request waited ~40 ms for a delayed acknowledgement. The listener gets
+    TCP_NODELAY too, which accepted connections inherit whatever event loop serves them."""
     try:
-        sock.bind((host, port))
+        family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                             proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind(address)
     except OSError as exc:
         sock.close()
         hint = (" (is another `escr run` or `escr serve` still running?): stop it, or choose another port "
                 "with --port or ESCR_WEB__PORT") if exc.errno == errno.EADDRINUSE else ""
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
     return sock
+
+
+def _web_server(services: Services, host: str | None, port: int | None) -> tuple[Any, socket.socket]:
+    """The uvicorn server and its bound socket: the one way `escr serve` and `escr run` serve HTTP."""
+    import uvicorn
+
+    config = _uvicorn_config(services, host, port)
+    return uvicorn.Server(config), _listening_socket(config.host, config.port)
 
 
 def _first_run_hint(services: Services) -> None:
@@ -92,15 +112,12 @@ def _first_run_hint(services: Services) -> None:
 def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (default web.host).")] = None,
           port: Annotated[int | None, typer.Option(help="Port (default web.port).")] = None) -> None:
     """Run the web app and REST API (OpenAPI at /api/v1/openapi.json)."""
-    import uvicorn
-
     configure_logging()
     services = _services()
     _first_run_hint(services)
-    config = _uvicorn_config(services, host, port)
-    sock = _listening_socket(config.host, config.port)
-    out.print(f"escr web app on http://{config.host}:{config.port}/")
-    uvicorn.Server(config).run(sockets=[sock])
+    server, sock = _web_server(services, host, port)
+    out.print(f"escr web app on http://{server.config.host}:{server.config.port}/")
+    server.run(sockets=[sock])
 
 
 def _bootstrap_admin(services: Services) -> None:
@@ -121,15 +138,11 @@ def _bootstrap_admin(services: Services) -> None:
 def run_all(host: Annotated[str | None, typer.Option(help="Address to listen on (default web.host).")] = None,
             port: Annotated[int | None, typer.Option(help="Port (default web.port).")] = None) -> None:
     """Watch the intake folder and serve the web app, together, until stopped (what `make run` runs)."""
-    import uvicorn
-
     configure_logging()
     services = _services()
-    config = _uvicorn_config(services, host, port)
-    sock = _listening_socket(config.host, config.port)
+    server, sock = _web_server(services, host, port)
     _bootstrap_admin(services)
     watcher = subprocess.Popen([sys.executable, "-m", "escr", "watch"], env=os.environ.copy())
-    server = uvicorn.Server(config)
 
     def watch_the_watcher() -> None:
         code = watcher.wait()

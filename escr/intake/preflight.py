@@ -114,6 +114,8 @@ class PreflightReport:
     pages: tuple[PageInfo, ...]
     producer: str | None  # PDF Producer (else Creator), TIFF/EXIF/PNG Software: the capture software
     notes: tuple[str, ...]  # repairs and quirks observed
+    # Active content of the original, left out of every reading copy (the original keeps it).
+    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,16 +150,21 @@ def preflight(path: Path, *, limits: PreflightLimits) -> PreflightReport:
             "Scan the pages again and make sure the scanner finishes writing the file.",
         )
     if size > limits.max_file_bytes:
-        raise InputRejected(
-            "too_large",
-            f"The file is {_megabytes(size)}, more than the {_megabytes(limits.max_file_bytes)} allowed.",
-            "Scan the batch as several smaller files, or check the scanner is not set to an "
-            "unusually high resolution.",
-        )
+        raise too_large(size, limits)
     media_type = _media_type(path)
     if media_type == PDF:
         return _preflight_pdf(path, size, limits)
     return _preflight_raster(path, media_type, size, limits)
+
+
+def too_large(size: int, limits: PreflightLimits) -> InputRejected:
+    """The refusal of a file over the size limit (checked at receipt too, before it is hashed)."""
+    return InputRejected(
+        "too_large",
+        f"The file is {_megabytes(size)}, more than the {_megabytes(limits.max_file_bytes)} allowed.",
+        "Scan the batch as several smaller files, or check the scanner is not set to an "
+        "unusually high resolution.",
+    )
 
 
 # --- type sniffing -------------------------------------------------------------------------
@@ -336,7 +343,74 @@ def _describe_pdf(pdf: pikepdf.Pdf, path: Path, size: int, limits: PreflightLimi
     _check_page_count(found, limits)
     pages = tuple(_describe_pdf_page(page, n, limits, notes) for n, page in enumerate(pdf.pages))
     _note_warnings(pdf.get_warnings(), path, notes)  # stream repairs found while reading pages
-    return PreflightReport(PDF, found, pages, _pdf_producer(pdf), tuple(dict.fromkeys(notes)))
+    return PreflightReport(PDF, found, pages, _pdf_producer(pdf), tuple(dict.fromkeys(notes)),
+                           removed=_active_content(pdf))
+
+
+_ANNOTATION_KINDS = {"/Widget": "form fields", "/FileAttachment": "attached files", "/Screen": "Screen annotations",
+                     "/Movie": "multimedia", "/Sound": "multimedia", "/RichMedia": "multimedia", "/3D": "3D content",
+                     "/Link": "links"}
+_ACTION_KINDS = {"/JavaScript": "JavaScript", "/Launch": "actions that launch a program",
+                 "/ImportData": "actions that import data", "/SubmitForm": "actions that submit a form",
+                 "/GoToE": "links into embedded files", "/Rendition": "multimedia"}
+
+
+def _active_content(pdf: pikepdf.Pdf) -> tuple[str, ...]:
+    """What in the PDF can act, play or carry a file, in plain words: the reading copy is built
+    without any of it, and the certificate says what was left out."""
+    found: set[str] = set()
+
+    def action(a: object, default: str) -> None:
+        if isinstance(a, pikepdf.Dictionary):
+            found.add(_ACTION_KINDS.get(str(a.get("/S", "")), default))
+            if "/JS" in a:
+                found.add("JavaScript")
+            nxt = a.get("/Next")
+            for item in (nxt if isinstance(nxt, pikepdf.Array) else [nxt] if nxt is not None else []):
+                action(item, default)
+        elif a is not None:
+            found.add(default)
+
+    def actions(holder: pikepdf.Dictionary, default: str) -> None:
+        if "/A" in holder or "/AA" in holder:
+            found.add(default)  # where the actions are; action() adds what they do
+        action(holder.get("/A"), default)
+        extra = holder.get("/AA")
+        if isinstance(extra, pikepdf.Dictionary):
+            for a in extra.values():
+                action(a, default)
+
+    try:
+        root = pdf.Root
+        if "/OpenAction" in root:
+            open_action = root.OpenAction
+            found.add("an action run when the document opens")
+            if isinstance(open_action, pikepdf.Dictionary):
+                action(open_action, "an action run when the document opens")
+        actions(root, "document actions")
+        names = root.get("/Names")
+        if isinstance(names, pikepdf.Dictionary):
+            for key, what in (("/JavaScript", "JavaScript"), ("/EmbeddedFiles", "embedded files"),
+                              ("/Renditions", "multimedia")):
+                if key in names:
+                    found.add(what)
+        for key, what in (("/AcroForm", "form fields"), ("/Collection", "a PDF portfolio (embedded files)")):
+            if key in root:
+                found.add(what)
+        for page in pdf.pages:
+            actions(page.obj, "page actions")
+            for annot in page.obj.get("/Annots", pikepdf.Array()):
+                if not isinstance(annot, pikepdf.Dictionary):
+                    continue
+                kind = _ANNOTATION_KINDS.get(str(annot.get("/Subtype", "")))
+                if kind:
+                    found.add(kind)
+                actions(annot, "annotation actions")
+                if "/FS" in annot:
+                    found.add("attached files")
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        found.add("active content that could not all be listed")
+    return tuple(sorted(found))
 
 
 def _note_warnings(warnings: list[str], path: Path, notes: list[str]) -> bool:

@@ -1,11 +1,13 @@
 """Quarantine: a file that cannot be filed is kept byte-for-byte with a plain-English reason.
 
-Layout: `quarantine/<claim_id>/<file name>` and `<file name>.reason.json` beside it. The
+Layout: `quarantine/<claim_id>/<file name>` and `<file name>.reason.json` beside it (for a name
+too long to take the suffix, `<hash of the name>.reason.json`; the reason names its file). The
 reason is written before the file is moved, so a quarantined file never lacks its reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -18,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 from escr.errors import InputRejected, InvalidState, NotFound
 from escr.intake.receipt import Claim
 from escr.record.events import Actor, Kind, ProtocolEvent, record
+from escr.storage.objectstore import private_dir, private_file
 
 if TYPE_CHECKING:
     from escr.record.database import Database
 
 log = logging.getLogger("escr.intake.quarantine")
 REASON_SUFFIX = ".reason.json"
+MAX_REASON_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,7 @@ class QuarantineEntry:
 
 
 def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **extra: Any) -> Path:
-    target_dir = quarantine_dir / claim.claim_id
-    target_dir.mkdir(parents=True, exist_ok=True)
+    target_dir = private_dir(quarantine_dir / claim.claim_id)
     target = target_dir / claim.name
     reason = {
         "code": rejection.code,
@@ -49,11 +52,12 @@ def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **e
         "quarantined_at": datetime.now(UTC).isoformat(),
         "sha256": claim.sha256,
         "size_bytes": claim.size,
+        "file_name": claim.name,
         **extra,
     }
-    reason_path = target_dir / (claim.name + REASON_SUFFIX)
-    tmp = reason_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(reason, indent=2) + "\n")
+    reason_path = target_dir / reason_name(claim.name, target_dir)
+    tmp = reason_path.with_name(reason_path.name.removesuffix(".json") + ".tmp")
+    private_file(tmp).write_text(json.dumps(reason, indent=2) + "\n")
     os.replace(tmp, reason_path)
     os.rename(claim.path, target)
     shutil.rmtree(claim.claim_dir, ignore_errors=True)
@@ -61,12 +65,33 @@ def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **e
     return target
 
 
+def reason_name(file_name: str, folder: Path) -> str:
+    """`<file name>.reason.json`, unless that is longer than the file system allows a name to be."""
+    name = file_name + REASON_SUFFIX
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(os.fsencode(name)) <= limit:
+        return name
+    return hashlib.sha256(os.fsencode(file_name)).hexdigest()[:32] + REASON_SUFFIX
+
+
 def list_quarantine(quarantine_dir: Path) -> list[QuarantineEntry]:
+    """Every quarantined file with its reason; a scan that merely ends in `.reason.json` is not
+    taken for a reason (its own reason file lists it)."""
     entries = []
     for reason_path in sorted(quarantine_dir.glob(f"*/*{REASON_SUFFIX}")):
-        data = json.loads(reason_path.read_text())
-        path = reason_path.with_name(reason_path.name.removesuffix(REASON_SUFFIX))
-        entries.append(QuarantineEntry(reason_path.parent.name, path, data))
+        try:
+            if reason_path.is_symlink() or reason_path.stat().st_size > MAX_REASON_BYTES:
+                continue
+            data = json.loads(reason_path.read_text())
+        except (ValueError, OSError):
+            continue
+        if not isinstance(data, dict) or data.get("claim_id") != reason_path.parent.name:
+            continue
+        name = data.get("file_name") or reason_path.name.removesuffix(REASON_SUFFIX)
+        entries.append(QuarantineEntry(reason_path.parent.name, reason_path.with_name(name), data))
     return entries
 
 
@@ -135,7 +160,7 @@ def discard(claim_id: str, *, quarantine_dir: Path, discarded_dir: Path, db: Dat
             tmp = entry.path.parent / (DISCARD_RECORD + ".tmp")
             tmp.write_text(json.dumps(note, indent=2) + "\n")
             os.replace(tmp, entry.path.parent / DISCARD_RECORD)
-            discarded_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(discarded_dir)
             os.rename(entry.path.parent, target)
             moved = True
     except BaseException:

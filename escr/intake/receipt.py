@@ -8,14 +8,17 @@ Everything a recovery needs (operator, device, time of receipt) is in that path.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import stat
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from escr.storage.objectstore import sha256_file
+from escr.storage.objectstore import private_dir, private_file
 
 UNSPECIFIED_DEVICE = "unspecified"
 _CLAIM_TIME = "%Y%m%dT%H%M%S%fZ"
@@ -26,18 +29,19 @@ class Claim:
     claim_id: str
     path: Path  # where the file is now, under processing/
     relpath: PurePosixPath  # where it was under the intake folder: <operator>/[<device>/]name
-    problem: str | None = None  # "symlink" | "escapes_intake" | "no_operator" when it must not be read
+    problem: str | None = None  # a key of REFUSALS, or "symlink" | "escapes_intake" | "no_operator" | "too_large"
     sha256: str | None = None
     size: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def operator(self) -> str:
-        return self.relpath.parts[0] if len(self.relpath.parts) > 1 else "unknown"
+        """The operator's folder name, control characters escaped (it goes into logs and events)."""
+        return escape_controls(self.relpath.parts[0]) if len(self.relpath.parts) > 1 else "unknown"
 
     @property
     def device(self) -> str:
-        return self.relpath.parts[1] if len(self.relpath.parts) > 2 else UNSPECIFIED_DEVICE
+        return escape_controls(self.relpath.parts[1]) if len(self.relpath.parts) > 2 else UNSPECIFIED_DEVICE
 
     @property
     def name(self) -> str:
@@ -50,6 +54,51 @@ class Claim:
     @property
     def claim_dir(self) -> Path:
         return self.path.parents[len(self.relpath.parts) - 1]
+
+
+# Files the pipeline refuses without opening them: code -> (what happened, what to do).
+REFUSALS: dict[str, tuple[str, str]] = {
+    "not_regular_file": ("This is not a file but a pipe, socket or device; it was not opened.",
+                         "Scan to the intake folder; ask the system administrator to remove whatever made it."),
+    "hardlink": ("This is a second name (a hard link) for a file kept elsewhere on the server, not a scan; "
+                 "it was not read.", "Scan to the intake folder directly; remove the link."),
+    "control_characters": ("The folder or file name contains control characters (such as a line break), "
+                           "so it cannot be recorded safely; the file was not read.",
+                           "Rename the scan-to-folder profile or the file without them, then retry."),
+}
+
+
+def escape_controls(value: str) -> str:
+    """`value` with control and format characters written as escapes (\\n, \\x1b...), so a name
+    cannot start a new log line or hide text."""
+    if not has_controls(value):
+        return value
+    return "".join(c.encode("unicode_escape").decode("ascii") if _is_control(c) else c for c in value)
+
+
+def has_controls(value: str) -> bool:
+    return any(_is_control(c) for c in value)
+
+
+def _is_control(c: str) -> bool:
+    return unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+
+
+def _problem_of(path: Path, relpath: PurePosixPath) -> str | None:
+    """Why a claimed entry must not be opened, from lstat alone (never opened, never followed)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "symlink"
+    if not stat.S_ISREG(st.st_mode):
+        return "not_regular_file"
+    if st.st_nlink > 1:
+        return "hardlink"
+    if any(has_controls(part) for part in relpath.parts):
+        return "control_characters"
+    return None
 
 
 def new_claim_id() -> str:
@@ -71,13 +120,14 @@ def claim_from_intake(path: Path, intake_dir: Path, processing_dir: Path) -> Cla
         relpath = PurePosixPath("unknown", path.name)
     claim_id = new_claim_id()
     target = processing_dir / claim_id / relpath
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     try:
         os.rename(path, target)
     except FileNotFoundError:
         shutil.rmtree(processing_dir / claim_id, ignore_errors=True)
         return None
-    return Claim(claim_id, target, relpath, problem)
+    # Checked on what was claimed (the rename keeps the inode), so nothing can be swapped in after.
+    return Claim(claim_id, target, relpath, problem or _problem_of(target, relpath))
 
 
 def claim_copy(source: Path, processing_dir: Path, *, operator: str, device: str) -> Claim:
@@ -85,12 +135,12 @@ def claim_copy(source: Path, processing_dir: Path, *, operator: str, device: str
     relpath = PurePosixPath(_safe_part(operator), _safe_part(device), _safe_part(source.name))
     claim_id = new_claim_id()
     target = processing_dir / claim_id / relpath
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     problem = "symlink" if source.is_symlink() else None
     if problem:
         os.symlink(os.readlink(source), target)
     else:
-        shutil.copyfile(source, target)
+        shutil.copyfile(source, private_file(target))
         with open(target, "rb") as fh:
             os.fsync(fh.fileno())
     return Claim(claim_id, target, relpath, problem)
@@ -101,23 +151,43 @@ def pending_claims(processing_dir: Path) -> list[Claim]:
     claims = []
     if not processing_dir.is_dir():
         return claims
-    for claim_dir in sorted(p for p in processing_dir.iterdir() if p.is_dir()):
-        files = [p for p in claim_dir.rglob("*") if p.is_file() or p.is_symlink()]
+    for claim_dir in sorted(p for p in processing_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+        # Anything but a folder is a claimed entry: a pipe or device left behind must be found too.
+        files = [p for p in claim_dir.rglob("*") if p.is_symlink() or not p.is_dir()]
         if not files:
             shutil.rmtree(claim_dir, ignore_errors=True)
             continue
         for file in files:
             relpath = PurePosixPath(file.relative_to(claim_dir).as_posix())
-            problem = "symlink" if file.is_symlink() else ("no_operator" if len(relpath.parts) < 2 else None)
+            problem = _problem_of(file, relpath) or ("no_operator" if len(relpath.parts) < 2 else None)
             claims.append(Claim(claim_dir.name, file, relpath, problem))
     return claims
 
 
-def hash_claim(claim: Claim) -> None:
-    """The receipt checksum, computed before anything else reads the file."""
-    if claim.problem is None:
-        claim.sha256 = sha256_file(claim.path)
-        claim.size = claim.path.stat().st_size
+def hash_claim(claim: Claim, *, max_bytes: int | None = None) -> None:
+    """The receipt checksum, computed before anything else reads the file.
+
+    The entry is opened without following a link and without waiting (a pipe cannot block an
+    intake slot), then checked on the open descriptor: a regular file with one name, and no
+    larger than `max_bytes` (a sparse file of terabytes is refused by its size, never read)."""
+    if claim.problem is not None:
+        return
+    try:
+        fd = os.open(claim.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        claim.problem = _problem_of(claim.path, claim.relpath) or "not_regular_file"
+        return
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        claim.size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+        if not stat.S_ISREG(st.st_mode):
+            claim.problem = "not_regular_file"
+        elif st.st_nlink > 1:
+            claim.problem = "hardlink"
+        elif max_bytes is not None and st.st_size > max_bytes:
+            claim.problem = "too_large"
+        else:
+            claim.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def release(claim: Claim) -> None:

@@ -100,21 +100,40 @@ def build_searchable_pdf(source_pdf: Path, pages: Sequence[SearchablePage], out:
     return out
 
 
+# Annotations a reader can only look at: comments and markup, nothing that acts, plays or holds a file.
+HARMLESS_ANNOTATIONS = frozenset(Name(f"/{n}") for n in (
+    "Text", "FreeText", "Line", "Square", "Circle", "Polygon", "PolyLine", "Highlight", "Underline",
+    "Squiggly", "StrikeOut", "Stamp", "Caret", "Ink", "Popup"))
+
+
 def _keep_only_pages(pdf: pikepdf.Pdf) -> None:
-    """Only the page tree stays reachable, so only the kept pages' objects are written."""
+    """Only the page tree stays reachable, so only the kept pages' objects are written.
+
+    That leaves out the catalog's open action, document actions, JavaScript, embedded files and
+    form; on the pages, actions (/AA) go, and every annotation but harmless markup without an
+    action or destination: links (they can lead to another document of the batch), form
+    widgets, file attachments, Screen, multimedia and 3D. The reading copy is served to
+    caseworkers, so it holds nothing that runs; what preflight found is in its report."""
     for key in list(pdf.Root.keys()):
         if key not in ("/Type", "/Pages"):
             del pdf.Root[key]
     if Name.Info in pdf.trailer:
         del pdf.trailer[Name.Info]
     for page in pdf.pages:
-        if Name.B in page.obj:  # article beads lead to the source's threads
-            del page.obj[Name.B]
+        for key in (Name.B, Name.AA):  # article beads lead to the source's threads; page actions
+            if key in page.obj:
+                del page.obj[key]
         annots = page.obj.get(Name.Annots)
         if annots is None:
             continue
-        # Link annotations' destinations can be pages of another document of the batch.
-        kept = [a for a in annots if a.get(Name.Subtype) != Name.Link and Name.Dest not in a and Name.A not in a]
+        kept = [a for a in annots if isinstance(a, pikepdf.Dictionary) and a.get(Name.Subtype) in HARMLESS_ANNOTATIONS
+                and not any(k in a for k in (Name.A, Name.AA, Name.Dest, Name.FS, Name.RichMediaContent))]
+        kept_ids = {a.objgen for a in kept if a.is_indirect}
+        for annot in kept:  # a reference to a dropped annotation would keep it in the file
+            for key in (Name.Parent, Name.IRT):
+                target = annot.get(key)
+                if target is not None and (not target.is_indirect or target.objgen not in kept_ids):
+                    del annot[key]
         if kept:
             page.obj[Name.Annots] = pikepdf.Array(kept)
         else:

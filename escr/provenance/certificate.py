@@ -98,12 +98,21 @@ def _stored(services: Services, key: str, sha256: str) -> dict[str, Any]:
             "size_bytes": stat.size if stat else None}
 
 
+def active_content(removed: Sequence[str] | None) -> str:
+    """What the certificate says about active content preflight found (and the reading copy left out)."""
+    if removed is None:
+        return "not recorded (filed before preflight listed it)"
+    return ("left out of the reading copies (the original keeps it): " + ", ".join(removed)) if removed \
+        else "none found"
+
+
 def _settings_used(events: Sequence[Event]) -> dict[str, Any]:
     """Scanner and OCR settings as the log recorded them: per page dpi, colour, encoding."""
     preflight = _last_of(events, "preflight")
     params = (preflight.detail.get("parameters") or {}) if preflight else {}
     return {"media_type": params.get("media_type"), "producer": params.get("producer"),
-            "pages": params.get("pages", []), "notes": params.get("notes", [])}
+            "pages": params.get("pages", []), "notes": params.get("notes", []),
+            "active_content_removed": params.get("active_content_removed")}
 
 
 def _ocr_used(events: Sequence[Event]) -> str:
@@ -284,6 +293,7 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("escr.provenance", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["numbers"] = _numbers
+    env.filters["active_content"] = active_content
     return env
 
 
@@ -385,6 +395,7 @@ def render_pdf(report: dict[str, Any]) -> bytes:
             ("Received / filed", f"{scan['received_at']} / {scan['filed_at']}", body),
             ("Operator", scan["operator"], body), ("Device", scan["device"], body),
             ("Producer", scan["producer"], body),
+            ("Active content", active_content(scan["settings"]["active_content_removed"]), body),
             ("Stored at", scan["original"]["location"] or scan["original"]["key"], code),
             ("Version", scan["original"]["version"] or "-", body),
             ("Software", ", ".join(f"{k} {v}" for k, v in sorted(scan["software"].items())), body),

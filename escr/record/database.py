@@ -16,6 +16,7 @@ Both databases behave the same for the code above this module:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from sqlalchemy.sql import sqltypes
 
 from escr.errors import DatabaseError, InputRejected, ProtocolViolation
 from escr.record.models import ChainHead, Document, Page
+from escr.storage.objectstore import private_dir, private_file
 
 # A condition on a document id column (the documents someone may read), for a search to apply.
 DocumentCondition = Callable[[ColumnElement[str]], ColumnElement[bool]]
@@ -129,6 +131,14 @@ class UnstorableValue(InputRejected, DatabaseError):
     the database layer. Callers that quarantine bad input or handle database failures both see it."""
 
 
+def refuse_unsearchable(query: str) -> None:
+    """A search text with a NUL character is the searcher's mistake, not a database failure:
+    PostgreSQL refuses NUL in any text and SQLite's full-text query syntax cannot hold one."""
+    if "\x00" in query:
+        raise InputRejected("nul_character", "The search contains a NUL character, which cannot be searched for.",
+                            "Remove it and search again.")
+
+
 @dataclass(frozen=True)
 class PageHit:
     document_id: str
@@ -187,6 +197,7 @@ class Database:
         `document_ids` and `scope` (a condition on a document id column: the documents a person
         may read) narrow the search inside the database, so a child's or a team's hits are never
         crowded out by others'. At most SEARCH_RANK_CANDIDATES hits, on both databases."""
+        refuse_unsearchable(query)
         if document_ids is not None and not document_ids:
             return []
         params: dict[str, Any] = {"limit": min(limit, SEARCH_RANK_CANDIDATES)}
@@ -583,6 +594,24 @@ class _UtcSqliteDateTime(SQLITE_DATETIME):
         return process
 
 
+def _private_sqlite_file(database: str | None) -> None:
+    """The SQLite file is created owner-only before SQLite opens it, whatever the umask; SQLite
+    gives its WAL and shared-memory files the database file's own permissions. Files already
+    there are tightened: they hold children's records."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        private_dir(path.parent)
+        private_file(path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            extra = path.with_name(path.name + suffix)
+            if extra.exists() and extra.stat().st_mode & 0o077:
+                os.chmod(extra, 0o600)
+    except OSError as exc:
+        raise DatabaseError(f"cannot open database: {exc.strerror}") from exc
+
+
 def _make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -598,6 +627,7 @@ def _make_engine(url: str) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
+    _private_sqlite_file(make_url(url).database)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
     engine.dialect.colspecs = {**engine.dialect.colspecs, sqltypes.DateTime: _UtcSqliteDateTime}
 

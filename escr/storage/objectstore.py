@@ -108,6 +108,36 @@ def plan_extension(current: Retention, until: date, mode: LockMode, *, bypass_go
     return replace(current, mode=mode, until=until)
 
 
+PRIVATE_DIR = 0o700  # records of children: the service account's alone, whatever the umask
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a folder, each part escr creates made owner-only (mkdir's mode can only lose
+    bits to the umask, never gain them); folders already there are left as they are."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            pass
+    if not path.is_dir():
+        raise NotADirectoryError(str(path))
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """`path` as an owner-only file: created so (whatever the umask), or tightened if it exists."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    if os.stat(path).st_mode & 0o077:
+        os.chmod(path, PRIVATE_FILE)
+    return path
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -132,7 +162,7 @@ class FilesystemStore:
     def __init__(self, root: Path, *, lock_mode: LockMode = GOVERNANCE) -> None:
         self.root = root
         self.lock_mode = lock_mode
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -158,14 +188,14 @@ class FilesystemStore:
             self._protect(key, retain_until)
             return existing
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+            private_dir(target.parent)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")  # mode 0600
             with os.fdopen(fd, "wb") as out:
                 while chunk := src.read(CHUNK):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            os.chmod(tmp, 0o444)
+            os.chmod(tmp, 0o400)  # read-only, and the owner's alone
             os.replace(tmp, target)
             _fsync_dir(target.parent)
         except OSError as exc:
@@ -231,7 +261,7 @@ class FilesystemStore:
     def _write_lock(self, key: str, retention: Retention) -> None:
         path = self._lock_path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
             with os.fdopen(fd, "w") as out:
                 json.dump(retention.as_dict(), out)

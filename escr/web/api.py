@@ -74,6 +74,12 @@ class Reason(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class SearchText(BaseModel):
+    """A search sent in the body, so names and dates of birth stay out of URLs and any proxy's log."""
+
+    q: str = Field(max_length=500)
+
+
 class Purpose(BaseModel):
     purpose: str = Field(min_length=1, max_length=2000)
 
@@ -146,6 +152,12 @@ def find_children(o: Ops, pg: Paging, q: str) -> dict[str, Any]:
     return _page(o.find_children(q, *pg))
 
 
+@router.post("/children/find", response_model=Page,
+             summary="Find a child, the query in the body (keeps names out of URLs)")
+def find_children_posted(o: Ops, pg: Paging, body: SearchText) -> dict[str, Any]:
+    return _page(o.find_children(body.q, *pg))
+
+
 @router.get("/children/{child_id}", summary="A child's index entry")
 def child(o: Ops, child_id: str) -> dict[str, Any]:
     return o.child_summary(child_id)
@@ -161,6 +173,12 @@ def child_documents(o: Ops, pg: Paging, child_id: str, type: str | None = None, 
 @router.get("/children/{child_id}/search", response_model=Page, summary="Full-text search in one child's record")
 def child_search(o: Ops, pg: Paging, child_id: str, q: str) -> dict[str, Any]:
     return _page(o.search(q, child_id=child_id, offset=pg[0], limit=pg[1]))
+
+
+@router.post("/children/{child_id}/search", response_model=Page,
+             summary="Full-text search in one child's record, the query in the body")
+def child_search_posted(o: Ops, pg: Paging, child_id: str, body: SearchText) -> dict[str, Any]:
+    return _page(o.search(body.q, child_id=child_id, offset=pg[0], limit=pg[1]))
 
 
 @router.post("/children/{child_id}/coversheet", summary="A printable cover sheet (PDF) for the child",
@@ -192,6 +210,11 @@ def allocation(o: Ops, child_id: str, body: Allocation) -> dict[str, Any]:
 @router.get("/search", response_model=Page, summary="Full-text search over the documents you may open")
 def search(o: Ops, pg: Paging, q: str) -> dict[str, Any]:
     return _page(o.search(q, child_id=None, offset=pg[0], limit=pg[1]))
+
+
+@router.post("/search", response_model=Page, summary="Full-text search, the query in the body")
+def search_posted(o: Ops, pg: Paging, body: SearchText) -> dict[str, Any]:
+    return _page(o.search(body.q, child_id=None, offset=pg[0], limit=pg[1]))
 
 
 # --- documents ------------------------------------------------------------------------------

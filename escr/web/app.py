@@ -8,6 +8,7 @@ and user id only, and paths hold ids, never personal data.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -39,7 +40,7 @@ from escr.errors import (
 )
 from escr.services import Services
 from escr.settings import Settings
-from escr.web.auth import CsrfFailed, csrf_guard, csrf_token
+from escr.web.auth import CsrfFailed, authenticate, csrf_guard, csrf_token
 
 log = logging.getLogger("escr.web")
 HERE = Path(__file__).resolve().parent
@@ -93,8 +94,9 @@ def session_secret(settings: Settings) -> str:
 
 
 class SecurityHeaders:
-    """Headers for every response: no caching of record pages, no framing, no referrer; a strict CSP on
-    pages (not on PDFs, which the browser's own viewer shows)."""
+    """Headers for every response: no caching of record pages, no framing, no referrer, no type
+    sniffing; a strict CSP on pages, and on everything else (PDFs, original scans, page images,
+    exports) `sandbox`, so a file opened in the browser runs nothing and reaches nothing of escr."""
 
     HEADERS = [
         (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -105,6 +107,8 @@ class SecurityHeaders:
         (b"x-frame-options", b"SAMEORIGIN"),
         (b"cache-control", b"no-store"),
     ]
+
+    FILE_CSP = (b"content-security-policy", b"sandbox")
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -122,8 +126,8 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
-                message["headers"] = headers + [(k, v) for k, v in self.HEADERS if k not in present
-                                                and (html or k != b"content-security-policy")]
+                message["headers"] = headers + [(k, v) if html or k != b"content-security-policy" else self.FILE_CSP
+                                                for k, v in self.HEADERS if k not in present]
             await send(message)
 
         try:
@@ -204,20 +208,61 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(request, 500, "internal_error", "something went wrong; the error was logged")
 
 
+def _is_local(request: Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.client.host if request.client else "").is_loopback
+    except ValueError:
+        return False
+
+
+def _known(request: Request) -> bool:
+    """A signed-in person or a valid API token (an invalid one is a stranger here, not an error)."""
+    try:
+        return authenticate(request) is not None
+    except EscrError:
+        return False
+
+
+def _allowed(request: Request, access: str) -> bool:
+    return access == "open" or (access == "localhost" and _is_local(request)) or \
+        (access == "signed_in" and _known(request))
+
+
+def _require_access(request: Request, access: str) -> None:
+    """web.health_access / metrics_access / openapi_access: who may read this."""
+    if _allowed(request, access):
+        return
+    if access == "signed_in":
+        raise Unauthenticated("sign in first")
+    raise AccessDenied("only open to clients on the server itself", code="local_only")
+
+
 def _install_health(app: FastAPI, services: Services) -> None:
-    """`/healthz` and `/metrics` from escr.runtime.metrics when present, else simple local versions."""
+    """`/healthz` and `/metrics` from escr.runtime.metrics when present, else simple local versions,
+    and the OpenAPI description, each open to whom the settings say."""
+    web = services.settings.web
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> JSONResponse:
+    def healthz(request: Request) -> JSONResponse:
+        _require_access(request, web.health_access)
         try:
             from escr.runtime.health import health
         except ImportError:
             health = _simple_health
         result = health(services)
-        return JSONResponse(result, status_code=200 if result.get("status") == "ok" else 503)
+        code = 200 if result.get("status") == "ok" else 503
+        if not (_is_local(request) or _known(request)):  # a load balancer needs the answer, not the detail
+            result = {"status": result.get("status")}
+        return JSONResponse(result, status_code=code)
+
+    @app.get("/api/v1/openapi.json", include_in_schema=False)
+    def openapi(request: Request) -> JSONResponse:
+        _require_access(request, web.openapi_access)
+        return JSONResponse(app.openapi())
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        _require_access(request, web.metrics_access)
         try:
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -256,7 +301,7 @@ def create_app(services: Services) -> FastAPI:
     settings = services.settings
     web = settings.web
     app = FastAPI(title="escr", version=__version__, description=API_DESCRIPTION,
-                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
+                  openapi_url=None, docs_url=None, redoc_url=None,  # served by _install_health
                   dependencies=[Depends(csrf_guard)])
     app.state.services = services
     templates = Jinja2Templates(directory=str(HERE / "templates"))

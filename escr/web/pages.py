@@ -143,12 +143,26 @@ def home(request: Request, principal: Annotated[Principal, Depends(current_princ
 # --- finding a child and reading the record ---------------------------------------------------
 
 
+# Searches are posted from their forms (and paged by posted forms), so a searched name or date of
+# birth never travels in a URL: not in the browser's history, nor a proxy's access log. The GET
+# routes show the empty form (and still answer ?q= for links made before).
+
+
 @router.get("/children")
 def find_children(request: Request, o: Ops, q: str = "", offset: int | None = None) -> Response:
+    return _find_children(request, o, q, offset)
+
+
+@router.post("/children")
+def find_children_posted(request: Request, o: Ops, q: Annotated[str, Form()] = "",
+                         offset: Annotated[str, Form()] = "") -> Response:
+    return _find_children(request, o, q, offset)
+
+
+def _find_children(request: Request, o: Ops, q: str, offset: int | str | None) -> Response:
     require(o.p, Can.FIND_CHILDREN)
     results = o.find_children(q, *_paging(request, offset)) if q.strip() else None
-    return render(request, "children.html", q=q, results=results,
-                  page_url=lambda off: _url("/children", q=q, offset=off))
+    return render(request, "children.html", q=q, results=results, action="/children")
 
 
 @router.get("/children/{child_id}")
@@ -165,20 +179,34 @@ def child_record(request: Request, o: Ops, child_id: str, type: str = "", since:
 
 @router.get("/children/{child_id}/search")
 def child_search(request: Request, o: Ops, child_id: str, q: str = "", offset: int | None = None) -> Response:
-    child = o.child_summary(child_id)
-    results = o.search(q, child_id=child_id, offset=_paging(request, offset)[0],
-                       limit=_paging(request, offset)[1]) if q.strip() else None
-    return render(request, "search.html", q=q, child=child, results=results,
-                  page_url=lambda off: _url(f"/children/{child_id}/search", q=q, offset=off))
+    return _search(request, o, q, offset, child_id=child_id)
+
+
+@router.post("/children/{child_id}/search")
+def child_search_posted(request: Request, o: Ops, child_id: str, q: Annotated[str, Form()] = "",
+                        offset: Annotated[str, Form()] = "") -> Response:
+    return _search(request, o, q, offset, child_id=child_id)
 
 
 @router.get("/search")
 def search(request: Request, o: Ops, q: str = "", offset: int | None = None) -> Response:
-    o.check_search()
-    results = o.search(q, child_id=None, offset=_paging(request, offset)[0],
-                       limit=_paging(request, offset)[1]) if q.strip() else None
-    return render(request, "search.html", q=q, child=None, results=results,
-                  page_url=lambda off: _url("/search", q=q, offset=off))
+    return _search(request, o, q, offset, child_id=None)
+
+
+@router.post("/search")
+def search_posted(request: Request, o: Ops, q: Annotated[str, Form()] = "",
+                  offset: Annotated[str, Form()] = "") -> Response:
+    return _search(request, o, q, offset, child_id=None)
+
+
+def _search(request: Request, o: Ops, q: str, offset: int | str | None, *, child_id: str | None) -> Response:
+    child = o.child_summary(child_id) if child_id is not None else None
+    if child_id is None:
+        o.check_search()
+    start, limit = _paging(request, offset)
+    results = o.search(q, child_id=child_id, offset=start, limit=limit) if q.strip() else None
+    return render(request, "search.html", q=q, child=child, results=results,
+                  action=f"/children/{child_id}/search" if child_id is not None else "/search")
 
 
 @router.post("/children/{child_id}/coversheet")

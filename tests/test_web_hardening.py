@@ -1,0 +1,143 @@
+"""The server's answers (issue 20): files served sandboxed and unsniffed, a NUL in a search is the
+searcher's mistake, a caseworker cannot tell which child ids exist, "%" and "_" are not
+wildcards, searched names stay out of URLs, and health, metrics and the OpenAPI description
+say nothing to strangers."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from escr.app import accounts
+from escr.record.events import Actor
+from escr.web import create_app
+from tests.support.web import World, csrf_from, open_world, sign_in
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pytestconfig, postgres_server) -> World:
+    yield from open_world(tmp_path_factory, pytestconfig, postgres_server, "hardening")
+
+
+@pytest.fixture(scope="module")
+def app(world):
+    return create_app(world.services)
+
+
+@pytest.fixture(scope="module")
+def as_user(app, world):
+    """A client with the named user's API token."""
+    clients: dict[str, TestClient] = {}
+
+    def client(name: str) -> TestClient:
+        if name not in clients:
+            with world.services.db.session() as session:
+                user = accounts.get_user(session, name)
+                secret = accounts.create_token(session, user, "tests", actor=Actor(kind="user", name="setup")).secret
+            clients[name] = TestClient(app, headers={"Authorization": f"Bearer {secret}"})
+        return clients[name]
+
+    return client
+
+
+def signed_in(app, name: str) -> TestClient:
+    client = TestClient(app)
+    sign_in(client, name)
+    return client
+
+
+# --- files that reach caseworkers ----------------------------------------------------------------
+
+
+def test_pdfs_and_originals_are_served_sandboxed_and_unsniffed(app, world, as_user):
+    doc, own = world.docs["south"], world.docs["own_scan"]  # own_scan is its scan's only document
+    browser, north = signed_in(app, "cw.south"), signed_in(app, "cw.north")
+    answers = [browser.get(f"/documents/{doc}/pdf"), browser.get(f"/documents/{doc}/pdf?download=1"),
+               north.get(f"/documents/{own}/original"),
+               as_user("cw.south").get(f"/api/v1/documents/{doc}/content"),
+               as_user("cw.north").get(f"/api/v1/documents/{own}/content?original=true")]
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-security-policy"] == "sandbox"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    page = browser.get(f"/documents/{doc}")  # pages keep their own, stricter policy
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+# --- searches ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/search?q=a%00b", "/api/v1/children?q=Whit%00field",
+                                  "/api/v1/children/AB123456/search?q=%00"])
+def test_a_nul_in_a_search_is_a_clear_400_not_a_database_failure(as_user, caplog, path):
+    caplog.set_level(logging.INFO)
+    answer = as_user("tm.north").get(path)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "nul_character"
+    assert "NUL" in answer.json()["error"]["message"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("query", ["%", "_", "%%", "W_itfield", "%field"])
+def test_percent_and_underscore_are_not_wildcards_in_find_a_child(as_user, query):
+    found = as_user("bs.jones").get("/api/v1/children", params={"q": query})
+    assert found.status_code == 200 and found.json()["total"] == 0
+    assert as_user("bs.jones").get("/api/v1/children", params={"q": "hitfiel"}).json()["total"] > 0
+
+
+def test_a_caseworker_cannot_tell_whether_a_child_id_exists(as_user):
+    """CD654321 exists (south team); ZZ999999 does not. cw.north sees neither, and cannot tell them apart."""
+    north = as_user("cw.north")
+    for path in ("/api/v1/children/{}", "/api/v1/children/{}/documents", "/api/v1/children/{}/search?q=visit"):
+        real, missing = north.get(path.format("CD654321")), north.get(path.format("ZZ999999"))
+        assert (real.status_code, real.json()["error"]["code"]) == (missing.status_code, missing.json()["error"]["code"])
+        assert real.json()["error"]["message"].replace("CD654321", "?") == \
+            missing.json()["error"]["message"].replace("ZZ999999", "?")
+    assert as_user("bs.jones").get("/api/v1/children/ZZ999999").status_code == 404  # the whole index is theirs
+
+
+def test_searches_from_the_pages_are_posted_so_names_stay_out_of_urls(app):
+    browser = signed_in(app, "tm.north")
+    for path, query, expect in (("/children", "Whitfield", "AB123456"), ("/search", "bruising", "bruising"),
+                                ("/children/AB123456/search", "bruising", "bruising")):
+        form = browser.get(path)
+        assert 'method="post"' in form.text
+        answer = browser.post(path, data={"q": query, "csrf_token": csrf_from(form.text)}, follow_redirects=False)
+        assert answer.status_code == 200 and expect in answer.text
+        assert f"q={query}" not in answer.text  # the pager does not put it in a link either
+
+
+# --- health, metrics, the API description, the server's name -----------------------------------
+
+
+def test_health_metrics_and_openapi_say_nothing_to_strangers_by_default(app, as_user):
+    stranger = TestClient(app)
+    health = stranger.get("/healthz")
+    assert health.status_code == 200 and health.json() == {"status": "ok"}  # enough for a load balancer
+    assert "checks" in as_user("aud.one").get("/healthz").json()  # the detail, to someone signed in
+    assert stranger.get("/api/v1/openapi.json").status_code == 401
+    assert as_user("cw.north").get("/api/v1/openapi.json").json()["info"]["title"] == "escr"
+    assert stranger.get("/metrics").status_code == 403  # from the server itself only
+    assert as_user("admin").get("/metrics").status_code == 403
+
+
+def test_the_settings_can_open_or_close_them(world):
+    web = world.settings.web.model_copy(update={"health_access": "signed_in", "openapi_access": "open",
+                                                "metrics_access": "signed_in"})
+    services = world.services.__class__(settings=world.settings.model_copy(update={"web": web}),
+                                        db=world.services.db, store=world.services.store)
+    stranger = TestClient(create_app(services))
+    assert stranger.get("/healthz").status_code == 401
+    assert stranger.get("/api/v1/openapi.json").status_code == 200
+    assert stranger.get("/metrics").status_code == 401
+
+
+def test_the_api_takes_searches_in_the_body_too(as_user):
+    manager = as_user("tm.north")
+    found = manager.post("/api/v1/children/find", json={"q": "Whitfield"}).json()
+    assert "AB123456" in [c["child_id"] for c in found["items"]]
+    for path in ("/api/v1/search", "/api/v1/children/AB123456/search"):
+        hits = manager.post(path, json={"q": "bruising"}).json()
+        assert hits["total"] > 0 and all("bruising" in h["snippet"].lower() for h in hits["items"])
+    assert manager.post("/api/v1/search", json={"q": "a\x00b"}).json()["error"]["code"] == "nul_character"
