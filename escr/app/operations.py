@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from escr.app import access, accounts, retrieval
+from escr.app import access, accounts, page_images, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
 from escr.errors import InvalidState, NotFound
 from escr.indexing.identifiers import find_dates
@@ -35,7 +35,6 @@ from escr.record.models import (
     User,
 )
 from escr.services import Services
-from escr.web import page_images
 
 QUEUE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification")
 SEARCH_CAP = 1000  # children found by one child-index search
