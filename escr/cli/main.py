@@ -288,6 +288,53 @@ def quarantine_retry(claim_id: str, user: UserOpt = None) -> None:
     out.print(f"returned to intake: {target}")
 
 
+@app.command()
+@handles_errors
+def purpose(
+    reason: Annotated[str, typer.Option("--reason", help="Why you need to open it (at least 10 characters).")],
+    doc: Annotated[str | None, typer.Option("--doc", help="A document id.")] = None,
+    child: Annotated[str | None, typer.Option("--child", help="A child id: every document of the child.")] = None,
+    user: UserOpt = None,
+) -> None:
+    """Auditors: record why you need to open a document (or a child's documents); it expires."""
+    until = operations("purpose", user).record_purpose(reason, document_id=doc, child_id=child)
+    out.print(f"purpose recorded; you may open {'document ' + doc if doc else f'the documents of {child}'} "
+              f"until {until}")
+
+
+@app.command("break-glass")
+@handles_errors
+def break_glass(
+    child: Annotated[str, typer.Option("--child", help="The child whose record you must see now.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (at least 10 characters); an auditor reviews it.")],
+    user: UserOpt = None,
+) -> None:
+    """Caseworkers and team managers: open one other child's record for a while, with a reason (flagged)."""
+    glass = operations("break-glass", user).break_glass(child, reason)
+    out.print(f"break-glass access {glass['id']} to {child} until {glass['expires_at']}; flagged for review")
+
+
+@app.command("access-log")
+@handles_errors
+def access_log(
+    child: Annotated[str | None, typer.Option("--child")] = None,
+    of_user: Annotated[str | None, typer.Option("--of", help="Only this person's uses.")] = None,
+    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    user: UserOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Auditors: who used which child's record, when, how and why (newest first)."""
+    rows = operations("access-log", user).access_log(0, limit, child_id=child, user=of_user, since=_date(since),
+                                                     until=_date(until), action=None, outcome=None).items
+    if as_json:
+        _print_json(rows)
+        return
+    for e in rows:
+        out.print(f"{e['seq']:>6} {e['at']} {e['actor']:<20} {e['action'] or '-':<10} {e['child_id'] or '-':<10} "
+                  f"{e['document_id'] or '-':<20} {e['outcome']}", highlight=False)
+
+
 # Each subcommand module adds its commands to the apps in escr.cli.common when imported.
 import escr.cli.db  # noqa: E402,F401  (registers `escr db`)
 import escr.cli.provenance  # noqa: E402,F401  (registers verify, anchor, fixity, report, paper, audit)
