@@ -50,7 +50,7 @@ def principal_for_password(services: Services, username: str, password: str, *, 
 
 def not_signed_in(command: str) -> Unauthenticated:
     """The refusal for a command run with no credentials and no terminal to ask on."""
-    log.warning("escr %s refused: no credentials", command)
+    log.info("escr %s refused: no credentials", command)
     return Unauthenticated(f"`escr {command}` acts as an escr account: {HOW_TO_SIGN_IN}", code="unauthenticated")
 
 
