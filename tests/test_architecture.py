@@ -10,8 +10,6 @@ import ast
 import graphlib
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 ROOTS = {"escr": REPO / "escr", "escr.pipelines": REPO / "pipelines", "escr.config": REPO / "config"}
 
@@ -62,7 +60,6 @@ def test_there_are_no_import_cycles_counting_imports_inside_functions():
         raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
 
 
-@pytest.mark.xfail(strict=True, reason="the CLI and web still query the record themselves (issue 15, in progress)")
 def test_the_faces_never_touch_the_database_or_the_orm_directly():
     """The web pages, the API and the CLI parse input, call escr.app, and render: no queries of their own."""
     graph = _graph()

@@ -22,6 +22,7 @@ from escr.provenance.casefile_audit import casefile_audit, excluded, load_config
 from escr.record.events import Actor
 from escr.record.models import AuditSelection, Event
 from escr.services import Services
+from tests.support.cli import cli_env
 from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
 A6 = (4.13, 5.83)
@@ -144,16 +145,16 @@ def test_the_gap_rule_at_its_boundary_and_bad_months():
 
 
 @pytest.mark.ocr
-def test_audit_commands(with_children, tmp_path, monkeypatch):
+def test_audit_commands(with_children, tmp_path):
     services = with_children
     file_document(services, tmp_path, "referral", ["Referral to Children's Social Care", "Date: 3 March 2026"])
     allocate(services, {"sw.amir": ["AB123456"]})
-    monkeypatch.setenv("ESCR_HOME", str(services.settings.home))
-    if services.settings.database_url:
-        monkeypatch.setenv("ESCR_DATABASE_URL", services.settings.database_url)
-    runner = CliRunner()
+    runner = CliRunner(env=cli_env(services, "sm.patel", "auditor"))  # a service manager audits case files
+    not_an_auditor = runner.invoke(app, ["audit", "casefile", "--child", "AB123456"],
+                                   env=cli_env(services, "bs.jones", "business_support"))
+    assert not_an_auditor.exit_code != 0 and "role_forbidden" in not_an_auditor.output
 
-    shown = runner.invoke(app, ["audit", "casefile", "--child", "AB123456", "--json", "--user", "sm.patel"])
+    shown = runner.invoke(app, ["audit", "casefile", "--child", "AB123456", "--json"])
     assert shown.exit_code == 0, shown.output
     audit = json.loads(shown.output)
     assert audit["allocated_worker"] == "sw.amir" and len(audit["standards"]) == 14

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from escr.cli.main import app
 from escr.record.models import Event
+from tests.support.cli import cli_env, home_env
 from tests.support.scans import degrade, text_page, write_pdf
 
 pytestmark = pytest.mark.ocr
@@ -19,15 +20,24 @@ LETTER = ["Letter from the school", "Date: 9 March 2026", "Pupil AB123456 attend
           "Her reading has improved a great deal."]
 
 
-@pytest.fixture
-def cli(with_children, monkeypatch):
-    monkeypatch.setenv("ESCR_HOME", str(with_children.settings.home))
-    if with_children.settings.database_url:
-        monkeypatch.setenv("ESCR_DATABASE_URL", with_children.settings.database_url)
-    runner = CliRunner()
+# Who runs the commands below: escr accounts, each signed in by an API token (tests.support.cli).
+# (A school's report holds third-party information: the caseworker and auditor have the permission.)
+PEOPLE = {"cw.ahmed": ("caseworker", ("north",), True), "auditor.li": ("auditor", (), True),
+          "bs.jones": ("business_support", (), False), "bs.patel": ("business_support", (), False),
+          "tm.okafor": ("team_manager", ("north",), False), "tm.other": ("team_manager", ("north",), False)}
 
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(app, list(args), catch_exceptions=False)
+
+@pytest.fixture
+def cli(with_children):
+    """`escr ARGS` as the host operator, or `--as NAME` to run it signed in as one of PEOPLE."""
+    runner = CliRunner()
+    envs: dict[str | None, dict[str, str]] = {None: home_env(with_children)}
+
+    def run(*args: str, ok: bool = True, as_: str | None = None):
+        if as_ not in envs:
+            role, teams, third_party = PEOPLE[as_]
+            envs[as_] = cli_env(with_children, as_, role, teams=teams, third_party=third_party)
+        result = runner.invoke(app, list(args), env=envs[as_], catch_exceptions=False)
         if ok:
             assert result.exit_code == 0, result.output
         return result
@@ -42,20 +52,23 @@ def test_ingest_then_read_the_record_with_every_read_logged(cli, with_children, 
     (doc,) = ingested[0]["documents"]
     assert doc["children"] == ["AB123456"] and doc["doc_type"] == "school_report"
 
-    listing = json.loads(cli("documents", "--child", "AB123456", "--json", "--user", "cw.ahmed").output)
+    listing = json.loads(cli("documents", "--child", "AB123456", "--json", as_="cw.ahmed").output)
     assert [d["id"] for d in listing] == [doc["id"]]
-    shown = json.loads(cli("show", doc["id"], "--json", "--user", "cw.ahmed").output)
+    shown = json.loads(cli("show", doc["id"], "--json", as_="cw.ahmed").output)
     assert shown["operator"] == "bs.jones" and {q["check"] for q in shown["qc"]} >= {"resolution", "legibility"}
     out = tmp_path / "copy.pdf"
-    cli("get", doc["id"], "-o", str(out), "--user", "cw.ahmed")
+    cli("get", doc["id"], "-o", str(out), as_="cw.ahmed")
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
     assert "reading" in text
     original = tmp_path / "original.pdf"
-    cli("get", doc["id"], "-o", str(original), "--original", "--user", "auditor.li")
+    no_purpose = cli("get", doc["id"], "-o", str(original), "--original", ok=False, as_="auditor.li")
+    assert no_purpose.exit_code != 0 and "purpose_required" in no_purpose.output  # the web's rule too
+    cli("purpose", "--doc", doc["id"], "--reason", "complaint investigation C-123", as_="auditor.li")
+    cli("get", doc["id"], "-o", str(original), "--original", as_="auditor.li")
     assert original.read_bytes() == scan.read_bytes()
-    hits = json.loads(cli("search", "reading improved", "--json", "--user", "cw.ahmed").output)
+    hits = json.loads(cli("search", "reading improved", "--json", as_="cw.ahmed").output)
     assert [h["id"] for h in hits] == [doc["id"]]
-    prov = json.loads(cli("provenance", doc["id"], "--json", "--user", "auditor.li").output)
+    prov = json.loads(cli("provenance", doc["id"], "--json", as_="auditor.li").output)
     assert prov["original"]["sha256"] == ingested[0]["sha256"]
     assert [e["kind"] for e in prov["events"]][0] == "received"
 
@@ -63,18 +76,19 @@ def test_ingest_then_read_the_record_with_every_read_logged(cli, with_children, 
         access = [(e.actor, e.detail.get("action")) for e in session.scalars(
             select(Event).where(Event.category == "access").order_by(Event.id))]
     assert access == [("cw.ahmed", "list"), ("cw.ahmed", "view"), ("cw.ahmed", "download"),
-                      ("auditor.li", "download"), ("cw.ahmed", "search"), ("auditor.li", "provenance")]
+                      ("auditor.li", "download"), ("auditor.li", "download"), ("cw.ahmed", "search"),
+                      ("auditor.li", "provenance")]
 
 
 def test_verification_refuses_the_scanner_then_accepts_another_person(cli, tmp_path):
     scan = write_pdf([degrade(text_page(LETTER, dpi=300, size_inches=(5.83, 8.27)), noise=0.0005)], tmp_path / "s.pdf")
     doc_id = json.loads(cli("ingest", str(scan), "--operator", "bs.jones", "--json").output)[0]["documents"][0]["id"]
-    refused = cli("qc", "verify", doc_id, "--user", "bs.jones", ok=False)
+    refused = cli("qc", "verify", doc_id, ok=False, as_="bs.jones")
     assert refused.exit_code == 2 and "four-eyes" in refused.output
-    cli("qc", "verify", doc_id, "--user", "tm.okafor")
-    shown = json.loads(cli("show", doc_id, "--json", "--user", "tm.okafor").output)
+    cli("qc", "verify", doc_id, as_="tm.okafor")
+    shown = json.loads(cli("show", doc_id, "--json", as_="tm.okafor").output)
     assert shown["state"] == "verified" and shown["verified_by"] == "tm.okafor"
-    again = cli("qc", "reject", doc_id, "--user", "tm.other", "--reason", "late", ok=False)
+    again = cli("qc", "reject", doc_id, "--reason", "late", ok=False, as_="tm.other")
     assert again.exit_code == 2
 
 
@@ -84,11 +98,13 @@ def test_coversheet_command_prints_a_sheet_the_pipeline_reads(cli, tmp_path):
     from escr.pages.coversheet import find_coversheet
 
     out = tmp_path / "sheet.pdf"
-    cli("coversheet", "--child", "AB123456", "--child", "AB123457", "--doc-type", "lac_review", "--pages", "3", "-o", str(out))
+    cli("coversheet", "--child", "AB123456", "--child", "AB123457", "--doc-type", "lac_review", "--pages", "3", "-o", str(out),
+        as_="bs.jones")
     (image,) = convert_from_path(out, dpi=200, grayscale=True)
     sheet = find_coversheet(image)
     assert sheet is not None and sheet.child_ids == ("AB123456", "AB123457") and sheet.declared_pages == 3
-    unknown = cli("coversheet", "--child", "ZZ000000", "--doc-type", "lac_review", "-o", str(out), ok=False)
+    unknown = cli("coversheet", "--child", "ZZ000000", "--doc-type", "lac_review", "-o", str(out), ok=False,
+                  as_="bs.jones")
     assert unknown.exit_code == 1 and "not in the child index" in unknown.output
 
 
@@ -105,10 +121,10 @@ def test_quarantined_file_can_be_sent_back_for_another_try_and_that_is_logged(cl
     bad.write_bytes(b"")
     result = json.loads(cli("ingest", str(bad), "--operator", "bs.jones", "--json", ok=False).output)
     assert result[0]["status"] == "quarantined"
-    (entry,) = json.loads(cli("quarantine", "list", "--json").output)
-    cli("quarantine", "retry", entry["claim_id"], "--user", "bs.patel")
+    (entry,) = json.loads(cli("quarantine", "list", "--json", as_="bs.patel").output)
+    cli("quarantine", "retry", entry["claim_id"], as_="bs.patel")
     assert (with_children.settings.intake_dir / "bs.jones" / "unspecified" / "scan.pdf").exists()
-    assert json.loads(cli("quarantine", "list", "--json").output) == []
+    assert json.loads(cli("quarantine", "list", "--json", as_="bs.patel").output) == []
     with with_children.db.session() as session:
         released = session.scalars(select(Event).where(Event.kind == "quarantine_released")).one()
     assert released.actor == "bs.patel" and released.detail["parameters"]["claim_id"] == entry["claim_id"]

@@ -19,6 +19,7 @@ from escr.pipelines import intake
 from escr.provenance import paper
 from escr.record.models import Document, Event, PaperDisposition
 from escr.services import Services
+from tests.support.cli import cli_env
 from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
 pytestmark = pytest.mark.ocr
@@ -72,12 +73,15 @@ def destroy(services: Services, doc_ids: list[str], on: date):
 
 
 @pytest.fixture
-def cli(with_children, monkeypatch):
-    monkeypatch.setenv("ESCR_HOME", str(with_children.settings.home))
-    if with_children.settings.database_url:
-        monkeypatch.setenv("ESCR_DATABASE_URL", with_children.settings.database_url)
+def cli(with_children):
+    """`escr ARGS` signed in as a business-support account (bs.clark unless `as_=` names another)."""
     runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
+
+    def run(*args: str, as_: str = "bs.clark"):
+        env = cli_env(with_children, as_, "business_support")
+        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+    return run
 
 
 def test_paper_is_held_for_28_days_after_verification_then_due(with_children, tmp_path):
@@ -182,13 +186,13 @@ def test_paper_commands(with_children, tmp_path, cli):
     assert {d["document_id"]: d["status"] for d in everything} == {docs["referral"]: "due",
                                                                    docs["court_order"]: "keep_original"}
     refused = cli("paper", "destroy", docs["referral"], "--method", "shredding", "--certificate", "C-1",
-                  "--user", "bs.clark")
+                  as_="bs.clark")
     assert refused.exit_code == 2 and "hold" in refused.output  # verified today: still in its QA hold
 
     moved = json.loads(cli("paper", "move", "B-PAPER001", "--from", "team.north", "--to", "archive.store",
-                           "--purpose", "to_archive", "--user", "sw.ahmed", "--json").output)
+                           "--purpose", "to_archive", "--json", as_="sw.ahmed").output)
     listed = cli("paper", "unconfirmed")
     assert listed.exit_code == 1 and "B-PAPER001" in listed.output and "not confirmed" in listed.output
-    assert cli("paper", "confirm", str(moved["move_id"]), "--user", "team.north").exit_code == 2  # the sender
-    assert cli("paper", "confirm", str(moved["move_id"]), "--user", "archive.clerk").exit_code == 0
+    assert cli("paper", "confirm", str(moved["move_id"]), as_="team.north").exit_code == 2  # the sender
+    assert cli("paper", "confirm", str(moved["move_id"]), as_="archive.clerk").exit_code == 0
     assert cli("paper", "unconfirmed").exit_code == 0

@@ -22,6 +22,7 @@ from escr.provenance.certificate import build_report, render_html, render_pdf
 from escr.record.events import Actor
 from escr.record.models import Batch, Document, Event, QcResult
 from escr.services import Services
+from tests.support.cli import cli_env
 from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
 pytestmark = pytest.mark.ocr
@@ -136,15 +137,12 @@ def test_html_and_pdf_show_the_same_numbers(certified, tmp_path):
     assert "Whitfield" not in html and "Whitfield" not in text  # ids, not names
 
 
-def test_a_report_over_a_damaged_record_says_so(certified, tmp_path, monkeypatch):
+def test_a_report_over_a_damaged_record_says_so(certified, tmp_path):
     services, doc_id, other = certified
     with services.db.session() as session:
         key = session.get(Document, other).searchable_key
     os.remove(services.settings.store_dir / key)
-    monkeypatch.setenv("ESCR_HOME", str(services.settings.home))
-    if services.settings.database_url:
-        monkeypatch.setenv("ESCR_DATABASE_URL", services.settings.database_url)
-    runner = CliRunner()
+    runner = CliRunner(env=cli_env(services, "aud.one", "auditor"))
 
     ok = runner.invoke(app, ["report", "--doc", doc_id, "--format", "pdf", "-o", str(tmp_path / "a.pdf")])
     assert ok.exit_code == 0, ok.output

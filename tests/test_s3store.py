@@ -39,6 +39,7 @@ from escr.storage import open_store
 from escr.storage.objectstore import COMPLIANCE, GOVERNANCE, FilesystemStore, Retention, content_key, today_utc
 from escr.storage.s3store import S3Store, _lock_datetime
 from tests.support import s3server
+from tests.support.cli import cli_env
 from tests.support.intake import ingest
 from tests.support.s3server import S3TestServer, external_server_configured, start_server
 from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
@@ -403,16 +404,19 @@ def escr_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return env
 
 
-def escr(args: list[str], settings) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    """Exit code and standard output; errors go to standard error, which is added when there are any."""
-    result = CliRunner().invoke(app, args, env=escr_env(settings))
+def escr(args: list[str], settings, signed_in: dict[str, str] | None = None) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """Exit code and standard output; errors go to standard error, which is added when there are any.
+
+    `signed_in` is tests.support.cli.cli_env's answer for the account to act as (none: the host operator)."""
+    env = escr_env(settings) | {"ESCR_TOKEN": (signed_in or {}).get("ESCR_TOKEN", "")}
+    result = CliRunner().invoke(app, args, env=env)
     return result.exit_code, result.stdout if result.exit_code == 0 else result.output
 
 
 def import_children(services, csv_text: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "children.csv"
     path.write_text(csv_text)
-    code, out = escr(["children", "import", str(path), "--user", "records.admin"], services.settings)
+    code, out = escr(["children", "import", str(path)], services.settings)  # on the server: the host operator
     assert code == 0, out
 
 
@@ -464,7 +468,8 @@ def test_a_scan_is_filed_into_s3_with_every_object_locked(seaweedfs, tmp_path, d
         [stored] = events(services, Kind.STORED, doc_id)
         outputs = stored.detail["outputs"]
         assert outputs["searchable_version"] == store.stat(outputs["searchable"]).version
-    code, out = escr(["get", cp_doc, "-o", str(tmp_path / "copy.pdf"), "--user", "sw.ahmed"], services.settings)
+    code, out = escr(["get", cp_doc, "-o", str(tmp_path / "copy.pdf")], services.settings,
+                     cli_env(services, "sw.ahmed", "caseworker", teams=("north",)))
     assert code == 0, out
     with store.open(objects_of(services, cp_doc)["searchable"]) as fh:
         assert (tmp_path / "copy.pdf").read_bytes() == fh.read()
@@ -498,7 +503,7 @@ def test_a_childs_category_or_closure_changing_extends_retention_and_never_short
     changed = events(services, Kind.RETENTION_CHANGED, doc_id)
     assert [(e.detail["parameters"]["old"], e.detail["parameters"]["new"]) for e in changed] == [
         (None, "2027-01-10"), ("2027-01-10", "2084-01-09")]
-    assert [e.outcome for e in changed] == ["dated", "extended"] and changed[0].actor == "records.admin"
+    assert [e.outcome for e in changed] == ["dated", "extended"] and changed[0].actor.startswith("host-operator:")
     objects = changed[1].detail["parameters"]["objects"]
     assert objects[keys["searchable"]]["before"]["until"] == "2027-01-10"
     assert objects[keys["searchable"]]["after"] == {"mode": "COMPLIANCE", "until": "2084-01-09", "legal_hold": False}
@@ -516,17 +521,18 @@ def test_a_legal_hold_is_set_and_released_with_a_logged_reason(seaweedfs, tmp_pa
     keys = objects_of(services, doc["id"])
     store = services.store
 
-    code, out = escr(["hold", "set", doc["id"], "--reason", "Care proceedings: court bundle", "--user", "rm.patel"],
-                     services.settings)
+    records_manager = cli_env(services, "rm.patel", "auditor")
+    code, out = escr(["hold", "set", doc["id"], "--reason", "Care proceedings: court bundle"], services.settings,
+                     records_manager)
     assert code == 0, out
     assert all(store.client.is_object_legal_hold_enabled(store.bucket, k) for k in keys.values())
     with pytest.raises(ProtocolViolation):
         store.delete(keys["searchable"])
-    code, out = escr(["hold", "set", doc["id"], "--reason", "again", "--user", "rm.patel"], services.settings)
+    code, out = escr(["hold", "set", doc["id"], "--reason", "again"], services.settings, records_manager)
     assert code == 2 and "already" in out  # nothing changes twice
 
-    code, out = escr(["hold", "release", doc["id"], "--reason", "Proceedings concluded", "--user", "rm.patel",
-                      "--json"], services.settings)
+    code, out = escr(["hold", "release", doc["id"], "--reason", "Proceedings concluded", "--json"], services.settings,
+                     records_manager)
     assert code == 0, out
     assert not any(store.get_retention(k).legal_hold for k in keys.values())
     assert store.get_retention(keys["searchable"]).until == date(2090, 6, 14)  # the date still protects it
@@ -534,9 +540,10 @@ def test_a_legal_hold_is_set_and_released_with_a_logged_reason(seaweedfs, tmp_pa
     logged = events(services, Kind.LEGAL_HOLD_SET, doc["id"]) + events(services, Kind.LEGAL_HOLD_RELEASED, doc["id"])
     assert [(e.actor, e.detail["parameters"]["reason"]) for e in logged] == [
         ("rm.patel", "Care proceedings: court bundle"), ("rm.patel", "Proceedings concluded")]
-    code, out = escr(["hold", "set", doc["id"], "--reason", "  ", "--user", "rm.patel"], services.settings)
+    code, out = escr(["hold", "set", doc["id"], "--reason", "  "], services.settings, records_manager)
     assert code == 2  # a hold needs a reason
-    code, out = escr(["retention", "show", doc["id"], "--json", "--user", "auditor.lee"], services.settings)
+    code, out = escr(["retention", "show", doc["id"], "--json"], services.settings,
+                     cli_env(services, "auditor.lee", "auditor"))
     assert code == 0 and json.loads(out)["objects"]["manifest"]["until"] == "2090-06-14"
 
 

@@ -31,6 +31,7 @@ from escr.provenance.checks import Code, Scope
 from escr.record.events import Actor, Kind, ProtocolEvent, event_hash, payload_of, record
 from escr.record.models import Batch, ChainAnchor, Document, Event, FixityRun
 from escr.services import Services
+from tests.support.cli import home_env
 from tests.support.intake import ingest
 from tests.support.scans import coversheet_page, degrade, text_page, write_pdf
 
@@ -140,12 +141,10 @@ def doc_row(services: Services, doc_id: str) -> Document:
 
 
 @pytest.fixture
-def cli(filed, monkeypatch):
-    monkeypatch.setenv("ESCR_HOME", str(filed.services.settings.home))
-    if filed.services.settings.database_url:
-        monkeypatch.setenv("ESCR_DATABASE_URL", filed.services.settings.database_url)
+def cli(filed):
+    """`escr ARGS` on the server: fixity checks run as the host operator, with no account."""
     runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
+    return lambda *args: runner.invoke(app, list(args), env=home_env(filed.services), catch_exceptions=False)
 
 
 # --- a clean record ------------------------------------------------------------------------------
@@ -169,7 +168,7 @@ def test_an_untouched_record_verifies_clean_reading_each_object_once(filed, cli)
         logged = session.scalars(select(Event).where(Event.kind == "fixity_checked")).one()
         assert logged.actor == "auditor.li" and logged.outcome == "ok"
 
-    shown = cli("verify", "--json", "--user", "auditor.li")
+    shown = cli("verify", "--json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["ok"] is True
 

@@ -1,4 +1,4 @@
-"""Need-to-know, enforced on the server: every route called as every role, and the rules that
+"""Need-to-know, enforced on the server: every route and every CLI command called as every role, and the rules that
 matter most played out (another team's caseworker, an auditor without a purpose, third-party
 documents, break-glass, CSRF, API tokens of revoked tokens and disabled users).
 
@@ -17,11 +17,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from escr.app import accounts
+from escr.app.access import AccessDenied, host_operator
+from escr.app.operations import Operations
+from escr.cli.main import app as cli_app
 from escr.record.events import Actor
 from escr.record.models import BreakGlass, Event, WebSession
 from escr.web import create_app
+from tests.support.cli import home_env
 from tests.support.web import PASSWORD, ROLE_USER, World, csrf_from, open_world, sign_in
 
 ROLES = tuple(ROLE_USER)
@@ -298,6 +303,170 @@ def test_nobody_signed_in_gets_401_from_the_api_and_the_sign_in_page_from_the_ap
         if method == "GET":
             resp = client.get(path, follow_redirects=False)
             assert resp.status_code == 303 and resp.headers["location"].startswith("/login?next="), path
+
+
+# --- the command line: the same rules, the same roles --------------------------------------------
+# (arguments, roles allowed, error code for the others). Like the routes above, changes are chosen
+# to be harmless when allowed; "allowed" means no refusal by a rule, "denied" means that error code.
+
+def cli_commands(d: dict[str, str], out: str) -> list[tuple[list[str], set[str], str]]:
+    ref, south = d["referral"], d["south"]
+    return [
+        (["documents", "--child", "AB123456"], READERS, "role_forbidden"),
+        (["show", ref], READERS, "role_forbidden"),
+        (["get", ref, "-o", out], {"business_support", "caseworker", "team_manager"},
+         "purpose_required|role_forbidden"),
+        (["search", "bruising"], READERS, "role_forbidden"),
+        (["provenance", ref], READERS, "role_forbidden"),
+        (["queue"], {"business_support", "team_manager"}, "role_forbidden"),
+        (["coversheet", "--child", "AB123456", "--doc-type", "referral", "-o", out], {"business_support"},
+         "role_forbidden"),
+        (["index", south, "--child", "CD654321", "--doc-type", "correspondence"], {"business_support"},
+         "role_forbidden"),
+        (["qc", "verify", south], {"business_support"}, "role_forbidden|not_your_team"),
+        (["qc", "reject", south, "--reason", "page two is missing"], {"business_support"},
+         "role_forbidden|not_your_team"),
+        (["qc", "accept", south, "--reason", "faint but legible"], {"business_support"},
+         "role_forbidden|not_your_team"),
+        (["quarantine", "list"], {"business_support"}, "role_forbidden"),
+        (["quarantine", "retry", "no-such-claim"], {"business_support"}, "role_forbidden"),
+        (["quarantine", "discard", "no-such-claim", "--reason", "blank test page scanned"], {"business_support"},
+         "role_forbidden"),
+        (["paper", "due"], {"business_support", "auditor"}, "role_forbidden"),
+        (["paper", "unconfirmed"], {"business_support", "auditor"}, "role_forbidden"),
+        (["hold", "release", ref, "--reason", "no hold to release"], {"auditor"}, "role_forbidden"),
+        (["retention", "show", ref], {"auditor"}, "role_forbidden"),
+        (["audit", "casefile", "--child", "AB123456"], {"auditor"}, "role_forbidden"),
+        (["report", "--doc", ref, "--format", "json", "-o", out], {"auditor"}, "role_forbidden"),
+        (["users", "list"], {"administrator"}, "role_forbidden"),
+        (["users", "add", "new.person", "--role", "wizard"], {"administrator"}, "role_forbidden"),
+        (["users", "update", "bs.jones"], {"administrator"}, "role_forbidden"),
+        (["users", "disable", "no.such.user"], {"administrator"}, "role_forbidden"),
+        (["users", "reset", "no.such.user"], {"administrator"}, "role_forbidden"),
+        (["users", "token", "no.such.user"], {"administrator"}, "role_forbidden"),
+        (["users", "revoke-token", "999999"], {"administrator"}, "role_forbidden"),
+        (["teams", "list"], {"administrator"}, "role_forbidden"),
+        (["teams", "add", "north"], {"administrator"}, "role_forbidden"),
+        (["teams", "add-member", "north", "cw.north"], {"administrator"}, "role_forbidden"),
+        (["teams", "remove-member", "north", "no.such.user"], {"administrator"}, "role_forbidden"),
+        (["teams", "allocate", "EF111222", "--worker", "cw.north"], {"team_manager", "administrator"},
+         "role_forbidden"),
+        (["access-log", "--child", "AB123456"], {"auditor"}, "role_forbidden"),
+        (["purpose", "--child", "AB123457", "--reason", "case-file audit of this child"], {"auditor"},
+         "role_forbidden"),
+        (["break-glass", "--child", "EF111222", "--reason", "duty call out of hours"], {"caseworker", "team_manager"},
+         "role_forbidden"),
+        (["tokens", "list"], ALL, ""),
+        (["tokens", "create", "--name", "script"], ALL, ""),
+        (["tokens", "revoke", "999999"], ALL, ""),
+    ]
+
+
+REFUSED = re.compile(r"error \((role_forbidden|not_your_team|purpose_required|third_party_permission_required|"
+                     r"not_in_intake|unauthenticated|invalid_token|sign_in_failed)\)")
+
+
+def escr(world: World, args: list[str], token: str = "") -> Any:
+    """`escr ARGS` in a fresh environment holding only where the data is and ESCR_TOKEN."""
+    return CliRunner().invoke(cli_app, args, env={**home_env(world.services), "ESCR_TOKEN": token})
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_cli_commands_as_every_role(world, tokens, role, tmp_path):
+    for args, allowed, codes in cli_commands(world.docs, str(tmp_path / "out")):
+        result = escr(world, args, tokens[ROLE_USER[role]])
+        label = " ".join(args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (label, role, result.output)
+        if role in allowed:
+            assert not REFUSED.search(result.output), (label, role, result.output)
+        else:
+            assert result.exit_code != 0, (label, role, result.output)
+            assert any(f"error ({c})" in result.output for c in codes.split("|")), (label, role, result.output)
+
+
+def test_cli_commands_that_touch_the_record_refuse_anyone_not_signed_in(world, tmp_path):
+    for args, *_ in cli_commands(world.docs, str(tmp_path / "out")):
+        result = escr(world, args)
+        assert result.exit_code != 0 and "error (unauthenticated)" in result.output, (args, result.output)
+        assert "ESCR_TOKEN" in result.output  # it says what to do
+
+
+def test_the_cli_names_nobody_by_user_alone_and_an_unknown_user_lists_nothing(world):
+    """Issue 15: `escr documents --child AB123456 --user nobody-at-all` listed another team's child."""
+    result = escr(world, ["documents", "--child", "AB123456", "--user", "nobody-at-all"])
+    assert result.exit_code != 0 and "error (unauthenticated)" in result.output
+    assert world.docs["referral"] not in result.output
+    assert not access_events(world, actor="nobody-at-all")
+    # --user does not turn a south caseworker's token into anyone else either.
+    south = accounts_token(world, "cw.south")
+    refused = escr(world, ["documents", "--child", "AB123456", "--user", "cw.north"], south)
+    assert refused.exit_code != 0 and "error (not_your_team)" in refused.output
+    assert [e.outcome for e in access_events(world, actor="cw.south", child_id="AB123456")][-1] == "denied"
+
+
+def test_the_cli_refuses_a_third_party_report_to_a_caseworker_without_the_permission(world, tokens, tmp_path):
+    """Issue 15: `escr get DOC --user cw.ali` wrote a third-party report the web refuses to that user."""
+    out = tmp_path / "police.pdf"
+    tp = world.docs["third_party"]
+    for args in (["get", tp, "-o", str(out)], ["get", tp, "-o", str(out), "--original"],
+                 ["get", tp, "-o", str(out), "--user", "tm.north"]):  # tm.north has the permission; no matter
+        result = escr(world, args, tokens["cw.north"])
+        assert result.exit_code != 0, result.output
+        assert "error (third_party_permission_required)" in result.output or \
+            "error (original_holds_other_records)" in result.output, result.output
+        assert not out.exists()
+    denied = access_events(world, actor="cw.north", document_id=tp, outcome="denied")
+    assert {e.detail["parameters"]["code"] for e in denied} >= {"third_party_permission_required"}
+    web = api(create_app(world.services), tokens["cw.north"]).get(f"/api/v1/documents/{tp}/content")
+    assert web.status_code == 403 and web.json()["error"]["code"] == "third_party_permission_required"
+
+
+def test_the_cli_verifies_only_as_a_real_person_other_than_the_scanner(world, tokens):
+    """Issue 15: `escr qc verify DOC --user ghost.verifier` verified as a person who does not exist."""
+    ref = world.docs["referral"]
+    ghost = escr(world, ["qc", "verify", ref, "--user", "ghost.verifier"])
+    assert ghost.exit_code != 0 and "error (unauthenticated)" in ghost.output
+    forged = escr(world, ["qc", "verify", ref], "escr_not-a-real-token")
+    assert forged.exit_code != 0 and "error (invalid_token)" in forged.output
+    scanner = escr(world, ["qc", "verify", ref], accounts_token(world, "bs.scanner"))
+    assert scanner.exit_code == 2 and "four-eyes" in scanner.output
+    shown = escr(world, ["show", ref, "--json"], tokens["bs.jones"])
+    assert json.loads(shown.output)["state"] == "awaiting_verification"
+    with world.services.db.session() as session:
+        refused = session.scalars(select(Event).where(Event.kind == "sign_in", Event.outcome == "refused")).all()
+    assert any(e.detail["parameters"].get("via") == "cli-token" for e in refused)  # the forged token, logged
+
+
+def test_a_disabled_users_token_stops_working_at_the_cli_too(world):
+    setup = Actor(kind="user", name="setup")
+    with world.services.db.session() as session:
+        user, _ = accounts.add_user(session, "cw.cli.leaver", role="caseworker", actor=setup, teams=["north"],
+                                    password=PASSWORD)
+        secret = accounts.create_token(session, user, "cli", actor=setup).secret
+    assert escr(world, ["documents", "--child", "AB123456"], secret).exit_code == 0
+    with world.services.db.session() as session:
+        accounts.set_disabled(session, "cw.cli.leaver", True, actor=setup)
+    refused = escr(world, ["documents", "--child", "AB123456"], secret)
+    assert refused.exit_code != 0 and "error (invalid_token)" in refused.output
+
+
+def test_the_host_operator_reads_no_record(world):
+    """Set-up commands act as the host operator, which may maintain escr and read nothing of the record."""
+    operator = Operations(world.services, host_operator("tests"))
+    for read in (lambda: operator.child_documents("AB123456", doc_type=None, since=None, until=None, offset=0,
+                                                  limit=10),
+                 lambda: operator.document(world.docs["referral"]),
+                 lambda: operator.open_content(world.docs["referral"]),
+                 lambda: operator.search("bruising", child_id=None, offset=0, limit=10),
+                 lambda: operator.find_children("Whitfield", 0, 10)):
+        with pytest.raises(AccessDenied):
+            read()
+
+
+def accounts_token(world: World, username: str) -> str:
+    with world.services.db.session() as session:
+        user = accounts.get_user(session, username)
+        return accounts.create_token(session, user, "cli tests", actor=Actor(kind="user", name="setup")).secret
 
 
 # --- another team's caseworker -------------------------------------------------------------------

@@ -25,20 +25,21 @@ from escr.intake.receipt import claim_copy
 from escr.pipelines import intake
 from escr.record.models import Event
 from escr.web import create_app
+from tests.support.cli import cli_env, home_env
 from tests.support.intake import free_port
 from tests.support.web import csrf_from
 
 
 @pytest.fixture
-def cli(with_children, monkeypatch):
-    monkeypatch.setenv("ESCR_HOME", str(with_children.settings.home))
-    monkeypatch.setenv("ESCR_USER", "it.admin")
-    if with_children.settings.database_url:
-        monkeypatch.setenv("ESCR_DATABASE_URL", with_children.settings.database_url)
+def cli(with_children):
+    """`escr` run by the administrator it.admin, signed in by an API token (`as_=` another environment)."""
     runner = CliRunner()
+    admin: dict[str, str] = {}
 
-    def run(*args: str, ok: bool = True, stdin: str | None = None):
-        result = runner.invoke(cli_app, list(args), input=stdin, catch_exceptions=False)
+    def run(*args: str, ok: bool = True, stdin: str | None = None, as_: dict[str, str] | None = None):
+        if as_ is None and not admin:
+            admin.update(cli_env(with_children, "it.admin", "administrator"))
+        result = runner.invoke(cli_app, list(args), input=stdin, env=as_ or admin, catch_exceptions=False)
         if ok:
             assert result.exit_code == 0, result.output
         return result
@@ -58,6 +59,19 @@ def signs_in(app, username: str, password: str) -> bool:
     resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token},
                        follow_redirects=False)
     return resp.status_code == 303
+
+
+def test_the_host_operator_adds_the_first_administrator_only(cli, with_children):
+    host = home_env(with_children)
+    first = cli("users", "add", "it.admin", "--role", "administrator", "--password-stdin",
+                stdin="the first administrator's password\n", as_=host)
+    assert "it.admin added" in first.output
+    assert signs_in(create_app(with_children), "it.admin", "the first administrator's password")
+    again = cli("users", "add", "someone.else", "--role", "administrator", ok=False, as_=host)
+    assert again.exit_code != 0 and "ESCR_TOKEN" in again.output  # now an administrator must sign in
+    with with_children.db.session() as session:
+        (added,) = session.scalars(select(Event).where(Event.kind == "account")).all()
+    assert added.actor.startswith("host-operator:") and added.actor_kind == "system"
 
 
 def test_users_and_teams_from_the_command_line(cli, with_children):
@@ -102,10 +116,10 @@ def test_users_and_teams_from_the_command_line(cli, with_children):
         actions = [e.detail["parameters"]["action"] for e in
                    session.scalars(select(Event).where(Event.kind == "account").order_by(Event.id))]
         actors = {e.actor for e in session.scalars(select(Event).where(Event.kind == "account"))}
-    assert actions[:3] == ["team_added", "user_added", "member_added"]
+    assert actions[:5] == ["user_added", "token_created", "team_added", "user_added", "member_added"]
     assert {"user_disabled", "user_enabled", "password_reset", "token_created", "child_allocated",
             "child_unallocated", "member_removed", "token_revoked"} <= set(actions)
-    assert actors == {"it.admin"}
+    assert actors == {"setup", "it.admin"}  # setup: the test's own administrator and token
 
 
 def test_quarantine_discard_from_the_command_line(cli, with_children, tmp_path):
@@ -113,12 +127,15 @@ def test_quarantine_discard_from_the_command_line(cli, with_children, tmp_path):
     bad.write_bytes(b"%PDF-1.4 broken")
     claim = claim_copy(bad, with_children.settings.processing_dir, operator="bs.jones", device="mfd")
     assert intake.run(claim, with_children).status == "quarantined"
-    refused = cli("quarantine", "discard", claim.claim_id, "--reason", "no", ok=False)
+    bs = cli_env(with_children, "bs.patel", "business_support")
+    not_intake = cli("quarantine", "discard", claim.claim_id, "--reason", "test scan of a blank page", ok=False)
+    assert not_intake.exit_code != 0 and "role_forbidden" in not_intake.output  # the administrator
+    refused = cli("quarantine", "discard", claim.claim_id, "--reason", "no", ok=False, as_=bs)
     assert refused.exit_code != 0 and "say why" in refused.output
-    done = cli("quarantine", "discard", claim.claim_id, "--reason", "test scan of a blank page")
-    assert "kept in" in done.output
+    done = cli("quarantine", "discard", claim.claim_id, "--reason", "test scan of a blank page", as_=bs)
+    assert "kept under discarded/" in done.output
     assert (with_children.settings.home / "discarded" / claim.claim_id / "scan.pdf").read_bytes() == bad.read_bytes()
-    assert claim.claim_id not in cli("quarantine", "list").output
+    assert claim.claim_id not in cli("quarantine", "list", as_=bs).output
 
 
 # --- the servers as processes ------------------------------------------------------------------

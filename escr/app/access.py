@@ -43,6 +43,11 @@ class Role(StrEnum):
     TEAM_MANAGER = "team_manager"
     AUDITOR = "auditor"
     ADMINISTRATOR = "administrator"
+    HOST_OPERATOR = "host_operator"  # the server's own set-up and maintenance commands; never an account
+
+
+# The roles an escr account may have (the host operator is not a person who signs in).
+ACCOUNT_ROLES = tuple(r for r in Role if r is not Role.HOST_OPERATOR)
 
 
 class Can(StrEnum):
@@ -58,6 +63,7 @@ class Can(StrEnum):
     BREAK_GLASS = "break_glass"
     ALLOCATE = "allocate"  # allocate a child of one's team to a worker
     ADMINISTER = "administer"  # users and teams
+    MAINTAIN = "maintain"  # schema, child index import, fixity, anchors, intake: no record content
 
 
 CAPABILITIES: dict[Role, frozenset[Can]] = {
@@ -66,6 +72,7 @@ CAPABILITIES: dict[Role, frozenset[Can]] = {
     Role.TEAM_MANAGER: frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.BREAK_GLASS, Can.VERIFY, Can.ALLOCATE}),
     Role.AUDITOR: frozenset({Can.FIND_CHILDREN, Can.AUDIT, Can.REVIEW_BREAK_GLASS}),
     Role.ADMINISTRATOR: frozenset({Can.ADMINISTER, Can.ALLOCATE}),
+    Role.HOST_OPERATOR: frozenset({Can.MAINTAIN}),
 }
 
 
@@ -89,10 +96,12 @@ class Principal:
     role: Role
     teams: frozenset[str] = field(default_factory=frozenset)
     third_party: bool = False
-    via: str = "session"  # session | token | sso | cli
+    via: str = "session"  # session | token | sso | cli | host
 
     @property
     def actor(self) -> Actor:
+        if self.role is Role.HOST_OPERATOR:
+            return Actor(kind="system", name=self.username)
         return Actor(kind="user", name=self.username)
 
     def can(self, what: Can) -> bool:
@@ -274,7 +283,7 @@ def readable_document_ids(session: Session, principal: Principal) -> DocumentSco
     """The documents whose text this person may search (the same rules as opening them), as a
     condition the search applies in the database: a team's documents are tens of thousands at a
     council's scale, too many to list for every search."""
-    if principal.role is Role.ADMINISTRATOR:
+    if not principal.can(Can.FIND_CHILDREN):  # administrators and the host operator read no records
         return DocumentScope(session, lambda doc_id: false())
     if principal.role is Role.BUSINESS_SUPPORT:
         in_intake = select(Document.id).where(Document.state.in_(INTAKE_STATES))
@@ -383,5 +392,12 @@ def is_active(expires_at: datetime) -> bool:
     return _utc(expires_at) > now()
 
 
+def host_operator(login: str) -> Principal:
+    """The principal of a set-up or maintenance command run on the server: named after the login
+    that ran it, able to maintain escr and to read nothing of the record."""
+    name = f"host-operator:{login or 'unknown'}"
+    return Principal(user_id=0, username=name, display_name=name, role=Role.HOST_OPERATOR, via="host")
+
+
 def roles() -> Iterable[str]:
-    return [r.value for r in Role]
+    return [r.value for r in ACCOUNT_ROLES]

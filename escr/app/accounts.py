@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from escr.app.access import Principal, Role
+from escr.app.access import ACCOUNT_ROLES, Principal, Role
 from escr.errors import InvalidState, NotFound
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import ApiToken, Child, ChildAllocation, Team, TeamMembership, User, WebSession
@@ -99,10 +99,13 @@ def principal_for(user: User, *, via: str = "session") -> Principal:
 
 def _role(role: str) -> Role:
     try:
-        return Role(role)
+        found = Role(role)
     except ValueError:
-        raise InvalidState(f"unknown role {role}; one of {', '.join(r.value for r in Role)}",
-                           code="validation_failed") from None
+        found = None
+    if found is None or found not in ACCOUNT_ROLES:
+        raise InvalidState(f"unknown role {role}; one of {', '.join(r.value for r in ACCOUNT_ROLES)}",
+                           code="validation_failed")
+    return found
 
 
 def add_user(

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from escr.app import access, accounts, retrieval
+from escr.app import access, accounts, page_images, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
 from escr.errors import InvalidState, NotFound
 from escr.indexing.identifiers import find_dates
@@ -38,7 +38,6 @@ from escr.record.models import (
     User,
 )
 from escr.services import Services
-from escr.web import page_images
 
 QUEUE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification")
 SEARCH_CAP = 1000  # children found by one child-index search
@@ -314,8 +313,8 @@ class Operations:
             return page_of(hits, offset, limit)
 
     def check_search(self) -> None:
-        if self.p.role is Role.ADMINISTRATOR:
-            raise AccessDenied("administrators read no records", code="role_forbidden")
+        if not self.p.can(Can.FIND_CHILDREN):
+            raise AccessDenied(f"the {self.p.role} role reads no records", code="role_forbidden")
 
     def provenance(self, doc_id: str, offset: int, limit: int) -> dict[str, Any]:
         """Every protocol event of the document in order, with hashes; for whoever may see its metadata."""
@@ -440,6 +439,11 @@ class Operations:
 
     def coversheet(self, child_ids: list[str], doc_type: str, pages: int | None, *, print_names: bool) -> bytes:
         """A printable cover sheet PDF for the child(ren)."""
+        return self.cover_sheet(child_ids, doc_type, pages, print_names=print_names)[1]
+
+    def cover_sheet(self, child_ids: list[str], doc_type: str, pages: int | None, *, print_names: bool,
+                    batch_id: str | None = None) -> tuple[str, bytes]:
+        """A cover sheet for the child(ren): its batch id and the printable PDF."""
         require(self.p, Can.INTAKE)
         from escr.pages.coversheet import CoverSheet, new_batch_id, render_coversheet_pdf
 
@@ -451,9 +455,10 @@ class Operations:
             if missing:
                 raise NotFound(f"children not in the child index: {', '.join(missing)}")
             labels = [f"{c.given_names} {c.family_name}" for c in children if c] if print_names else []
-        sheet = CoverSheet(new_batch_id(), tuple(child_ids), doc_type, pages)
+        sheet = CoverSheet(batch_id or new_batch_id(), tuple(child_ids), doc_type, pages)
         with tempfile.TemporaryDirectory() as tmp:
-            return render_coversheet_pdf(sheet, Path(tmp) / "sheet.pdf", child_labels=labels).read_bytes()
+            pdf = render_coversheet_pdf(sheet, Path(tmp) / "sheet.pdf", child_labels=labels).read_bytes()
+        return sheet.batch_id, pdf
 
     def doc_types(self) -> list[tuple[str, str]]:
         return [(code, t.label) for code, t in self.services.doctypes.types.items()]
@@ -553,12 +558,13 @@ class Operations:
             return PageOf([user_dict(u) for u in rows], offset, limit, total)
 
     def add_user(self, username: str, *, role: str, display_name: str | None, teams: list[str],
-                 third_party: bool) -> str:
-        """Create a user; returns their first password, shown once."""
+                 third_party: bool, password: str | None = None) -> str:
+        """Create a user; returns their first password (given, or random to show once)."""
         require(self.p, Can.ADMINISTER)
         with self.db.session() as session:
             _, password = accounts.add_user(session, username, role=role, actor=self.p.actor,
-                                            display_name=display_name, teams=teams, third_party=third_party)
+                                            display_name=display_name, teams=teams, third_party=third_party,
+                                            password=password)
             return password
 
     def update_user(self, username: str, *, role: str | None = None, display_name: str | None = None,
@@ -571,10 +577,24 @@ class Operations:
                 user = accounts.set_disabled(session, username, disabled, actor=self.p.actor)
             return user_dict(user)
 
-    def reset_password(self, username: str) -> str:
+    def reset_password(self, username: str, password: str | None = None) -> str:
         require(self.p, Can.ADMINISTER)
         with self.db.session() as session:
-            return accounts.reset_password(session, username, actor=self.p.actor)
+            return accounts.reset_password(session, username, actor=self.p.actor, password=password)
+
+    def create_token_for(self, username: str, name: str, days: int | None) -> dict[str, Any]:
+        """An administrator makes an API token for someone (a script's account, a person without a terminal)."""
+        require(self.p, Can.ADMINISTER)
+        with self.db.session() as session:
+            new = accounts.create_token(session, accounts.get_user(session, username), name, actor=self.p.actor,
+                                        days=days)
+            return {"id": new.token.id, "name": new.token.name, "token": new.secret,
+                    "expires_at": _iso(new.token.expires_at)}
+
+    def revoke_any_token(self, token_id: int) -> None:
+        require(self.p, Can.ADMINISTER)
+        with self.db.session() as session:
+            accounts.revoke_token(session, token_id, actor=self.p.actor)
 
     def teams(self) -> list[dict[str, Any]]:
         require(self.p, Can.ADMINISTER)

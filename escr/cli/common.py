@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -16,8 +17,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from escr.app import identity
+from escr.app.access import Principal
+from escr.app.operations import Operations
 from escr.errors import EscrError
-from escr.record.events import Actor
 from escr.services import Services, open_services
 from escr.settings import Settings, load_settings
 
@@ -34,7 +37,8 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-UserOpt = Annotated[str | None, typer.Option("--user", help="Who is acting (default: ESCR_USER or login name).")]
+UserOpt = Annotated[str | None, typer.Option(
+    "--user", help="Your escr user name for the password prompt on a terminal (no effect with ESCR_TOKEN).")]
 
 
 def _settings() -> Settings:
@@ -45,8 +49,35 @@ def _services() -> Services:
     return open_services(_settings())
 
 
-def _user(settings: Settings, user: str | None) -> str:
-    return user or settings.user or getpass.getuser()
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "unknown"
+
+
+def signed_in(services: Services, command: str, user: str | None = None) -> Principal:
+    """The escr account this command acts as: an API token in ESCR_TOKEN, or a user name and
+    password asked for on a terminal. Nobody becomes a person by naming them."""
+    token = os.environ.get("ESCR_TOKEN", "").strip()
+    if token:
+        return identity.principal_for_token(services, token, command=command)
+    if sys.stdin.isatty():
+        username = user or typer.prompt("escr user name", default=services.settings.user or _login())
+        password = getpass.getpass(f"password for {username}: ")
+        return identity.principal_for_password(services, username, password, command=command)
+    raise identity.not_signed_in(command)
+
+
+def operations(command: str, user: str | None = None) -> Operations:
+    """The application layer bound to the signed-in person, for a command that reads or changes the record."""
+    services = _services()
+    return Operations(services, signed_in(services, command, user))
+
+
+def host_operator(command: str) -> Principal:
+    """The principal of a set-up or maintenance command run on the server (no access to record content)."""
+    return identity.as_host_operator(_login(), command=command)
 
 
 def _print_json(data: Any) -> None:
@@ -68,10 +99,6 @@ def handles_errors(func: F) -> F:
             raise typer.Exit(2 if exc.code in ("protocol_violation", "invalid_state") else 1) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _actor(services: Services, user: str | None) -> Actor:
-    return Actor(kind="user", name=_user(services.settings, user))
 
 
 def _date(value: str | None) -> date | None:

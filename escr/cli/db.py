@@ -6,35 +6,16 @@ Run `escr db upgrade` as the database owner (PostgreSQL) after installing a new 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import make_url
 
-from escr.cli.common import JsonOpt, _print_json, _settings, app, handles_errors, out
-from escr.record.database import Database, grant_app_role, head_revision
-from escr.settings import Settings
+from escr.app import maintenance
+from escr.cli.common import JsonOpt, _print_json, _settings, app, handles_errors, host_operator, out
 
 db_app = typer.Typer(help="The database schema (Alembic migrations) and the application role.",
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")  # registered when escr.cli.main imports this module
-
-
-def _open(settings: Settings) -> Database:
-    if settings.database_url is None:
-        settings.home.mkdir(parents=True, exist_ok=True)  # the embedded SQLite file lives there
-    return Database(settings.resolved_database_url)
-
-
-def _no_database_yet(settings: Settings) -> bool:
-    """The embedded SQLite file does not exist: asking must not create it."""
-    db_file = make_url(settings.resolved_database_url).database
-    return settings.database_url is None and db_file is not None and not Path(db_file).exists()
-
-
-def _where(db: Database) -> str:
-    return make_url(db.url).render_as_string(hide_password=True)
 
 
 @db_app.command("upgrade")
@@ -45,19 +26,13 @@ def upgrade(
     as_json: JsonOpt = False,
 ) -> None:
     """Apply every migration not yet applied (nothing happens when the schema is up to date)."""
-    db = _open(_settings())
-    try:
-        before, head = db.revisions()
-        db.create_schema()
-        grants = grant_app_role(db.engine, app_role) if app_role else None
-    finally:
-        db.dispose()
-    result = {"database": _where(db), "was": before, "now": head, "app_role": app_role, "grants": grants}
+    result = maintenance.upgrade_schema(_settings(), host_operator("db upgrade"), app_role=app_role)
     if as_json:
         _print_json(result)
         return
+    before, head = result["was"], result["now"]
     out.print(f"{result['database']}: schema at {head}" + ("" if before == head else f" (was {before or 'empty'})"))
-    for table, privileges in (grants or {}).items():
+    for table, privileges in (result["grants"] or {}).items():
         out.print(f"  {app_role}: {', '.join(privileges)} on {table}")
 
 
@@ -65,24 +40,11 @@ def upgrade(
 @handles_errors
 def current(as_json: JsonOpt = False) -> None:
     """The schema's migration and the newest one; exit code 1 when an upgrade is due."""
-    settings = _settings()
-    if _no_database_yet(settings):
-        _report_current(settings.resolved_database_url, None, head_revision(), as_json)
-        return
-    db = _open(settings)
-    try:
-        now, head = db.revisions()
-    finally:
-        db.dispose()
-    _report_current(db.url, now, head, as_json)
-
-
-def _report_current(url: str, now: str | None, head: str, as_json: bool) -> None:
-    where = make_url(url).render_as_string(hide_password=True)
+    result = maintenance.schema_state(_settings(), host_operator("db current"))
     if as_json:
-        _print_json({"database": where, "current": now, "head": head, "up_to_date": now == head})
+        _print_json(result)
     else:
-        state = "up to date" if now == head else "behind: run `escr db upgrade`"
-        out.print(f"{where}: {now or 'empty'} (newest {head}), {state}")
-    if now != head:
+        state = "up to date" if result["up_to_date"] else "behind: run `escr db upgrade`"
+        out.print(f"{result['database']}: {result['current'] or 'empty'} (newest {result['head']}), {state}")
+    if not result["up_to_date"]:
         raise typer.Exit(1)

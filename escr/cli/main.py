@@ -19,21 +19,21 @@ from rich.table import Column, Table
 from escr.cli.common import (
     JsonOpt,
     UserOpt,
-    _actor,
     _date,
     _print_json,
     _services,
-    _settings,
-    _user,
     app,
     children_app,
     handles_errors,
+    host_operator,
+    operations,
     out,
     qc_app,
     quarantine_app,
 )
-from escr.record.events import Actor
 from escr.services import configure_logging
+
+EVERYTHING = 10**9  # the CLI prints whole lists: one "page" holds them all
 
 
 @app.command()
@@ -46,6 +46,7 @@ def watch() -> None:
     from escr.runtime.distributed import shared_page_ocr
 
     configure_logging()
+    host_operator("watch")
     services = _services()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -68,6 +69,7 @@ def ingest(
     from escr.pipelines import intake
 
     configure_logging("WARNING")
+    host_operator("ingest")  # files the scan as the intake does; `--operator` names who scanned the paper
     services = _services()
     claims = {n: claim_copy(f, services.settings.processing_dir, operator=operator, device=device)
               for n, f in enumerate(files) if f.exists() or f.is_symlink()}
@@ -98,22 +100,13 @@ def coversheet(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the PDF.")],
     pages: Annotated[int | None, typer.Option(help="Number of pages of the document behind this sheet.")] = None,
     batch: Annotated[str | None, typer.Option(help="Batch id (default: a new one).")] = None,
+    user: UserOpt = None,
 ) -> None:
     """Print a batch cover sheet for a child: put it on top of the paper and scan it first."""
-    from escr.errors import NotFound
-    from escr.pages.coversheet import CoverSheet, new_batch_id, render_coversheet_pdf
-    from escr.record.models import Child
-
-    services = _services()
-    if doc_type not in services.doctypes.types:
-        raise NotFound(f"unknown document type {doc_type}; see `escr doctypes`")
-    with services.db.session() as session:
-        missing = [c for c in child if session.get(Child, c) is None]
-    if missing:
-        raise NotFound(f"children not in the child index: {', '.join(missing)}")
-    sheet = CoverSheet(batch or new_batch_id(), tuple(child), doc_type, pages)
-    render_coversheet_pdf(sheet, output)
-    out.print(f"cover sheet for batch {sheet.batch_id} written to {output}")
+    batch_id, pdf = operations("coversheet", user).cover_sheet(child, doc_type, pages, print_names=False,
+                                                               batch_id=batch)
+    output.write_bytes(pdf)
+    out.print(f"cover sheet for batch {batch_id} written to {output}")
 
 
 @app.command()
@@ -128,18 +121,12 @@ def doctypes() -> None:
 
 @children_app.command("import")
 @handles_errors
-def children_import(file: Path, user: UserOpt = None) -> None:
-    """Load or update the child index from a CSV export (re-import updates)."""
-    from escr.record.children import import_children, read_children_csv
-    from escr.record.retention_updates import retention_hook
+def children_import(file: Path) -> None:
+    """Load or update the child index from a CSV export (re-import updates); run on the server."""
+    from escr.app import maintenance
 
-    services = _services()
-    rows = read_children_csv(file)
-    actor = Actor(kind="user", name=_user(services.settings, user))
-    with services.db.session() as session:
-        summary = import_children(session, rows, actor=actor,
-                                  on_retention_change=retention_hook(services.store, services.retention, actor))
-    out.print(f"children: {summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged")
+    summary = maintenance.import_children(_services(), host_operator("children import"), file)
+    out.print(f"children: {summary['added']} added, {summary['updated']} updated, {summary['unchanged']} unchanged")
 
 
 @app.command()
@@ -152,12 +139,8 @@ def documents(
     user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """A child's scanned documents in date order."""
-    from escr.app.retrieval import list_documents
-
-    services = _services()
-    with services.db.session() as session:
-        docs = list_documents(session, child, actor=_actor(services, user), doc_type=doc_type,
-                              since=_date(since), until=_date(until))
+    docs = operations("documents", user).child_documents(child, doc_type=doc_type, since=_date(since),
+                                                         until=_date(until), offset=0, limit=EVERYTHING).items
     if as_json:
         _print_json(docs)
         return
@@ -171,11 +154,7 @@ def documents(
 @handles_errors
 def show(doc: str, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """A document's metadata, tags, QC results and who verified it."""
-    from escr.app.retrieval import show_document
-
-    services = _services()
-    with services.db.session() as session:
-        data = show_document(session, doc, actor=_actor(services, user))
+    data = operations("show", user).document(doc)
     if as_json:
         _print_json(data)
         return
@@ -197,11 +176,7 @@ def get(
     user: UserOpt = None,
 ) -> None:
     """Save a document's searchable PDF (or the as-scanned original) to a file."""
-    from escr.app.retrieval import open_document
-
-    services = _services()
-    with services.db.session() as session:
-        stream, _ = open_document(session, services.store, doc, actor=_actor(services, user), original=original)
+    stream, _, _ = operations("get", user).open_content(doc, original=original)
     with stream, open(output, "wb") as fh:
         shutil.copyfileobj(stream, fh)
     out.print(f"written {output}")
@@ -213,12 +188,8 @@ def search(
     text: str, child: Annotated[str | None, typer.Option("--child")] = None,
     user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Full-text search of scanned documents."""
-    from escr.app.retrieval import search as run_search
-
-    services = _services()
-    with services.db.session() as session:
-        hits = run_search(session, services.db, text, actor=_actor(services, user), child_id=child)
+    """Full-text search of the scanned documents you may open."""
+    hits = operations("search", user).search(text, child_id=child, offset=0, limit=EVERYTHING).items
     if as_json:
         _print_json(hits)
         return
@@ -230,11 +201,8 @@ def search(
 @handles_errors
 def provenance(doc: str, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Every protocol event of a document, in order, with hashes."""
-    from escr.app.retrieval import provenance as get_provenance
-
-    services = _services()
-    with services.db.session() as session:
-        data = get_provenance(session, doc, actor=_actor(services, user))
+    data = operations("provenance", user).provenance(doc, 0, EVERYTHING)
+    data["events"] = data["events"].items
     if as_json:
         _print_json(data)
         return
@@ -248,20 +216,10 @@ def provenance(doc: str, user: UserOpt = None, as_json: JsonOpt = False) -> None
 @handles_errors
 def queue(
     state: Annotated[str | None, typer.Option(help="needs_indexing, qc_failed, awaiting_verification, ...")] = None,
-    as_json: JsonOpt = False,
+    user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Documents waiting for business support: indexing, QC failures, verification."""
-    from sqlalchemy import select
-
-    from escr.record.models import Document
-
-    services = _services()
-    with services.db.session() as session:
-        stmt = select(Document).where(Document.state.in_([state] if state else
-                                                         ["needs_indexing", "qc_failed", "awaiting_verification"]))
-        docs = [{"id": d.id, "state": d.state, "doc_type": d.doc_type, "pages": d.page_count,
-                 "operator": d.batch.operator, "received_at": d.batch.received_at.isoformat(), "reasons": d.state_reasons}
-                for d in session.scalars(stmt.order_by(Document.created_at))]
+    docs = operations("queue", user).queue(state, 0, EVERYTHING).items
     if as_json:
         _print_json(docs)
         return
@@ -281,61 +239,40 @@ def index(
     user: UserOpt = None,
 ) -> None:
     """Index a document by hand: pick its child(ren) and type."""
-    from escr.app.verification import index_document
-    from escr.record.retention_updates import retention_hook
-
-    services = _services()
-    with services.db.session() as session:
-        d = index_document(session, doc, user=_user(services.settings, user), child_ids=child, doc_type=doc_type,
-                           known_types=list(services.doctypes.types), doc_date=_date(doc_date),
-                           on_retention_change=retention_hook(services.store, services.retention,
-                                                              _actor(services, user), reason="indexed by hand"))
-        out.print(f"{d.id} indexed; now {d.state}")
+    state = operations("index", user).index(doc, child_ids=child, doc_type=doc_type, doc_date=_date(doc_date))
+    out.print(f"{doc} indexed; now {state}")
 
 
 @qc_app.command("verify")
 @handles_errors
 def qc_verify(doc: str, user: UserOpt = None) -> None:
     """Verify a document (you must not be its scanner or indexer)."""
-    from escr.app.verification import verify_document
-
-    services = _services()
-    with services.db.session() as session:
-        d = verify_document(session, doc, user=_user(services.settings, user))
-        out.print(f"{d.id} verified by {d.verified_by}")
+    o = operations("qc verify", user)
+    o.decide(doc, "verify")
+    out.print(f"{doc} verified by {o.p.username}")
 
 
 @qc_app.command("reject")
 @handles_errors
 def qc_reject(doc: str, reason: Annotated[str, typer.Option()], user: UserOpt = None) -> None:
     """Reject a scan: the paper must be rescanned."""
-    from escr.app.verification import reject_document
-
-    services = _services()
-    with services.db.session() as session:
-        d = reject_document(session, doc, user=_user(services.settings, user), reason=reason)
-        out.print(f"{d.id} rejected")
+    operations("qc reject", user).decide(doc, "reject", reason=reason)
+    out.print(f"{doc} rejected")
 
 
 @qc_app.command("accept")
 @handles_errors
 def qc_accept(doc: str, reason: Annotated[str, typer.Option()], user: UserOpt = None) -> None:
     """Accept a scan despite an automated QC failure, with a reason."""
-    from escr.app.verification import accept_qc_failure
-
-    services = _services()
-    with services.db.session() as session:
-        d = accept_qc_failure(session, doc, user=_user(services.settings, user), reason=reason)
-        out.print(f"{d.id} QC failure accepted; now {d.state}")
+    state = operations("qc accept", user).decide(doc, "accept_qc", reason=reason)
+    out.print(f"{doc} QC failure accepted; now {state}")
 
 
 @quarantine_app.command("list")
-def quarantine_list(as_json: JsonOpt = False) -> None:
+@handles_errors
+def quarantine_list(user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Quarantined files with the reason and what to do."""
-    from escr.intake.quarantine import list_quarantine
-
-    settings = _settings()
-    entries = [{"claim_id": e.claim_id, "path": str(e.path), **e.reason} for e in list_quarantine(settings.quarantine_dir)]
+    entries = operations("quarantine list", user).quarantine_entries()
     if as_json:
         _print_json(entries)
         return
@@ -347,17 +284,60 @@ def quarantine_list(as_json: JsonOpt = False) -> None:
 @handles_errors
 def quarantine_retry(claim_id: str, user: UserOpt = None) -> None:
     """Put a quarantined file back into the intake folder for another try (logged)."""
-    from escr.intake.quarantine import retry
-
-    services = _services()
-    target = retry(claim_id, quarantine_dir=services.settings.quarantine_dir, intake_dir=services.settings.intake_dir,
-                   db=services.db, actor=_actor(services, user))
+    target = operations("quarantine retry", user).retry_quarantined(claim_id)
     out.print(f"returned to intake: {target}")
+
+
+@app.command()
+@handles_errors
+def purpose(
+    reason: Annotated[str, typer.Option("--reason", help="Why you need to open it (at least 10 characters).")],
+    doc: Annotated[str | None, typer.Option("--doc", help="A document id.")] = None,
+    child: Annotated[str | None, typer.Option("--child", help="A child id: every document of the child.")] = None,
+    user: UserOpt = None,
+) -> None:
+    """Auditors: record why you need to open a document (or a child's documents); it expires."""
+    until = operations("purpose", user).record_purpose(reason, document_id=doc, child_id=child)
+    out.print(f"purpose recorded; you may open {'document ' + doc if doc else f'the documents of {child}'} "
+              f"until {until}")
+
+
+@app.command("break-glass")
+@handles_errors
+def break_glass(
+    child: Annotated[str, typer.Option("--child", help="The child whose record you must see now.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (at least 10 characters); an auditor reviews it.")],
+    user: UserOpt = None,
+) -> None:
+    """Caseworkers and team managers: open one other child's record for a while, with a reason (flagged)."""
+    glass = operations("break-glass", user).break_glass(child, reason)
+    out.print(f"break-glass access {glass['id']} to {child} until {glass['expires_at']}; flagged for review")
+
+
+@app.command("access-log")
+@handles_errors
+def access_log(
+    child: Annotated[str | None, typer.Option("--child")] = None,
+    of_user: Annotated[str | None, typer.Option("--of", help="Only this person's uses.")] = None,
+    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    user: UserOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Auditors: who used which child's record, when, how and why (newest first)."""
+    rows = operations("access-log", user).access_log(0, limit, child_id=child, user=of_user, since=_date(since),
+                                                     until=_date(until), action=None, outcome=None).items
+    if as_json:
+        _print_json(rows)
+        return
+    for e in rows:
+        out.print(f"{e['seq']:>6} {e['at']} {e['actor']:<20} {e['action'] or '-':<10} {e['child_id'] or '-':<10} "
+                  f"{e['document_id'] or '-':<20} {e['outcome']}", highlight=False)
 
 
 # Each subcommand module adds its commands to the apps in escr.cli.common when imported.
 import escr.cli.db  # noqa: E402,F401  (registers `escr db`)
 import escr.cli.provenance  # noqa: E402,F401  (registers verify, anchor, fixity, report, paper, audit)
 import escr.cli.storage  # noqa: E402,F401  (registers `escr hold`, `escr retention`)
-import escr.cli.web  # noqa: E402,F401  (registers serve, run, users, teams, quarantine discard)
+import escr.cli.web  # noqa: E402,F401  (registers serve, run, users, teams, tokens, quarantine discard)
 import escr.cli.worker  # noqa: E402,F401  (registers `escr worker`)

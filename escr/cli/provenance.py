@@ -12,8 +12,19 @@ from typing import Annotated, Any
 
 import typer
 
-from escr.cli.common import JsonOpt, UserOpt, _actor, _date, _print_json, _services, app, handles_errors, out
-from escr.errors import InvalidState
+from escr.app import maintenance, stewardship
+from escr.cli.common import (
+    JsonOpt,
+    UserOpt,
+    _date,
+    _print_json,
+    _services,
+    app,
+    handles_errors,
+    host_operator,
+    out,
+    signed_in,
+)
 
 paper_app = typer.Typer(help="The paper originals: custody moves, QA hold and disposition.", no_args_is_help=True)
 audit_app = typer.Typer(help="Case-file audit: evidence for the 14 standards, the monthly sample.",
@@ -52,21 +63,16 @@ def verify(
     child: Annotated[str | None, typer.Option("--child", help="Only this child's documents.")] = None,
     doc: Annotated[str | None, typer.Option("--doc", help="Only this document.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only scans received and events since YYYY-MM-DD.")] = None,
-    user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check the log chain and anchors, every object's SHA-256, the protocol steps, store against database.
 
     Exits 1 when anything is found; each finding says what, where and since when.
     """
-    from escr.pipelines import fixity
-    from escr.provenance.checks import Scope
-
     if sum(v is not None for v in (child, doc, since)) > 1:
         raise typer.BadParameter("give at most one of --child, --doc, --since")
-    services = _services()
-    result = fixity.run(services, Scope(child_id=child, document_id=doc, since=_date(since)),
-                        actor=_actor(services, user), trigger="verify")
+    result = maintenance.fixity_check(_services(), host_operator("verify"), child_id=child, document_id=doc,
+                                      since=_date(since))
     if as_json:
         _print_json(result.as_dict())
     else:
@@ -79,10 +85,7 @@ def verify(
 @handles_errors
 def fixity_run(as_json: JsonOpt = False) -> None:
     """The scheduled fixity run over the whole store (for cron or a timer): alerts on each finding."""
-    from escr.pipelines import fixity
-
-    services = _services()
-    result = fixity.run(services, actor=None, trigger="schedule", alert=fixity.Alerter(services))
+    result = maintenance.fixity_check(_services(), host_operator("fixity"), scheduled=True)
     if as_json:
         _print_json(result.as_dict())
     else:
@@ -93,14 +96,9 @@ def fixity_run(as_json: JsonOpt = False) -> None:
 
 @app.command()
 @handles_errors
-def anchor(user: UserOpt = None, as_json: JsonOpt = False) -> None:
+def anchor(as_json: JsonOpt = False) -> None:
     """Anchor the event chain's head to the object store now."""
-    from escr.provenance.anchors import write_anchor
-
-    services = _services()
-    written = write_anchor(services, actor=_actor(services, user), force=True)
-    if written is None:
-        raise InvalidState("the event log is empty: nothing to anchor")
+    written = maintenance.anchor_now(_services(), host_operator("anchor"))
     if as_json:
         _print_json(written.as_dict())
     else:
@@ -119,13 +117,14 @@ def report(
     user: UserOpt = None,
 ) -> None:
     """Certificate of scanning (provenance report) for a document, a batch or a child."""
-    from escr.provenance.certificate import FORMATS, build_report, write_report
+    from escr.provenance.certificate import FORMATS
 
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
     services = _services()
-    data = build_report(services, actor=_actor(services, user), document_id=doc, batch=batch, child_id=child)
-    write_report(data, fmt, output)
+    data = stewardship.certificate(services, signed_in(services, "report", user), document_id=doc, batch=batch,
+                                   child_id=child)
+    stewardship.write_certificate(data, fmt, output)
     state = "fixity check passed" if data["verification"]["ok"] else "FIXITY FINDINGS - see the report"
     _say(f"{fmt} report for {data['summary']['documents']} document(s) written to {output} ({state})")
     if not data["verification"]["ok"]:
@@ -140,16 +139,13 @@ def report(
 def paper_due(
     show_all: Annotated[bool, typer.Option("--all", help="Every verified document's paper, not only what is due.")] = False,
     today: DateOpt = None,
+    user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Paper whose QA hold is over and which may now be destroyed (keep-originals never are)."""
-    from escr.provenance import paper
-
     services = _services()
-    with services.db.session() as session:
-        rows = [s.as_dict() for s in paper.statuses(session, catalogue=services.doctypes,
-                                                     settings=services.settings.provenance, today=_today(today))
-                if show_all or s.status == paper.DUE]
+    rows = stewardship.paper_statuses(services, signed_in(services, "paper due", user), today=_today(today),
+                                      due_only=not show_all)
     if as_json:
         _print_json(rows)
         return
@@ -167,21 +163,15 @@ def paper_destroy(
     docs: Annotated[list[str], typer.Argument(help="Document ids whose paper was destroyed.")],
     method: Annotated[str, typer.Option(help="How, e.g. 'cross-cut shredding, contractor'.")],
     certificate: Annotated[str, typer.Option(help="The destruction certificate's reference.")],
-    by: Annotated[str | None, typer.Option(help="Who destroyed it (default: --user).")] = None,
+    by: Annotated[str | None, typer.Option(help="Who destroyed it (default: you).")] = None,
     on: Annotated[str | None, typer.Option(help="When, YYYY-MM-DD (default: today).")] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record the destruction of paper originals (all or none: each must be due)."""
-    from escr.provenance import paper
-
     services = _services()
-    actor = _actor(services, user)
-    with services.db.session() as session:
-        rows = paper.destroy(session, docs, by=by or actor.name, method=method, certificate_ref=certificate,
-                             recorded_by=actor.name, catalogue=services.doctypes,
-                             settings=services.settings.provenance, today=_today(None), on=_date(on))
-        done = [{"document_id": r.document_id, "action": r.action, "on": r.at.isoformat()} for r in rows]
+    done = stewardship.destroy_paper(services, signed_in(services, "paper destroy", user), docs, by=by,
+                                     method=method, certificate=certificate, today=_today(None), on=_date(on))
     if as_json:
         _print_json(done)
         return
@@ -193,21 +183,15 @@ def paper_destroy(
 def paper_return(
     docs: Annotated[list[str], typer.Argument(help="Document ids whose paper was returned.")],
     to: Annotated[str, typer.Option("--to", help="To whom (the sender or owner of the paper).")],
-    by: Annotated[str | None, typer.Option(help="Who returned it (default: --user).")] = None,
+    by: Annotated[str | None, typer.Option(help="Who returned it (default: you).")] = None,
     on: Annotated[str | None, typer.Option(help="When, YYYY-MM-DD (default: today).")] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record that paper originals were returned after their QA hold."""
-    from escr.provenance import paper
-
     services = _services()
-    actor = _actor(services, user)
-    with services.db.session() as session:
-        rows = paper.return_paper(session, docs, returned_to=to, by=by or actor.name, recorded_by=actor.name,
-                                  catalogue=services.doctypes, settings=services.settings.provenance,
-                                  today=_today(None), on=_date(on))
-        done = [{"document_id": r.document_id, "action": r.action, "on": r.at.isoformat()} for r in rows]
+    done = stewardship.return_paper(services, signed_in(services, "paper return", user), docs, to=to, by=by,
+                                    today=_today(None), on=_date(on))
     if as_json:
         _print_json(done)
         return
@@ -227,13 +211,10 @@ def paper_move(
     as_json: JsonOpt = False,
 ) -> None:
     """Book a batch of paper out to someone or somewhere; it stays unconfirmed until arrival is confirmed."""
-    from escr.provenance import paper
-
     services = _services()
-    with services.db.session() as session:
-        row = paper.move(session, paper_ref, sender=sender, recipient=recipient, purpose=purpose,
-                         recorded_by=_actor(services, user).name, authorised_by=authorised_by, due_back=_date(due_back))
-        result = {"move_id": row.id, "paper_ref": row.paper_ref, "sender": row.sender, "recipient": row.recipient}
+    result = stewardship.move_paper(services, signed_in(services, "paper move", user), paper_ref, sender=sender,
+                                    recipient=recipient, purpose=purpose, authorised_by=authorised_by,
+                                    due_back=_date(due_back))
     if as_json:
         _print_json(result)
         return
@@ -249,12 +230,8 @@ def paper_confirm(
     as_json: JsonOpt = False,
 ) -> None:
     """Confirm that a batch of paper arrived (not by its sender)."""
-    from escr.provenance import paper
-
     services = _services()
-    with services.db.session() as session:
-        row = paper.confirm(session, move_id, by=_actor(services, user).name)
-        result = {"move_id": row.id, "paper_ref": row.paper_ref, "confirmed_by": row.confirmed_by}
+    result = stewardship.confirm_paper(services, signed_in(services, "paper confirm", user), move_id)
     if as_json:
         _print_json(result)
         return
@@ -263,13 +240,10 @@ def paper_confirm(
 
 @paper_app.command("unconfirmed")
 @handles_errors
-def paper_unconfirmed(as_json: JsonOpt = False) -> None:
+def paper_unconfirmed(user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Moves whose arrival nobody has confirmed, and removals past their agreed return date. Exits 1 if any."""
-    from escr.provenance import paper
-
     services = _services()
-    with services.db.session() as session:
-        rows = [m.as_dict() for m in paper.open_moves(session)]
+    rows = stewardship.unconfirmed_paper(services, signed_in(services, "paper unconfirmed", user))
     if as_json:
         _print_json(rows)
     else:
@@ -294,14 +268,9 @@ def audit_casefile(
     as_json: JsonOpt = False,
 ) -> None:
     """The 14 standards with their evidence column filled from the child's verified documents."""
-    from escr.provenance.casefile_audit import casefile_audit, load_config
-
     services = _services()
-    config = load_config(services.settings.config_file(services.settings.provenance.casefile_audit_file),
-                         services.doctypes)
-    with services.db.session() as session:
-        result = casefile_audit(session, child, config=config, catalogue=services.doctypes,
-                                actor=_actor(services, user), today=_today(None))
+    result = stewardship.casefile_audit(services, signed_in(services, "audit casefile", user), child,
+                                        today=_today(None))
     if as_json:
         _print_json(result.as_dict())
         return
@@ -326,12 +295,8 @@ def audit_sample(
     as_json: JsonOpt = False,
 ) -> None:
     """Pick and record one file per worker for the month, none prepared in the previous 12 months."""
-    from escr.provenance.casefile_audit import sample
-
     services = _services()
-    with services.db.session() as session:
-        result = sample(session, month, selected_by=_actor(services, user).name,
-                        gap_months=services.settings.provenance.audit_sample_gap_months)
+    result = stewardship.audit_sample(services, signed_in(services, "audit sample", user), month)
     if as_json:
         _print_json(result.as_dict())
         return

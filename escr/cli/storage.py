@@ -10,12 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 
-from escr.cli.common import JsonOpt, UserOpt, _actor, _print_json, _services, app, handles_errors, out
-from escr.errors import NotFound
-from escr.record.events import AccessEvent, record
-from escr.record.models import Child, Document
+from escr.app import maintenance, stewardship
+from escr.cli.common import JsonOpt, UserOpt, _print_json, _services, app, handles_errors, host_operator, out, signed_in
 
 hold_app = typer.Typer(help="Legal holds: keep a document's stored objects until a person releases them.",
                        no_args_is_help=True)
@@ -27,12 +24,9 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (kept in the proto
 
 
 def _hold(document: str, on: bool, reason: str, user: str | None, as_json: bool) -> None:
-    from escr.record.retention_updates import set_legal_hold
-
     services = _services()
-    with services.db.session() as session:
-        result = set_legal_hold(session, services.store, document, on=on, reason=reason,
-                                actor=_actor(services, user))
+    result = stewardship.set_legal_hold(services, signed_in(services, f"hold {'set' if on else 'release'}", user),
+                                        document, on=on, reason=reason)
     if as_json:
         _print_json(result)
         return
@@ -59,23 +53,11 @@ def hold_release(document: str, reason: ReasonOpt, user: UserOpt = None, as_json
 def retention_show(document: str, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """A document's retention date and how each of its objects is locked in the store."""
     services = _services()
-    actor = _actor(services, user)
-    with services.db.session() as session:
-        doc = session.get(Document, document)
-        if doc is None:
-            raise NotFound(f"document {document} not found")
-        keys = {"original": doc.batch.original_key, "searchable": doc.searchable_key, "manifest": doc.manifest_key}
-        result: dict[str, Any] = {
-            "document": doc.id, "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
-            "legal_hold": doc.legal_hold,
-            "objects": {name: {"key": key, **services.store.get_retention(key).as_dict()}
-                        for name, key in keys.items()}}
-        record(session, AccessEvent(actor=actor, action="provenance", document_id=doc.id,
-                                    parameters={"command": "retention show"}))
+    result = stewardship.retention(services, signed_in(services, "retention show", user), document)
     if as_json:
         _print_json(result)
         return
-    out.print(f"{doc.id}: keep until [bold]{result['retention_until'] or 'not yet known (kept)'}[/bold]"
+    out.print(f"{result['document']}: keep until [bold]{result['retention_until'] or 'not yet known (kept)'}[/bold]"
               f"{'  legal hold' if result['legal_hold'] else ''}")
     for name, obj in result["objects"].items():
         out.print(f"  {name:10} {obj['key']}  {obj['mode'] or '-'} until {obj['until'] or '-'}"
@@ -86,18 +68,11 @@ def retention_show(document: str, user: UserOpt = None, as_json: JsonOpt = False
 @handles_errors
 def retention_recompute(
     child: Annotated[list[str] | None, typer.Option("--child", help="Child id; repeat. Default: every child.")] = None,
-    user: UserOpt = None, as_json: JsonOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Recompute retention dates from the schedule (after config/retention.yaml changed); never shortens."""
-    from escr.record.retention_updates import recompute_retention
-
-    services = _services()
-    with services.db.session() as session:
-        ids = child or list(session.scalars(select(Child.child_id)))
-        changes = recompute_retention(session, services.store, services.retention, ids,
-                                      actor=_actor(services, user), reason="retention recompute")
-    rows = [{"document": c.document_id, "old": _iso(c.old), "new": _iso(c.new), "schedule": _iso(c.schedule),
-             "applied": c.applied} for c in changes]
+    """Recompute retention dates from the schedule (after config/retention.yaml changed); never shortens.
+    Run on the server."""
+    rows = maintenance.recompute_retention(_services(), host_operator("retention recompute"), child)
     if as_json:
         _print_json(rows)
         return
@@ -114,6 +89,3 @@ def _print_objects(objects: dict[str, Any]) -> None:
         held = "  held" if after["legal_hold"] else ""
         out.print(f"  {key}  {after['mode'] or '-'} until {after['until'] or '-'}{held}")
 
-
-def _iso(day: Any) -> str | None:
-    return day.isoformat() if day else None

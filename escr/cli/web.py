@@ -1,15 +1,15 @@
 """Commands for the web app and the people who use it: `escr serve`, `escr run`, `escr users`,
 `escr teams`, and `escr quarantine discard`.
 
-Account commands run on the server by an administrator; each change is a protocol event with
-the administrator (`--user`, else ESCR_USER, else the login name) as its actor. A password or
-API token is printed once and never stored in clear.
+Account commands act as a signed-in administrator (ESCR_TOKEN, or a password on a terminal);
+each change is a protocol event with that administrator as its actor. The one exception is the
+very first administrator, whom the host operator adds while escr has no account at all. A
+password or API token is printed once and never stored in clear.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import signal
@@ -17,32 +17,41 @@ import socket
 import subprocess
 import sys
 import threading
-from datetime import date, timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from escr.app import accounts
-from escr.app.access import Role
-from escr.cli.common import UserOpt, _print_json, _services, _settings, _user, app, err, handles_errors, out, quarantine_app
+from escr.app import access, maintenance
+from escr.app.operations import Operations
+from escr.cli.common import (
+    UserOpt,
+    _print_json,
+    _services,
+    app,
+    err,
+    handles_errors,
+    host_operator,
+    operations,
+    out,
+    quarantine_app,
+    signed_in,
+)
 from escr.errors import ConfigError
-from escr.record.events import Actor
 from escr.services import Services, configure_logging
 
 log = logging.getLogger("escr.web")
 
 users_app = typer.Typer(help="People who sign in to the web app and API.", no_args_is_help=True)
 teams_app = typer.Typer(help="Teams, their members, and allocation of children to workers.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Your own API tokens (for ESCR_TOKEN and the REST API).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(teams_app, name="teams")
+app.add_typer(tokens_app, name="tokens")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-ROLES = ", ".join(r.value for r in Role)
-
-
-def _actor(services: Services, user: str | None) -> Actor:
-    return Actor(kind="user", name=_user(services.settings, user))
+ROLES = ", ".join(access.roles())
+EVERYTHING = 10**9
 
 
 def _read_password(from_stdin: bool) -> str | None:
@@ -100,9 +109,8 @@ def _web_server(services: Services, host: str | None, port: int | None) -> tuple
 
 
 def _first_run_hint(services: Services) -> None:
-    with services.db.session() as session:
-        if accounts.count_users(session) == 0:
-            err.print("No users yet. Create an administrator first:\n"
+    if not maintenance.has_users(services):
+        err.print("No users yet. Create an administrator first:\n"
                       "    escr users add admin --role administrator\n"
                       "(it prints a first password once), then add people on the Users page.")
 
@@ -113,6 +121,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
           port: Annotated[int | None, typer.Option(help="Port (default web.port).")] = None) -> None:
     """Run the web app and REST API (OpenAPI at /api/v1/openapi.json)."""
     configure_logging()
+    host_operator("serve")
     services = _services()
     _first_run_hint(services)
     server, sock = _web_server(services, host, port)
@@ -122,11 +131,10 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
 
 def _bootstrap_admin(services: Services) -> None:
     """On the very first run there is nobody to sign in: make an administrator, password shown once."""
-    with services.db.session() as session:
-        if accounts.count_users(session) > 0:
-            return
-        _, password = accounts.add_user(session, "admin", role=Role.ADMINISTRATOR.value,
-                                        actor=Actor.system(), display_name="Administrator")
+    created = maintenance.bootstrap_administrator(services, host_operator("run"))
+    if created is None:
+        return
+    password = created.password
     out.print("[bold]First run: an administrator was created.[/bold]\n"
               f"    user name: admin\n    password:  {password}\n"
               "This is shown once. Sign in, add people on the Users page (or `escr users add`), and change "
@@ -181,31 +189,32 @@ def users_add(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
     user: UserOpt = None,
 ) -> None:
-    """Add a user; prints a random first password once (unless given on stdin)."""
+    """Add a user; prints a random first password once (unless given on stdin).
+
+    While escr has no user at all, this runs on the server as the host operator and adds the first
+    administrator; after that an administrator signs in to add people."""
     services = _services()
     given = _read_password(password_stdin)
-    with services.db.session() as session:
-        created, password = accounts.add_user(session, username, role=role, actor=_actor(services, user),
-                                              display_name=name, teams=team or [], third_party=third_party,
-                                              password=given)
-    out.print(f"user {created.username} added ({created.role})")
+    if not maintenance.has_users(services):
+        if role != access.Role.ADMINISTRATOR.value or team or third_party:
+            raise access.AccessDenied("escr has no users yet: the first one is an administrator "
+                                      f"(escr users add {username} --role administrator)", code="role_forbidden")
+        password = maintenance.add_first_administrator(services, host_operator("users add"), username,
+                                                       display_name=name, password=given)
+    else:
+        ops = Operations(services, signed_in(services, "users add", user))
+        password = ops.add_user(username, role=role, display_name=name, teams=team or [], third_party=third_party,
+                                password=given)
+    out.print(f"user {username.strip().lower()} added ({role})")
     if given is None:
         out.print(f"first password (shown once): {password}")
 
 
 @users_app.command("list")
 @handles_errors
-def users_list(as_json: JsonOpt = False) -> None:
+def users_list(user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Users, their roles, teams and status."""
-    from escr.app.operations import user_dict
-
-    services = _services()
-    from sqlalchemy import select
-
-    from escr.record.models import User
-
-    with services.db.session() as session:
-        rows = [user_dict(u) for u in session.scalars(select(User).order_by(User.username))]
+    rows = operations("users list", user).users(0, EVERYTHING).items
     if as_json:
         _print_json(rows)
         return
@@ -221,9 +230,7 @@ def users_list(as_json: JsonOpt = False) -> None:
 @handles_errors
 def users_disable(username: str, user: UserOpt = None) -> None:
     """Disable a user: their sessions and API tokens stop working at once."""
-    services = _services()
-    with services.db.session() as session:
-        accounts.set_disabled(session, username, True, actor=_actor(services, user))
+    operations("users disable", user).update_user(username, disabled=True)
     out.print(f"user {username} disabled")
 
 
@@ -231,9 +238,7 @@ def users_disable(username: str, user: UserOpt = None) -> None:
 @handles_errors
 def users_enable(username: str, user: UserOpt = None) -> None:
     """Enable a disabled user again."""
-    services = _services()
-    with services.db.session() as session:
-        accounts.set_disabled(session, username, False, actor=_actor(services, user))
+    operations("users enable", user).update_user(username, disabled=False)
     out.print(f"user {username} enabled")
 
 
@@ -245,10 +250,8 @@ def users_reset(
     user: UserOpt = None,
 ) -> None:
     """Set a new password (random, printed once), end every session and lift a lockout."""
-    services = _services()
     given = _read_password(password_stdin)
-    with services.db.session() as session:
-        password = accounts.reset_password(session, username, actor=_actor(services, user), password=given)
+    password = operations("users reset", user).reset_password(username, given)
     out.print(f"password of {username} reset; every session ended")
     if given is None:
         out.print(f"new password (shown once): {password}")
@@ -265,10 +268,7 @@ def users_update(
     user: UserOpt = None,
 ) -> None:
     """Change a user's role, name or third-party permission (their sessions end)."""
-    services = _services()
-    with services.db.session() as session:
-        accounts.update_user(session, username, actor=_actor(services, user), role=role, display_name=name,
-                             third_party=third_party)
+    operations("users update", user).update_user(username, role=role, display_name=name, third_party=third_party)
     out.print(f"user {username} updated")
 
 
@@ -281,21 +281,57 @@ def users_token(
     user: UserOpt = None,
 ) -> None:
     """Create an API token for a user; printed once (send it as `Authorization: Bearer <token>`)."""
-    services = _services()
-    with services.db.session() as session:
-        owner = accounts.get_user(session, username)
-        new = accounts.create_token(session, owner, name, actor=_actor(services, user), days=days)
-    out.print(f"API token {new.token.id} for {username} (shown once):")
-    sys.stdout.write(new.secret + "\n")
+    new = operations("users token", user).create_token_for(username, name, days)
+    out.print(f"API token {new['id']} for {username} (shown once):")
+    sys.stdout.write(new["token"] + "\n")
 
 
 @users_app.command("revoke-token")
 @handles_errors
 def users_revoke_token(token_id: int, user: UserOpt = None) -> None:
-    """Revoke an API token by its id."""
-    services = _services()
-    with services.db.session() as session:
-        accounts.revoke_token(session, token_id, actor=_actor(services, user))
+    """Revoke anyone's API token by its id."""
+    operations("users revoke-token", user).revoke_any_token(token_id)
+    out.print(f"API token {token_id} revoked")
+
+
+# --- your own tokens ----------------------------------------------------------------------
+
+
+@tokens_app.command("create")
+@handles_errors
+def tokens_create(
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "command line",
+    days: Annotated[int | None, typer.Option(help="Expires after this many days (default: never).")] = None,
+    user: UserOpt = None,
+) -> None:
+    """Create an API token for yourself (sign in on a terminal first); printed once.
+
+    Then `export ESCR_TOKEN=<token>` and escr commands act as you without asking again."""
+    new = operations("tokens create", user).create_token(name, days)
+    out.print(f"API token {new['id']} (shown once; keep it like a password):")
+    sys.stdout.write(new["token"] + "\n")
+
+
+@tokens_app.command("list")
+@handles_errors
+def tokens_list(user: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """Your API tokens (never the secrets)."""
+    rows = operations("tokens list", user).tokens()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "name", "prefix", "created", "expires", "last used", "status")
+    for t in rows:
+        table.add_row(str(t["id"]), t["name"], t["prefix"], t["created_at"] or "-", t["expires_at"] or "never",
+                      t["last_used_at"] or "-", "revoked" if t["revoked"] else "active")
+    out.print(table)
+
+
+@tokens_app.command("revoke")
+@handles_errors
+def tokens_revoke(token_id: int, user: UserOpt = None) -> None:
+    """Revoke one of your API tokens."""
+    operations("tokens revoke", user).revoke_token(token_id)
     out.print(f"API token {token_id} revoked")
 
 
@@ -307,28 +343,17 @@ def users_revoke_token(token_id: int, user: UserOpt = None) -> None:
 def teams_add(code: str, name: Annotated[str | None, typer.Option(help="Team name.")] = None,
               user: UserOpt = None) -> None:
     """Add a team; its code is the value of the child index's team column."""
-    services = _services()
-    with services.db.session() as session:
-        accounts.add_team(session, code, actor=_actor(services, user), name=name)
+    operations("teams add", user).add_team(code, name)
     out.print(f"team {code} added")
 
 
 @teams_app.command("list")
 @handles_errors
-def teams_list(as_json: JsonOpt = False) -> None:
+def teams_list(user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Teams, their members and how many children each has."""
-    from sqlalchemy import func, select
-
-    from escr.record.models import Child, Team
-
-    services = _services()
-    with services.db.session() as session:
-        counts = dict(session.execute(select(Child.team, func.count()).group_by(Child.team)).all())
-        rows = [{"code": t.code, "name": t.name, "children": counts.get(t.code, 0),
-                 "members": [u.username for u in accounts.team_members(session, t.code)]}
-                for t in session.scalars(select(Team).order_by(Team.code))]
+    rows = operations("teams list", user).teams()
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        _print_json(rows)
         return
     table = Table("team", "name", "children", "members")
     for t in rows:
@@ -340,9 +365,7 @@ def teams_list(as_json: JsonOpt = False) -> None:
 @handles_errors
 def teams_add_member(team: str, username: str, user: UserOpt = None) -> None:
     """Add a user to a team: they see the team's children (caseworkers, team managers)."""
-    services = _services()
-    with services.db.session() as session:
-        accounts.add_member(session, team, username, actor=_actor(services, user))
+    operations("teams add-member", user).set_membership(team, username, True)
     out.print(f"{username} added to team {team}")
 
 
@@ -350,9 +373,7 @@ def teams_add_member(team: str, username: str, user: UserOpt = None) -> None:
 @handles_errors
 def teams_remove_member(team: str, username: str, user: UserOpt = None) -> None:
     """Remove a user from a team."""
-    services = _services()
-    with services.db.session() as session:
-        accounts.remove_member(session, team, username, actor=_actor(services, user))
+    operations("teams remove-member", user).set_membership(team, username, False)
     out.print(f"{username} removed from team {team}")
 
 
@@ -367,9 +388,7 @@ def teams_allocate(
     """Allocate a child to a worker (who then sees the record even outside their teams)."""
     if (worker is None) == (not clear):
         raise typer.BadParameter("give --worker USER or --clear")
-    services = _services()
-    with services.db.session() as session:
-        accounts.allocate(session, child_id, None if clear else worker, actor=_actor(services, user))
+    operations("teams allocate", user).allocate(child_id, None if clear else worker)
     out.print(f"{child_id} {'unallocated' if clear else f'allocated to {worker}'}")
 
 
@@ -381,11 +400,5 @@ def teams_allocate(
 def quarantine_discard(claim_id: str, reason: Annotated[str, typer.Option(help="Why it is discarded.")],
                        user: UserOpt = None) -> None:
     """Discard a quarantined file: off the list, logged, bytes kept under discarded/ until retention allows."""
-    from escr.intake.quarantine import discard
-
-    settings = _settings()
-    services = _services()
-    keep_until = date.today() + timedelta(days=settings.web.discarded_keep_days)
-    target = discard(claim_id, quarantine_dir=settings.quarantine_dir, discarded_dir=settings.home / "discarded",
-                     db=services.db, actor=_actor(services, user), reason=reason, keep_until=keep_until)
-    out.print(f"discarded; kept in {target} until at least {keep_until.isoformat()}")
+    keep_until = operations("quarantine discard", user).discard_quarantined(claim_id, reason)
+    out.print(f"discarded; kept under discarded/ until at least {keep_until}")

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from escr.cli.common import app
+from escr.cli.common import app, host_operator
 from escr.errors import EscrError
 from escr.settings import load_settings
 
@@ -40,6 +40,7 @@ def worker(
             settings = settings.model_copy(update={"metrics": metrics})
         app = celery_app(settings)
         configure_logging(loglevel.upper())
+        host_operator("worker")
         # Celery logs each task's return value on success: here, OCR text. Task ids, attempts
         # and timings are logged by the task itself instead.
         logging.getLogger("celery.app.trace").setLevel(logging.WARNING)

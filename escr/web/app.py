@@ -275,23 +275,15 @@ def _install_health(app: FastAPI, services: Services) -> None:
 
 
 def _simple_health(services: Services) -> dict[str, Any]:
-    from sqlalchemy import text
+    from escr.app.maintenance import database_health
 
-    try:
-        with services.db.session() as session:
-            session.execute(text("SELECT 1"))
-        return {"status": "ok", "checks": {"database": {"ok": True}}}
-    except EscrError as exc:
-        return {"status": "failing", "checks": {"database": {"ok": False, "error": exc.code}}}
+    return database_health(services)
 
 
 def _simple_metrics(services: Services) -> str:
-    from sqlalchemy import func, select
+    from escr.app.maintenance import document_counts
 
-    from escr.record.models import Document
-
-    with services.db.session() as session:
-        rows = session.execute(select(Document.state, func.count()).group_by(Document.state)).all()
+    rows = document_counts(services)
     lines = ["# HELP escr_documents Documents in the record, by state.", "# TYPE escr_documents gauge"]
     lines += [f'escr_documents{{state="{state}"}} {count}' for state, count in rows]
     return "\n".join(lines) + "\n"

@@ -22,15 +22,19 @@ import hmac
 import ipaddress
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from fastapi import Request
-from sqlalchemy.orm import Session
 
 from escr.app import accounts
 from escr.app.access import Principal, Unauthenticated
-from escr.errors import EscrError
-from escr.record.models import User
+from escr.errors import EscrError, NotFound
 from escr.services import Services
+
+if TYPE_CHECKING:  # types only: the web reaches the record through escr.app
+    from sqlalchemy.orm import Session
+
+    from escr.record.models import User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -109,7 +113,10 @@ def _from_token(request: Request, services: Services, token: str) -> Principal:
 
 def _from_sso(request: Request, services: Services, name: str) -> Principal:
     with services.db.session() as db:
-        user = db.query(User).filter(User.username == name.strip().lower()).first()
+        try:
+            user = accounts.get_user(db, name)
+        except NotFound:
+            user = None
         if user is None or user.disabled:
             raise Unauthenticated("the single-sign-on user has no enabled escr account", code="sso_user_unknown")
         sid = request.session.get("sid")

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from escr.app import accounts
+from escr.app import access, accounts
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError
@@ -421,7 +421,7 @@ def break_glass_review(request: Request, o: Ops, glass_id: int, outcome: Annotat
 @router.get("/admin/users")
 def users(request: Request, o: Ops, offset: int | None = None) -> Response:
     page = o.users(*_paging(request, offset))
-    return render(request, "users.html", page=page, roles=[r.value for r in Role], teams=o.teams(),
+    return render(request, "users.html", page=page, roles=list(access.roles()), teams=o.teams(),
                   page_url=lambda off: _url("/admin/users", offset=off))
 
 
