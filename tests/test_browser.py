@@ -137,8 +137,11 @@ def test_caseworker_finds_a_child_opens_a_document_and_searches_the_record(page_
     thumb = page.get_by_role("img", name="Page 1 of 1")
     expect(thumb).to_be_visible()
     assert image_loads(page, thumb.get_attribute("src"))
-    pdf = page.request.get(page.get_by_role("link", name="Open the searchable PDF").get_attribute("href"))
+    pdf = page.request.get(page.get_by_role("link", name="Download the searchable PDF").get_attribute("href"))
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF")
+    # A download, never shown inline: under `CSP: sandbox` Chrome would only say the page is blocked.
+    assert pdf.headers["content-disposition"].startswith("attachment;")
+    assert pdf.headers["content-security-policy"] == "sandbox" and pdf.headers["x-content-type-options"] == "nosniff"
     expect(page.get_by_text("bs.scanner on mfd-1")).to_be_visible()  # who scanned it
     shot(page, tmp_path_factory, "caseworker")
 

@@ -229,9 +229,9 @@ def document(o: Ops, doc_id: str) -> dict[str, Any]:
             summary="The searchable PDF (or, with original=true, the untouched scan)")
 def content(o: Ops, doc_id: str, original: bool = False, download: bool = False) -> StreamingResponse:
     stream, name, media = o.open_content(doc_id, original=original)
-    disposition = "attachment" if download or original else "inline"
+    # Always an attachment: served with `CSP: sandbox`, a PDF would not display inline in Chrome.
     return StreamingResponse(_stream(stream), media_type=media,
-                             headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/documents/{doc_id}/pages/{page}", response_class=FileResponse,

@@ -243,10 +243,11 @@ def document(request: Request, o: Ops, doc_id: str) -> Response:
 
 @router.get("/documents/{doc_id}/pdf")
 def document_pdf(o: Ops, doc_id: str, download: int = 0) -> Response:
+    """Always a download: files are served with `CSP: sandbox`, under which Chrome refuses to show a
+    PDF inline ("blocked by Chrome"); the pages are read in the app as page images instead."""
     stream, name, media = o.open_content(doc_id)
-    disposition = "attachment" if download else "inline"
     return StreamingResponse(_chunks(stream), media_type=media,
-                             headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/documents/{doc_id}/original")
