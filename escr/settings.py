@@ -140,6 +140,25 @@ class ProvenanceSettings(BaseModel):
     audit_sample_gap_months: int = 12  # seed 004 12.1: a prepared file is not selected again for 12 months
 
 
+class RecordsSettings(BaseModel):
+    """The record as the seeds keep it (issue 19): paper alerts, timeliness, disposal."""
+
+    # Missing or stolen paper: seed 003 says the Director is told at once. The alert command is
+    # provenance.alert_command (the incident as JSON on stdin); e-mail goes through this relay.
+    smtp_host: str | None = None  # unset: no e-mail
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None  # from ESCR_RECORDS__SMTP_PASSWORD only
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    mail_from: str = "escr@localhost"
+    alert_recipients: list[str] = Field(default_factory=list)  # e.g. the Director, the records manager
+    # Timeliness (seed 001 section 9): paper arrival to verified, in working days of England and Wales.
+    target_working_days: int = Field(default=5, ge=1)
+    oldest_waiting: int = Field(default=20, ge=1)  # how many of the oldest waiting items a report lists
+    certificate_prefix: str = "disposal/"  # where destruction certificates are stored
+
+
 class CelerySettings(BaseModel):
     """Page OCR fanned out to `escr worker` processes through a broker; none = all in-process."""
 
@@ -192,6 +211,7 @@ class Settings(BaseSettings):
     anchor: AnchorSettings = Field(default_factory=AnchorSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
+    records: RecordsSettings = Field(default_factory=RecordsSettings)
 
     @field_validator("home", "config_dir")
     @classmethod
