@@ -7,7 +7,9 @@ keep-the-original list (`keep_original` in config/doctypes.yaml, plus
 recorded once per document, each with a protocol event. Batches of paper are tracked as they
 move: each move names sender, recipient and date, and stays "unconfirmed" until someone other
 than the sender confirms arrival (seed 001, sections 22-23); a move out of a place the paper has
-not been confirmed to have reached is refused, so the chain of custody has no holes.
+not been confirmed to have reached is refused, so the chain of custody has no holes. A child's
+paper volumes and originals move the same way, their volume id as the reference, through
+`escr.app.paper` (a named manager's authority and a due-back date required).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Document, PaperDisposition, PaperMove
 from escr.settings import ProvenanceSettings
 
-PURPOSES = ("to_scanning", "to_archive", "return", "other")
+PURPOSES = ("to_scanning", "to_archive", "removal", "return", "other")  # removal: a volume booked out
 PAPER_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 IN_QA_HOLD, DUE, KEEP, DESTROYED, RETURNED, NOT_VERIFIED = (
