@@ -19,7 +19,8 @@ def file_document(services: Services, child_ids: list[str], *, doc_type: str = "
                   retention_until: date | None = None, received_at: datetime | None = None,
                   filed_at: datetime | None = None, verified_at: datetime | None = None,
                   coversheet_batch_id: str | None = None, state: str | None = None,
-                  operator: str = "bs.jones") -> str:
+                  operator: str = "bs.jones", locked: bool = True) -> str:
+    """`locked=False`: the objects carry no lock at all (as once a past lock has run out)."""
     n = next(_numbers)
     received = received_at or datetime(2024, 1, 8, 9, 0, tzinfo=UTC)
     filed = filed_at or received
@@ -27,7 +28,10 @@ def file_document(services: Services, child_ids: list[str], *, doc_type: str = "
     for name in ("original", "searchable", "manifest"):
         data = f"{name} {n} {child_ids} {received.isoformat()}".encode()
         key = f"{name}/{hashlib.sha256(data).hexdigest()}"
-        services.store.put_bytes(key, data, content_type="application/octet-stream", retain_until=retention_until)
+        services.store.put_bytes(key, data, content_type="application/octet-stream",
+                                 retain_until=retention_until if locked else None)
+        if not locked:
+            services.store.set_legal_hold(key, False)
         keys[name] = (key, hashlib.sha256(data).hexdigest())
     batch_id, doc_id = f"scan-{n:04d}-{received:%H%M%S%f}", f"doc-{n:04d}-{received:%H%M%S%f}"
     with services.db.session() as session:
