@@ -80,6 +80,8 @@ class Kind(StrEnum):
     DISPOSED = "disposed"
     PAPER_ARRIVAL = "paper_arrival"
     FILE_EXAMINED = "file_examined"
+    COVERSHEET_PRINTED = "coversheet_printed"
+    MANIFEST_MISSING = "manifest_missing"
 
 
 class Actor(BaseModel):
