@@ -157,6 +157,7 @@ class RecordsSettings(BaseModel):
     target_working_days: int = Field(default=5, ge=1)
     oldest_waiting: int = Field(default=20, ge=1)  # how many of the oldest waiting items a report lists
     certificate_prefix: str = "disposal/"  # where destruction certificates are stored
+    unscanned_after_days: int = Field(default=7, ge=0)  # a printed cover sheet not scanned after this is listed
 
 
 class CelerySettings(BaseModel):

@@ -83,3 +83,18 @@ def test_disposal_and_timeliness_through_the_api(client):
     exported = bs.get("/api/v1/reports/timeliness", params={"month": "2024-05", "format": "csv"})
     assert exported.headers["content-type"].startswith("text/csv")
     assert next(csv.reader(io.StringIO(exported.text)))[:3] == ["team", "month", "items"]
+
+
+def test_the_cover_sheet_register_through_the_api(client):
+    services, as_user = client
+    from escr.app import coversheets
+    from escr.app.accounts import get_user, principal_for
+
+    with services.db.session() as session:
+        coversheets.register_printed(session, principal_for(get_user(session, "bs.jones")), batch_id="B-9",
+                                     child_ids=["AB123456"], doc_type="referral", declared_pages=2)
+    bs = as_user("bs.jones")
+    assert [i["cover_batch_id"] for i in bs.get("/api/v1/coversheets/unscanned", params={"days": 0}).json()["items"]] == ["B-9"]
+    assert bs.get("/api/v1/coversheets/B-9/manifest").json()["problem"] == "nothing scanned under this cover sheet"
+    listed = bs.post("/api/v1/coversheets/B-9/missing", json={"description": "whole letter", "pages": 2})
+    assert listed.status_code == 201 and listed.json()["missing"][0]["pages"] == 2

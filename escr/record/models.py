@@ -621,3 +621,31 @@ class FileExamination(Base):
     examined_on: Mapped[date] = mapped_column(Date)
     examined_by: Mapped[str] = mapped_column(String(128))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CoverSheetPrint(Base):
+    """The cover-sheet register: every printed sheet (DOMAIN protocol step 2), so sheets printed
+    but never scanned can be listed, and a batch's declared contents checked against what came."""
+
+    __tablename__ = "coversheet_prints"
+
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    child_ids: Mapped[list[Any]] = mapped_column(default=list)
+    doc_type: Mapped[str] = mapped_column(String(64))
+    declared_pages: Mapped[int | None] = mapped_column(Integer)
+    printed_by: Mapped[str] = mapped_column(String(128))
+    printed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ManifestMissing(Base):
+    """An item of a cover-sheet batch listed as missing (DOMAIN protocol step 6)."""
+
+    __tablename__ = "manifest_missing"
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cover_batch_id: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    listed_by: Mapped[str] = mapped_column(String(128))
+    listed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from escr.app import disposal, paper, records, timeliness
+from escr.app import coversheets, disposal, paper, records, timeliness
 from escr.app.access import Principal
 from escr.services import Services
 from escr.web.auth import current_principal, services_of
@@ -292,3 +292,30 @@ def timeliness_report(who: Who, svc: Svc, month: Annotated[str, Query(pattern=r"
         return Response(timeliness.report_csv(rows), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="timeliness-{month}.csv"'})
     return {"month": month, "target_working_days": rec.target_working_days, "teams": [r.as_dict() for r in rows]}
+
+
+# --- cover-sheet register and batch manifest -----------------------------------------------------
+
+
+@router.get("/coversheets/unscanned")
+def unscanned(who: Who, svc: Svc, days: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+    wait = svc.settings.records.unscanned_after_days if days is None else days
+    with svc.db.session() as session:
+        return {"days": wait, "items": coversheets.unscanned(session, who, days=wait)}
+
+
+@router.get("/coversheets/{cover_batch_id}/manifest")
+def get_manifest(cover_batch_id: str, who: Who, svc: Svc) -> dict[str, Any]:
+    with svc.db.session() as session:
+        return coversheets.manifest(session, who, cover_batch_id)
+
+
+class Missing(BaseModel):
+    description: Text
+    pages: int | None = Field(default=None, ge=1)
+
+
+@router.post("/coversheets/{cover_batch_id}/missing", status_code=201)
+def list_missing(cover_batch_id: str, body: Missing, who: Who, svc: Svc) -> dict[str, Any]:
+    with svc.db.session() as session:
+        return coversheets.list_missing(session, who, cover_batch_id, description=body.description, pages=body.pages)

@@ -5,7 +5,8 @@ Revises: 0006_web_sessions
 
 Issue 19: a child's status history (retention runs from it), the paper file's volumes and
 originals with their incidents, disposal proposals and the tombstones kept for ever, category
-holds, when paper arrived, and managers' file examinations.
+holds, when paper arrived, managers' file examinations, the cover-sheet register and items of a
+batch listed as missing.
 """
 
 import sqlalchemy as sa
@@ -29,6 +30,16 @@ def upgrade() -> None:
     sa.Column('released_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('coversheet_prints',
+    sa.Column('batch_id', sa.String(length=64), nullable=False),
+    sa.Column('child_ids', sa.JSON(), nullable=False),
+    sa.Column('doc_type', sa.String(length=64), nullable=False),
+    sa.Column('declared_pages', sa.Integer(), nullable=True),
+    sa.Column('printed_by', sa.String(length=128), nullable=False),
+    sa.Column('printed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('batch_id')
+    )
+    op.create_index(op.f('ix_coversheet_prints_printed_at'), 'coversheet_prints', ['printed_at'], unique=False)
     op.create_table('disposal_proposals',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('items', sa.JSON(), nullable=False),
@@ -43,6 +54,16 @@ def upgrade() -> None:
     sa.Column('certificate_sha256', sa.String(length=64), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('manifest_missing',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('cover_batch_id', sa.String(length=64), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('pages', sa.Integer(), nullable=True),
+    sa.Column('listed_by', sa.String(length=128), nullable=False),
+    sa.Column('listed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index(op.f('ix_manifest_missing_cover_batch_id'), 'manifest_missing', ['cover_batch_id'], unique=False)
     op.create_table('paper_arrivals',
     sa.Column('ref', sa.String(length=64), nullable=False),
     sa.Column('arrived_on', sa.Date(), nullable=False),
@@ -153,7 +174,7 @@ def upgrade() -> None:
     from escr.record.database import make_append_only
 
     bind = op.get_bind()
-    for table in ("tombstones", "incident_follow_ups", "file_examinations"):
+    for table in ("tombstones", "incident_follow_ups", "file_examinations", "manifest_missing"):
         make_append_only(bind, table)  # kept for ever, never edited
 
 
