@@ -82,6 +82,7 @@ class Kind(StrEnum):
     FILE_EXAMINED = "file_examined"
     COVERSHEET_PRINTED = "coversheet_printed"
     MANIFEST_MISSING = "manifest_missing"
+    SCANNER_CHECKED = "scanner_checked"
 
 
 class Actor(BaseModel):
