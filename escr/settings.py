@@ -158,6 +158,15 @@ class RecordsSettings(BaseModel):
     oldest_waiting: int = Field(default=20, ge=1)  # how many of the oldest waiting items a report lists
     certificate_prefix: str = "disposal/"  # where destruction certificates are stored
     unscanned_after_days: int = Field(default=7, ge=0)  # a printed cover sheet not scanned after this is listed
+    # Scanner check (DOMAIN protocol step 1): what a scanned test target must measure to pass, and
+    # what documents from a device without a passing check that day get in QC.
+    scanner_check_qc: Literal["warn", "fail", "off"] = "warn"
+    scanner_dpi_tolerance: float = Field(default=0.03, gt=0)  # effective vs declared resolution
+    scanner_min_dpi: float = 300.0  # DOMAIN.md: 300 dpi for anything to be OCRed
+    scanner_max_skew_deg: float = Field(default=1.0, gt=0)
+    scanner_min_white: int = Field(default=200, ge=0, le=255)  # the paper's white: lower is too dark
+    scanner_min_tone_steps: int = Field(default=6, ge=0, le=7)  # of the wedge's seven steps
+    scanner_max_cer: float = Field(default=0.02, ge=0)  # OCR character error rate on the known text
 
 
 class CelerySettings(BaseModel):

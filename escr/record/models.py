@@ -649,3 +649,23 @@ class ManifestMissing(Base):
     pages: Mapped[int | None] = mapped_column(Integer)
     listed_by: Mapped[str] = mapped_column(String(128))
     listed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScannerCheck(Base):
+    """A device's scanner check on one day (DOMAIN protocol step 1): the test target as scanned,
+    its measurements, and whether they passed."""
+
+    __tablename__ = "scanner_checks"
+    __append_only__ = True
+    __table_args__ = (Index("ix_scanner_checks_device_day", "device", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device: Mapped[str] = mapped_column(String(128))
+    day: Mapped[date] = mapped_column(Date)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    measures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    failures: Mapped[list[Any]] = mapped_column(default=list)
+    scan_key: Mapped[str] = mapped_column(String(256))  # the scanned target, kept as evidence
+    scan_sha256: Mapped[str] = mapped_column(String(64))
+    checked_by: Mapped[str] = mapped_column(String(128))
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

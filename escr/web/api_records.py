@@ -8,14 +8,17 @@ the app's JSON errors with stable codes.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from escr.app import coversheets, disposal, paper, records, timeliness
+from escr.app import coversheets, disposal, paper, records, scanner_checks, timeliness
 from escr.app.access import Principal
 from escr.services import Services
 from escr.web.auth import current_principal, services_of
@@ -319,3 +322,33 @@ class Missing(BaseModel):
 def list_missing(cover_batch_id: str, body: Missing, who: Who, svc: Svc) -> dict[str, Any]:
     with svc.db.session() as session:
         return coversheets.list_missing(session, who, cover_batch_id, description=body.description, pages=body.pages)
+
+
+# --- scanner checks ------------------------------------------------------------------------------
+
+
+@router.get("/scanner-checks/target")
+def scanner_target(who: Who) -> Response:
+    """The test target to print (any signed-in person may print it)."""
+    return Response(scanner_checks.printable_target(), media_type="application/pdf",
+                    headers={"Content-Disposition": 'attachment; filename="escr-scanner-target.pdf"'})
+
+
+@router.get("/scanner-checks")
+def list_scanner_checks(who: Who, svc: Svc, device: str | None = None) -> dict[str, Any]:
+    with svc.db.session() as session:
+        return {"items": scanner_checks.checks(session, who, device=device)}
+
+
+@router.post("/scanner-checks", status_code=201)
+def run_scanner_check(who: Who, svc: Svc, device: Annotated[str, Form(min_length=1, max_length=128)],
+                      scan: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    """Upload the scanned target of `device`; it is measured and logged for today."""
+    suffix = Path(scan.filename or "scan").suffix.lower()[:8]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"target{suffix}"
+        with open(path, "wb") as out:
+            shutil.copyfileobj(scan.file, out)
+        check = scanner_checks.run_check(svc, who, device=device, path=path)
+    return {"id": check.id, "device": check.device, "day": check.day.isoformat(), "passed": check.passed,
+            "measures": check.measures, "failures": check.failures}

@@ -5,8 +5,8 @@ Revises: 0006_web_sessions
 
 Issue 19: a child's status history (retention runs from it), the paper file's volumes and
 originals with their incidents, disposal proposals and the tombstones kept for ever, category
-holds, when paper arrived, managers' file examinations, the cover-sheet register and items of a
-batch listed as missing.
+holds, when paper arrived, managers' file examinations, the cover-sheet register, items of a
+batch listed as missing, and each device's daily scanner checks.
 """
 
 import sqlalchemy as sa
@@ -72,6 +72,20 @@ def upgrade() -> None:
     sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('ref')
     )
+    op.create_table('scanner_checks',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('device', sa.String(length=128), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('passed', sa.Boolean(), nullable=False),
+    sa.Column('measures', sa.JSON(), nullable=False),
+    sa.Column('failures', sa.JSON(), nullable=False),
+    sa.Column('scan_key', sa.String(length=256), nullable=False),
+    sa.Column('scan_sha256', sa.String(length=64), nullable=False),
+    sa.Column('checked_by', sa.String(length=128), nullable=False),
+    sa.Column('checked_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index('ix_scanner_checks_device_day', 'scanner_checks', ['device', 'day'], unique=False)
     op.create_table('tombstones',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('item_kind', sa.String(length=16), nullable=False),
@@ -174,7 +188,8 @@ def upgrade() -> None:
     from escr.record.database import make_append_only
 
     bind = op.get_bind()
-    for table in ("tombstones", "incident_follow_ups", "file_examinations", "manifest_missing"):
+    for table in ("tombstones", "incident_follow_ups", "file_examinations", "manifest_missing",
+                  "scanner_checks"):
         make_append_only(bind, table)  # kept for ever, never edited
 
 
