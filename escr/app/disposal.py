@@ -8,14 +8,16 @@ records manager or a team manager) approves or refuses. Carrying out an approved
 checks every item again, deletes the document's stored objects once their lock has expired
 (an item whose lock still runs is left for a later run), marks paper volumes destroyed, writes
 a destruction certificate to the store under a legal hold, and keeps a tombstone per item
-(ids, hashes, type, dates, who proposed and approved) for ever.
+(ids, hashes, type, dates, who proposed and approved) for ever. The record is committed before
+the objects are deleted, so no object is ever gone without its tombstone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -23,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role
-from escr.errors import InvalidState, NotFound, ProtocolViolation
+from escr.errors import EscrError, InvalidState, NotFound, ProtocolViolation
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import (
     Batch,
@@ -41,6 +43,8 @@ from escr.record.retention import RetentionSchedule
 from escr.record.retention_updates import child_keep_until
 from escr.services import Services
 from escr.storage.objectstore import today_utc
+
+log = logging.getLogger("escr.app.disposal")
 
 SCOPES = ("doc_type", "status")
 OPEN = ("proposed", "approved")
@@ -234,10 +238,11 @@ class Outcome:
     disposed: list[str]
     waiting: dict[str, str]  # item -> why it was left for a later run
     certificate_key: str | None
+    left: list[str] = field(default_factory=list)  # objects whose deletion failed after the record was kept
 
     def as_dict(self) -> dict[str, Any]:
         return {"proposal_id": self.proposal_id, "disposed": self.disposed, "waiting": self.waiting,
-                "certificate_key": self.certificate_key}
+                "certificate_key": self.certificate_key, "objects_left": self.left}
 
 
 def _iso(value: Any) -> str | None:
@@ -253,7 +258,7 @@ def carry_out(services: Services, principal: Principal, proposal_id: int, *, tod
         proposal = _proposal(session, proposal_id)
         if proposal.state != "approved":
             raise InvalidState(f"proposal {proposal_id} is {proposal.state}; only an approved one is carried out")
-        stamp, disposed, waiting, stones = now(), [], {}, []
+        stamp, disposed, waiting, stones, to_delete = now(), [], {}, [], []
         items = [dict(i) for i in proposal.items]
         for item in items:
             if item.get("done"):
@@ -271,7 +276,8 @@ def carry_out(services: Services, principal: Principal, proposal_id: int, *, tod
                     until = max((store.get_retention(k).until or today) for k in locked)
                     waiting[label] = f"stored objects are locked until {until.isoformat()}"
                     continue
-                stone = _dispose_document(session, store, doc, keys, proposal, stamp)
+                stone = _dispose_document(session, doc, keys, proposal, stamp)
+                to_delete.extend(keys)
             else:
                 vol = session.get(PaperVolume, item["id"])
                 assert vol is not None
@@ -297,7 +303,17 @@ def carry_out(services: Services, principal: Principal, proposal_id: int, *, tod
             certificate_key = _certificate(services, proposal, stones, principal, stamp)
         if all(i.get("done") for i in items):
             proposal.state, proposal.disposed_at = "disposed", stamp
-        return Outcome(proposal.id, disposed, waiting, certificate_key)
+        outcome = Outcome(proposal.id, disposed, waiting, certificate_key)
+    # The tombstones and certificate are committed before anything is deleted: a failure now
+    # leaves an object behind (listed, deleted by the next run), never a deletion without record.
+    for key in to_delete:
+        try:
+            if store.stat(key) is not None:
+                store.delete(key)
+        except EscrError as exc:
+            log.error("disposal %s: object %s not deleted (%s)", proposal_id, key, exc.code)
+            outcome.left.append(key)
+    return outcome
 
 
 def _document_keys(session: Session, doc: Document) -> list[str]:
@@ -309,15 +325,12 @@ def _document_keys(session: Session, doc: Document) -> list[str]:
     return keys
 
 
-def _dispose_document(session: Session, store: Any, doc: Document, keys: list[str], proposal: DisposalProposal,
+def _dispose_document(session: Session, doc: Document, keys: list[str], proposal: DisposalProposal,
                       stamp: Any) -> Tombstone:
     batch = session.get(Batch, doc.batch_id)
     hashes = {doc.searchable_key: doc.searchable_sha256, doc.manifest_key: doc.manifest_sha256}
     if batch is not None and batch.original_key in keys:
         hashes[batch.original_key] = batch.sha256
-    for key in keys:
-        if store.stat(key) is not None:
-            store.delete(key)
     stone = Tombstone(item_kind="document", item_id=doc.id, child_ids=sorted(c.child_id for c in doc.children),
                       doc_type=doc.doc_type, hashes=hashes,
                       dates={"doc_date": _iso(doc.doc_date), "filed": _iso(doc.created_at),

@@ -268,15 +268,15 @@ def report_loss(services: Services, principal: Principal, volume_id: str, *, kin
         incident_id = incident.id
     result = notify(services.settings, f"escr: paper {kind} (incident {incident_id}, volume {volume_id})", payload)
     with services.db.session() as session:
-        incident = session.get(PaperIncident, incident_id)
-        assert incident is not None
-        incident.notified = result.as_dict()
+        opened = session.get(PaperIncident, incident_id)
+        assert opened is not None
+        opened.notified = result.as_dict()
         record(session, ProtocolEvent(kind=Kind.PAPER_INCIDENT_FOLLOW_UP, actor=Actor.system(),
-                                      child_id=incident.child_id, outcome="notified",
+                                      child_id=opened.child_id, outcome="notified",
                                       parameters={"incident_id": incident_id, **result.as_dict()}))
         session.flush()
-        session.expunge(incident)
-    return incident
+        session.expunge(opened)
+    return opened
 
 
 def follow_up(session: Session, principal: Principal, incident_id: int, note: str) -> IncidentFollowUp:
