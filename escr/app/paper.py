@@ -171,6 +171,8 @@ def book_in(session: Session, principal: Principal, volume_id: str, *, to: str) 
 
 def confirm_arrival(session: Session, principal: Principal, move_id: int) -> PaperMove:
     """The receiving side confirms; whoever booked the move (or sent it) cannot."""
+    if principal.role not in KEEPERS + (Role.CASEWORKER,):  # a caseworker may be the one receiving
+        raise AccessDenied(f"the {principal.role} role does not handle paper files", code="role_forbidden")
     move = session.get(PaperMove, move_id)
     if move is None:
         raise NotFound(f"no paper move {move_id}")
@@ -246,12 +248,12 @@ def report_loss(services: Services, principal: Principal, volume_id: str, *, kin
     """One action: the volume is marked missing or stolen, an incident opens, people are told."""
     if kind not in LOSSES:
         raise InvalidState(f"kind is one of {', '.join(LOSSES)}", code="validation_failed")
+    if principal.role not in KEEPERS + (Role.CASEWORKER,):
+        raise AccessDenied(f"the {principal.role} role does not handle paper files", code="role_forbidden")
     with services.db.session() as session:
         vol = _volume(session, volume_id)
-        if principal.role not in KEEPERS:
+        if principal.role is Role.CASEWORKER:
             child_grant(session, principal, vol.child_id)  # a caseworker of the child may report it
-            if principal.role is not Role.CASEWORKER:
-                raise AccessDenied(f"the {principal.role} role does not keep paper files", code="role_forbidden")
         if session.scalars(select(PaperIncident).where(PaperIncident.volume_id == volume_id,
                                                        PaperIncident.closed_at.is_(None))).first():
             raise InvalidState(f"volume {volume_id} already has an open incident")
