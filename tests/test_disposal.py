@@ -15,7 +15,7 @@ from escr.app.access import AccessDenied
 from escr.app.accounts import add_user, principal_for
 from escr.errors import InvalidState, ProtocolViolation
 from escr.record.events import Actor
-from escr.record.models import Child, Document, Event, PaperVolume
+from escr.record.models import Child, Document, Event, Page, PaperVolume
 from escr.record.status import add_status
 from tests.support.records import file_document
 
@@ -34,6 +34,12 @@ def people(with_children):
             session.flush()
             found[name] = principal_for(user)
     return services, found
+
+
+def _search(services, words: str) -> list[str]:
+    """The database's own full-text search (FTS5 on SQLite, tsvector on PostgreSQL)."""
+    with services.db.session() as session:
+        return sorted({hit.document_id for hit in services.db.search_pages(session, words)})
 
 
 def _ids(candidates):
@@ -68,6 +74,10 @@ def test_proposed_approved_by_another_then_deleted_with_certificate_and_tombston
     doc_id = file_document(services, ["EF111222"], retention_until=PAST, locked=False)
     with services.db.session() as session:
         doc = session.get(Document, doc_id)
+        doc.pages.append(Page(seq=1, source_index=0, text="Sophie was seen at school", words=[], word_count=5))
+    assert _search(services, "Sophie") == [doc_id]
+    with services.db.session() as session:
+        doc = session.get(Document, doc_id)
         keys = {doc.searchable_key: doc.searchable_sha256, doc.manifest_key: doc.manifest_sha256,
                 doc.batch.original_key: doc.batch.sha256}
         with pytest.raises(AccessDenied):
@@ -95,6 +105,8 @@ def test_proposed_approved_by_another_then_deleted_with_certificate_and_tombston
         assert (stone["proposed_by"], stone["approved_by"], stone["hashes"]) == ("rm.evans", "rm.lee", keys)
         assert stone["dates"]["retention_until"] == "2020-01-01"
         assert session.get(Document, doc_id).state == "disposed"
+    assert _search(services, "Sophie") == []  # the text is gone with the document
+    with services.db.session() as session:
         assert session.scalars(select(Event).where(Event.kind == "disposed")).one().document_id == doc_id
 
 
