@@ -147,6 +147,35 @@ class ProvenanceSettings(BaseModel):
     audit_sample_gap_months: int = 12  # seed 004 12.1: a prepared file is not selected again for 12 months
 
 
+class RecordsSettings(BaseModel):
+    """The record as the seeds keep it (issue 19): paper alerts, timeliness, disposal."""
+
+    # Missing or stolen paper: seed 003 says the Director is told at once. The alert command is
+    # provenance.alert_command (the incident as JSON on stdin); e-mail goes through this relay.
+    smtp_host: str | None = None  # unset: no e-mail
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None  # from ESCR_RECORDS__SMTP_PASSWORD only
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    mail_from: str = "escr@localhost"
+    alert_recipients: list[str] = Field(default_factory=list)  # e.g. the Director, the records manager
+    # Timeliness (seed 001 section 9): paper arrival to verified, in working days of England and Wales.
+    target_working_days: int = Field(default=5, ge=1)
+    oldest_waiting: int = Field(default=20, ge=1)  # how many of the oldest waiting items a report lists
+    certificate_prefix: str = "disposal/"  # where destruction certificates are stored
+    unscanned_after_days: int = Field(default=7, ge=0)  # a printed cover sheet not scanned after this is listed
+    # Scanner check (DOMAIN protocol step 1): what a scanned test target must measure to pass, and
+    # what documents from a device without a passing check that day get in QC.
+    scanner_check_qc: Literal["warn", "fail", "off"] = "warn"
+    scanner_dpi_tolerance: float = Field(default=0.03, gt=0)  # effective vs declared resolution
+    scanner_min_dpi: float = 300.0  # DOMAIN.md: 300 dpi for anything to be OCRed
+    scanner_max_skew_deg: float = Field(default=1.0, gt=0)
+    scanner_min_white: int = Field(default=200, ge=0, le=255)  # the paper's white: lower is too dark
+    scanner_min_tone_steps: int = Field(default=6, ge=0, le=7)  # of the wedge's seven steps
+    scanner_max_cer: float = Field(default=0.02, ge=0)  # OCR character error rate on the known text
+
+
 class CelerySettings(BaseModel):
     """Page OCR fanned out to `escr worker` processes through a broker; none = all in-process."""
 
@@ -199,6 +228,7 @@ class Settings(BaseSettings):
     anchor: AnchorSettings = Field(default_factory=AnchorSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
+    records: RecordsSettings = Field(default_factory=RecordsSettings)
 
     @field_validator("home", "config_dir")
     @classmethod

@@ -146,6 +146,61 @@ def api_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[st
         ("GET", "/api/v1/tokens", {}, ALL, ""),
         ("POST", "/api/v1/tokens", {"json": {"name": "script"}}, ALL, ""),
         ("DELETE", "/api/v1/tokens/999999", {}, ALL, ""),
+    ] + records_routes(d)
+
+
+def records_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str], str]]:
+    """Issue 19's routes (escr/web/api_records.py); bodies that pass the rules but change nothing."""
+    ref = d["referral"]
+    keepers, managers = {"business_support", "team_manager", "auditor"}, {"team_manager", "auditor"}
+    return [
+        ("GET", "/api/v1/children/AB123456/statuses", {}, READERS, "role_forbidden"),
+        ("POST", "/api/v1/children/AB123456/statuses", {"json": {"status": "adoption"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
+        ("GET", "/api/v1/children/AB123456/examinations", {}, READERS, "role_forbidden"),
+        ("POST", "/api/v1/children/AB123456/examinations",
+         {"json": {"kind": "review", "purpose": "file review", "examined_on": "2999-01-01"}}, managers,
+         "role_forbidden"),
+        ("GET", "/api/v1/children/AB123456/components", {}, READERS, "role_forbidden"),
+        ("POST", "/api/v1/paper/volumes", {"json": {"id": "bad id!", "child_id": "AB123456", "kind": "volume",
+                                                    "title": "Volume 1", "location": "Store"}}, keepers,
+         "role_forbidden"),
+        ("PUT", f"/api/v1/documents/{ref}/volume", {"json": {"volume_id": "no-such"}}, keepers, "role_forbidden"),
+        ("POST", "/api/v1/paper/volumes/no-such/book-out",
+         {"json": {"recipient": "Court", "authorised_by": "tm.north", "due_back": "2999-01-01"}}, keepers,
+         "role_forbidden"),
+        ("POST", "/api/v1/paper/volumes/no-such/book-in", {"json": {"to": "Store"}}, keepers, "role_forbidden"),
+        ("POST", "/api/v1/paper/moves/999999/confirm", {}, keepers | {"caseworker"}, "role_forbidden"),
+        ("GET", "/api/v1/paper/overdue", {}, keepers, "role_forbidden"),
+        ("POST", "/api/v1/paper/volumes/no-such/loss", {"json": {"kind": "missing", "description": "not on shelf"}},
+         keepers | {"caseworker"}, "role_forbidden"),
+        ("POST", "/api/v1/paper/incidents/999999/follow-ups", {"json": {"note": "searched the office"}}, keepers,
+         "role_forbidden"),
+        ("POST", "/api/v1/paper/incidents/999999/close", {"json": {"outcome": "not_found"}}, managers,
+         "role_forbidden"),
+        ("GET", "/api/v1/disposal/review", {}, managers, "role_forbidden"),
+        ("POST", "/api/v1/disposal/proposals", {"json": {"items": [{"kind": "document", "id": ref}],
+                                                         "reason": "retention passed"}}, {"auditor"},
+         "role_forbidden"),
+        ("POST", "/api/v1/disposal/proposals/999999/decision", {"json": {"approve": True, "note": "checked"}},
+         managers, "role_forbidden"),
+        ("POST", "/api/v1/disposal/proposals/999999/carry-out", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/api/v1/disposal/tombstones", {}, managers, "role_forbidden"),
+        ("POST", "/api/v1/disposal/holds", {"json": {"scope": "doc_type", "value": "no_such_type",
+                                                     "reason": "authz test"}}, {"auditor"}, "role_forbidden"),
+        ("POST", "/api/v1/disposal/holds/999999/release", {"json": {"reason": "authz test"}}, {"auditor"},
+         "role_forbidden"),
+        ("POST", "/api/v1/paper/arrivals", {"json": {"ref": "B-NONE", "arrived_on": "2999-01-01"}},
+         {"business_support"}, "role_forbidden"),
+        ("GET", "/api/v1/reports/timeliness?month=2026-03", {}, keepers, "role_forbidden"),
+        ("GET", "/api/v1/coversheets/unscanned", {}, keepers, "role_forbidden"),
+        ("GET", "/api/v1/coversheets/B-NONE/manifest", {}, keepers, "role_forbidden"),
+        ("POST", "/api/v1/coversheets/B-NONE/missing", {"json": {"description": "a page"}}, keepers,
+         "role_forbidden"),
+        ("GET", "/api/v1/scanner-checks/target", {}, ALL, ""),
+        ("GET", "/api/v1/scanner-checks", {}, keepers, "role_forbidden"),
+        ("POST", "/api/v1/scanner-checks", {"data": {"device": "mfd-1"}, "files": {"scan": ("x.txt", b"not a scan")}},
+         {"business_support"}, "role_forbidden"),
     ]
 
 
@@ -231,6 +286,7 @@ def _normalise(path: str, d: dict[str, str]) -> str:
     path = re.sub(r"/children/[A-Z]{2}\d{6}", "/children/{}", path)
     path = re.sub(r"/(quarantine|break-glass|tokens|users|teams)/[^/]+", r"/\1/{}", path)
     path = re.sub(r"/(members|pages)/[^/]+", r"/\1/{}", path)
+    path = re.sub(r"/(volumes|moves|incidents|proposals|holds|coversheets)/[^/]+", r"/\1/{}", path)
     return path.replace("{}.png", "{}")
 
 

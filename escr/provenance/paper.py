@@ -7,7 +7,9 @@ keep-the-original list (`keep_original` in config/doctypes.yaml, plus
 recorded once per document, each with a protocol event. Batches of paper are tracked as they
 move: each move names sender, recipient and date, and stays "unconfirmed" until someone other
 than the sender confirms arrival (seed 001, sections 22-23); a move out of a place the paper has
-not been confirmed to have reached is refused, so the chain of custody has no holes.
+not been confirmed to have reached is refused, so the chain of custody has no holes. A child's
+paper volumes and originals move the same way, their volume id as the reference, through
+`escr.app.paper` (a named manager's authority and a due-back date required).
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from escr.errors import InvalidState, NotFound, ProtocolViolation
 from escr.indexing.tagging import DocTypeCatalogue
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
-from escr.record.models import Document, PaperDisposition, PaperMove
+from escr.record.models import CoverSheetPrint, Document, ManifestMissing, Page, PaperDisposition, PaperMove
 from escr.settings import ProvenanceSettings
 
-PURPOSES = ("to_scanning", "to_archive", "return", "other")
+PURPOSES = ("to_scanning", "to_archive", "removal", "return", "other")  # removal: a volume booked out
 PAPER_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 IN_QA_HOLD, DUE, KEEP, DESTROYED, RETURNED, NOT_VERIFIED = (
@@ -136,6 +138,45 @@ def _required(**values: str | None) -> None:
         raise InvalidState(f"required: {', '.join(empty)}")
 
 
+def manifest(session: Session, cover_batch_id: str) -> dict[str, Any]:
+    """Declared against found for one cover-sheet batch (DOMAIN protocol step 6): the register's
+    sheet and its declared pages, the documents filed under it and their pages, and the items a
+    person listed as missing. Reconciled when something was found and every declared page is
+    found, or the shortfall is accounted for by items listed missing."""
+    sheet = session.get(CoverSheetPrint, cover_batch_id)
+    docs = session.scalars(select(Document).where(Document.coversheet_batch_id == cover_batch_id)
+                           .order_by(Document.id)).all()
+    found_pages = sum(d.page_count for d in docs)
+    missing = session.scalars(select(ManifestMissing).where(ManifestMissing.cover_batch_id == cover_batch_id)
+                              .order_by(ManifestMissing.id)).all()
+    declared = sheet.declared_pages if sheet else None
+    reconciled = bool(docs) and (declared is None or found_pages >= declared or bool(missing))
+    problem = None
+    if sheet is None:
+        problem = "not in the cover-sheet register"
+    elif not docs:
+        problem = "nothing scanned under this cover sheet"
+    elif not reconciled:
+        problem = f"{declared} pages declared, {found_pages} found and none listed missing"
+    return {"cover_batch_id": cover_batch_id, "registered": sheet is not None,
+            "declared": {"documents": 1 if sheet else None, "pages": declared,
+                         "children": list(sheet.child_ids) if sheet else [], "doc_type": sheet.doc_type if sheet else None},
+            "found": {"documents": len(docs), "pages": found_pages, "document_ids": [d.id for d in docs],
+                      "pages_read": session.scalar(select(func.count()).select_from(Page)
+                                                   .where(Page.document_id.in_([d.id for d in docs])))},
+            "missing": [{"description": m.description, "pages": m.pages, "listed_by": m.listed_by,
+                         "listed_at": m.listed_at.isoformat()} for m in missing],
+            "reconciled": reconciled and sheet is not None, "problem": problem}
+
+
+def _manifest_problem(session: Session, doc: Document) -> str | None:
+    """Paper of a registered cover-sheet batch may be destroyed only once its manifest is reconciled."""
+    if not doc.coversheet_batch_id or session.get(CoverSheetPrint, doc.coversheet_batch_id) is None:
+        return None  # sheets printed before the register existed are not held back
+    result = manifest(session, doc.coversheet_batch_id)
+    return None if result["reconciled"] else f"batch manifest of {doc.coversheet_batch_id}: {result['problem']}"
+
+
 def _dispose(session: Session, doc_ids: Sequence[str], *, action: str, allowed: Iterable[str], on: date,
              today: date, catalogue: DocTypeCatalogue, settings: ProvenanceSettings, by: str,
              recorded_by: str, method: str | None = None, certificate_ref: str | None = None,
@@ -152,6 +193,8 @@ def _dispose(session: Session, doc_ids: Sequence[str], *, action: str, allowed: 
         state = paper_status(doc, keep=keep, settings=settings, today=on, disposition=session.get(PaperDisposition, doc.id))
         if state.status not in allowed:
             problems.append(f"{doc_id}: {state.status.replace('_', ' ')} ({state.reason})")
+        elif action == "destroyed" and (problem := _manifest_problem(session, doc)):
+            problems.append(f"{doc_id}: {problem}")
         docs.append(doc)
     if problems:
         raise InvalidState(f"paper cannot be {action}: " + "; ".join(problems))

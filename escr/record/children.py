@@ -17,9 +17,13 @@ from escr.indexing.identifiers import nhs_number_valid
 from escr.indexing.matching import ChildRecord
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Child
+from escr.record.status import parse_categories, parse_history, sync_import
 
 COLUMNS = ("child_id", "given_names", "family_name", "date_of_birth", "nhs_number", "category", "status", "team")
-OPTIONAL_COLUMNS = ("final_contact",)  # the case's closure date, when the export has it
+# The case's closure date, the adoption order and the date of death when the export has them, and
+# an explicit status history (escr.record.status); each feeds the child's status history.
+OPTIONAL_COLUMNS = ("final_contact", "adoption_order", "date_of_death", "status_history")
+STATUS_COLUMNS = ("adoption_order", "date_of_death", "status_history")  # kept in the history, not the row
 # A change to any of these can change how long the child's documents must be kept.
 RETENTION_FIELDS = ("category", "status", "date_of_birth", "final_contact")
 
@@ -34,6 +38,9 @@ class ChildRow(BaseModel):
     status: str | None = None
     team: str | None = None
     final_contact: date | None = None
+    adoption_order: date | None = None
+    date_of_death: date | None = None
+    status_history: str | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -49,6 +56,19 @@ class ChildRow(BaseModel):
         if not nhs_number_valid(digits):
             raise ValueError("NHS number fails its modulus-11 check")
         return digits
+
+    @field_validator("category")
+    @classmethod
+    def _categories(cls, value: str | None) -> str | None:
+        parse_categories(value)  # a status the schedule does not know is refused, not ignored
+        return value
+
+    @field_validator("status_history")
+    @classmethod
+    def _history(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_history(value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -71,7 +91,7 @@ def read_children_csv(path: Path) -> list[ChildRow]:
             try:
                 rows.append(ChildRow(**{c: raw.get(c) for c in COLUMNS + OPTIONAL_COLUMNS}))
             except ValidationError as exc:
-                fields = sorted({str(e["loc"][0]) for e in exc.errors()})
+                fields = sorted({str(e["loc"][0]) if e["loc"] else "row" for e in exc.errors()})
                 errors.append(f"line {line_no}: {', '.join(fields)}")
     if errors:
         raise InputRejected("bad_rows", f"The child index file has invalid rows ({'; '.join(errors[:20])}).",
@@ -88,12 +108,14 @@ def import_children(session: Session, rows: Sequence[ChildRow], *, actor: Actor,
     retention_changed = []
     stamp = now()
     for row in rows:
-        values = row.model_dump()
+        values = row.model_dump(exclude=set(STATUS_COLUMNS))
         existing = session.get(Child, row.child_id)
         if existing is None:
-            session.add(Child(**values, updated_at=stamp))
+            child = Child(**values, updated_at=stamp)
+            session.add(child)
             added += 1
         elif any(getattr(existing, k) != v for k, v in values.items()):
+            child = existing
             if any(getattr(existing, k) != values[k] for k in RETENTION_FIELDS):
                 retention_changed.append(row.child_id)
             for k, v in values.items():
@@ -101,7 +123,17 @@ def import_children(session: Session, rows: Sequence[ChildRow], *, actor: Actor,
             existing.updated_at = stamp
             updated += 1
         else:
+            child = existing
             unchanged += 1
+        history_changed = sync_import(
+            session, child, history=row.status_history, categories=parse_categories(row.category),
+            dated={"closed": row.final_contact, "adoption": row.adoption_order, "died": row.date_of_death},
+            today=stamp.date(), actor=actor, new=existing is None)
+        if history_changed and existing is not None and row.child_id not in retention_changed:
+            retention_changed.append(row.child_id)
+            if existing.updated_at != stamp:  # only the history changed
+                existing.updated_at = stamp
+                unchanged, updated = unchanged - 1, updated + 1
     summary = ImportSummary(added, updated, unchanged)
     record(session, ProtocolEvent(kind=Kind.CHILDREN_IMPORTED, actor=actor,
                                   parameters={"added": added, "updated": updated, "unchanged": unchanged,

@@ -65,6 +65,24 @@ class Kind(StrEnum):
     RETENTION_NOT_SHORTENED = "retention_not_shortened"
     LEGAL_HOLD_SET = "legal_hold_set"
     LEGAL_HOLD_RELEASED = "legal_hold_released"
+    # The record as the seeds keep it (issue 19): status history, paper volumes and originals,
+    # missing or stolen paper, disposal, when paper arrived, managers' file examinations.
+    CHILD_STATUS = "child_status"
+    VOLUME_REGISTERED = "volume_registered"
+    VOLUME_LINKED = "volume_linked"
+    PAPER_INCIDENT = "paper_incident"
+    PAPER_INCIDENT_FOLLOW_UP = "paper_incident_follow_up"
+    PAPER_INCIDENT_CLOSED = "paper_incident_closed"
+    CATEGORY_HOLD_SET = "category_hold_set"
+    CATEGORY_HOLD_RELEASED = "category_hold_released"
+    DISPOSAL_PROPOSED = "disposal_proposed"
+    DISPOSAL_DECIDED = "disposal_decided"
+    DISPOSED = "disposed"
+    PAPER_ARRIVAL = "paper_arrival"
+    FILE_EXAMINED = "file_examined"
+    COVERSHEET_PRINTED = "coversheet_printed"
+    MANIFEST_MISSING = "manifest_missing"
+    SCANNER_CHECKED = "scanner_checked"
 
 
 class Actor(BaseModel):

@@ -55,6 +55,8 @@ class Child(Base):
     # The case's final contact (closure), when the export gives it: retention periods run from it.
     final_contact: Mapped[date | None] = mapped_column(Date)
 
+    statuses: Mapped[list[ChildStatus]] = relationship(order_by="ChildStatus.id", cascade="all, delete-orphan")
+
 
 class Batch(Base):
     """One scanned file as it arrived in the intake folder; may hold several documents."""
@@ -450,3 +452,220 @@ class AuditSelection(Base):
     candidates: Mapped[int] = mapped_column(Integer)  # files the pick was made from
     selected_by: Mapped[str] = mapped_column(String(128))
     selected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- The record as the seeds keep it: status history, paper volumes and originals, incidents,
+# disposal, timeliness, file examinations (issue 19; migration 0007_seeds_record) ---------------
+
+
+class ChildStatus(Base):
+    """One period of a child's status (seed 001 sections 17-18): several may hold at once.
+
+    `on_date` is the date the status is about: the adoption order, the final contact of a closure,
+    the date of death. `source` says who keeps the row: the child index import replaces its own
+    rows, a person's entries are never overwritten by an import."""
+
+    __tablename__ = "child_statuses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), index=True)
+    status: Mapped[str] = mapped_column(String(32))  # cin | s47 | cp | cla | care_leaver | adoption | closed | died
+    from_date: Mapped[date | None] = mapped_column(Date)
+    to_date: Mapped[date | None] = mapped_column(Date)
+    on_date: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))  # import | person
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PaperVolume(Base):
+    """A component of a child's file kept on paper: a volume of the paper file, or a document kept
+    in original (court order, adoption papers, the child's own letters) (seed 001 sections 1, 7)."""
+
+    __tablename__ = "paper_volumes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # volume | original
+    title: Mapped[str] = mapped_column(String(200))
+    contents: Mapped[str] = mapped_column(Text, default="")
+    doc_type: Mapped[str | None] = mapped_column(String(64))
+    covers_from: Mapped[date | None] = mapped_column(Date)
+    covers_to: Mapped[date | None] = mapped_column(Date)
+    location: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16))  # in_place | booked_out | missing | stolen | disposed
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DocumentVolume(Base):
+    """The paper volume a scanned document's paper came from."""
+
+    __tablename__ = "document_volumes"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("paper_volumes.id"), index=True)
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PaperIncident(Base):
+    """A volume or original reported missing or stolen (seed 003: the Director is told at once)."""
+
+    __tablename__ = "paper_incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("paper_volumes.id"), index=True)
+    child_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # missing | stolen
+    description: Mapped[str] = mapped_column(Text)
+    reported_by: Mapped[str] = mapped_column(String(128))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    notified: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what each channel said
+    closed_by: Mapped[str | None] = mapped_column(String(128))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))  # found | not_found | recovered
+
+    follow_ups: Mapped[list[IncidentFollowUp]] = relationship(order_by="IncidentFollowUp.id", cascade="all")
+
+
+class IncidentFollowUp(Base):
+    __tablename__ = "incident_follow_ups"
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("paper_incidents.id"), index=True)
+    note: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CategoryHold(Base):
+    """A hold on a whole class of records (a public inquiry's destruction freeze): by document
+    type or by child status; nothing of the class is disposed of while it is active."""
+
+    __tablename__ = "category_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(16))  # doc_type | status
+    value: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(128))
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    released_by: Mapped[str | None] = mapped_column(String(128))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DisposalProposal(Base):
+    """Records proposed for disposal by a records manager, approved by a second person."""
+
+    __tablename__ = "disposal_proposals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    items: Mapped[list[Any]] = mapped_column(default=list)  # [{"kind": "document"|"volume", "id": ...}]
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))  # proposed | approved | refused | disposed
+    proposed_by: Mapped[str] = mapped_column(String(128))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    certificate_key: Mapped[str | None] = mapped_column(String(256))
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class Tombstone(Base):
+    """What is kept for ever of a disposed record: ids, hashes, type, dates, who decided."""
+
+    __tablename__ = "tombstones"
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_kind: Mapped[str] = mapped_column(String(16))  # document | volume
+    item_id: Mapped[str] = mapped_column(String(64), index=True)
+    child_ids: Mapped[list[Any]] = mapped_column(default=list)
+    doc_type: Mapped[str | None] = mapped_column(String(64))
+    hashes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # object key -> sha256
+    dates: Mapped[dict[str, Any]] = mapped_column(default=dict)  # document date, filed, retention
+    proposal_id: Mapped[int] = mapped_column(Integer, index=True)
+    proposed_by: Mapped[str] = mapped_column(String(128))
+    approved_by: Mapped[str] = mapped_column(String(128))
+    disposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PaperArrival(Base):
+    """When paper reached the office: the cover sheet's date stamp or an officer's entry.
+    `ref` is a cover-sheet batch id or a document id (a document's own entry wins)."""
+
+    __tablename__ = "paper_arrivals"
+
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    arrived_on: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))  # cover_stamp | officer
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FileExamination(Base):
+    """A manager's examination of a child's file: supervision, review or audit (seed 003 s. 4)."""
+
+    __tablename__ = "file_examinations"
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # supervision | review | audit
+    purpose: Mapped[str] = mapped_column(Text)
+    notes: Mapped[str] = mapped_column(Text)
+    examined_on: Mapped[date] = mapped_column(Date)
+    examined_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CoverSheetPrint(Base):
+    """The cover-sheet register: every printed sheet (DOMAIN protocol step 2), so sheets printed
+    but never scanned can be listed, and a batch's declared contents checked against what came."""
+
+    __tablename__ = "coversheet_prints"
+
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    child_ids: Mapped[list[Any]] = mapped_column(default=list)
+    doc_type: Mapped[str] = mapped_column(String(64))
+    declared_pages: Mapped[int | None] = mapped_column(Integer)
+    printed_by: Mapped[str] = mapped_column(String(128))
+    printed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ManifestMissing(Base):
+    """An item of a cover-sheet batch listed as missing (DOMAIN protocol step 6)."""
+
+    __tablename__ = "manifest_missing"
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cover_batch_id: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    listed_by: Mapped[str] = mapped_column(String(128))
+    listed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScannerCheck(Base):
+    """A device's scanner check on one day (DOMAIN protocol step 1): the test target as scanned,
+    its measurements, and whether they passed."""
+
+    __tablename__ = "scanner_checks"
+    __append_only__ = True
+    __table_args__ = (Index("ix_scanner_checks_device_day", "device", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device: Mapped[str] = mapped_column(String(128))
+    day: Mapped[date] = mapped_column(Date)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    measures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    failures: Mapped[list[Any]] = mapped_column(default=list)
+    scan_key: Mapped[str] = mapped_column(String(256))  # the scanned target, kept as evidence
+    scan_sha256: Mapped[str] = mapped_column(String(64))
+    checked_by: Mapped[str] = mapped_column(String(128))
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -26,6 +26,7 @@ from escr.errors import InvalidState, NotFound, ProtocolViolation
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.record.models import Child, Document, DocumentChild
 from escr.record.retention import RetentionSchedule
+from escr.record.status import periods_of
 from escr.storage.objectstore import ObjectStore, Retention, today_utc
 
 
@@ -51,11 +52,18 @@ class RetentionChange:
     applied: bool
 
 
+def child_keep_until(schedule: RetentionSchedule, child: Child) -> date | None:
+    """How long a child's records are kept: from the status history (every status the child has
+    had, the longest period winning); a child with no history yet, by the index's category."""
+    if child.statuses:
+        return schedule.keep_until_history(periods_of(child), date_of_birth=child.date_of_birth,
+                                           final_contact=child.final_contact)
+    return schedule.keep_until(child.category, date_of_birth=child.date_of_birth, final_contact=child.final_contact)
+
+
 def keep_until(schedule: RetentionSchedule, children: Iterable[Child | None]) -> date | None:
     """The longest period of any of the document's children; unknown (or no child) means keep."""
-    return schedule.longest(
-        schedule.keep_until(c.category, date_of_birth=c.date_of_birth, final_contact=c.final_contact)
-        for c in children if c is not None)
+    return schedule.longest(child_keep_until(schedule, c) for c in children if c is not None)
 
 
 def later(a: date | None, b: date | None) -> date | None:

@@ -310,5 +310,7 @@ def create_app(services: Services) -> FastAPI:
     from escr.web import api, pages
 
     app.include_router(api.router)
+    from escr.web.api_records import router as records_router  # issue 19: paper, status, disposal, timeliness
+    app.include_router(records_router)
     app.include_router(pages.router)
     return app
