@@ -287,7 +287,7 @@ def index(
     services = _services()
     with services.db.session() as session:
         d = index_document(session, doc, user=_user(services.settings, user), child_ids=child, doc_type=doc_type,
-                           known_types=list(services.doctypes.types), doc_date=_date(doc_date),
+                           known_types=services.doctypes.types, doc_date=_date(doc_date),
                            on_retention_change=retention_hook(services.store, services.retention,
                                                               _actor(services, user), reason="indexed by hand"))
         out.print(f"{d.id} indexed; now {d.state}")

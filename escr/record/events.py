@@ -65,6 +65,14 @@ class Kind(StrEnum):
     RETENTION_NOT_SHORTENED = "retention_not_shortened"
     LEGAL_HOLD_SET = "legal_hold_set"
     LEGAL_HOLD_RELEASED = "legal_hold_released"
+    # People's corrections: withdrawal, rescans, the third-party flag, two-person corrections.
+    WITHDRAWN = "withdrawn"
+    SUPERSEDED = "superseded"
+    THIRD_PARTY_CHANGED = "third_party_changed"
+    CORRECTION_REQUESTED = "correction_requested"
+    CORRECTION_APPROVED = "correction_approved"
+    CORRECTION_REFUSED = "correction_refused"
+    MISFILING_RECORDED = "misfiling_recorded"
 
 
 class Actor(BaseModel):

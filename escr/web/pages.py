@@ -268,25 +268,28 @@ def work(request: Request, o: Ops, doc_id: str) -> Response:
 
 @router.post("/documents/{doc_id}/index")
 def index(request: Request, o: Ops, doc_id: str, doc_type: Annotated[str, Form()],
-          children: Annotated[list[str], Form()], other_children: Annotated[str, Form()] = "",
-          doc_date: Annotated[str, Form()] = "") -> Response:
-    chosen = [*children, *other_children.replace(",", " ").split()]
-    state = o.index(doc_id, child_ids=chosen, doc_type=doc_type, doc_date=parse_date(doc_date, "document date"))
+          children: Annotated[list[str] | None, Form()] = None, other_children: Annotated[str, Form()] = "",
+          doc_date: Annotated[str, Form()] = "", version: Annotated[int | None, Form()] = None) -> Response:
+    # No candidate ticked (or none offered) is the usual case: the ids typed in are the children.
+    chosen = [*(children or []), *other_children.replace(",", " ").split()]
+    state = o.index(doc_id, child_ids=chosen, doc_type=doc_type, doc_date=parse_date(doc_date, "document date"),
+                    version=version)
     notice(request, f"Document {doc_id} indexed; it now waits for verification by someone else."
            if state == "awaiting_verification" else f"Document {doc_id} indexed ({state}).")
     return back(f"/documents/{doc_id}/work")
 
 
 @router.post("/documents/{doc_id}/verify")
-def verify(request: Request, o: Ops, doc_id: str) -> Response:
-    o.decide(doc_id, "verify")
+def verify(request: Request, o: Ops, doc_id: str, version: Annotated[int | None, Form()] = None) -> Response:
+    o.decide(doc_id, "verify", version=version)
     notice(request, f"Document {doc_id} verified.")
     return back("/queue?state=awaiting_verification")
 
 
 @router.post("/documents/{doc_id}/reject")
-def reject(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()]) -> Response:
-    o.decide(doc_id, "reject", reason=reason)
+def reject(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()],
+           version: Annotated[int | None, Form()] = None) -> Response:
+    o.decide(doc_id, "reject", reason=reason, version=version)
     notice(request, f"Document {doc_id} rejected: the paper must be rescanned.")
     return back("/queue")
 
@@ -296,6 +299,14 @@ def accept_qc(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form
     state = o.decide(doc_id, "accept_qc", reason=reason)
     notice(request, f"QC failure of {doc_id} accepted; now {state.replace('_', ' ')}.")
     return back(f"/documents/{doc_id}/work")
+
+
+@router.post("/documents/{doc_id}/withdraw")
+def withdraw(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()],
+             version: Annotated[int | None, Form()] = None) -> Response:
+    o.decide(doc_id, "withdraw", reason=reason, version=version)
+    notice(request, f"Scan {doc_id} withdrawn for a rescan.")
+    return back("/queue")
 
 
 # --- business support: intake -----------------------------------------------------------------
