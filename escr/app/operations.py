@@ -438,8 +438,14 @@ class Operations:
         from escr.record.retention_updates import retention_hook
 
         child_ids = [c.strip() for c in child_ids if c and c.strip()]
+        from escr.app.verification import check_version
+
         with self.db.session() as session:
-            access.index_grant(session, self.p, self._document(session, doc_id))
+            doc = self._document(session, doc_id)
+            if not (self.p.can(Can.INDEX) or self.p.can(Can.VERIFY)):
+                require(self.p, Can.INDEX)
+            check_version(doc, version)
+            access.index_grant(session, self.p, doc)
             doc = index_document(session, doc_id, user=self.p.username, child_ids=child_ids, doc_type=doc_type,
                                  known_types=self.services.doctypes.types, doc_date=doc_date,
                                  on_retention_change=retention_hook(self.services.store, self.services.retention,
@@ -450,10 +456,12 @@ class Operations:
     def decide(self, doc_id: str, decision: str, *, reason: str = "", version: int | None = None) -> str:
         """Verify, reject, or accept a QC failure, under the four-eyes rule, only by someone who
         may open every page; `version` is what the person saw (a later change is a conflict)."""
-        from escr.app.verification import accept_qc_failure, reject_document, verify_document, withdraw_document
+        from escr.app.verification import accept_qc_failure, check_version, reject_document, verify_document, withdraw_document
 
         with self.db.session() as session:
             doc = self._document(session, doc_id)
+            require(self.p, Can.INTAKE if decision == "withdraw" else Can.VERIFY)
+            check_version(doc, version)  # someone decided since: say so, whatever else now applies
             if decision == "withdraw":
                 require(self.p, Can.INTAKE)
                 return withdraw_document(session, doc_id, user=self.p.username, reason=reason,

@@ -39,6 +39,13 @@ def load_document(session: Session, doc_id: str) -> Document:
     return doc
 
 
+def check_version(doc: Document, expected_version: int | None) -> None:
+    """A decision made on an older version of the document than the current one is a conflict."""
+    if expected_version is not None and expected_version != doc.version:
+        raise Conflict(f"document {doc.id} was changed by someone else since you opened it "
+                       f"(version {expected_version}, now {doc.version}); reload it and decide again")
+
+
 def claim(session: Session, doc: Document, expected_version: int | None = None) -> None:
     """Take the document for one decision, or refuse with a Conflict.
 
@@ -46,9 +53,7 @@ def claim(session: Session, doc: Document, expected_version: int | None = None) 
     someone decided since, this decision was made on something that is no longer true. The
     guarded UPDATE makes two transactions deciding at once safe too: the second one waits for
     the first, then matches no row, and nothing of it is applied."""
-    if expected_version is not None and expected_version != doc.version:
-        raise Conflict(f"document {doc.id} was changed by someone else since you opened it "
-                       f"(version {expected_version}, now {doc.version}); reload it and decide again")
+    check_version(doc, expected_version)
     seen = doc.version
     done = session.execute(update(Document).where(Document.id == doc.id, Document.version == seen)
                            .values(version=seen + 1).execution_options(synchronize_session=False))
