@@ -296,6 +296,28 @@ def test_two_people_deciding_at_once_the_second_gets_a_conflict_and_nothing_of_i
     assert [e.kind for e in protocol_events(world, doc)] == ["verified"]
 
 
+def test_two_transactions_deciding_at_once_leave_one_decision_and_a_conflict(world):
+    """The guarded UPDATE: the second transaction read the document before the first committed."""
+    from escr.app.verification import reject_document, verify_document
+    from escr.errors import Conflict
+
+    doc = copy_of(world, "referral", state="awaiting_verification")
+    db = world.services.db
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time (BEGIN IMMEDIATE): the API test above covers it")
+    with db.session() as second:
+        seen = second.get(Document, doc)  # what the second person saw (kept: the session holds it weakly)
+        assert seen.state == "awaiting_verification"
+        with db.session() as first:
+            verify_document(first, doc, user="tm.north")
+        with pytest.raises(Conflict):
+            reject_document(second, doc, user="bs.jones", reason="page 2 cut off")
+    with db.session() as session:
+        row = session.get(Document, doc)
+        assert (row.state, row.verified_by, row.state_reasons) == ("verified", "tm.north", [])
+    assert [e.kind for e in protocol_events(world, doc)] == ["verified"]
+
+
 # --- 4. withdrawal and rescans ---------------------------------------------------------------------
 
 
