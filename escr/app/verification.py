@@ -82,8 +82,12 @@ def _require_state(doc: Document, allowed: Sequence[str], action: str) -> None:
         raise InvalidState(f"document {doc.id} is {doc.state}; it can be {action} only when {' or '.join(allowed)}")
 
 
+SYSTEM = "escr"  # the pipeline acting on its own (a rescan linked by its cover sheet)
+
+
 def _event(session: Session, kind: Kind, doc: Document, user: str, **fields: object) -> None:
-    record(session, ProtocolEvent(kind=kind, actor=Actor(kind="user", name=user), batch_id=doc.batch_id,
+    actor = Actor.system() if user == SYSTEM else Actor(kind="user", name=user)
+    record(session, ProtocolEvent(kind=kind, actor=actor, batch_id=doc.batch_id,
                                   document_id=doc.id, **fields))  # type: ignore[arg-type]
 
 
@@ -282,7 +286,7 @@ def link_rescan_by_coversheet(session: Session, new_id: str) -> Document | None:
         Document.state.in_([REJECTED, WITHDRAWN])).order_by(Document.created_at.desc())).first()
     if old is None:
         return None
-    return link_rescan(session, new.id, old.id, user="escr", how="coversheet")
+    return link_rescan(session, new.id, old.id, user=SYSTEM, how="coversheet")
 
 
 MIN_REASON_CHARS = 10
