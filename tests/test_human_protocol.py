@@ -269,6 +269,14 @@ def test_decisions_are_never_offered_to_nor_taken_from_someone_who_cannot_open_t
     assert as_user("tm.north").post(f"/api/v1/documents/{doc}/verify").json()["state"] == "verified"
 
 
+def test_third_party_documents_wait_in_the_queue_of_verifiers_who_may_open_them(world, as_user):
+    doc = copy_of(world, "third_party", state="awaiting_verification")
+    queued = as_user("bs.jones").get("/api/v1/queue?state=awaiting_verification&limit=200").json()["items"]
+    assert doc not in [d["id"] for d in queued]
+    queued = as_user("tm.north").get("/api/v1/queue?state=awaiting_verification&limit=200").json()["items"]
+    assert doc in [d["id"] for d in queued]
+
+
 def test_a_verifier_who_corrects_the_index_becomes_its_indexer_so_another_person_verifies(world, as_user):
     doc = copy_of(world, "referral", state="awaiting_verification")
     manager = as_user("tm.north")

@@ -308,6 +308,14 @@ def verify_grant(session: Session, principal: Principal, doc: Document) -> Grant
     return grant
 
 
+def queue_condition(principal: Principal) -> ColumnElement[bool] | None:
+    """Which documents the work queues show this person: those they could decide on. Third-party
+    documents wait for verifiers who may open them (business support need the permission)."""
+    if principal.role is Role.BUSINESS_SUPPORT and not principal.third_party:
+        return Document.third_party.is_(False)
+    return None
+
+
 def index_grant(session: Session, principal: Principal, doc: Document) -> Grant:
     """May this person index the document, or correct its indexing before verification? Business
     support index; a verifier may correct what they are verifying (and so becomes its indexer)."""

@@ -387,6 +387,8 @@ class Operations:
                                code="validation_failed")
         with self.db.session() as session:
             stmt = select(Document).where(Document.state.in_(states))
+            if (openable := access.queue_condition(self.p)) is not None:
+                stmt = stmt.where(openable)
             if self.p.role is Role.TEAM_MANAGER:
                 mine = select(Child.child_id).where(access.findable_children(session, self.p))
                 stmt = stmt.where(Document.id.in_(select(DocumentChild.document_id)
