@@ -145,6 +145,18 @@ def test_the_browser_form_indexes_a_document_with_no_candidate_to_siblings_typed
     assert links_of(world, doc) == ["AB123456", "AB123457"]  # siblings: one link each
 
 
+def test_the_work_page_looks_a_child_up_and_its_form_files_the_document_to_them(app, world):
+    doc = copy_of(world, "unmatched", state="needs_indexing", children=[])
+    browser = TestClient(app)
+    sign_in(browser, "bs.jones")
+    page = browser.get(f"/documents/{doc}/work", params={"find": "Okonkwo 30/11/2011"}).text
+    assert 'name="children" value="CD654321"' in page and "Jayden Okonkwo" in page
+    saved = browser.post(f"/documents/{doc}/index", follow_redirects=False, data={
+        "csrf_token": csrf_from(page), "children": "CD654321", "doc_type": "correspondence"})
+    assert saved.status_code == 303
+    assert links_of(world, doc) == ["CD654321"]
+
+
 def test_reindexing_before_verification_replaces_the_links_logs_both_and_rechecks_identity(world, as_user):
     """A wrong candidate, then a child outside the candidates: links move, history kept, QC re-run."""
     doc = copy_of(world, "referral", state="awaiting_verification", named_in_text=["AB123456"])

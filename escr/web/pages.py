@@ -260,10 +260,12 @@ def document_purpose(request: Request, o: Ops, doc_id: str, purpose: Annotated[s
 
 
 @router.get("/documents/{doc_id}/work")
-def work(request: Request, o: Ops, doc_id: str) -> Response:
-    """Indexing and verification: page images beside the extracted metadata, with the decisions."""
+def work(request: Request, o: Ops, doc_id: str, find: str = "") -> Response:
+    """Indexing and verification: page images beside the extracted metadata, with the decisions;
+    `find` looks a child up (id, NHS number, or name and date of birth) to tick in the index form."""
     doc = o.document(doc_id)
-    return render(request, "work.html", doc=doc, doc_type_choices=o.doc_types())
+    found = o.find_children(find, 0, 20).items if find.strip() and "index" in doc["actions"] else None
+    return render(request, "work.html", doc=doc, doc_type_choices=o.doc_types(), find=find, found=found)
 
 
 @router.post("/documents/{doc_id}/index")
