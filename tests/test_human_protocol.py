@@ -408,6 +408,30 @@ def test_a_misfiled_document_moves_with_two_people_and_a_misfiling_record(world,
     assert [(c["status"], c["requested_by"]) for c in listed] == [("approved", "cw.north")]
 
 
+def test_the_two_person_correction_through_the_html_forms(app, world):
+    doc = copy_of(world, "south", state="verified", children=["AB123456"])
+    asker, approver = TestClient(app), TestClient(app)
+    sign_in(asker, "cw.north")
+    sign_in(approver, "tm.plain")
+    page = asker.get(f"/documents/{doc}").text  # opened while misfiled: goes in the misfiling record
+    assert "Ask for the correction" in page
+    asked = asker.post(f"/documents/{doc}/corrections", follow_redirects=False, data={
+        "csrf_token": csrf_from(page), "reason": "letter about another family's child", "children": "CD654321"})
+    assert asked.status_code == 303
+    page = approver.get(f"/documents/{doc}").text
+    assert "pending" in page and "Approve correction" in page
+    request_id = int(page.split('action="/corrections/')[1].split("/")[0])
+    done = approver.post(f"/corrections/{request_id}/approve", follow_redirects=False,
+                         data={"csrf_token": csrf_from(page), "note": "checked against the letter"})
+    assert done.status_code == 303
+    assert links_of(world, doc) == ["CD654321"]
+    assert "Not allowed" in asker.get(f"/documents/{doc}").text  # the old link gave access; no longer
+    south = TestClient(app)
+    sign_in(south, "cw.south")
+    page = south.get(f"/documents/{doc}").text
+    assert "Misfiling record: while filed to AB123456, opened by cw.north" in page
+
+
 def test_the_person_who_asked_cannot_approve_and_a_refusal_needs_a_reason(world, as_user):
     doc = copy_of(world, "referral", state="verified")
     manager = as_user("tm.north")

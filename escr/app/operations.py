@@ -259,6 +259,8 @@ class Operations:
         actions = []
         if doc.state in BEFORE_VERIFICATION and self.p.can(Can.INTAKE) and _same(doc.batch.operator, self.p.username):
             actions.append("withdraw")
+        if self.p.can(Can.INTAKE) and doc.state in (*BEFORE_VERIFICATION, "verified") and doc.replaces_id is None:
+            actions.append("link_rescan")
         if doc.state in ("needs_indexing", "awaiting_verification") and (self.p.can(Can.INDEX) or self.p.can(Can.VERIFY)):
             try:
                 access.index_grant(session, self.p, doc)

@@ -210,7 +210,49 @@ def child_purpose(request: Request, o: Ops, child_id: str, purpose: Annotated[st
 
 @router.get("/documents/{doc_id}")
 def document(request: Request, o: Ops, doc_id: str) -> Response:
-    return render(request, "document.html", doc=o.document(doc_id))
+    doc = o.document(doc_id)
+    return render(request, "document.html", doc=doc, corrections=o.corrections(doc_id),
+                  doc_type_choices=o.doc_types())
+
+
+@router.post("/documents/{doc_id}/third-party")
+def third_party(request: Request, o: Ops, doc_id: str, third_party: Annotated[str, Form()],
+                reason: Annotated[str, Form()]) -> Response:
+    on = o.set_third_party(doc_id, on=third_party == "yes", reason=reason)
+    notice(request, f"Document {doc_id} is {'now' if on else 'no longer'} flagged as holding third-party information.")
+    return back(f"/documents/{doc_id}")
+
+
+@router.post("/documents/{doc_id}/replaces")
+def replaces(request: Request, o: Ops, doc_id: str, replaces: Annotated[str, Form()]) -> Response:
+    o.link_rescan(doc_id, replaces.strip())
+    notice(request, f"Document {doc_id} replaces {replaces.strip()}, which is now superseded.")
+    return back(f"/documents/{doc_id}")
+
+
+@router.post("/documents/{doc_id}/corrections")
+def request_correction(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()],
+                       children: Annotated[str, Form()] = "", doc_type: Annotated[str, Form()] = "",
+                       doc_date: Annotated[str, Form()] = "") -> Response:
+    ids = children.replace(",", " ").split()
+    o.request_correction(doc_id, reason=reason, child_ids=ids or None, doc_type=doc_type or None,
+                         doc_date=parse_date(doc_date, "document date"))
+    notice(request, f"Correction of {doc_id} asked for: it waits for a second person's approval.")
+    return back(f"/documents/{doc_id}")
+
+
+@router.post("/corrections/{request_id}/approve")
+def approve_correction(request: Request, o: Ops, request_id: int, note: Annotated[str, Form()] = "") -> Response:
+    done = o.decide_correction(request_id, approve=True, note=note)
+    notice(request, f"Correction approved: document {done['document_id']} corrected.")
+    return back(f"/documents/{done['document_id']}")
+
+
+@router.post("/corrections/{request_id}/refuse")
+def refuse_correction(request: Request, o: Ops, request_id: int, reason: Annotated[str, Form()]) -> Response:
+    done = o.decide_correction(request_id, approve=False, note=reason)
+    notice(request, "Correction refused.")
+    return back(f"/documents/{done['document_id']}")
 
 
 @router.get("/documents/{doc_id}/pdf")
