@@ -33,14 +33,13 @@ from sqlalchemy import ColumnElement, false, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from escr.app.retrieval import DocumentScope, Use
-from escr.app.verification import BEFORE_VERIFICATION, OUT_OF_RECORD, VERIFIED
+from escr.app.verification import BEFORE_VERIFICATION, MIN_REASON_CHARS, OUT_OF_RECORD, VERIFIED
 from escr.errors import EscrError, InvalidState, NotFound
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditPurpose, BreakGlass, Child, ChildAllocation, Document, DocumentChild
 
 # Document states in which business support still work on (or open) a document.
 INTAKE_STATES = (*BEFORE_VERIFICATION, *OUT_OF_RECORD)
-MIN_REASON_CHARS = 10
 
 
 class Role(StrEnum):

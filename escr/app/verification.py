@@ -289,7 +289,7 @@ def link_rescan_by_coversheet(session: Session, new_id: str) -> Document | None:
     return link_rescan(session, new.id, old.id, user=SYSTEM, how="coversheet")
 
 
-MIN_REASON_CHARS = 10
+MIN_REASON_CHARS = 10  # a stated reason (break-glass, purposes, corrections, the third-party flag)
 
 
 def set_third_party(session: Session, doc_id: str, *, user: str, on: bool, reason: str,
