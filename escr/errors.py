@@ -66,3 +66,9 @@ class InvalidState(EscrError):
     """An action not allowed in the document's current state."""
 
     code = "invalid_state"
+
+
+class Conflict(InvalidState):
+    """Someone else changed the document since this person saw it (two people deciding at once)."""
+
+    code = "conflict"

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from escr.app.verification import link_rescan_by_coversheet
 from escr.errors import DatabaseError, EscrError, InputRejected, StorageError
 from escr.indexing.matching import MatchResult, match_child
 from escr.indexing.tagging import Tag as TextTag
@@ -366,6 +367,8 @@ def file_records(ctx: IntakeContext) -> None:
                      parameters={"state": doc.state, "reasons": doc.reasons, "children": sorted(doc.links)})
         for event in ctx.events:
             record(session, event)
+        for doc in ctx.documents:  # a rescan under a rejected or withdrawn scan's cover sheet replaces it
+            link_rescan_by_coversheet(session, doc.id)
 
 
 def release_intake_file(ctx: IntakeContext) -> None:

@@ -113,6 +113,14 @@ def image_loads(page: Page, src: str) -> bool:
     return resp.status == 200 and resp.body().startswith(b"\x89PNG")
 
 
+def allocate(world: World, child_id: str, username: str | None) -> None:
+    from escr.app import accounts
+    from escr.record.events import Actor
+
+    with world.services.db.session() as session:
+        accounts.allocate(session, child_id, username, actor=Actor(kind="user", name="setup"))
+
+
 def shot(page: Page, tmp_path_factory, role: str) -> Path:
     out = tmp_path_factory.getbasetemp() / "screenshots" / f"{role}.png"
     out.parent.mkdir(exist_ok=True)
@@ -122,6 +130,7 @@ def shot(page: Page, tmp_path_factory, role: str) -> Path:
 
 def test_caseworker_finds_a_child_opens_a_document_and_searches_the_record(page_for, world, tmp_path_factory):
     ref, tp = world.docs["referral"], world.docs["third_party"]
+    allocate(world, "AB123456", "cw.north")  # before verification only the allocated worker reads it
     page = page_for("cw.north")
     expect(page).to_have_url(re.compile(r"/children$"))
     find_child(page, "Whitfield", "AB123456")
@@ -134,6 +143,7 @@ def test_caseworker_finds_a_child_opens_a_document_and_searches_the_record(page_
 
     page.get_by_role("link", name=ref).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Referral")
+    expect(page.get_by_text("Not yet verified").first).to_be_visible()
     thumb = page.get_by_role("img", name="Page 1 of 1")
     expect(thumb).to_be_visible()
     assert image_loads(page, thumb.get_attribute("src"))
@@ -150,8 +160,9 @@ def test_caseworker_finds_a_child_opens_a_document_and_searches_the_record(page_
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.get_by_role("link", name=ref)).to_be_visible()
 
-    page.goto(f"/documents/{tp}")  # third-party information without the permission: details only
-    expect(page.get_by_text("needs the third-party permission")).to_be_visible()
+    allocate(world, "AB123456", None)
+    page.goto(f"/documents/{tp}")  # not yet verified, and not their allocated child: details only
+    expect(page.get_by_text("is not yet verified")).to_be_visible()
     expect(page.get_by_role("img", name="Page 1 of 1")).to_have_count(0)
 
     page.goto("/access-log")

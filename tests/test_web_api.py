@@ -172,7 +172,7 @@ def test_manual_indexing_then_four_eyes_verification(world, as_user):
 def test_reject_needs_a_reason_and_sends_the_paper_back_for_rescanning(world, as_user):
     doc = world.docs["referral"]
     bs = as_user("bs.jones")
-    assert error_of(bs.post(f"/api/v1/documents/{doc}/reject", json={"reason": " "})) == (409, "invalid_state")
+    assert error_of(bs.post(f"/api/v1/documents/{doc}/reject", json={"reason": " "})) == (422, "reason_required")
     resp = bs.post(f"/api/v1/documents/{doc}/reject", json={"reason": "page 2 is cut off at the bottom"})
     assert resp.status_code == 200 and resp.json()["state"] == "rejected"
     assert [d["id"] for d in bs.get("/api/v1/queue?state=rejected").json()["items"]] == [doc]

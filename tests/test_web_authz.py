@@ -106,21 +106,38 @@ def api_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[st
         ("GET", "/api/v1/search?q=bruising", {}, READERS, "role_forbidden"),
         ("POST", "/api/v1/search", {"json": {"q": "bruising"}}, READERS, "role_forbidden"),
         ("GET", f"/api/v1/documents/{ref}", {}, READERS, "role_forbidden"),
-        ("GET", f"/api/v1/documents/{ref}/content", {}, {"business_support", "caseworker", "team_manager"},
-         "purpose_required|role_forbidden"),
-        ("GET", f"/api/v1/documents/{ref}/pages/1", {}, {"business_support", "caseworker", "team_manager"},
-         "purpose_required|role_forbidden"),
+        # Not yet verified: intake, verifiers and the child's team manager (and allocated worker) only.
+        ("GET", f"/api/v1/documents/{ref}/content", {}, {"business_support", "team_manager"},
+         "purpose_required|role_forbidden|not_yet_verified"),
+        ("GET", f"/api/v1/documents/{ref}/pages/1", {}, {"business_support", "team_manager"},
+         "purpose_required|role_forbidden|not_yet_verified"),
         ("GET", f"/api/v1/documents/{ref}/provenance", {}, READERS, "role_forbidden"),
         ("GET", f"/api/v1/documents/{ref}/provenance.csv", {}, READERS, "role_forbidden"),
         ("POST", f"/api/v1/documents/{south}/purpose", {"json": {"purpose": "complaint investigation 123"}},
          {"auditor"}, "role_forbidden"),
-        ("POST", f"/api/v1/documents/{south}/index", {"json": {"children": ["CD654321"], "doc_type": "correspondence"}},
+        # Harmless when allowed: an unknown type, a version nobody saw (409 conflict), a wrong state.
+        ("POST", f"/api/v1/documents/{ref}/index", {"json": {"children": ["AB123456"], "doc_type": "no_such_type"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", f"/api/v1/documents/{ref}/verify?version=999", {}, {"business_support", "team_manager"},
+         "role_forbidden"),
+        ("POST", f"/api/v1/documents/{ref}/reject?version=999", {"json": {"reason": "page two is missing"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", f"/api/v1/documents/{ref}/accept-qc", {"json": {"reason": "faint but legible"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", f"/api/v1/documents/{south}/verify", {}, set(), "role_forbidden|not_your_team|cannot_see_to_decide"),
+        ("POST", f"/api/v1/documents/{south}/withdraw", {"json": {"reason": "pages out of order"}},
          {"business_support"}, "role_forbidden"),
-        ("POST", f"/api/v1/documents/{south}/verify", {}, {"business_support"}, "role_forbidden|not_your_team"),
-        ("POST", f"/api/v1/documents/{south}/reject", {"json": {"reason": "page two is missing"}},
-         {"business_support"}, "role_forbidden|not_your_team"),
-        ("POST", f"/api/v1/documents/{south}/accept-qc", {"json": {"reason": "faint but legible"}},
-         {"business_support"}, "role_forbidden|not_your_team"),
+        ("POST", f"/api/v1/documents/{ref}/third-party", {"json": {"third_party": True, "reason": "short"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", f"/api/v1/documents/{south}/replaces", {"json": {"replaces": south}}, {"business_support"},
+         "role_forbidden"),
+        ("GET", f"/api/v1/documents/{ref}/corrections", {}, READERS, "role_forbidden"),
+        ("POST", f"/api/v1/documents/{ref}/corrections", {"json": {"reason": "filed to the wrong child"}},
+         {"business_support", "team_manager"}, "role_forbidden|not_yet_verified"),
+        ("POST", "/api/v1/corrections/999999/approve", {"json": {}}, {"business_support", "team_manager"},
+         "role_forbidden"),
+        ("POST", "/api/v1/corrections/999999/refuse", {"json": {"reason": "it was filed right"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
         ("GET", "/api/v1/intake", {}, {"business_support"}, "role_forbidden"),
         ("GET", "/api/v1/queue", {}, {"business_support", "team_manager"}, "role_forbidden"),
         ("GET", "/api/v1/quarantine", {}, {"business_support"}, "role_forbidden"),
@@ -223,24 +240,36 @@ def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[s
         ("POST", "/children/AB123457/purpose", {"data": {"purpose": "case-file audit of this child"}},
          {"auditor"}, "role_forbidden"),
         ("GET", f"/documents/{ref}", {}, READERS, "role_forbidden"),
-        ("GET", f"/documents/{ref}/pdf", {}, {"business_support", "caseworker", "team_manager"},
-         "purpose_required|role_forbidden"),
+        ("GET", f"/documents/{ref}/pdf", {}, {"business_support", "team_manager"},
+         "purpose_required|role_forbidden|not_yet_verified"),
         ("GET", f"/documents/{d['own_scan']}/original", {}, {"business_support", "caseworker", "team_manager"},
          "purpose_required|role_forbidden"),
-        ("GET", f"/documents/{ref}/pages/1.png", {}, {"business_support", "caseworker", "team_manager"},
-         "purpose_required|role_forbidden"),
+        ("GET", f"/documents/{ref}/pages/1.png", {}, {"business_support", "team_manager"},
+         "purpose_required|role_forbidden|not_yet_verified"),
         ("GET", f"/documents/{ref}/provenance", {}, READERS, "role_forbidden"),
         ("GET", f"/documents/{ref}/provenance.csv", {}, READERS, "role_forbidden"),
         ("POST", f"/documents/{south}/purpose", {"data": {"purpose": "complaint investigation 123"}}, {"auditor"},
          "role_forbidden"),
         ("GET", f"/documents/{ref}/work", {}, READERS, "role_forbidden"),
-        ("POST", f"/documents/{south}/index", {"data": {"children": ["CD654321"], "doc_type": "correspondence"}},
-         {"business_support"}, "role_forbidden"),
-        ("POST", f"/documents/{south}/verify", {}, {"business_support"}, "role_forbidden|not_your_team"),
-        ("POST", f"/documents/{south}/reject", {"data": {"reason": "page two is missing"}}, {"business_support"},
-         "role_forbidden|not_your_team"),
-        ("POST", f"/documents/{south}/accept-qc", {"data": {"reason": "faint but legible"}}, {"business_support"},
-         "role_forbidden|not_your_team"),
+        ("POST", f"/documents/{ref}/index", {"data": {"other_children": "AB123456", "doc_type": "no_such_type"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", f"/documents/{ref}/verify", {"data": {"version": "999"}}, {"business_support", "team_manager"},
+         "role_forbidden"),
+        ("POST", f"/documents/{ref}/reject", {"data": {"reason": "page two is missing", "version": "999"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", f"/documents/{ref}/accept-qc", {"data": {"reason": "faint but legible"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", f"/documents/{south}/withdraw", {"data": {"reason": "pages out of order"}}, {"business_support"},
+         "role_forbidden"),
+        ("POST", f"/documents/{ref}/third-party", {"data": {"third_party": "yes", "reason": "short"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", f"/documents/{south}/replaces", {"data": {"replaces": south}}, {"business_support"},
+         "role_forbidden"),
+        ("POST", f"/documents/{ref}/corrections", {"data": {"reason": "filed to the wrong child"}},
+         {"business_support", "team_manager"}, "role_forbidden|not_yet_verified"),
+        ("POST", "/corrections/999999/approve", {}, {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", "/corrections/999999/refuse", {"data": {"reason": "it was filed right"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
         ("GET", "/intake", {}, {"business_support"}, "role_forbidden"),
         ("GET", "/queue", {}, {"business_support", "team_manager"}, "role_forbidden"),
         ("POST", "/quarantine/no-such-claim/retry", {}, {"business_support"}, "role_forbidden"),
@@ -284,7 +313,7 @@ def _normalise(path: str, d: dict[str, str]) -> str:
     for doc_id in d.values():
         path = path.replace(doc_id, "{}")
     path = re.sub(r"/children/[A-Z]{2}\d{6}", "/children/{}", path)
-    path = re.sub(r"/(quarantine|break-glass|tokens|users|teams)/[^/]+", r"/\1/{}", path)
+    path = re.sub(r"/(quarantine|break-glass|tokens|users|teams|corrections)/[^/]+", r"/\1/{}", path)
     path = re.sub(r"/(members|pages)/[^/]+", r"/\1/{}", path)
     path = re.sub(r"/(volumes|moves|incidents|proposals|holds|coversheets)/[^/]+", r"/\1/{}", path)
     return path.replace("{}.png", "{}")
@@ -557,11 +586,23 @@ def test_the_north_caseworker_reads_the_north_childs_record_and_every_read_is_lo
     ref = world.docs["referral"]
     docs = north.get("/api/v1/children/AB123456/documents").json()
     assert ref in [d["id"] for d in docs["items"]]
-    pdf = north.get(f"/api/v1/documents/{ref}/content")
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    assert north.get(f"/api/v1/documents/{ref}/pages/1").content.startswith(b"\x89PNG")
-    hits = north.get("/api/v1/children/AB123456/search?q=bruising").json()
-    assert [h["id"] for h in hits["items"]] == [ref]
+    # The referral is not yet verified: a caseworker of the team not allocated the child cannot open it.
+    refused = north.get(f"/api/v1/documents/{ref}/content")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_yet_verified"
+    assert north.get("/api/v1/children/AB123456/search?q=bruising").json()["total"] == 0
+    with world.services.db.session() as session:
+        accounts.allocate(session, "AB123456", "cw.north", actor=Actor(kind="user", name="setup"))
+    try:
+        pdf = north.get(f"/api/v1/documents/{ref}/content")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        assert "not-yet-verified" in pdf.headers["content-disposition"]
+        assert north.get(f"/api/v1/documents/{ref}").json()["content"]["not_yet_verified"] is True
+        assert north.get(f"/api/v1/documents/{ref}/pages/1").content.startswith(b"\x89PNG")
+        hits = north.get("/api/v1/children/AB123456/search?q=bruising").json()
+        assert [(h["id"], h["not_yet_verified"]) for h in hits["items"]] == [(ref, True)]
+    finally:
+        with world.services.db.session() as session:
+            accounts.allocate(session, "AB123456", None, actor=Actor(kind="user", name="setup"))
     mine = [e for e in access_events(world, actor="cw.north") if e.outcome == "ok"]
     actions = {(e.detail["action"], e.document_id) for e in mine}
     assert {("list", None), ("download", ref), ("view", ref), ("search", None)} <= actions
@@ -596,7 +637,7 @@ def test_an_auditor_sees_provenance_and_logs_but_opens_content_only_after_record
     assert auditor.get("/api/v1/access-log?child=AB123456").status_code == 200
     meta = auditor.get(f"/api/v1/documents/{ref}").json()
     assert meta["content"] == {"allowed": False, "basis": None, "code": "purpose_required",
-                               "message": f"record a purpose before opening document {ref}"}
+                               "message": f"record a purpose before opening document {ref}", "not_yet_verified": True}
     refused = auditor.get(f"/api/v1/documents/{ref}/content")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "purpose_required"
     assert auditor.get("/api/v1/children/AB123456/search?q=bruising").json()["total"] == 0
@@ -620,13 +661,13 @@ def test_an_auditor_sees_provenance_and_logs_but_opens_content_only_after_record
 
 def test_third_party_documents_open_only_with_the_extra_permission(app, world, tokens):
     tp = world.docs["third_party"]
-    caseworker = api(app, tokens["cw.north"])  # north team, no third-party permission
+    caseworker = api(app, tokens["cw.north"])  # north team, no third-party permission, not allocated
     meta = caseworker.get(f"/api/v1/documents/{tp}")
     assert meta.status_code == 200 and meta.json()["third_party"] is True
-    assert meta.json()["content"]["code"] == "third_party_permission_required"
+    assert meta.json()["content"]["code"] == "not_yet_verified"  # and third-party (test_human_protocol)
     for path in (f"/api/v1/documents/{tp}/content", f"/api/v1/documents/{tp}/pages/1"):
         resp = caseworker.get(path)
-        assert resp.status_code == 403 and resp.json()["error"]["code"] == "third_party_permission_required"
+        assert resp.status_code == 403 and resp.json()["error"]["code"] == "not_yet_verified"
     assert caseworker.get("/api/v1/search?q=confidence").json()["total"] == 0
 
     manager = api(app, tokens["tm.north"])  # north team, with the permission
@@ -638,7 +679,7 @@ def test_the_original_scan_opens_only_to_those_who_may_open_every_document_in_it
     """The batch holding the referral also holds the south team's letter: its original stays closed."""
     from escr.record.models import Document
 
-    north = api(app, tokens["cw.north"])
+    north = api(app, tokens["tm.north"])  # may open the north documents before verification
     ref, own = world.docs["referral"], world.docs["own_scan"]
     refused = north.get(f"/api/v1/documents/{ref}/content?original=true")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "original_holds_other_records"
@@ -648,7 +689,7 @@ def test_the_original_scan_opens_only_to_those_who_may_open_every_document_in_it
     with world.services.db.session() as session:
         scanned_sha256 = session.get(Document, own).batch.sha256
     assert hashlib.sha256(original.content).hexdigest() == scanned_sha256  # the untouched scan
-    event = access_events(world, actor="cw.north", document_id=own)[-1]
+    event = access_events(world, actor="tm.north", document_id=own)[-1]
     assert event.detail["action"] == "download" and event.detail["parameters"]["object"] == "original"
 
 

@@ -236,6 +236,24 @@ def test_escr_run_serves_the_app_beside_the_watcher_and_stops_both(settings, tmp
     assert watchers_in_session(process.pid) == []  # the watcher stopped with it
 
 
+def test_escr_run_stopped_by_sigterm_stops_its_watcher_too(settings):
+    """`kill -TERM` (systemd, docker stop) on `escr run` used to leave the watcher as an orphan."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "escr", "run", "--port", str(port)],
+                               env=server_env(settings.home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz") or process.poll() is not None, "escr run")
+        wait_for(lambda: watchers_in_session(process.pid) or process.poll() is not None, "the watcher")
+        assert watchers_in_session(process.pid)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    finally:
+        stop(process)
+    assert watchers_in_session(process.pid) == []  # no orphan left behind
+    assert process.returncode in (0, -signal.SIGTERM)
+
+
 @pytest.mark.parametrize("command", ["run", "serve"])
 def test_a_port_in_use_is_one_clear_error_before_anything_starts(settings, command):
     """`make run` with an earlier run still serving: say so and start no watcher, rather than

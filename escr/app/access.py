@@ -6,12 +6,17 @@ read or change, so a rule holds whether or not a link to the page is shown.
 - Caseworkers and team managers read the records of the children of their teams (the child
   index's `team` column) and of children allocated to them by name.
 - Business support find any child (to index and print cover sheets) and list their documents,
-  but open only documents still in intake (indexing, QC, verification).
+  but open only documents still in intake (indexing, QC, verification) or taken out of the
+  record (rejected, withdrawn, superseded).
+- Before verification a document's content opens only to intake and verification roles and to
+  the child's allocated worker and team manager (marked "not yet verified"); after rejection,
+  withdrawal or a rescan only to intake roles. Search follows the same rules.
+- Nobody decides on (verifies, rejects, passes QC on) a document whose pages they cannot open.
 - Auditors see every document's metadata, provenance and the access log, and open a document's
   content only after recording a purpose for it (or for the child), which expires.
 - Administrators manage accounts and teams and read no record.
-- A document flagged as holding third-party information opens only with the third-party
-  permission, whatever else applies.
+- A document flagged as holding third-party information opens to the child's allocated worker
+  and team manager; for everyone else the third-party permission governs.
 - Break-glass: a caseworker or team manager may open one other child's record for a while by
   stating a reason; every read under it is flagged in the access log and the access waits for
   an auditor's review.
@@ -20,7 +25,7 @@ read or change, so a rule holds whether or not a link to the page is shown.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -28,13 +33,13 @@ from sqlalchemy import ColumnElement, false, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from escr.app.retrieval import DocumentScope, Use
+from escr.app.verification import BEFORE_VERIFICATION, MIN_REASON_CHARS, OUT_OF_RECORD, VERIFIED
 from escr.errors import EscrError, InvalidState, NotFound
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditPurpose, BreakGlass, Child, ChildAllocation, Document, DocumentChild
 
-# Document states in which business support still work on a document.
-INTAKE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification", "rejected")
-MIN_REASON_CHARS = 10
+# Document states in which business support still work on (or open) a document.
+INTAKE_STATES = (*BEFORE_VERIFICATION, *OUT_OF_RECORD)
 
 
 class Role(StrEnum):
@@ -115,6 +120,7 @@ class Grant:
     basis: str
     purpose: str | None = None
     break_glass_id: int | None = None
+    not_yet_verified: bool = False  # content opened before verification: shown with a mark
 
     @property
     def use(self) -> Use:
@@ -219,10 +225,28 @@ def _record_grant(session: Session, principal: Principal, doc: Document) -> Gran
 def document_grant(session: Session, principal: Principal, doc: Document, *, content: bool) -> Grant:
     """May this person see the document's metadata (content=False), or open its pages (content=True)?"""
     grant = _document_grant(session, principal, doc, content=content)
-    if content and doc.third_party and not principal.third_party:
+    if content and doc.third_party and not principal.third_party and close_to_child(session, principal, doc) is None:
         raise AccessDenied(f"document {doc.id} holds third-party information; opening it needs the "
-                           "third-party permission", code="third_party_permission_required")
+                           "third-party permission (or to be the child's allocated worker or team manager)",
+                           code="third_party_permission_required")
+    if content and doc.state != VERIFIED:
+        return replace(grant, not_yet_verified=True)
     return grant
+
+
+def close_to_child(session: Session, principal: Principal, doc: Document) -> str | None:
+    """'allocated' when one of the document's children is allocated to this person, 'team_manager'
+    when this team manager's team holds one of them; else None."""
+    if not principal.can(Can.READ_RECORDS):
+        return None
+    if any(_allocated_to(session, principal, link.child_id) for link in doc.children):
+        return "allocated"
+    if principal.role is Role.TEAM_MANAGER:
+        for link in doc.children:
+            child = session.get(Child, link.child_id)
+            if child is not None and child.team and child.team in principal.teams:
+                return "team_manager"
+    return None
 
 
 def original_grant(session: Session, principal: Principal, doc: Document) -> Grant:
@@ -262,19 +286,54 @@ def _document_grant(session: Session, principal: Principal, doc: Document, *, co
     if grant is None:
         raise AccessDenied(f"document {doc.id} is not in the record of a child in your teams or allocated "
                            "to you", code="not_your_team")
+    if content and doc.state in OUT_OF_RECORD:
+        raise AccessDenied(f"document {doc.id} is {doc.state}: it is out of the child's record and opens to "
+                           "intake roles only", code="not_in_record")
+    if content and doc.state != VERIFIED and close_to_child(session, principal, doc) is None:
+        raise AccessDenied(f"document {doc.id} is not yet verified; before verification it opens only to "
+                           "intake and verification roles and the child's allocated worker and team manager",
+                           code="not_yet_verified")
     return grant
 
 
 def verify_grant(session: Session, principal: Principal, doc: Document) -> Grant:
-    """May this person verify, reject or pass QC on the document? (Four-eyes is checked after.)"""
+    """May this person verify, reject, pass QC on or correct the document? Only if they may open
+    every page of it: verification means seeing. (Four-eyes is checked after.)"""
     require(principal, Can.VERIFY)
     if principal.role is Role.TEAM_MANAGER:
         grant = _record_grant(session, principal, doc)
         if grant is None or grant.basis == "break_glass":
             raise AccessDenied(f"team managers verify documents of their own teams' children; {doc.id} is not one",
                                code="not_your_team")
-        return grant
-    return Grant("intake")
+    else:
+        grant = Grant("intake")
+    try:
+        document_grant(session, principal, doc, content=True)
+    except AccessDenied as exc:
+        raise AccessDenied(f"you cannot open every page of document {doc.id}, so you cannot decide on it "
+                           f"({exc.code}); it waits for a verifier who may open it",
+                           code="cannot_see_to_decide") from None
+    return grant
+
+
+def queue_condition(principal: Principal) -> ColumnElement[bool] | None:
+    """Which documents the work queues show this person: those they could decide on. Third-party
+    documents wait for verifiers who may open them (business support need the permission)."""
+    if principal.role is Role.BUSINESS_SUPPORT and not principal.third_party:
+        return Document.third_party.is_(False)
+    return None
+
+
+def index_grant(session: Session, principal: Principal, doc: Document) -> Grant:
+    """May this person index the document, or correct its indexing before verification? Business
+    support index; a verifier may correct what they are verifying (and so becomes its indexer)."""
+    if principal.can(Can.INDEX):
+        try:
+            return document_grant(session, principal, doc, content=True)
+        except AccessDenied as exc:
+            raise AccessDenied(f"you cannot open document {doc.id}, so you cannot index it ({exc.code})",
+                               code="cannot_see_to_decide") from None
+    return verify_grant(session, principal, doc)
 
 
 def readable_document_ids(session: Session, principal: Principal) -> DocumentScope:
@@ -283,9 +342,16 @@ def readable_document_ids(session: Session, principal: Principal) -> DocumentSco
     council's scale, too many to list for every search."""
     if not principal.can(Can.FIND_CHILDREN):  # administrators and the host operator read no records
         return DocumentScope(session, lambda doc_id: false())
+
+    def state_of(doc_id: ColumnElement[str]):  # type: ignore[no-untyped-def]
+        # A per-document look-up (documents' primary key), made only for documents the rule let
+        # through, instead of a join over every document the rule admits.
+        other = aliased(Document)
+        return select(other.state).where(other.id == doc_id).scalar_subquery()
+
+    close = None
     if principal.role is Role.BUSINESS_SUPPORT:
-        in_intake = select(Document.id).where(Document.state.in_(INTAKE_STATES))
-        rule = lambda doc_id: doc_id.in_(in_intake)  # noqa: E731
+        rule = lambda doc_id: state_of(doc_id).in_(INTAKE_STATES)  # noqa: E731
     elif principal.role is Role.AUDITOR:
         purposes = session.scalars(select(AuditPurpose).where(AuditPurpose.user_id == principal.user_id,
                                                               AuditPurpose.expires_at > now())).all()
@@ -296,16 +362,23 @@ def readable_document_ids(session: Session, principal: Principal) -> DocumentSco
     else:
         require(principal, Can.FIND_CHILDREN)
         of_children = select(DocumentChild.document_id).where(DocumentChild.child_id.in_(_known_children(principal)))
-        rule = lambda doc_id: doc_id.in_(of_children)  # noqa: E731
+        allocated = select(ChildAllocation.child_id).where(ChildAllocation.user_id == principal.user_id)
+        close_children = (union(allocated, select(Child.child_id).where(Child.team.in_(sorted(principal.teams))))
+                          if principal.role is Role.TEAM_MANAGER else allocated)
+        close = select(DocumentChild.document_id).where(DocumentChild.child_id.in_(close_children))
+
+        def rule(doc_id: ColumnElement[str]) -> ColumnElement[bool]:
+            state = state_of(doc_id)
+            return doc_id.in_(of_children) & or_(state == VERIFIED,
+                                                 state.in_(BEFORE_VERIFICATION) & doc_id.in_(close))
     if principal.third_party:
         return DocumentScope(session, rule)
 
     def without_third_party(doc_id: ColumnElement[str]) -> ColumnElement[bool]:
-        # A per-document look-up (documents' primary key), made only for documents the rule let
-        # through, instead of a join over every document the rule admits.
         other = aliased(Document)
         flag = select(other.third_party).where(other.id == doc_id).scalar_subquery()
-        return rule(doc_id) & flag.is_(False)
+        allowed = flag.is_(False) if close is None else or_(flag.is_(False), doc_id.in_(close))
+        return rule(doc_id) & allowed
 
     return DocumentScope(session, without_third_party)
 

@@ -116,6 +116,10 @@ def parse_date(value: str | None, field: str) -> date | None:
         raise InvalidState(f"{field} is not a date (YYYY-MM-DD)", code="validation_failed") from None
 
 
+def _same(a: str | None, b: str | None) -> bool:
+    return bool(a and b and a.strip().casefold() == b.strip().casefold())
+
+
 class Operations:
     """Everything a signed-in person can do, bound to that person."""
 
@@ -233,9 +237,13 @@ class Operations:
             data = retrieval.show_document(session, doc_id, actor=self.p.actor, use=grant.use)
             try:
                 content = access.document_grant(session, self.p, doc, content=True)
-                data["content"] = {"allowed": True, "basis": content.basis, "code": None, "message": None}
+                data["content"] = {"allowed": True, "basis": content.basis, "code": None, "message": None,
+                                   "not_yet_verified": content.not_yet_verified}
             except AccessDenied as exc:
-                data["content"] = {"allowed": False, "basis": None, "code": exc.code, "message": exc.message}
+                data["content"] = {"allowed": False, "basis": None, "code": exc.code, "message": exc.message,
+                                   "not_yet_verified": doc.state != "verified"}
+            data["version"] = doc.version
+            data["replaces"] = doc.replaces_id
             try:
                 access.original_grant(session, self.p, doc)
                 data["original_allowed"] = True
@@ -248,15 +256,32 @@ class Operations:
 
     def _actions(self, session: Session, doc: Document) -> list[str]:
         """What this person may do to the document now (the routes check again when they do it)."""
+        from escr.app.verification import BEFORE_VERIFICATION, scanned_or_indexed
+
         actions = []
-        if self.p.can(Can.INDEX) and doc.state in ("needs_indexing", "awaiting_verification"):
-            actions.append("index")
+        if doc.state in BEFORE_VERIFICATION and self.p.can(Can.INTAKE) and _same(doc.batch.operator, self.p.username):
+            actions.append("withdraw")
+        if self.p.can(Can.INTAKE) and doc.state in (*BEFORE_VERIFICATION, "verified") and doc.replaces_id is None:
+            actions.append("link_rescan")
+        if doc.state in ("needs_indexing", "awaiting_verification") and (self.p.can(Can.INDEX) or self.p.can(Can.VERIFY)):
+            try:
+                access.index_grant(session, self.p, doc)
+                actions.append("index")
+            except AccessDenied:
+                pass
+        if doc.state == "verified" and (self.p.can(Can.VERIFY) or self.p.can(Can.READ_RECORDS)):
+            try:
+                access.document_grant(session, self.p, doc, content=True)
+                actions.append("request_correction")
+            except AccessDenied:
+                pass
         if self.p.can(Can.VERIFY):
             try:
                 access.verify_grant(session, self.p, doc)
             except AccessDenied:
-                return actions
-            if self._scanned_or_indexed(doc):
+                return actions  # verification means seeing: nothing is offered unseen
+            actions.append("set_third_party")
+            if scanned_or_indexed(doc, self.p.username):
                 return actions  # four-eyes: someone else decides (the routes refuse it too)
             if doc.state == "awaiting_verification":
                 actions += ["verify", "reject"]
@@ -280,6 +305,8 @@ class Operations:
                 grant = access.document_grant(session, self.p, doc, content=True)
             stream, name = retrieval.open_document(session, self.services.store, doc_id, actor=self.p.actor,
                                                    original=original, use=grant.use)
+            if grant.not_yet_verified and name.endswith(".pdf"):
+                name = name[:-4] + "-not-yet-verified.pdf"  # the mark travels with the file
             media = doc.batch.media_type if original else "application/pdf"
         return stream, name, media
 
@@ -364,6 +391,8 @@ class Operations:
                                code="validation_failed")
         with self.db.session() as session:
             stmt = select(Document).where(Document.state.in_(states))
+            if (openable := access.queue_condition(self.p)) is not None:
+                stmt = stmt.where(openable)
             if self.p.role is Role.TEAM_MANAGER:
                 mine = select(Child.child_id).where(access.findable_children(session, self.p))
                 stmt = stmt.where(Document.id.in_(select(DocumentChild.document_id)
@@ -407,35 +436,98 @@ class Operations:
                 db=self.db, actor=self.p.actor, reason=reason, keep_until=keep_until)
         return keep_until.isoformat()
 
-    def index(self, doc_id: str, *, child_ids: list[str], doc_type: str, doc_date: date | None) -> str:
-        require(self.p, Can.INDEX)
-        from escr.app.verification import index_document
+    def index(self, doc_id: str, *, child_ids: list[str], doc_type: str, doc_date: date | None,
+              version: int | None = None) -> str:
+        """Index by hand, or correct the indexing before verification (a verifier who corrects
+        becomes the indexer, so yet another person verifies)."""
+        from escr.app.verification import check_version, index_document
         from escr.record.retention_updates import retention_hook
 
         child_ids = [c.strip() for c in child_ids if c and c.strip()]
         with self.db.session() as session:
+            doc = self._document(session, doc_id)
+            if not (self.p.can(Can.INDEX) or self.p.can(Can.VERIFY)):
+                require(self.p, Can.INDEX)
+            check_version(doc, version)
+            access.index_grant(session, self.p, doc)
             doc = index_document(session, doc_id, user=self.p.username, child_ids=child_ids, doc_type=doc_type,
-                                 known_types=list(self.services.doctypes.types), doc_date=doc_date,
+                                 known_types=self.services.doctypes.types, doc_date=doc_date,
                                  on_retention_change=retention_hook(self.services.store, self.services.retention,
-                                                                    self.p.actor, reason="indexed by hand"))
+                                                                    self.p.actor, reason="indexed by hand"),
+                                 expected_version=version)
             return doc.state
 
-    def decide(self, doc_id: str, decision: str, *, reason: str = "") -> str:
-        """Verify, reject, or accept a QC failure, under the four-eyes rule."""
-        from escr.app.verification import accept_qc_failure, reject_document, verify_document
+    def decide(self, doc_id: str, decision: str, *, reason: str = "", version: int | None = None) -> str:
+        """Verify, reject, or accept a QC failure, under the four-eyes rule, only by someone who
+        may open every page; `version` is what the person saw (a later change is a conflict)."""
+        from escr.app.verification import accept_qc_failure, check_version, reject_document, verify_document, withdraw_document
 
         with self.db.session() as session:
             doc = self._document(session, doc_id)
+            require(self.p, Can.INTAKE if decision == "withdraw" else Can.VERIFY)
+            check_version(doc, version)  # someone decided since: say so, whatever else now applies
+            if decision == "withdraw":
+                require(self.p, Can.INTAKE)
+                return withdraw_document(session, doc_id, user=self.p.username, reason=reason,
+                                         expected_version=version).state
             access.verify_grant(session, self.p, doc)
             if decision == "verify":
-                doc = verify_document(session, doc_id, user=self.p.username)
+                doc = verify_document(session, doc_id, user=self.p.username, expected_version=version)
             elif decision == "reject":
-                doc = reject_document(session, doc_id, user=self.p.username, reason=reason)
+                doc = reject_document(session, doc_id, user=self.p.username, reason=reason, expected_version=version)
             elif decision == "accept_qc":
-                doc = accept_qc_failure(session, doc_id, user=self.p.username, reason=reason)
+                doc = accept_qc_failure(session, doc_id, user=self.p.username, reason=reason, expected_version=version)
             else:
                 raise InvalidState(f"unknown decision {decision}", code="validation_failed")
             return doc.state
+
+    def set_third_party(self, doc_id: str, *, on: bool, reason: str, version: int | None = None) -> bool:
+        """Set or clear the third-party flag, with a reason: a verifier who may open the document."""
+        from escr.app.verification import set_third_party
+
+        with self.db.session() as session:
+            access.verify_grant(session, self.p, self._document(session, doc_id))
+            return set_third_party(session, doc_id, user=self.p.username, on=on, reason=reason,
+                                   expected_version=version).third_party
+
+    def link_rescan(self, doc_id: str, replaces: str) -> str:
+        """Link a rescan to the rejected or withdrawn scan it replaces (which becomes superseded)."""
+        require(self.p, Can.INTAKE)
+        from escr.app.verification import link_rescan
+
+        with self.db.session() as session:
+            return link_rescan(session, doc_id, replaces, user=self.p.username).state
+
+    def request_correction(self, doc_id: str, *, reason: str, child_ids: list[str] | None = None,
+                           doc_type: str | None = None, doc_date: date | None = None) -> dict[str, Any]:
+        from escr.app import corrections
+
+        with self.db.session() as session:
+            row = corrections.request_correction(session, self.p, doc_id, reason=reason, child_ids=child_ids,
+                                                 doc_type=doc_type or None, doc_date=doc_date,
+                                                 types=self.services.doctypes.types)
+            return corrections.request_dict(row)
+
+    def decide_correction(self, request_id: int, *, approve: bool, note: str = "") -> dict[str, Any]:
+        """A second person approves (the document moves) or refuses a correction."""
+        from escr.app import corrections
+        from escr.record.retention_updates import retention_hook
+
+        with self.db.session() as session:
+            if approve:
+                row = corrections.approve_correction(
+                    session, self.p, request_id, note=note, types=self.services.doctypes.types,
+                    on_retention_change=retention_hook(self.services.store, self.services.retention, self.p.actor,
+                                                       reason="corrected"))
+            else:
+                row = corrections.refuse_correction(session, self.p, request_id, note=note)
+            return corrections.request_dict(row)
+
+    def corrections(self, doc_id: str) -> list[dict[str, Any]]:
+        from escr.app import corrections
+
+        with self.db.session() as session:
+            return corrections.corrections_of(session, self.p, doc_id)
 
     def coversheet(self, child_ids: list[str], doc_type: str, pages: int | None, *, print_names: bool) -> bytes:
         """A printable cover sheet PDF for the child(ren)."""

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from escr.app.verification import load_document
+from escr.app.verification import OUT_OF_RECORD, VERIFIED, load_document
 from escr.errors import NotFound
 from escr.record.database import Database, DocumentCondition
 from escr.record.events import AccessEvent, Actor, record
@@ -102,6 +102,7 @@ def _summary(doc: Any, children: Collection[str], received_at: datetime) -> dict
         "pages": doc.page_count, "state": doc.state, "children": sorted(children),
         "third_party": doc.third_party, "scan_id": doc.batch_id,
         "received_at": received_at.isoformat(), "verified_by": doc.verified_by,
+        "not_yet_verified": doc.state != VERIFIED,
     }
 
 
@@ -132,10 +133,12 @@ def list_documents(
     session: Session, child_id: str, *, actor: Actor, doc_type: str | None = None,
     since: date | None = None, until: date | None = None, use: Use | None = None,
 ) -> list[dict[str, Any]]:
-    """A child's documents in date order (the chronology), undated ones last."""
+    """A child's documents in date order (the chronology), undated ones last; rejected, withdrawn
+    and superseded scans are out of the record (they stay in the audit trail)."""
     if session.get(Child, child_id) is None:
         raise NotFound(f"no child {child_id} in the child index")
-    stmt = (select(Document).join(DocumentChild).where(DocumentChild.child_id == child_id)
+    stmt = (select(Document).join(DocumentChild).where(DocumentChild.child_id == child_id,
+                                                       Document.state.not_in(OUT_OF_RECORD))
             .options(selectinload(Document.children), joinedload(Document.batch)))  # a few queries, not 2 per document
     if doc_type:
         stmt = stmt.where(Document.doc_type == doc_type)

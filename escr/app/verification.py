@@ -6,20 +6,30 @@ are the only way a document's state moves after intake, and each move is a proto
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from escr.errors import InvalidState, NotFound, ProtocolViolation
+from escr.errors import Conflict, InvalidState, NotFound, ProtocolViolation
+from escr.indexing.tagging import DocType
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
-from escr.record.models import Child, Document, DocumentChild, Tag
+from escr.record.models import Child, Document, DocumentChild, DocumentLinkHistory, QcResult, Tag
 
 QC_FAILED = "qc_failed"
 NEEDS_INDEXING = "needs_indexing"
 AWAITING_VERIFICATION = "awaiting_verification"
 VERIFIED = "verified"
 REJECTED = "rejected"
+# The states people's corrections add (kept here, in one place, beside the others):
+WITHDRAWN = "withdrawn"  # the scanner took their own scan back for a rescan
+SUPERSEDED = "superseded"  # a rescan replaced it: out of the chronology, kept in the audit trail
+
+BEFORE_VERIFICATION = (NEEDS_INDEXING, QC_FAILED, AWAITING_VERIFICATION)
+# Out of the child's record: open to intake roles only, not listed in the chronology.
+OUT_OF_RECORD = (REJECTED, WITHDRAWN, SUPERSEDED)
 
 
 def load_document(session: Session, doc_id: str) -> Document:
@@ -29,8 +39,35 @@ def load_document(session: Session, doc_id: str) -> Document:
     return doc
 
 
+def check_version(doc: Document, expected_version: int | None) -> None:
+    """A decision made on an older version of the document than the current one is a conflict."""
+    if expected_version is not None and expected_version != doc.version:
+        raise Conflict(f"document {doc.id} was changed by someone else since you opened it "
+                       f"(version {expected_version}, now {doc.version}); reload it and decide again")
+
+
+def claim(session: Session, doc: Document, expected_version: int | None = None) -> None:
+    """Take the document for one decision, or refuse with a Conflict.
+
+    `expected_version` is the version the person saw (the page or API answer carries it): if
+    someone decided since, this decision was made on something that is no longer true. The
+    guarded UPDATE makes two transactions deciding at once safe too: the second one waits for
+    the first, then matches no row, and nothing of it is applied."""
+    check_version(doc, expected_version)
+    seen = doc.version
+    done = session.execute(update(Document).where(Document.id == doc.id, Document.version == seen)
+                           .values(version=seen + 1).execution_options(synchronize_session=False))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"document {doc.id} was changed by someone else at the same time; reload it and decide again")
+    set_committed_value(doc, "version", seen + 1)
+
+
 def _same_person(a: str | None, b: str | None) -> bool:
     return bool(a and b and a.strip().casefold() == b.strip().casefold())
+
+
+def scanned_or_indexed(doc: Document, user: str) -> bool:
+    return _same_person(user, doc.batch.operator) or _same_person(user, doc.indexed_by)
 
 
 def _require_other_person(doc: Document, user: str, action: str) -> None:
@@ -45,53 +82,129 @@ def _require_state(doc: Document, allowed: Sequence[str], action: str) -> None:
         raise InvalidState(f"document {doc.id} is {doc.state}; it can be {action} only when {' or '.join(allowed)}")
 
 
+SYSTEM = "escr"  # the pipeline acting on its own (a rescan linked by its cover sheet)
+
+
 def _event(session: Session, kind: Kind, doc: Document, user: str, **fields: object) -> None:
-    record(session, ProtocolEvent(kind=kind, actor=Actor(kind="user", name=user), batch_id=doc.batch_id,
+    actor = Actor.system() if user == SYSTEM else Actor(kind="user", name=user)
+    record(session, ProtocolEvent(kind=kind, actor=actor, batch_id=doc.batch_id,
                                   document_id=doc.id, **fields))  # type: ignore[arg-type]
+
+
+def relink(session: Session, doc: Document, child_ids: Sequence[str], *, user: str, reason: str,
+           stamp: datetime) -> tuple[list[str], list[str]]:
+    """Make the document's links exactly `child_ids`; a removed link goes to the link history.
+
+    Links that stay are left as they were (who made them, on what basis); returns (removed, added)."""
+    wanted = list(dict.fromkeys(child_ids))
+    existing = {link.child_id: link for link in doc.children}
+    removed = [c for c in existing if c not in wanted]
+    added = [c for c in wanted if c not in existing]
+    for child_id in removed:
+        link = existing[child_id]
+        session.add(DocumentLinkHistory(document_id=doc.id, child_id=child_id, basis=link.basis,
+                                        linked_by=link.linked_by, linked_at=link.linked_at, unlinked_by=user,
+                                        unlinked_at=stamp, reason=reason))
+        session.delete(link)
+    session.flush()
+    for child_id in added:
+        session.add(DocumentChild(document_id=doc.id, child_id=child_id, basis="person", linked_by=user,
+                                  linked_at=stamp))
+    session.flush()
+    session.expire(doc, ["children"])
+    return removed, added
+
+
+def identity_check(session: Session, doc: Document) -> QcResult | None:
+    """Re-run the identity QC against the document's links now (the text's identifiers do not
+    change: they are kept in the first identity check's numbers, or the strong candidates)."""
+    rows = [q for q in doc.qc_results if q.check == "identity"]
+    if rows:
+        named = list(rows[0].numbers.get("identified_in_text") or [])
+    else:
+        named = [c.child_id for c in doc.candidates
+                 if any(str(r).lower().startswith(("child id in text", "nhs number in text")) for r in c.reasons)]
+    linked = sorted(link.child_id for link in doc.children)
+    if linked and named and not set(named) & set(linked):
+        status, message = "fail", ("The text identifies a different child from the one the document is filed to "
+                                   f"({', '.join(sorted(named))}); check it before verifying.")
+    else:
+        status, message = "pass", ("Identifiers in the text agree with the linked child(ren)." if named
+                                   else "No identifiers in the text to cross-check.")
+    result = QcResult(document_id=doc.id, check="identity", status=status, message=message,
+                      numbers={"linked": linked, "identified_in_text": sorted(named), "rechecked": True})
+    doc.qc_results.append(result)
+    return result
+
+
+def third_party_for(doc: Document, doc_type: str | None, types: Mapping[str, DocType] | None) -> bool | None:
+    """The flag the type's default and the text's own phrases give (None: the types are unknown)."""
+    if types is None:
+        return None
+    kind = types.get(doc_type or "")
+    phrase = any(t.name == "third_party" and t.source.startswith("rule:")
+                 and not (t.detail or "").startswith("default for doc type") for t in doc.tags)
+    return bool(phrase or (kind is not None and kind.third_party_default))
 
 
 def index_document(
     session: Session, doc_id: str, *, user: str, child_ids: Sequence[str], doc_type: str,
-    known_types: Sequence[str], doc_date: date | None = None,
+    known_types: Sequence[str] | Mapping[str, DocType], doc_date: date | None = None,
     on_retention_change: Callable[[Session, list[str]], object] | None = None,
+    expected_version: int | None = None,
 ) -> Document:
-    """A person picks the child(ren) and type for a document the pipeline could not match.
+    """A person picks the child(ren) and type for a document, or corrects them before verification.
 
+    Re-indexing replaces the links (the removed ones go to the link history), logs the old and
+    the new, re-checks the identity QC and sets the third-party flag from the type's default.
+    Whoever indexes cannot verify (four-eyes), so a verifier's correction hands it on.
     The children picked decide how long the document is kept: `on_retention_change` gets their
     ids once the document is indexed (escr.record.retention_updates.retention_hook)."""
     doc = load_document(session, doc_id)
     _require_state(doc, [NEEDS_INDEXING, AWAITING_VERIFICATION], "indexed")
     if doc_type not in known_types:
-        raise InvalidState(f"unknown document type {doc_type}")
+        raise InvalidState(f"unknown document type {doc_type}", code="validation_failed")
+    child_ids = list(dict.fromkeys(c.strip() for c in child_ids if c and c.strip()))
     missing = [c for c in child_ids if session.get(Child, c) is None]
     if missing or not child_ids:
         raise NotFound(f"children not in the child index: {', '.join(missing) or '(none given)'}")
+    claim(session, doc, expected_version)
     stamp = now()
     before = {"children": sorted(c.child_id for c in doc.children), "doc_type": doc.doc_type,
-              "doc_date": doc.doc_date.isoformat() if doc.doc_date else None}
-    doc.children = [DocumentChild(child_id=c, basis="person", linked_by=user, linked_at=stamp) for c in dict.fromkeys(child_ids)]
+              "doc_date": doc.doc_date.isoformat() if doc.doc_date else None, "third_party": doc.third_party,
+              "indexed_by": doc.indexed_by}
+    removed, added = relink(session, doc, child_ids, user=user, reason="reindexed", stamp=stamp)
     doc.doc_type, doc.indexed_by, doc.updated_at = doc_type, user, stamp
     doc.tags.append(Tag(name="doc_type", value=doc_type, source=f"person:{user}", confidence=1.0, created_at=stamp))
     doc.tags.extend(Tag(name="child_id", value=c, source=f"person:{user}", confidence=1.0, created_at=stamp) for c in child_ids)
     if doc_date is not None:
         doc.doc_date = doc_date
         doc.tags.append(Tag(name="doc_date", value=doc_date.isoformat(), source=f"person:{user}", confidence=1.0, created_at=stamp))
-    doc.state, doc.state_reasons = AWAITING_VERIFICATION, []
+    flag = third_party_for(doc, doc_type, known_types if isinstance(known_types, Mapping) else None)
+    if flag is not None:
+        doc.third_party = flag
+    identity = identity_check(session, doc)
+    doc.state = AWAITING_VERIFICATION
+    doc.state_reasons = [identity.message] if identity is not None and identity.status == "fail" else []
     _event(session, Kind.INDEXED, doc, user, parameters={"before": before, "after": {
-        "children": sorted(child_ids), "doc_type": doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None}})
+        "children": sorted(child_ids), "doc_type": doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
+        "third_party": doc.third_party}, "removed": removed, "added": added,
+        "identity_qc": identity.status if identity is not None else None})
     if on_retention_change is not None:
         session.flush()
-        on_retention_change(session, list(dict.fromkeys(child_ids)))
+        on_retention_change(session, child_ids)
     return doc
 
 
-def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str) -> Document:
+def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str,
+                      expected_version: int | None = None) -> Document:
     """A person judges a scan usable despite an automated QC failure (e.g. a faint original)."""
     doc = load_document(session, doc_id)
     _require_state(doc, [QC_FAILED], "accepted")
     _require_other_person(doc, user, "pass QC on")
     if not reason.strip():
-        raise InvalidState("a reason is required to accept a QC failure")
+        raise InvalidState("a reason is required to accept a QC failure", code="reason_required")
+    claim(session, doc, expected_version)
     doc.state = AWAITING_VERIFICATION if doc.children and doc.doc_type else NEEDS_INDEXING
     doc.state_reasons = [] if doc.state == AWAITING_VERIFICATION else ["pick the child(ren) and document type"]
     doc.updated_at = now()
@@ -99,24 +212,101 @@ def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str) 
     return doc
 
 
-def verify_document(session: Session, doc_id: str, *, user: str) -> Document:
+def verify_document(session: Session, doc_id: str, *, user: str, expected_version: int | None = None) -> Document:
     doc = load_document(session, doc_id)
     _require_state(doc, [AWAITING_VERIFICATION], "verified")
     _require_other_person(doc, user, "verify")
+    claim(session, doc, expected_version)
     stamp = now()
     doc.state, doc.verified_by, doc.verified_at, doc.updated_at = VERIFIED, user, stamp, stamp
     _event(session, Kind.VERIFIED, doc, user, parameters={"children": sorted(c.child_id for c in doc.children),
-                                                          "doc_type": doc.doc_type})
+                                                          "doc_type": doc.doc_type, "third_party": doc.third_party})
     return doc
 
 
-def reject_document(session: Session, doc_id: str, *, user: str, reason: str) -> Document:
-    """The scan is not acceptable: the paper must be rescanned (the rejected scan is kept)."""
+def reject_document(session: Session, doc_id: str, *, user: str, reason: str,
+                    expected_version: int | None = None) -> Document:
+    """The scan is not acceptable: the paper must be rescanned (the rejected scan is kept, out of
+    the child's chronology, and opens to intake roles only)."""
     doc = load_document(session, doc_id)
     _require_state(doc, [AWAITING_VERIFICATION, QC_FAILED, NEEDS_INDEXING], "rejected")
     _require_other_person(doc, user, "reject")
     if not reason.strip():
-        raise InvalidState("a reason is required to reject a document")
+        raise InvalidState("a reason is required to reject a document", code="reason_required")
+    claim(session, doc, expected_version)
     doc.state, doc.state_reasons, doc.updated_at = REJECTED, [reason], now()
     _event(session, Kind.REJECTED, doc, user, outcome="rejected", parameters={"reason": reason})
+    return doc
+
+
+def withdraw_document(session: Session, doc_id: str, *, user: str, reason: str,
+                      expected_version: int | None = None) -> Document:
+    """The scanner takes their own scan back for a rescan (four-eyes is for approving, not this)."""
+    doc = load_document(session, doc_id)
+    _require_state(doc, BEFORE_VERIFICATION, "withdrawn")
+    if not _same_person(user, doc.batch.operator):
+        raise ProtocolViolation(f"only the scanner of document {doc.id} may withdraw it; "
+                                "anyone else rejects it with a reason")
+    if not reason.strip():
+        raise InvalidState("a reason is required to withdraw a scan", code="reason_required")
+    claim(session, doc, expected_version)
+    doc.state, doc.state_reasons, doc.updated_at = WITHDRAWN, [reason], now()
+    _event(session, Kind.WITHDRAWN, doc, user, outcome="withdrawn", parameters={"reason": reason})
+    return doc
+
+
+def link_rescan(session: Session, new_id: str, old_id: str, *, user: str, how: str = "person") -> Document:
+    """Link a rescan to the scan it replaces; the replaced one becomes superseded: it leaves the
+    chronology and stays in the audit trail (its rows, objects and events are all kept)."""
+    new, old = load_document(session, new_id), load_document(session, old_id)
+    if new.id == old.id:
+        raise InvalidState("a scan cannot replace itself", code="validation_failed")
+    _require_state(old, [REJECTED, WITHDRAWN], "replaced by a rescan")
+    if new.state in OUT_OF_RECORD:
+        raise InvalidState(f"document {new.id} is {new.state} and cannot replace another scan")
+    if new.replaces_id is not None:
+        raise InvalidState(f"document {new.id} already replaces {new.replaces_id}")
+    claim(session, old)
+    stamp = now()
+    new.replaces_id, new.updated_at = old.id, stamp
+    old.state, old.updated_at = SUPERSEDED, stamp
+    old.state_reasons = [*old.state_reasons, f"replaced by {new.id}"]
+    _event(session, Kind.SUPERSEDED, old, user, outcome="superseded",
+           parameters={"replaced_by": new.id, "how": how})
+    return old
+
+
+def link_rescan_by_coversheet(session: Session, new_id: str) -> Document | None:
+    """A rescan under the same cover-sheet batch id as a rejected or withdrawn scan replaces it."""
+    new = load_document(session, new_id)
+    if not new.coversheet_batch_id or new.replaces_id is not None:
+        return None
+    old = session.scalars(select(Document).where(
+        Document.coversheet_batch_id == new.coversheet_batch_id, Document.id != new.id,
+        Document.state.in_([REJECTED, WITHDRAWN])).order_by(Document.created_at.desc())).first()
+    if old is None:
+        return None
+    return link_rescan(session, new.id, old.id, user=SYSTEM, how="coversheet")
+
+
+MIN_REASON_CHARS = 10  # a stated reason (break-glass, purposes, corrections, the third-party flag)
+
+
+def set_third_party(session: Session, doc_id: str, *, user: str, on: bool, reason: str,
+                    expected_version: int | None = None) -> Document:
+    """An authorised person sets or clears the third-party flag, with a reason (logged)."""
+    doc = load_document(session, doc_id)
+    if len((reason or "").strip()) < MIN_REASON_CHARS:
+        raise InvalidState(f"the reason must be stated in at least {MIN_REASON_CHARS} characters",
+                           code="reason_required")
+    if doc.third_party == on:
+        raise InvalidState(f"document {doc.id} is {'already' if on else 'not'} flagged as third-party",
+                           code="validation_failed")
+    claim(session, doc, expected_version)
+    stamp = now()
+    doc.third_party, doc.updated_at = on, stamp
+    doc.tags.append(Tag(name="third_party", value="true" if on else "false", source=f"person:{user}",
+                        confidence=1.0, detail=reason.strip()[:512], created_at=stamp))
+    _event(session, Kind.THIRD_PARTY_CHANGED, doc, user, outcome="set" if on else "cleared",
+           parameters={"third_party": on, "reason": reason.strip()})
     return doc

@@ -161,6 +161,9 @@ def run_all(host: Annotated[str | None, typer.Option(help="Address to listen on 
     threading.Thread(target=watch_the_watcher, name="watcher-monitor", daemon=True).start()
     out.print(f"escr: watching {services.settings.intake_dir} and serving "
               f"http://{server.config.host}:{server.config.port}/ (Ctrl-C stops both)")
+    # uvicorn re-raises the signal it stopped on once it has stopped; SIGTERM's default action
+    # would end this process there, before the watcher is stopped (left running as an orphan).
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
     try:
         server.run(sockets=[sock])
     finally:

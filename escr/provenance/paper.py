@@ -32,8 +32,8 @@ from escr.settings import ProvenanceSettings
 PURPOSES = ("to_scanning", "to_archive", "removal", "return", "other")  # removal: a volume booked out
 PAPER_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-IN_QA_HOLD, DUE, KEEP, DESTROYED, RETURNED, NOT_VERIFIED = (
-    "in_qa_hold", "due", "keep_original", "destroyed", "returned", "not_verified")
+IN_QA_HOLD, DUE, KEEP, DESTROYED, RETURNED, NOT_VERIFIED, LEGAL_HOLD = (
+    "in_qa_hold", "due", "keep_original", "destroyed", "returned", "not_verified", "legal_hold")
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,8 @@ def paper_status(doc: Document, *, keep: frozenset[str], settings: ProvenanceSet
     if disposition is not None:
         code = DESTROYED if disposition.action == "destroyed" else RETURNED
         return status(code, f"{disposition.action} on {disposition.at.isoformat()} by {disposition.by}")
+    if doc.legal_hold:  # blocks the paper's destruction as it blocks the objects' deletion
+        return status(LEGAL_HOLD, "under a legal hold: the paper is kept until the hold is released")
     if doc.state != "verified" or verified_at is None:
         return status(NOT_VERIFIED, f"the scan is {doc.state}; paper is kept until it is verified")
     if doc.doc_type is None or doc.doc_type in keep:

@@ -83,6 +83,14 @@ class Kind(StrEnum):
     COVERSHEET_PRINTED = "coversheet_printed"
     MANIFEST_MISSING = "manifest_missing"
     SCANNER_CHECKED = "scanner_checked"
+    # People's corrections: withdrawal, rescans, the third-party flag, two-person corrections.
+    WITHDRAWN = "withdrawn"
+    SUPERSEDED = "superseded"
+    THIRD_PARTY_CHANGED = "third_party_changed"
+    CORRECTION_REQUESTED = "correction_requested"
+    CORRECTION_APPROVED = "correction_approved"
+    CORRECTION_REFUSED = "correction_refused"
+    MISFILING_RECORDED = "misfiling_recorded"
 
 
 class Actor(BaseModel):

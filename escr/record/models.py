@@ -123,6 +123,11 @@ class Document(Base):
     # A person's legal hold (escr hold set/release, reasons in the events): the objects are kept
     # whatever their retention date says until it is released.
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Bumped by every decision a person makes (index, verify, reject, correct): a decision made on
+    # what someone saw at an older version is refused as a conflict (escr.app.verification).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The scan this one replaces (a rescan); the replaced one is `superseded`.
+    replaces_id: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
 class DocumentChild(Base):
@@ -139,6 +144,45 @@ class DocumentChild(Base):
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     document: Mapped[Document] = relationship(back_populates="children")
+
+
+class DocumentLinkHistory(Base):
+    """A link of a document to a child that was removed (re-indexing or an approved correction):
+    every earlier link stays here, with who made and who ended it, and why."""
+
+    __tablename__ = "document_link_history"
+    __append_only__ = True  # the database refuses UPDATE and DELETE (see escr.record.database)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    child_id: Mapped[str] = mapped_column(String(64))
+    basis: Mapped[str] = mapped_column(String(32))
+    linked_by: Mapped[str] = mapped_column(String(128))
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    unlinked_by: Mapped[str] = mapped_column(String(128))
+    unlinked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(64))  # reindexed | corrected
+
+
+class CorrectionRequest(Base):
+    """A change to a verified document (children, type, date) asked for by one person with a
+    reason and applied only when a second person approves it (escr.app.corrections)."""
+
+    __tablename__ = "correction_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | refused
+    reason: Mapped[str] = mapped_column(Text)
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # children, doc_type, doc_date, before
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    # Who opened the document while it was filed to a wrong child (from the access log), for the
+    # council's data-breach assessment: [{"child_id", "actor", "first", "last", "opened"}].
+    misfiling: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class LinkCandidate(Base):

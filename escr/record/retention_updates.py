@@ -116,6 +116,7 @@ def recompute_retention(session: Session, store: ObjectStore, schedule: Retentio
     linked = select(DocumentChild.document_id).where(DocumentChild.child_id.in_(ids))
     documents = session.scalars(select(Document).where(Document.id.in_(linked)).order_by(Document.id)).all()
     changes = []
+    held_now: list[Document] = []
     for doc in documents:
         scheduled = keep_until(schedule, (session.get(Child, link.child_id) for link in doc.children))
         floor = _floor(doc.retention_until, _locked_until(store, doc))
@@ -125,6 +126,11 @@ def recompute_retention(session: Session, store: ObjectStore, schedule: Retentio
         old, changed = doc.retention_until, applied != doc.retention_until
         doc.retention_until = applied
         changes.append(RetentionChange(doc.id, old, applied, scheduled, changed))
+        if changed and applied is not None and applied <= today_utc() and not doc.legal_hold:
+            # A date already past would leave the objects unprotected (no lock can be set in the
+            # past): they stay held until a person reviews them (escr hold release, with a reason).
+            doc.legal_hold = True
+            held_now.append(doc)
     session.flush()
     changed_docs = [d for d in documents if any(c.document_id == d.id and c.applied for c in changes)]
     objects = sync_objects(session, store, changed_docs) if changed_docs else {}
@@ -139,6 +145,13 @@ def recompute_retention(session: Session, store: ObjectStore, schedule: Retentio
             parameters={"old": _iso(change.old), "new": _iso(change.new), "schedule": _iso(change.schedule),
                         "reason": reason, "children": sorted(link.child_id for link in doc.children),
                         "lock_mode": getattr(store, "lock_mode", None),
+                        "objects": {k: v for k, v in objects.items() if k in keys}}))
+    for doc in held_now:
+        keys = {doc.batch.original_key, doc.searchable_key, doc.manifest_key}
+        record(session, ProtocolEvent(
+            kind=Kind.LEGAL_HOLD_SET, actor=actor, batch_id=doc.batch_id, document_id=doc.id, outcome="held_for_review",
+            parameters={"reason": f"retention date {_iso(doc.retention_until)} already passed ({reason}); "
+                                  "held until a person reviews it",
                         "objects": {k: v for k, v in objects.items() if k in keys}}))
     return changes
 

@@ -95,6 +95,27 @@ class IndexRequest(BaseModel):
     children: list[str] = Field(min_length=1)
     doc_type: str
     doc_date: date | None = None
+    version: int | None = Field(default=None, description="the document version you saw (a later change: 409 conflict)")
+
+
+class ThirdPartyChange(BaseModel):
+    third_party: bool
+    reason: str
+
+
+class RescanLink(BaseModel):
+    replaces: str = Field(description="the rejected or withdrawn document this rescan replaces")
+
+
+class CorrectionAsk(BaseModel):
+    reason: str
+    children: list[str] | None = None
+    doc_type: str | None = None
+    doc_date: date | None = None
+
+
+class CorrectionDecision(BaseModel):
+    note: str = ""
 
 
 class Allocation(BaseModel):
@@ -263,22 +284,60 @@ def document_purpose(o: Ops, doc_id: str, body: Purpose) -> dict[str, Any]:
 @router.post("/documents/{doc_id}/index", summary="Index by hand: the child(ren), type and date")
 def index(o: Ops, doc_id: str, body: IndexRequest) -> dict[str, Any]:
     return {"id": doc_id, "state": o.index(doc_id, child_ids=body.children, doc_type=body.doc_type,
-                                           doc_date=body.doc_date)}
+                                           doc_date=body.doc_date, version=body.version)}
 
 
 @router.post("/documents/{doc_id}/verify", summary="Verify (four-eyes: not the scanner, not the indexer)")
-def verify(o: Ops, doc_id: str) -> dict[str, Any]:
-    return {"id": doc_id, "state": o.decide(doc_id, "verify")}
+def verify(o: Ops, doc_id: str, version: int | None = None) -> dict[str, Any]:
+    return {"id": doc_id, "state": o.decide(doc_id, "verify", version=version)}
 
 
 @router.post("/documents/{doc_id}/reject", summary="Reject a scan with a reason: the paper must be rescanned")
-def reject(o: Ops, doc_id: str, body: Reason) -> dict[str, Any]:
-    return {"id": doc_id, "state": o.decide(doc_id, "reject", reason=body.reason)}
+def reject(o: Ops, doc_id: str, body: Reason, version: int | None = None) -> dict[str, Any]:
+    return {"id": doc_id, "state": o.decide(doc_id, "reject", reason=body.reason, version=version)}
 
 
 @router.post("/documents/{doc_id}/accept-qc", summary="Accept a scan despite an automated QC failure, with a reason")
-def accept_qc(o: Ops, doc_id: str, body: Reason) -> dict[str, Any]:
-    return {"id": doc_id, "state": o.decide(doc_id, "accept_qc", reason=body.reason)}
+def accept_qc(o: Ops, doc_id: str, body: Reason, version: int | None = None) -> dict[str, Any]:
+    return {"id": doc_id, "state": o.decide(doc_id, "accept_qc", reason=body.reason, version=version)}
+
+
+@router.post("/documents/{doc_id}/withdraw", summary="The scanner withdraws their own scan for a rescan, with a reason")
+def withdraw(o: Ops, doc_id: str, body: Reason, version: int | None = None) -> dict[str, Any]:
+    return {"id": doc_id, "state": o.decide(doc_id, "withdraw", reason=body.reason, version=version)}
+
+
+@router.post("/documents/{doc_id}/third-party", summary="Set or clear the third-party flag, with a reason")
+def third_party(o: Ops, doc_id: str, body: ThirdPartyChange, version: int | None = None) -> dict[str, Any]:
+    return {"id": doc_id, "third_party": o.set_third_party(doc_id, on=body.third_party, reason=body.reason,
+                                                           version=version)}
+
+
+@router.post("/documents/{doc_id}/replaces", summary="Link a rescan to the scan it replaces (that one is superseded)")
+def replaces(o: Ops, doc_id: str, body: RescanLink) -> dict[str, Any]:
+    return {"id": doc_id, "replaces": body.replaces, "replaced_state": o.link_rescan(doc_id, body.replaces)}
+
+
+@router.get("/documents/{doc_id}/corrections", summary="A document's correction requests and misfiling records")
+def corrections(o: Ops, doc_id: str) -> list[dict[str, Any]]:
+    return o.corrections(doc_id)
+
+
+@router.post("/documents/{doc_id}/corrections", status_code=201,
+             summary="Ask for a verified document to be corrected (a second person approves)")
+def request_correction(o: Ops, doc_id: str, body: CorrectionAsk) -> dict[str, Any]:
+    return o.request_correction(doc_id, reason=body.reason, child_ids=body.children, doc_type=body.doc_type,
+                                doc_date=body.doc_date)
+
+
+@router.post("/corrections/{request_id}/approve", summary="Approve a correction: the document moves")
+def approve_correction(o: Ops, request_id: int, body: CorrectionDecision) -> dict[str, Any]:
+    return o.decide_correction(request_id, approve=True, note=body.note)
+
+
+@router.post("/corrections/{request_id}/refuse", summary="Refuse a correction, with a reason")
+def refuse_correction(o: Ops, request_id: int, body: Reason) -> dict[str, Any]:
+    return o.decide_correction(request_id, approve=False, note=body.reason)
 
 
 # --- intake ---------------------------------------------------------------------------------

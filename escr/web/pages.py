@@ -238,7 +238,49 @@ def child_purpose(request: Request, o: Ops, child_id: str, purpose: Annotated[st
 
 @router.get("/documents/{doc_id}")
 def document(request: Request, o: Ops, doc_id: str) -> Response:
-    return render(request, "document.html", doc=o.document(doc_id))
+    doc = o.document(doc_id)
+    return render(request, "document.html", doc=doc, corrections=o.corrections(doc_id),
+                  doc_type_choices=o.doc_types())
+
+
+@router.post("/documents/{doc_id}/third-party")
+def third_party(request: Request, o: Ops, doc_id: str, third_party: Annotated[str, Form()],
+                reason: Annotated[str, Form()]) -> Response:
+    on = o.set_third_party(doc_id, on=third_party == "yes", reason=reason)
+    notice(request, f"Document {doc_id} is {'now' if on else 'no longer'} flagged as holding third-party information.")
+    return back(f"/documents/{doc_id}")
+
+
+@router.post("/documents/{doc_id}/replaces")
+def replaces(request: Request, o: Ops, doc_id: str, replaces: Annotated[str, Form()]) -> Response:
+    o.link_rescan(doc_id, replaces.strip())
+    notice(request, f"Document {doc_id} replaces {replaces.strip()}, which is now superseded.")
+    return back(f"/documents/{doc_id}")
+
+
+@router.post("/documents/{doc_id}/corrections")
+def request_correction(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()],
+                       children: Annotated[str, Form()] = "", doc_type: Annotated[str, Form()] = "",
+                       doc_date: Annotated[str, Form()] = "") -> Response:
+    ids = children.replace(",", " ").split()
+    o.request_correction(doc_id, reason=reason, child_ids=ids or None, doc_type=doc_type or None,
+                         doc_date=parse_date(doc_date, "document date"))
+    notice(request, f"Correction of {doc_id} asked for: it waits for a second person's approval.")
+    return back(f"/documents/{doc_id}")
+
+
+@router.post("/corrections/{request_id}/approve")
+def approve_correction(request: Request, o: Ops, request_id: int, note: Annotated[str, Form()] = "") -> Response:
+    done = o.decide_correction(request_id, approve=True, note=note)
+    notice(request, f"Correction approved: document {done['document_id']} corrected.")
+    return back(f"/documents/{done['document_id']}")
+
+
+@router.post("/corrections/{request_id}/refuse")
+def refuse_correction(request: Request, o: Ops, request_id: int, reason: Annotated[str, Form()]) -> Response:
+    done = o.decide_correction(request_id, approve=False, note=reason)
+    notice(request, "Correction refused.")
+    return back(f"/documents/{done['document_id']}")
 
 
 @router.get("/documents/{doc_id}/pdf")
@@ -289,33 +331,38 @@ def document_purpose(request: Request, o: Ops, doc_id: str, purpose: Annotated[s
 
 
 @router.get("/documents/{doc_id}/work")
-def work(request: Request, o: Ops, doc_id: str) -> Response:
-    """Indexing and verification: page images beside the extracted metadata, with the decisions."""
+def work(request: Request, o: Ops, doc_id: str, find: str = "") -> Response:
+    """Indexing and verification: page images beside the extracted metadata, with the decisions;
+    `find` looks a child up (id, NHS number, or name and date of birth) to tick in the index form."""
     doc = o.document(doc_id)
-    return render(request, "work.html", doc=doc, doc_type_choices=o.doc_types())
+    found = o.find_children(find, 0, 20).items if find.strip() and "index" in doc["actions"] else None
+    return render(request, "work.html", doc=doc, doc_type_choices=o.doc_types(), find=find, found=found)
 
 
 @router.post("/documents/{doc_id}/index")
 def index(request: Request, o: Ops, doc_id: str, doc_type: Annotated[str, Form()],
-          children: Annotated[list[str], Form()], other_children: Annotated[str, Form()] = "",
-          doc_date: Annotated[str, Form()] = "") -> Response:
-    chosen = [*children, *other_children.replace(",", " ").split()]
-    state = o.index(doc_id, child_ids=chosen, doc_type=doc_type, doc_date=parse_date(doc_date, "document date"))
+          children: Annotated[list[str] | None, Form()] = None, other_children: Annotated[str, Form()] = "",
+          doc_date: Annotated[str, Form()] = "", version: Annotated[int | None, Form()] = None) -> Response:
+    # No candidate ticked (or none offered) is the usual case: the ids typed in are the children.
+    chosen = [*(children or []), *other_children.replace(",", " ").split()]
+    state = o.index(doc_id, child_ids=chosen, doc_type=doc_type, doc_date=parse_date(doc_date, "document date"),
+                    version=version)
     notice(request, f"Document {doc_id} indexed; it now waits for verification by someone else."
            if state == "awaiting_verification" else f"Document {doc_id} indexed ({state}).")
     return back(f"/documents/{doc_id}/work")
 
 
 @router.post("/documents/{doc_id}/verify")
-def verify(request: Request, o: Ops, doc_id: str) -> Response:
-    o.decide(doc_id, "verify")
+def verify(request: Request, o: Ops, doc_id: str, version: Annotated[int | None, Form()] = None) -> Response:
+    o.decide(doc_id, "verify", version=version)
     notice(request, f"Document {doc_id} verified.")
     return back("/queue?state=awaiting_verification")
 
 
 @router.post("/documents/{doc_id}/reject")
-def reject(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()]) -> Response:
-    o.decide(doc_id, "reject", reason=reason)
+def reject(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()],
+           version: Annotated[int | None, Form()] = None) -> Response:
+    o.decide(doc_id, "reject", reason=reason, version=version)
     notice(request, f"Document {doc_id} rejected: the paper must be rescanned.")
     return back("/queue")
 
@@ -325,6 +372,14 @@ def accept_qc(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form
     state = o.decide(doc_id, "accept_qc", reason=reason)
     notice(request, f"QC failure of {doc_id} accepted; now {state.replace('_', ' ')}.")
     return back(f"/documents/{doc_id}/work")
+
+
+@router.post("/documents/{doc_id}/withdraw")
+def withdraw(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form()],
+             version: Annotated[int | None, Form()] = None) -> Response:
+    o.decide(doc_id, "withdraw", reason=reason, version=version)
+    notice(request, f"Scan {doc_id} withdrawn for a rescan.")
+    return back("/queue")
 
 
 # --- business support: intake -----------------------------------------------------------------
