@@ -60,6 +60,27 @@ class Can(StrEnum):
     ADMINISTER = "administer"  # users and teams
 
 
+class Scope(StrEnum):
+    """What an API token may do: read changes nothing, write what the role may, admin also administers."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+# What a read-only token may still do: look things up. Everything else changes something.
+READ_CAPABILITIES = frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.INTAKE, Can.AUDIT})
+
+
+def scope_allows(scope: Scope | None, what: Can) -> bool:
+    """None: not a token (a password sign-in, SSO or the command line), so the role decides alone."""
+    if scope is None or scope is Scope.ADMIN:
+        return True
+    if what is Can.ADMINISTER:
+        return False
+    return scope is Scope.WRITE or what in READ_CAPABILITIES
+
+
 CAPABILITIES: dict[Role, frozenset[Can]] = {
     Role.BUSINESS_SUPPORT: frozenset({Can.FIND_CHILDREN, Can.INTAKE, Can.INDEX, Can.VERIFY}),
     Role.CASEWORKER: frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.BREAK_GLASS}),
@@ -90,13 +111,20 @@ class Principal:
     teams: frozenset[str] = field(default_factory=frozenset)
     third_party: bool = False
     via: str = "session"  # session | token | sso | cli
+    scope: Scope | None = None  # an API token's scope; None for every other way in
+    must_change_password: bool = False  # after an administrator's reset, until they choose one
 
     @property
     def actor(self) -> Actor:
         return Actor(kind="user", name=self.username)
 
+    @property
+    def may_change(self) -> bool:
+        """False for a read-only API token: it may look, never change anything."""
+        return self.scope is not Scope.READ
+
     def can(self, what: Can) -> bool:
-        return what in CAPABILITIES[self.role]
+        return what in CAPABILITIES[self.role] and scope_allows(self.scope, what)
 
 
 @dataclass(frozen=True)
@@ -113,8 +141,17 @@ class Grant:
 
 
 def require(principal: Principal, what: Can) -> None:
+    if what in CAPABILITIES[principal.role] and not scope_allows(principal.scope, what):
+        raise AccessDenied(f"an API token of scope {principal.scope} may not {what.replace('_', ' ')}",
+                           code="token_scope")
     if not principal.can(what):
         raise AccessDenied(f"the {principal.role} role may not {what.replace('_', ' ')}", code="role_forbidden")
+
+
+def require_change(principal: Principal) -> None:
+    """Before any change: a read-only API token changes nothing, whatever its role may do."""
+    if not principal.may_change:
+        raise AccessDenied("a read-only API token cannot change anything", code="token_scope")
 
 
 def _utc(value: datetime) -> datetime:

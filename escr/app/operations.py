@@ -622,26 +622,38 @@ class Operations:
 
     def tokens(self) -> list[dict[str, Any]]:
         with self.db.session() as session:
-            return [{"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": _iso(t.created_at),
-                     "expires_at": _iso(t.expires_at), "last_used_at": _iso(t.last_used_at),
-                     "revoked": t.revoked_at is not None}
-                    for t in accounts.tokens_of(session, self.p.user_id)]
+            return [accounts.token_dict(t) for t in accounts.tokens_of(session, self.p.user_id)]
 
-    def create_token(self, name: str, days: int | None) -> dict[str, Any]:
+    def create_token(self, name: str, days: int | None, scope: str = "write") -> dict[str, Any]:
+        access.require_change(self.p)
         with self.db.session() as session:
             user = session.get(User, self.p.user_id)
             assert user is not None
-            new = accounts.create_token(session, user, name, actor=self.p.actor, days=days)
-            return {"id": new.token.id, "name": new.token.name, "token": new.secret,
+            new = accounts.create_token(session, user, name, actor=self.p.actor, days=days, scope=scope,
+                                        via=self.p.via, limits=self.settings.web)
+            return {"id": new.token.id, "name": new.token.name, "token": new.secret, "scope": new.token.scope,
                     "expires_at": _iso(new.token.expires_at)}
 
     def revoke_token(self, token_id: int) -> None:
+        access.require_change(self.p)
         with self.db.session() as session:
-            accounts.revoke_token(session, token_id, actor=self.p.actor, owner_id=self.p.user_id)
+            accounts.revoke_token(session, token_id, actor=self.p.actor, owner_id=self.p.user_id, reason="by_owner")
 
-    def change_password(self, old: str, new: str) -> None:
+    def user_tokens(self, username: str) -> list[dict[str, Any]]:
+        """Administrators: another user's API tokens."""
         with self.db.session() as session:
-            accounts.change_own_password(session, self.p.user_id, old, new)
+            return accounts.user_tokens(session, self.p, username)
+
+    def admin_revoke_token(self, token_id: int) -> dict[str, Any]:
+        """Administrators: revoke anyone's API token."""
+        access.require_change(self.p)
+        with self.db.session() as session:
+            return accounts.admin_revoke_token(session, self.p, token_id)
+
+    def change_password(self, old: str, new: str, *, keep_session: str | None = None) -> None:
+        access.require_change(self.p)
+        with self.db.session() as session:
+            accounts.change_own_password(session, self.p.user_id, old, new, keep_session=keep_session)
 
     def me(self) -> dict[str, Any]:
         return {"username": self.p.username, "display_name": self.p.display_name, "role": self.p.role.value,

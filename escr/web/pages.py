@@ -120,7 +120,10 @@ def login(request: Request, username: Annotated[str, Form()], password: Annotate
     web = services.settings.web
     with services.db.session() as session:
         user, why = accounts.sign_in(session, username, password, max_failures=web.login_max_failures,
-                                     lockout_minutes=web.login_lockout_minutes)
+                                     lockout_minutes=web.login_lockout_minutes,
+                                     client=request.client.host if request.client else None,
+                                     client_max_failures=web.login_client_max_failures,
+                                     backoff_seconds=web.login_backoff_seconds)
         if user is not None:
             start_session(request, session, user)
     if user is None:
@@ -466,7 +469,7 @@ def change_password(request: Request, o: Ops, current: Annotated[str, Form()], n
     if new != repeat:
         notice(request, "The two new passwords differ; nothing was changed.", "error")
         return back("/account")
-    o.change_password(current, new)
+    o.change_password(current, new, keep_session=request.session.get("sid"))
     notice(request, "Password changed.")
     return back("/account")
 
