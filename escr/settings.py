@@ -128,10 +128,14 @@ class StoreSettings(BaseModel):
 class AnchorSettings(BaseModel):
     """Anchoring the event chain's head to the object store (`escr anchor`, the watcher)."""
 
-    # HMAC-SHA256 key for anchors, from ESCR_ANCHOR__KEY only; unset: plain SHA-256 (detects a
-    # rewritten table, but not an anchor forged by someone who can also write to the store).
+    # Anchors are sealed with HMAC-SHA256. The key is ESCR_ANCHOR__KEY when set, else the file
+    # `key_file` (default <home>/keys/anchor.key, kept apart from the database), created with
+    # owner-only permissions at the first anchor. `escr verify` reports a missing key and any
+    # unsealed (plain SHA-256) anchor as findings.
     key: SecretStr | None = None
-    interval_hours: float = 24.0  # at most one anchor per interval unless asked for (0: only on demand)
+    key_file: Path | None = None
+    interval_minutes: float = 5.0  # at most one anchor per interval unless asked for (0: only on demand)
+    after_each_batch: bool = True  # and one as soon as a scan has been filed since the last anchor
     prefix: str = "anchors/"
 
 
@@ -237,6 +241,10 @@ class Settings(BaseSettings):
     @property
     def store_dir(self) -> Path:
         return self.home / "store"
+
+    @property
+    def anchor_key_file(self) -> Path:
+        return self.anchor.key_file or self.home / "keys" / "anchor.key"
 
     @property
     def resolved_database_url(self) -> str:
