@@ -175,8 +175,13 @@ def test_known_and_unknown_names_are_refused_alike_with_the_same_password_work(a
     assert checked == ["hash", "hash"]  # an unknown name costs the same argon2 verification
 
 
-def test_a_stranger_cannot_lock_an_account_and_is_slowed_down_alike_for_any_name(app, world):
+def test_a_stranger_cannot_lock_an_account_and_is_slowed_down_alike_for_any_name(world):
+    from escr.services import Services
+
     new_user(world, "cw.target")
+    slow = world.settings.web.model_copy(update={"login_backoff_seconds": 600.0})  # no wait ends during the test
+    app = create_app(Services(world.settings.model_copy(update={"web": slow}), world.services.db,
+                              world.services.store))
     stranger = TestClient(app, client=("203.0.113.9", 5000))
     limit = world.settings.web.login_max_failures
     for _ in range(limit + 3):
@@ -242,3 +247,51 @@ def test_an_administrator_adding_themselves_to_a_team_is_flagged_for_the_auditor
     auditor = api(app, token_of(world, "aud.one"))
     flagged = auditor.get("/api/v1/access-log?outcome=flagged_for_review").json()["items"]
     assert [(e["actor"], e["action"], e["parameters"]["team"]) for e in flagged] == [("admin", "self_grant", "south")]
+
+
+# --- the audit trail ------------------------------------------------------------------------------
+
+
+def access_events(world: World, **where) -> list[Event]:  # type: ignore[no-untyped-def]
+    with world.services.db.session() as session:
+        stmt = select(Event).where(Event.category == "access")
+        for column, value in where.items():
+            stmt = stmt.where(getattr(Event, column) == value)
+        return list(session.scalars(stmt.order_by(Event.id)))
+
+
+def test_every_read_of_a_childs_index_entry_through_the_api_is_logged(app, world):
+    new_user(world, "cw.lookups")
+    client = api(app, token_of(world, "cw.lookups"))
+    before = len(access_events(world, actor="cw.lookups", child_id="AB123456"))
+    for _ in range(12):
+        entry = client.get("/api/v1/children/AB123456")
+        assert entry.status_code == 200 and entry.json()["nhs_number"]
+    logged = access_events(world, actor="cw.lookups", child_id="AB123456")[before:]
+    assert len(logged) == 12
+    assert all(e.detail["parameters"] == {"object": "index_entry", "basis": "team"} for e in logged)
+
+
+def test_auditors_reading_or_exporting_the_access_log_and_break_glass_reviews_are_logged(app, world):
+    new_user(world, "aud.watcher", role="auditor", teams=())
+    auditor = api(app, token_of(world, "aud.watcher"))
+    assert auditor.get("/api/v1/access-log?child=AB123456").status_code == 200
+    assert auditor.get("/api/v1/access-log.csv").status_code == 200
+    assert auditor.get("/api/v1/break-glass/reviews").status_code == 200
+    seen = [(e.detail["action"], e.detail["parameters"]["object"]) for e in access_events(world, actor="aud.watcher")]
+    assert seen == [("view", "access_log"), ("download", "access_log"), ("view", "break_glass_reviews")]
+    assert access_events(world, actor="aud.watcher")[0].detail["parameters"]["child_id"] == "AB123456"
+
+
+def test_a_search_across_records_names_each_child_in_the_hits_with_the_grounds(app, world):
+    new_user(world, "cw.southsearch", teams=("south",))
+    client = api(app, token_of(world, "cw.southsearch"))
+    assert client.post("/api/v1/children/AB123456/break-glass",
+                       json={"reason": "duty call out of hours about bruising"}).status_code == 201
+    hits = client.get("/api/v1/search?q=bruising").json()["items"]
+    assert any("AB123456" in h["children"] for h in hits)
+    per_child = [e for e in access_events(world, actor="cw.southsearch", child_id="AB123456")
+                 if e.detail["action"] == "search"]
+    assert len(per_child) == 1
+    assert per_child[0].outcome == "break_glass" and per_child[0].detail["parameters"]["basis"] == "break_glass"
+    assert per_child[0].detail["parameters"]["break_glass_id"]

@@ -204,6 +204,20 @@ def child_grant(session: Session, principal: Principal, child_id: str) -> tuple[
     return child, grant
 
 
+def search_grounds(session: Session, principal: Principal, child_id: str) -> Grant:
+    """On what grounds this person saw a child's documents among search hits (for its access event)."""
+    if principal.role is Role.BUSINESS_SUPPORT:
+        return Grant("intake")
+    if principal.role is Role.AUDITOR:
+        purpose = session.scalars(
+            select(AuditPurpose).where(AuditPurpose.user_id == principal.user_id, AuditPurpose.expires_at > now(),
+                                       AuditPurpose.child_id == child_id).order_by(AuditPurpose.id.desc())).first()
+        return Grant("audit_purpose", purpose=purpose.purpose if purpose else None)
+    child = session.get(Child, child_id)
+    grant = need_to_know(session, principal, child) if child is not None else None
+    return grant or Grant("document_purpose")
+
+
 def findable_children(session: Session, principal: Principal):  # type: ignore[no-untyped-def]
     """A WHERE clause limiting a child search to the children this person may look up (None: all)."""
     require(principal, Can.FIND_CHILDREN)

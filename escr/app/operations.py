@@ -158,10 +158,12 @@ class Operations:
                 stmt = stmt.where(scope)
             children = session.scalars(stmt.order_by(Child.family_name, Child.given_names, Child.child_id)
                                        .limit(SEARCH_CAP)).all()
+            shown = page_of([child_dict(c) for c in children], offset, limit)
+            # The index entries shown (names, dates of birth, NHS numbers) are named, by id.
             record(session, AccessEvent(actor=self.p.actor, action="search",
-                                                  parameters={"target": "child_index", "query": query,
-                                                              "hits": len(children)}))
-            return page_of([child_dict(c) for c in children], offset, limit)
+                                        parameters={"target": "child_index", "query": query, "hits": len(children),
+                                                    "shown": [c["child_id"] for c in shown.items]}))
+            return shown
 
     def _child_query(self, query: str):  # type: ignore[no-untyped-def]
         digits = re.sub(r"[\s-]", "", query)
@@ -221,6 +223,8 @@ class Operations:
         with self._logged_refusal("list", child_id=child_id), self.db.session() as session:
             child, grant = access.child_grant(session, self.p, child_id)
             worker = accounts.allocated_worker(session, child_id)
+            retrieval.log_child_access(session, child_id, actor=self.p.actor, action="view", use=grant.use,
+                                       parameters={"object": "index_entry"})
             return {**child_dict(child), "basis": grant.basis, "allocated_to": worker.username if worker else None}
 
     def document(self, doc_id: str) -> dict[str, Any]:
@@ -307,7 +311,8 @@ class Operations:
                 use = grant.use
             allowed = access.readable_document_ids(session, self.p)
             hits = retrieval.search(session, self.db, query, actor=self.p.actor, child_id=child_id,
-                                    limit=SEARCH_RANK_CANDIDATES, document_ids=allowed, use=use)
+                                    limit=SEARCH_RANK_CANDIDATES, document_ids=allowed, use=use,
+                                    grounds=lambda shown: access.search_grounds(session, self.p, shown).use)
             return page_of(hits, offset, limit)
 
     def check_search(self) -> None:
@@ -475,19 +480,30 @@ class Operations:
             stmt = stmt.where(Event.detail["action"].as_string() == action)
         return stmt
 
+    def _log_audit_read(self, session: Session, how: str, what: str, filters: dict[str, Any]) -> None:
+        """Auditors' own reads of the logs are logged too: who watched, what and with which filters."""
+        record(session, AccessEvent(actor=self.p.actor, action=how,  # type: ignore[arg-type]
+                                    parameters={"object": what, **{k: (str(v) if isinstance(v, date) else v)
+                                                                    for k, v in filters.items() if v is not None}}))
+
     def access_log(self, offset: int, limit: int, **filters: Any) -> PageOf:
         """Who used which child's record, when, how and why; newest first."""
         stmt = self._access_log_stmt(**filters)
         with self.db.session() as session:
             total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             rows = session.scalars(stmt.order_by(Event.id.desc()).offset(offset).limit(limit)).all()
-            return PageOf([event_dict(e) for e in rows], offset, limit, total)
+            page = PageOf([event_dict(e) for e in rows], offset, limit, total)
+            self._log_audit_read(session, "view", "access_log", {**filters, "offset": offset})
+            return page
 
     def access_log_all(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Every matching row, oldest first, fetched in batches (for the CSV export).
 
         The rules are checked now, before the first byte of the answer is sent."""
-        return self._batches(self._access_log_stmt(**filters))
+        stmt = self._access_log_stmt(**filters)
+        with self.db.session() as session:
+            self._log_audit_read(session, "download", "access_log", filters)
+        return self._batches(stmt)
 
     def _batches(self, stmt) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
         last = 0
@@ -527,6 +543,9 @@ class Operations:
         """Everyone's break-glass accesses (for reviewers), or one's own."""
         require(self.p, Can.REVIEW_BREAK_GLASS if everyone else Can.BREAK_GLASS)
         with self.db.session() as session:
+            if everyone:
+                self._log_audit_read(session, "view", "break_glass_reviews",
+                                     {"pending_only": pending_only, "offset": offset})
             stmt = select(BreakGlass, User.username).join(User, User.id == BreakGlass.user_id)
             if not everyone:
                 stmt = stmt.where(BreakGlass.user_id == self.p.user_id)
