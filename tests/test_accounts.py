@@ -295,3 +295,18 @@ def test_a_search_across_records_names_each_child_in_the_hits_with_the_grounds(a
     assert len(per_child) == 1
     assert per_child[0].outcome == "break_glass" and per_child[0].detail["parameters"]["basis"] == "break_glass"
     assert per_child[0].detail["parameters"]["break_glass_id"]
+
+
+def test_an_administrator_revokes_another_users_token_on_the_web_page(app, world):
+    new_user(world, "cw.webtoken")
+    secret = token_of(world, "cw.webtoken")
+    admin = TestClient(app)
+    sign_in(admin, "admin")
+    page = admin.get("/admin/users/cw.webtoken/tokens")
+    assert page.status_code == 200 and "Revoke token test of cw.webtoken" in page.text
+    token_id = int(re.search(r'action="/admin/tokens/(\d+)/revoke"', page.text).group(1))
+    done = admin.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf_from(page.text)},
+                      follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/admin/users/cw.webtoken/tokens"
+    assert "revoked (by administrator)" in admin.get("/admin/users/cw.webtoken/tokens").text
+    assert api(app, secret).get("/api/v1/me").status_code == 401

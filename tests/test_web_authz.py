@@ -197,6 +197,8 @@ def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[s
         ("POST", "/admin/users/no.such.user/reset-password", {}, {"administrator"}, "role_forbidden"),
         ("GET", "/admin/teams", {}, {"administrator"}, "role_forbidden"),
         ("POST", "/admin/teams", {"data": {"code": "north"}}, {"administrator"}, "role_forbidden"),
+        ("GET", "/admin/users/cw.south/tokens", {}, {"administrator"}, "role_forbidden"),
+        ("POST", "/admin/tokens/999999/revoke", {}, {"administrator"}, "role_forbidden"),
         ("POST", "/admin/teams/north/members", {"data": {"username": "cw.north"}}, {"administrator"},
          "role_forbidden"),
         ("POST", "/admin/teams/north/members/no.such.user/remove", {}, {"administrator"}, "role_forbidden"),

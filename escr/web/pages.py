@@ -429,6 +429,18 @@ def reset_password(request: Request, o: Ops, username: str) -> Response:
                                            "safe way; it is not shown again.", back_url="/admin/users")
 
 
+@router.get("/admin/users/{username}/tokens")
+def user_tokens(request: Request, o: Ops, username: str) -> Response:
+    return render(request, "user_tokens.html", username=username, tokens=o.user_tokens(username))
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+def admin_revoke_token(request: Request, o: Ops, token_id: int) -> Response:
+    token = o.admin_revoke_token(token_id)
+    notice(request, f"API token {token_id} of {token['user']} revoked.")
+    return back(f"/admin/users/{token['user']}/tokens")
+
+
 @router.get("/admin/teams")
 def teams(request: Request, o: Ops) -> Response:
     return render(request, "teams.html", teams=o.teams())
@@ -460,7 +472,9 @@ def remove_member(request: Request, o: Ops, code: str, username: str) -> Respons
 
 @router.get("/account")
 def account(request: Request, o: Ops) -> Response:
-    return render(request, "account.html", tokens=o.tokens(), info=o.me())
+    web = services_of(request).settings.web
+    return render(request, "account.html", tokens=o.tokens(), info=o.me(), token_days=web.token_days,
+                  token_max_days=web.token_max_days)
 
 
 @router.post("/account/password")
@@ -476,8 +490,8 @@ def change_password(request: Request, o: Ops, current: Annotated[str, Form()], n
 
 @router.post("/account/tokens")
 def create_token(request: Request, o: Ops, name: Annotated[str, Form()] = "API token",
-                 days: Annotated[str, Form()] = "") -> Response:
-    new = o.create_token(name, int(days) if days.strip().isdigit() and int(days) > 0 else None)
+                 days: Annotated[str, Form()] = "", scope: Annotated[str, Form()] = "write") -> Response:
+    new = o.create_token(name, int(days) if days.strip().isdigit() and int(days) > 0 else None, scope)
     return render(request, "secret_shown.html", title=f"API token {new['name']} created", label="API token",
                   secret=new["token"], explain="Copy it now: it is not shown again. Send it as "
                   "'Authorization: Bearer <token>'. Revoke it on your account page when no longer needed.",
