@@ -18,6 +18,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Can, Principal, Role, Scope, require
@@ -256,8 +257,13 @@ def _count_failure(session: Session, keys: list[str], stamp: datetime, limits: l
     for key, limit in zip(keys, limits, strict=True):
         row = session.get(SignInThrottle, key)
         if row is None:
-            row = SignInThrottle(key_sha256=key, failures=0, last_failure_at=stamp)
-            session.add(row)
+            try:  # two first failures from one address at once: the second counts on the first's row
+                with session.begin_nested():
+                    row = SignInThrottle(key_sha256=key, failures=0, last_failure_at=stamp)
+                    session.add(row)
+            except IntegrityError:
+                row = session.get(SignInThrottle, key, populate_existing=True, with_for_update=True)
+                assert row is not None
         elif stamp - _utc(row.last_failure_at) > max_wait:  # type: ignore[operator]
             row.failures, row.blocked_until = 0, None
         row.failures += 1
