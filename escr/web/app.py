@@ -59,7 +59,7 @@ CSRF token in `X-CSRF-Token` on every POST, PUT, PATCH or DELETE.
 **Errors** are JSON: `{"error": {"code": "...", "message": "...", "status": 403}}`. Codes are stable:
 `unauthenticated`, `invalid_token`, `sso_user_unknown` (401); `role_forbidden`, `not_your_team`,
 `purpose_required`, `third_party_permission_required`, `not_in_intake`, `original_holds_other_records`,
-`own_access`,
+`own_access`, `token_scope`, `token_cannot_create_tokens`, `password_change_required`,
 `csrf_failed` (403); `not_found` (404); `method_not_allowed` (405); `invalid_state`,
 `protocol_violation` (four-eyes), `already_exists`, `already_reviewed`, `already_allowed`,
 `own_account`, `user_disabled`, `sign_in_failed` (409); `validation_failed`, `reason_required`,
