@@ -677,4 +677,6 @@ class Operations:
     def me(self) -> dict[str, Any]:
         return {"username": self.p.username, "display_name": self.p.display_name, "role": self.p.role.value,
                 "teams": sorted(self.p.teams), "third_party_access": self.p.third_party, "via": self.p.via,
+                "scope": self.p.scope.value if self.p.scope else None,
+                "must_change_password": self.p.must_change_password,
                 "can": sorted(c.value for c in access.CAPABILITIES[self.p.role])}

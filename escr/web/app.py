@@ -167,6 +167,8 @@ def _error_response(request: Request, status: int, code: str, message: str) -> R
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    if code == "password_change_required":  # after an administrator's reset: straight to the form
+        return RedirectResponse("/account", status_code=303)
     templates: Jinja2Templates = request.app.state.templates
     from escr.web.pages import base_context
 
