@@ -312,3 +312,33 @@ def test_an_administrator_revokes_another_users_token_on_the_web_page(app, world
     assert done.status_code == 303 and done.headers["location"] == "/admin/users/cw.webtoken/tokens"
     assert "revoked (by administrator)" in admin.get("/admin/users/cw.webtoken/tokens").text
     assert api(app, secret).get("/api/v1/me").status_code == 401
+
+
+def test_escr_tokens_lists_creates_and_revokes_anyones_tokens(with_children, monkeypatch):
+    from typer.testing import CliRunner
+
+    from escr.cli.main import app as cli_app
+
+    monkeypatch.setenv("ESCR_HOME", str(with_children.settings.home))
+    monkeypatch.setenv("ESCR_USER", "it.admin")
+    if with_children.settings.database_url:
+        monkeypatch.setenv("ESCR_DATABASE_URL", with_children.settings.database_url)
+    with with_children.db.session() as session:
+        accounts.add_user(session, "cw.cli", role="caseworker", actor=SETUP, password=PASSWORD)
+
+    def escr(*args: str) -> str:
+        result = CliRunner().invoke(cli_app, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    secret = escr("tokens", "create", "cw.cli", "--name", "script", "--scope", "read").strip().splitlines()[-1]
+    escr("tokens", "create", "cw.cli", "--name", "other")
+    listed = json.loads(escr("tokens", "list", "cw.cli", "--json"))
+    assert [(t["name"], t["scope"], t["revoked"]) for t in listed] == [("script", "read", False), ("other", "write", False)]
+    assert secret not in json.dumps(listed)
+    escr("tokens", "revoke", str(listed[0]["id"]))
+    assert "1 API token(s) of cw.cli revoked" in escr("tokens", "revoke-all", "cw.cli")
+    after = json.loads(escr("tokens", "list", "cw.cli", "--json"))
+    assert [t["revoked_reason"] for t in after] == ["by_administrator", "by_administrator"]
+    with with_children.db.session() as session:
+        assert accounts.user_for_token(session, secret) is None

@@ -359,5 +359,6 @@ def quarantine_retry(claim_id: str, user: UserOpt = None) -> None:
 import escr.cli.db  # noqa: E402,F401  (registers `escr db`)
 import escr.cli.provenance  # noqa: E402,F401  (registers verify, anchor, fixity, report, paper, audit)
 import escr.cli.storage  # noqa: E402,F401  (registers `escr hold`, `escr retention`)
+import escr.cli.tokens  # noqa: E402,F401  (registers `escr tokens`)
 import escr.cli.web  # noqa: E402,F401  (registers serve, run, users, teams, quarantine discard)
 import escr.cli.worker  # noqa: E402,F401  (registers `escr worker`)

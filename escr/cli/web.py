@@ -264,14 +264,15 @@ def users_update(
 def users_token(
     username: str,
     name: Annotated[str, typer.Option(help="What the token is for.")] = "API token",
-    days: Annotated[int | None, typer.Option(help="Expires after this many days (default: never).")] = None,
+    days: Annotated[int | None, typer.Option(help="Expires after this many days (default: web.token_days).")] = None,
     user: UserOpt = None,
 ) -> None:
     """Create an API token for a user; printed once (send it as `Authorization: Bearer <token>`)."""
     services = _services()
     with services.db.session() as session:
         owner = accounts.get_user(session, username)
-        new = accounts.create_token(session, owner, name, actor=_actor(services, user), days=days)
+        new = accounts.create_token(session, owner, name, actor=_actor(services, user), days=days, via="cli",
+                                    limits=services.settings.web)
     out.print(f"API token {new.token.id} for {username} (shown once):")
     sys.stdout.write(new.secret + "\n")
 
