@@ -342,3 +342,27 @@ def test_escr_tokens_lists_creates_and_revokes_anyones_tokens(with_children, mon
     assert [t["revoked_reason"] for t in after] == ["by_administrator", "by_administrator"]
     with with_children.db.session() as session:
         assert accounts.user_for_token(session, secret) is None
+
+
+def test_the_application_refuses_a_read_only_token_what_changes_even_without_the_web_guard(world):
+    """The rule lives in the application layer, so a command line using a read token obeys it too."""
+    from escr.app.access import AccessDenied
+    from escr.app.operations import Operations
+
+    new_user(world, "aud.readonly", role="auditor", teams=())
+    new_user(world, "bs.readonly", role="business_support", teams=())
+
+    def ops_of(name: str) -> Operations:
+        with world.services.db.session() as session:
+            user, token = accounts.token_for(session, token_of(world, name, scope="read"))
+            return Operations(world.services, accounts.principal_for(user, via="token", scope=token.scope))
+
+    auditor, support = ops_of("aud.readonly"), ops_of("bs.readonly")
+    assert auditor.access_log(0, 5, child_id=None, user=None, since=None, until=None, action=None, outcome=None).limit == 5
+    for attempt in (lambda: auditor.record_purpose("case-file audit of this child", child_id="AB123456"),
+                    lambda: support.discard_quarantined("no-such-claim", "blank test page scanned"),
+                    lambda: support.retry_quarantined("no-such-claim"),
+                    lambda: auditor.create_token("more", None)):
+        with pytest.raises(AccessDenied) as refused:
+            attempt()
+        assert refused.value.code == "token_scope"

@@ -410,6 +410,7 @@ def record_purpose(session: Session, principal: Principal, purpose: str, *, minu
                    document_id: str | None = None, child_id: str | None = None) -> AuditPurpose:
     """An auditor states why they need to open a document (or a child's documents)."""
     require(principal, Can.AUDIT)
+    require_change(principal)
     purpose = _reason(purpose, "the purpose")
     if (document_id is None) == (child_id is None):
         raise InvalidState("a purpose is for one document or one child", code="validation_failed")

@@ -394,6 +394,7 @@ class Operations:
     def retry_quarantined(self, claim_id: str) -> str:
         """Put a quarantined file back in the intake folder for another try; logged."""
         require(self.p, Can.INTAKE)
+        access.require_change(self.p)
         from escr.intake.quarantine import retry
 
         target = retry(claim_id, quarantine_dir=self.settings.quarantine_dir, intake_dir=self.settings.intake_dir,
@@ -403,6 +404,7 @@ class Operations:
     def discard_quarantined(self, claim_id: str, reason: str) -> str:
         """Discard a quarantined file: off the list, bytes kept until retention allows; logged."""
         require(self.p, Can.INTAKE)
+        access.require_change(self.p)
         from escr.intake.quarantine import discard
 
         keep_until = date.today() + timedelta(days=self.settings.web.discarded_keep_days)
