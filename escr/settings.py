@@ -80,8 +80,18 @@ class WebSettings(BaseModel):
     same_site: Literal["lax", "strict"] = "lax"
     session_hours: float = 8.0  # a sign-in lasts at most this long
     idle_minutes: float = 60.0  # and ends after this long without a request
-    login_max_failures: int = 5  # failed passwords in a row before the account is locked
-    login_lockout_minutes: float = 15.0
+    # Failed sign-ins are throttled, never locking an account: after this many failures from one
+    # address for one user name (or login_client_max_failures from one address in all), each further
+    # try from that address waits, twice as long each time from login_backoff_seconds up to
+    # login_lockout_minutes. Known and unknown user names are counted and answered alike.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_client_max_failures: int = Field(default=20, ge=1)
+    login_backoff_seconds: float = Field(default=2.0, gt=0)
+    login_lockout_minutes: float = Field(default=15.0, gt=0)
+    # API tokens expire: a token asked for without a lifetime lasts token_days, none longer than
+    # token_max_days.
+    token_days: int = Field(default=90, ge=1)
+    token_max_days: int = Field(default=366, ge=1)
     # Single sign-on by a reverse proxy: the header naming the signed-in user, trusted only
     # from these proxy addresses (IPs or CIDR ranges). Off when sso_header is unset.
     sso_header: str | None = None
@@ -125,10 +135,14 @@ class StoreSettings(BaseModel):
 class AnchorSettings(BaseModel):
     """Anchoring the event chain's head to the object store (`escr anchor`, the watcher)."""
 
-    # HMAC-SHA256 key for anchors, from ESCR_ANCHOR__KEY only; unset: plain SHA-256 (detects a
-    # rewritten table, but not an anchor forged by someone who can also write to the store).
+    # Anchors are sealed with HMAC-SHA256. The key is ESCR_ANCHOR__KEY when set, else the file
+    # `key_file` (default <home>/keys/anchor.key, kept apart from the database), created with
+    # owner-only permissions at the first anchor. `escr verify` reports a missing key and any
+    # unsealed (plain SHA-256) anchor as findings.
     key: SecretStr | None = None
-    interval_hours: float = 24.0  # at most one anchor per interval unless asked for (0: only on demand)
+    key_file: Path | None = None
+    interval_minutes: float = 5.0  # at most one anchor per interval unless asked for (0: only on demand)
+    after_each_batch: bool = True  # and one as soon as a scan has been filed since the last anchor
     prefix: str = "anchors/"
 
 
@@ -264,6 +278,10 @@ class Settings(BaseSettings):
     @property
     def store_dir(self) -> Path:
         return self.home / "store"
+
+    @property
+    def anchor_key_file(self) -> Path:
+        return self.anchor.key_file or self.home / "keys" / "anchor.key"
 
     @property
     def resolved_database_url(self) -> str:

@@ -29,7 +29,7 @@ from escr.provenance import anchors as anchor_io
 from escr.provenance import checks as fixity
 from escr.provenance.checks import Code, Finding, Scope, Tally
 from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
-from escr.record.models import Batch, Child, Document, DocumentChild, FixityRun
+from escr.record.models import Batch, ChainAnchor, Child, Document, DocumentChild, FixityRun
 from escr.services import Services
 
 log = logging.getLogger("escr.provenance.checks")
@@ -137,10 +137,25 @@ def load_history(ctx: FixityContext) -> None:
 
 def read_anchor_objects(ctx: FixityContext) -> None:
     """Every anchor object, read once; those that cannot be trusted are findings and are not used."""
-    stored = list(anchor_io.read_anchors(ctx.services.store, ctx.services.settings.anchor))
+    settings = ctx.services.settings
+    key = anchor_io.anchor_key(settings)
+    stored = list(anchor_io.read_anchors(ctx.services.store, settings.anchor, key))
     ctx.anchor_keys = {s.key for s in stored}
     ctx.anchors = [s.anchor for s in stored if s.anchor is not None and s.problem in (None, "unverifiable")]
     for finding in fixity.check_anchor_objects(stored, ctx.tally):
+        ctx.emit(finding)
+    with ctx.services.db.session() as session:
+        listed = session.scalar(select(func.count(ChainAnchor.id))) or 0
+    unverifiable = any(s.problem == "unverifiable" for s in stored)  # reported just above
+    for finding in fixity.check_anchor_key(key_available=key is not None or unverifiable,
+                                           exposed=anchor_io.key_file_exposed(settings),
+                                           anchors_listed=max(listed, len(stored))):
+        ctx.emit(finding)
+
+
+def check_chain_tail(ctx: FixityContext) -> None:
+    """Anchors whose own `anchored` event is gone: the end of the log was cut."""
+    for finding in fixity.check_anchored_events(ctx.services.db, ctx.anchors):
         ctx.emit(finding)
 
 
@@ -241,6 +256,7 @@ STAGES: tuple[Callable[[FixityContext], None], ...] = (
     read_anchor_objects,
     check_anchor_index,
     check_chain,
+    check_chain_tail,
     check_filed_records,
     check_scans,
     check_store_against_database,

@@ -376,8 +376,8 @@ def test_anchors_are_sealed_with_the_configured_key(filed, monkeypatch):
     assert anchor.method == "hmac-sha256"
 
     assert check(with_key).ok
-    without_key = check(services)
-    assert without_key.ok and any("HMAC" in n for n in without_key.tally.notes)
+    (no_key,) = check(services).findings  # neither ESCR_ANCHOR__KEY nor a key file to check the seal
+    assert no_key.code == Code.ANCHOR_KEY_MISSING
 
     forged = json.loads(anchor.encode())
     forged["event_count"] += 1
@@ -396,10 +396,12 @@ def test_anchors_are_sealed_with_the_configured_key(filed, monkeypatch):
 
 
 def test_an_anchor_is_written_at_most_once_per_interval(filed):
-    services = filed.services
+    daily = filed.services.settings.model_copy(update={"anchor": filed.services.settings.anchor.model_copy(
+        update={"interval_minutes": 24 * 60, "after_each_batch": False})})
+    services = Services(daily, filed.services.db, filed.services.store)
     with services.db.session() as session:
         first = session.scalar(select(Event.at).order_by(Event.id).limit(1))
-    assert services.settings.anchor.interval_hours == 24.0
+    assert filed.services.settings.anchor.interval_minutes == 5.0  # the default: often
     assert anchors.write_anchor(services, at=first + timedelta(hours=23, minutes=59)) is None
     written = anchors.write_anchor(services, at=first + timedelta(hours=24))
     assert written is not None
@@ -417,7 +419,7 @@ def test_an_anchor_is_written_at_most_once_per_interval(filed):
 def test_the_watchers_housekeeping_anchors_and_runs_fixity_when_due(filed):
     services = filed.services
     due = services.settings.model_copy(update={
-        "anchor": services.settings.anchor.model_copy(update={"interval_hours": 1e-9}),
+        "anchor": services.settings.anchor.model_copy(update={"interval_minutes": 1e-9}),
         "provenance": services.settings.provenance.model_copy(update={"fixity_interval_hours": 1e-9})})
     housekeeping = fixity.Housekeeping(Services(due, services.db, services.store))
 
@@ -428,6 +430,71 @@ def test_the_watchers_housekeeping_anchors_and_runs_fixity_when_due(filed):
         assert session.scalar(select(func.count(ChainAnchor.id))) == 1
         run = session.scalars(select(FixityRun)).one()
     assert run.trigger == "schedule" and run.findings_count == 0
+
+
+def test_anchors_are_sealed_by_default_with_a_key_made_owner_only_apart_from_the_database(filed):
+    services = filed.services
+    key_file = services.settings.anchor_key_file
+    assert services.settings.anchor.key is None and not key_file.exists()
+    anchor = anchors.write_anchor(services, force=True)
+    assert anchor.method == "hmac-sha256"
+    assert key_file == services.settings.home / "keys" / "anchor.key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600" and oct(key_file.parent.stat().st_mode & 0o777) == "0o700"
+    assert anchors.anchor_key(services.settings) is not None
+    assert check(services).ok
+
+    os.chmod(key_file, 0o644)
+    assert [f.code for f in check(services).findings] == [Code.ANCHOR_KEY_EXPOSED]
+    os.remove(key_file)
+    assert {f.code for f in check(services).findings} == {Code.ANCHOR_KEY_MISSING}
+
+
+def test_an_event_deleted_the_chain_rehashed_and_the_anchor_remade_without_the_key_is_found(filed):
+    """The attack of issue 20: an earlier event deleted, the chain rehashed, the anchor re-made."""
+    services = filed.services
+    anchor = anchors.write_anchor(services, force=True)
+    victim = event_id(services, "verified", filed.docs[0])
+    raw_sql(services, ("DELETE FROM events WHERE id = :id", {"id": victim}), ("DELETE FROM chain_anchors", {}))
+    rehash_chain(services)
+    os.chmod(object_path(services, anchor.key), 0o644)
+    os.remove(object_path(services, anchor.key))
+    unkeyed = services.settings.model_copy(update={"anchor": services.settings.anchor.model_copy(
+        update={"key_file": services.settings.home / "attacker" / "none.key"})})
+    attacker = Services(unkeyed, services.db, services.store)
+    with services.db.session() as session:  # without the key file the attacker can seal only with SHA-256
+        head = session.scalars(select(Event).order_by(Event.id.desc())).first()
+        count = session.scalar(select(func.count(Event.id)))
+    body = anchors.anchor_body(head.id, head.hash, count, anchor.created_at)
+    method, digest = anchors.seal(body, None)
+    remade = anchors.Anchor(anchor.key, head.id, head.hash, count, anchor.created_at, method, digest)
+    attacker.store.put_bytes(remade.key, remade.encode(), content_type="application/json", retain_until=None)
+
+    codes = {f.code for f in check(services).findings}
+    assert Code.ANCHOR_UNSEALED in codes
+
+
+def test_a_tail_cut_back_past_the_last_anchor_is_found(filed):
+    services = filed.services
+    anchor = anchors.write_anchor(services, force=True)
+    with services.db.session() as session:
+        anchored = session.scalar(select(Event.id).where(Event.kind == "anchored"))
+        before = session.scalars(select(Event).where(Event.id < anchored).order_by(Event.id.desc())).first()
+        last_id, last_hash = before.id, before.hash
+    # Cut the `anchored` event and everything after it, and put the head back: the chain is whole again.
+    raw_sql(services, ("DELETE FROM events WHERE id >= :id", {"id": anchored}),
+            ("UPDATE chain_head SET last_event_id = :i, last_hash = :h", {"i": last_id, "h": last_hash}))
+
+    (cut,) = check(services).findings
+    assert cut.code == Code.CHAIN_TAIL_CUT and cut.object_key == anchor.key and cut.event_id == anchor.event_id
+
+
+def test_an_anchor_is_due_as_soon_as_a_scan_is_filed(filed, tmp_path):
+    services = filed.services
+    assert anchors.write_anchor(services) is not None  # scans were filed and never anchored
+    assert anchors.write_anchor(services) is None  # nothing filed since, interval not over
+    ingest(services, write_pdf([coversheet_page(CoverSheet("B-VERIFY03", ("AB123456",), "referral", 1), dpi=300),
+                                page(REFERRAL)], tmp_path / "another.pdf"))
+    assert anchors.write_anchor(services) is not None
 
 
 # --- scope and "since when" ----------------------------------------------------------------------

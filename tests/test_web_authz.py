@@ -51,7 +51,8 @@ def tokens(world) -> dict[str, str]:
     with world.services.db.session() as session:
         for name in ("bs.jones", "bs.scanner", "cw.north", "cw.south", "tm.north", "aud.one", "admin"):
             user = accounts.get_user(session, name)
-            out[name] = accounts.create_token(session, user, "tests", actor=Actor(kind="user", name="setup")).secret
+            out[name] = accounts.create_token(session, user, "tests", actor=Actor(kind="user", name="setup"),
+                                              scope="admin" if name == "admin" else "write").secret
     return out
 
 
@@ -161,7 +162,9 @@ def api_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[st
         ("PUT", "/api/v1/teams/north/members/cw.north", {}, {"administrator"}, "role_forbidden"),
         ("DELETE", "/api/v1/teams/north/members/no.such.user", {}, {"administrator"}, "role_forbidden"),
         ("GET", "/api/v1/tokens", {}, ALL, ""),
-        ("POST", "/api/v1/tokens", {"json": {"name": "script"}}, ALL, ""),
+        ("POST", "/api/v1/tokens", {"json": {"name": "script"}}, set(), "token_cannot_create_tokens"),
+        ("GET", "/api/v1/users/cw.north/tokens", {}, {"administrator"}, "role_forbidden"),
+        ("DELETE", "/api/v1/admin/tokens/999999", {}, {"administrator"}, "role_forbidden"),
         ("DELETE", "/api/v1/tokens/999999", {}, ALL, ""),
     ] + records_routes(d)
 
@@ -289,6 +292,8 @@ def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[s
         ("POST", "/admin/users/no.such.user/reset-password", {}, {"administrator"}, "role_forbidden"),
         ("GET", "/admin/teams", {}, {"administrator"}, "role_forbidden"),
         ("POST", "/admin/teams", {"data": {"code": "north"}}, {"administrator"}, "role_forbidden"),
+        ("GET", "/admin/users/cw.south/tokens", {}, {"administrator"}, "role_forbidden"),
+        ("POST", "/admin/tokens/999999/revoke", {}, {"administrator"}, "role_forbidden"),
         ("POST", "/admin/teams/north/members", {"data": {"username": "cw.north"}}, {"administrator"},
          "role_forbidden"),
         ("POST", "/admin/teams/north/members/no.such.user/remove", {}, {"administrator"}, "role_forbidden"),
@@ -773,7 +778,7 @@ def test_a_form_post_without_the_csrf_token_is_refused(browsers, world):
     assert ok.status_code == 200 and ok.content.startswith(b"%PDF")
 
 
-def test_sign_in_is_refused_for_a_wrong_password_and_locks_after_repeated_failures(app, world):
+def test_sign_in_is_refused_for_a_wrong_password_and_throttled_after_repeated_failures(app, world):
     with world.services.db.session() as session:
         accounts.add_user(session, "cw.lock", role="caseworker", actor=Actor(kind="user", name="setup"),
                           password=PASSWORD)
@@ -785,11 +790,11 @@ def test_sign_in_is_refused_for_a_wrong_password_and_locks_after_repeated_failur
         assert resp.status_code == 401 and "not recognised" in resp.text
     token = csrf_from(client.get("/login").text)
     locked = client.post("/login", data={"username": "cw.lock", "password": PASSWORD, "csrf_token": token})
-    assert locked.status_code == 401 and "locked" in locked.text
+    assert locked.status_code == 401 and "too many failed sign-ins" in locked.text
     with world.services.db.session() as session:
         outcomes = [e.outcome for e in session.scalars(select(Event).where(Event.kind == "sign_in",
                                                                           Event.actor == "cw.lock"))]
-    assert outcomes == ["failed"] * world.settings.web.login_max_failures + ["locked"]
+    assert outcomes == ["failed"] * world.settings.web.login_max_failures + ["throttled"]
 
 
 def test_session_cookie_is_httponly_and_samesite(app):

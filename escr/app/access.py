@@ -71,6 +71,27 @@ class Can(StrEnum):
     MAINTAIN = "maintain"  # schema, child index import, fixity, anchors, intake: no record content
 
 
+class Scope(StrEnum):
+    """What an API token may do: read changes nothing, write what the role may, admin also administers."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+# What a read-only token may still do: look things up. Everything else changes something.
+READ_CAPABILITIES = frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.INTAKE, Can.AUDIT})
+
+
+def scope_allows(scope: Scope | None, what: Can) -> bool:
+    """None: not a token (a password sign-in, SSO or the command line), so the role decides alone."""
+    if scope is None or scope is Scope.ADMIN:
+        return True
+    if what is Can.ADMINISTER:
+        return False
+    return scope is Scope.WRITE or what in READ_CAPABILITIES
+
+
 CAPABILITIES: dict[Role, frozenset[Can]] = {
     Role.BUSINESS_SUPPORT: frozenset({Can.FIND_CHILDREN, Can.INTAKE, Can.INDEX, Can.VERIFY}),
     Role.CASEWORKER: frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.BREAK_GLASS}),
@@ -102,6 +123,8 @@ class Principal:
     teams: frozenset[str] = field(default_factory=frozenset)
     third_party: bool = False
     via: str = "session"  # session | token | sso | cli | host
+    scope: Scope | None = None  # an API token's scope; None for every other way in
+    must_change_password: bool = False  # after an administrator's reset, until they choose one
 
     @property
     def actor(self) -> Actor:
@@ -109,8 +132,13 @@ class Principal:
             return Actor(kind="system", name=self.username)
         return Actor(kind="user", name=self.username)
 
+    @property
+    def may_change(self) -> bool:
+        """False for a read-only API token: it may look, never change anything."""
+        return self.scope is not Scope.READ
+
     def can(self, what: Can) -> bool:
-        return what in CAPABILITIES[self.role]
+        return what in CAPABILITIES[self.role] and scope_allows(self.scope, what)
 
 
 @dataclass(frozen=True)
@@ -128,8 +156,17 @@ class Grant:
 
 
 def require(principal: Principal, what: Can) -> None:
+    if what in CAPABILITIES[principal.role] and not scope_allows(principal.scope, what):
+        raise AccessDenied(f"an API token of scope {principal.scope} may not {what.replace('_', ' ')}",
+                           code="token_scope")
     if not principal.can(what):
         raise AccessDenied(f"the {principal.role} role may not {what.replace('_', ' ')}", code="role_forbidden")
+
+
+def require_change(principal: Principal) -> None:
+    """Before any change: a read-only API token changes nothing, whatever its role may do."""
+    if not principal.may_change:
+        raise AccessDenied("a read-only API token cannot change anything", code="token_scope")
 
 
 def _utc(value: datetime) -> datetime:
@@ -180,6 +217,20 @@ def child_grant(session: Session, principal: Principal, child_id: str) -> tuple[
         raise AccessDenied(f"child {child_id} is not in your teams or allocated to you; "
                            "use break-glass with a reason if you must see the record now", code="not_your_team")
     return child, grant
+
+
+def search_grounds(session: Session, principal: Principal, child_id: str) -> Grant:
+    """On what grounds this person saw a child's documents among search hits (for its access event)."""
+    if principal.role is Role.BUSINESS_SUPPORT:
+        return Grant("intake")
+    if principal.role is Role.AUDITOR:
+        purpose = session.scalars(
+            select(AuditPurpose).where(AuditPurpose.user_id == principal.user_id, AuditPurpose.expires_at > now(),
+                                       AuditPurpose.child_id == child_id).order_by(AuditPurpose.id.desc())).first()
+        return Grant("audit_purpose", purpose=purpose.purpose if purpose else None)
+    child = session.get(Child, child_id)
+    grant = need_to_know(session, principal, child) if child is not None else None
+    return grant or Grant("document_purpose")
 
 
 def findable_children(session: Session, principal: Principal):  # type: ignore[no-untyped-def]
@@ -441,6 +492,7 @@ def record_purpose(session: Session, principal: Principal, purpose: str, *, minu
                    document_id: str | None = None, child_id: str | None = None) -> AuditPurpose:
     """An auditor states why they need to open a document (or a child's documents)."""
     require(principal, Can.AUDIT)
+    require_change(principal)
     purpose = _reason(purpose, "the purpose")
     if (document_id is None) == (child_id is None):
         raise InvalidState("a purpose is for one document or one child", code="validation_failed")

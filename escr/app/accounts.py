@@ -18,12 +18,23 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from escr.app.access import ACCOUNT_ROLES, Principal, Role
+from escr.app.access import ACCOUNT_ROLES, AccessDenied, Can, Principal, Role, Scope, require
 from escr.errors import InvalidState, NotFound
-from escr.record.events import Actor, Kind, ProtocolEvent, now, record
-from escr.record.models import ApiToken, Child, ChildAllocation, Team, TeamMembership, User, WebSession
+from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
+from escr.record.models import (
+    ApiToken,
+    Child,
+    ChildAllocation,
+    SignInThrottle,
+    Team,
+    TeamMembership,
+    User,
+    WebSession,
+)
+from escr.settings import WebSettings
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 TEAM_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -91,10 +102,21 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def principal_for(user: User, *, via: str = "session") -> Principal:
+def principal_for(user: User, *, via: str = "session", scope: str | None = None) -> Principal:
     return Principal(user_id=user.id, username=user.username, display_name=user.display_name, role=Role(user.role),
                      teams=frozenset(m.team_code for m in user.memberships), third_party=user.third_party_access,
-                     via=via)
+                     via=via, scope=Scope(scope) if scope else None,
+                     must_change_password=bool(user.must_change_password))
+
+
+def _flag_self_grant(session: Session, actor: Actor, user: User, what: str, **parameters: Any) -> None:
+    """Someone widened their own access: an access event flagged for the auditor's review, so an
+    administrator who adds themselves to a team (or allocates a child to themselves) is seen."""
+    if actor.kind != "user" or actor.name != user.username:
+        return
+    record(session, AccessEvent(actor=actor, action="self_grant", outcome="flagged_for_review",
+                                child_id=parameters.pop("child_id", None),
+                                parameters={"what": what, "role": user.role, **parameters}))
 
 
 def _role(role: str) -> Role:
@@ -149,8 +171,11 @@ def update_user(session: Session, username: str, *, actor: Actor, role: str | No
     if changes:
         if "role" in changes or "third_party" in changes:
             user.session_epoch += 1  # new rights take effect at the next sign-in, for every session
+            revoke_all_tokens(session, user, actor=actor, reason="rights_changed")
         user.updated_at = now()
         _event(session, actor, "user_updated", user=user.username, changes=changes)
+        if "role" in changes:
+            _flag_self_grant(session, actor, user, "own_role_changed", change=changes["role"])
     return user
 
 
@@ -161,64 +186,134 @@ def set_disabled(session: Session, username: str, disabled: bool, *, actor: Acto
         raise InvalidState("you cannot disable your own account", code="own_account")
     user.disabled, user.updated_at = disabled, now()
     user.session_epoch += 1
+    if disabled:  # revoked, not merely refused: re-enabling the account brings none of them back
+        revoke_all_tokens(session, user, actor=actor, reason="disabled")
     _event(session, actor, "user_disabled" if disabled else "user_enabled", user=user.username)
     return user
 
 
 def reset_password(session: Session, username: str, *, actor: Actor, password: str | None = None) -> str:
-    """Set a new password (random unless given), end every session and lift a lockout."""
+    """Set a new password (random unless given) that must be changed at the next sign-in; end every
+    session and revoke every API token (whoever knew the old password may have made one)."""
     user = get_user(session, username)
     password = password or new_password()
     check_password_strength(password)
     user.password_hash = hash_password(password)
     user.session_epoch += 1
+    user.must_change_password = True
     user.failed_logins, user.locked_until, user.updated_at = 0, None, now()
-    _event(session, actor, "password_reset", user=user.username)
+    revoke_all_tokens(session, user, actor=actor, reason="password_reset")
+    _event(session, actor, "password_reset", user=user.username, must_change=True)
     return password
 
 
-def change_own_password(session: Session, user_id: int, old: str, new: str) -> None:
+def change_own_password(session: Session, user_id: int, old: str, new: str, *,
+                        keep_session: str | None = None) -> None:
+    """Change one's own password: every other sign-in (all but `keep_session`, the cookie's session
+    id of the request doing it) ends and every API token is revoked, since a thief may hold one."""
     user = session.get(User, user_id)
     if user is None or not password_matches(user.password_hash, old):
         raise SignInFailed("the current password is not right")
     check_password_strength(new)
+    if password_matches(user.password_hash, new):
+        raise InvalidState("the new password must differ from the current one", code="weak_password")
+    actor = Actor(kind="user", name=user.username)
+    stamp = now()
     user.password_hash = hash_password(new)
-    user.updated_at = now()
-    _event(session, Actor(kind="user", name=user.username), "password_changed", user=user.username)
+    user.must_change_password = False
+    user.updated_at = stamp
+    keep = token_digest(keep_session) if keep_session else None
+    ended = 0
+    for row in session.scalars(select(WebSession).where(WebSession.user_id == user.id,
+                                                        WebSession.ended_at.is_(None))):
+        if row.id_sha256 != keep:
+            row.ended_at, row.end_reason = stamp, "password_changed"
+            ended += 1
+    revoke_all_tokens(session, user, actor=actor, reason="password_changed")
+    _event(session, actor, "password_changed", user=user.username, sessions_ended=ended)
 
 
 _NOT_RECOGNISED = "user name or password not recognised, or the account is disabled"
+_THROTTLED = "too many failed sign-ins from here; wait a few minutes and try again"
 
 
-def sign_in(session: Session, username: str, password: str, *, max_failures: int,
-            lockout_minutes: float) -> tuple[User | None, str]:
-    """Check a password; a run of failures locks the account for a while. Each attempt is an event.
+def _throttle_keys(name: str, client: str | None) -> list[str]:
+    """One counter for the address, one for this user name from this address (hashed: no names kept)."""
+    where = (client or "-").strip()[:64]
+    return [token_digest(f"client:{where}"), token_digest(f"account:{name}|{where}")]
+
+
+def _blocked(session: Session, keys: list[str], stamp: datetime) -> bool:
+    for key in keys:
+        row = session.get(SignInThrottle, key)
+        until = _utc(row.blocked_until) if row is not None else None
+        if until is not None and until > stamp:
+            return True
+    return False
+
+
+def _count_failure(session: Session, keys: list[str], stamp: datetime, limits: list[int], *,
+                   backoff_seconds: float, max_wait: timedelta) -> None:
+    """Add a failure to each counter; past its limit each further failure doubles the wait.
+
+    A counter quiet for longer than the longest wait starts again from nothing."""
+    for key, limit in zip(keys, limits, strict=True):
+        row = session.get(SignInThrottle, key)
+        if row is None:
+            try:  # two first failures from one address at once: the second counts on the first's row
+                with session.begin_nested():
+                    row = SignInThrottle(key_sha256=key, failures=0, last_failure_at=stamp)
+                    session.add(row)
+            except IntegrityError:
+                row = session.get(SignInThrottle, key, populate_existing=True, with_for_update=True)
+                assert row is not None
+        elif stamp - _utc(row.last_failure_at) > max_wait:  # type: ignore[operator]
+            row.failures, row.blocked_until = 0, None
+        row.failures += 1
+        row.last_failure_at = stamp
+        if row.failures >= limit:
+            wait = min(timedelta(seconds=backoff_seconds * 2 ** min(row.failures - limit, 30)), max_wait)
+            row.blocked_until = stamp + wait
+    session.query(SignInThrottle).filter(SignInThrottle.last_failure_at < stamp - 2 * max_wait).delete()
+
+
+def sign_in(session: Session, username: str, password: str, *, max_failures: int, lockout_minutes: float,
+            client: str | None = None, client_max_failures: int | None = None,
+            backoff_seconds: float = 2.0) -> tuple[User | None, str]:
+    """Check a password, throttling failures per client address and per user name from that address.
+
+    Every refusal of a wrong name, wrong password or disabled account is the same message after
+    the same password-hashing work, so nobody learns which names exist; a throttled try is refused
+    alike for known and unknown names without checking the password. Failures never lock the
+    account itself, so a stranger cannot lock anyone out. Each attempt is an event.
 
     Returns (user, "") or (None, why): the caller commits either way (so failures count) and
     then refuses with the message.
     """
     name = (username or "").strip().lower()[:128]
-    user = session.scalars(select(User).where(User.username == name)).first()
     actor = Actor(kind="user", name=name or "-")
     stamp = now()
-    if user is None or user.disabled:
-        password_matches(_DUMMY_HASH, password)  # the same work either way: no user-name probing by timing
-        _event(session, actor, "sign_in", kind=Kind.SIGN_IN, outcome="refused")
-        return None, _NOT_RECOGNISED
-    locked = _utc(user.locked_until)
-    if locked is not None and locked > stamp:
-        _event(session, actor, "sign_in", kind=Kind.SIGN_IN, outcome="locked")
-        return None, "the account is locked after repeated failed sign-ins; try later or ask an administrator"
-    if not password_matches(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until, user.failed_logins = stamp + timedelta(minutes=lockout_minutes), 0
+    keys = _throttle_keys(name, client)
+    if _blocked(session, keys, stamp):
+        _event(session, actor, "sign_in", kind=Kind.SIGN_IN, outcome="throttled")
+        return None, _THROTTLED
+    user = session.scalars(select(User).where(User.username == name)).first() if name else None
+    stored = user.password_hash if user is not None and not user.disabled else None
+    # The same work either way: no user-name probing by timing.
+    matched = password_matches(stored or _DUMMY_HASH, password) and stored is not None
+    if user is None or not matched:
+        _count_failure(session, keys, stamp, [client_max_failures or 4 * max_failures, max_failures],
+                       backoff_seconds=backoff_seconds, max_wait=timedelta(minutes=lockout_minutes))
         _event(session, actor, "sign_in", kind=Kind.SIGN_IN, outcome="failed")
         return None, _NOT_RECOGNISED
     if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
+    row = session.get(SignInThrottle, keys[1])
+    if row is not None:
+        session.delete(row)
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, stamp
-    _event(session, actor, "sign_in", kind=Kind.SIGN_IN)
+    extra: dict[str, Any] = {"must_change_password": True} if user.must_change_password else {}
+    _event(session, actor, "sign_in", kind=Kind.SIGN_IN, **extra)
     return user, ""
 
 
@@ -282,33 +377,70 @@ class NewToken:
     secret: str  # shown once, never stored
 
 
-def create_token(session: Session, user: User, name: str, *, actor: Actor, days: int | None = None) -> NewToken:
+def create_token(session: Session, user: User, name: str, *, actor: Actor, days: int | None = None,
+                 scope: str = Scope.WRITE, via: str | None = None, limits: WebSettings | None = None) -> NewToken:
+    """A new API token for `user`, expiring after `days` (default: the configured token lifetime).
+
+    `via` is how the person asking signed in: an API token never makes another (a stolen token
+    could otherwise outlive its own revocation), nor does a sign-in that must change its password.
+    """
+    limits = limits or WebSettings()
+    if via == "token":
+        raise AccessDenied("an API token cannot create API tokens; sign in with your password to make one",
+                           code="token_cannot_create_tokens")
     if user.disabled:
         raise InvalidState(f"user {user.username} is disabled", code="user_disabled")
+    if user.must_change_password and actor.name == user.username:
+        raise AccessDenied("choose a new password first", code="password_change_required")
+    try:
+        scope = Scope(scope)
+    except ValueError:
+        raise InvalidState(f"unknown token scope {scope}; one of {', '.join(s.value for s in Scope)}",
+                           code="validation_failed") from None
+    if scope is Scope.ADMIN and Role(user.role) is not Role.ADMINISTRATOR:
+        raise InvalidState("only an administrator's token can have the admin scope", code="validation_failed")
+    days = days or limits.token_days
+    if not 1 <= days <= limits.token_max_days:
+        raise InvalidState(f"an API token lasts 1 to {limits.token_max_days} days", code="validation_failed")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     stamp = now()
     token = ApiToken(user_id=user.id, name=(name or "API token").strip()[:128], token_sha256=token_digest(secret),
-                     prefix=secret[: len(TOKEN_PREFIX) + 6], created_at=stamp,
-                     expires_at=stamp + timedelta(days=days) if days else None)
+                     prefix=secret[: len(TOKEN_PREFIX) + 6], created_at=stamp, scope=scope.value,
+                     expires_at=stamp + timedelta(days=days))
     session.add(token)
     session.flush()
-    _event(session, actor, "token_created", user=user.username, token_id=token.id, prefix=token.prefix)
+    _event(session, actor, "token_created", user=user.username, token_id=token.id, prefix=token.prefix,
+           scope=scope.value, expires_at=token.expires_at.isoformat() if token.expires_at else None)
     return NewToken(token, secret)
 
 
-def revoke_token(session: Session, token_id: int, *, actor: Actor, owner_id: int | None = None) -> ApiToken:
+def revoke_token(session: Session, token_id: int, *, actor: Actor, owner_id: int | None = None,
+                 reason: str = "revoked") -> ApiToken:
     """Revoke a token; with `owner_id`, only that user's own token (self-service)."""
     token = session.get(ApiToken, token_id)
     if token is None or (owner_id is not None and token.user_id != owner_id):
         raise NotFound(f"no API token {token_id}")
     if token.revoked_at is None:
-        token.revoked_at = now()
-        _event(session, actor, "token_revoked", token_id=token.id, prefix=token.prefix)
+        token.revoked_at, token.revoked_reason = now(), reason
+        _event(session, actor, "token_revoked", token_id=token.id, prefix=token.prefix, reason=reason)
     return token
 
 
-def user_for_token(session: Session, secret: str) -> User | None:
-    """The enabled user a live token belongs to, or None (unknown, revoked, expired or disabled)."""
+def revoke_all_tokens(session: Session, user: User, *, actor: Actor, reason: str) -> int:
+    """Revoke every live token of the user (a reset, own password change, disable or change of rights)."""
+    stamp = now()
+    live = [t for t in tokens_of(session, user.id) if t.revoked_at is None]
+    for token in live:
+        token.revoked_at, token.revoked_reason = stamp, reason
+    if live:
+        _event(session, actor, "tokens_revoked", user=user.username, reason=reason,
+               token_ids=[t.id for t in live])
+    return len(live)
+
+
+def token_for(session: Session, secret: str) -> tuple[User, ApiToken] | None:
+    """The enabled user a live token belongs to, and the token; None when unknown, revoked,
+    expired, or its user is disabled."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = session.scalars(select(ApiToken).where(ApiToken.token_sha256 == token_digest(secret))).first()
@@ -324,11 +456,52 @@ def user_for_token(session: Session, secret: str) -> User | None:
     last = _utc(token.last_used_at)
     if last is None or stamp - last > timedelta(minutes=1):
         token.last_used_at = stamp
-    return user
+    return user, token
+
+
+def user_for_token(session: Session, secret: str) -> User | None:
+    """The enabled user a live token belongs to, or None (unknown, revoked, expired or disabled)."""
+    found = token_for(session, secret)
+    return None if found is None else found[0]
 
 
 def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+
+
+def token_dict(token: ApiToken, username: str | None = None) -> dict[str, Any]:
+    """What anyone may see of a token: never the token itself or its hash."""
+    def iso(value: datetime | None) -> str | None:
+        return None if value is None else _utc(value).isoformat()  # type: ignore[union-attr]
+
+    data = {"id": token.id, "name": token.name, "prefix": token.prefix, "scope": token.scope,
+            "created_at": iso(token.created_at), "expires_at": iso(token.expires_at),
+            "last_used_at": iso(token.last_used_at), "revoked": token.revoked_at is not None,
+            "revoked_at": iso(token.revoked_at), "revoked_reason": token.revoked_reason}
+    if username is not None:
+        data["user"] = username
+    return data
+
+
+def user_tokens(session: Session, principal: Principal, username: str) -> list[dict[str, Any]]:
+    """Administrators: another user's API tokens (never the tokens themselves)."""
+    require(principal, Can.ADMINISTER)
+    user = get_user(session, username)
+    return [token_dict(t, user.username) for t in tokens_of(session, user.id)]
+
+
+def admin_revoke_token(session: Session, principal: Principal, token_id: int) -> dict[str, Any]:
+    """Administrators: revoke anyone's API token."""
+    require(principal, Can.ADMINISTER)
+    token = revoke_token(session, token_id, actor=principal.actor, reason="by_administrator")
+    owner = session.get(User, token.user_id)
+    return token_dict(token, owner.username if owner else None)
+
+
+def admin_revoke_all_tokens(session: Session, principal: Principal, username: str) -> int:
+    """Administrators: revoke every API token of a user (e.g. a lost laptop)."""
+    require(principal, Can.ADMINISTER)
+    return revoke_all_tokens(session, get_user(session, username), actor=principal.actor, reason="by_administrator")
 
 
 # --- Teams and allocation -----------------------------------------------------------------
@@ -364,6 +537,7 @@ def add_member(session: Session, team_code: str, username: str, *, actor: Actor)
     session.flush()
     session.expire(user, ["memberships"])
     _event(session, actor, "member_added", team=team.code, user=user.username)
+    _flag_self_grant(session, actor, user, "added_self_to_team", team=team.code)
 
 
 def remove_member(session: Session, team_code: str, username: str, *, actor: Actor) -> None:
@@ -403,6 +577,7 @@ def allocate(session: Session, child_id: str, username: str | None, *, actor: Ac
     else:
         current.user_id, current.allocated_by, current.allocated_at = user.id, actor.name, now()
     _event(session, actor, "child_allocated", child_id=child_id, user=user.username)
+    _flag_self_grant(session, actor, user, "allocated_child_to_self", child_id=child_id)
     return current
 
 

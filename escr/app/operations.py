@@ -165,10 +165,12 @@ class Operations:
                 stmt = stmt.where(scope)
             children = session.scalars(stmt.order_by(Child.family_name, Child.given_names, Child.child_id)
                                        .limit(SEARCH_CAP)).all()
+            shown = page_of([child_dict(c) for c in children], offset, limit)
+            # The index entries shown (names, dates of birth, NHS numbers) are named, by id.
             record(session, AccessEvent(actor=self.p.actor, action="search",
-                                                  parameters={"target": "child_index", "query": query,
-                                                              "hits": len(children)}))
-            return page_of([child_dict(c) for c in children], offset, limit)
+                                        parameters={"target": "child_index", "query": query, "hits": len(children),
+                                                    "shown": [c["child_id"] for c in shown.items]}))
+            return shown
 
     def _child_query(self, query: str):  # type: ignore[no-untyped-def]
         digits = re.sub(r"[\s-]", "", query)
@@ -227,6 +229,8 @@ class Operations:
         with self._logged_refusal("list", child_id=child_id), self.db.session() as session:
             child, grant = access.child_grant(session, self.p, child_id)
             worker = accounts.allocated_worker(session, child_id)
+            retrieval.log_child_access(session, child_id, actor=self.p.actor, action="view", use=grant.use,
+                                       parameters={"object": "index_entry"})
             return {**child_dict(child), "basis": grant.basis, "allocated_to": worker.username if worker else None}
 
     def document(self, doc_id: str) -> dict[str, Any]:
@@ -336,7 +340,8 @@ class Operations:
                 use = grant.use
             allowed = access.readable_document_ids(session, self.p)
             hits = retrieval.search(session, self.db, query, actor=self.p.actor, child_id=child_id,
-                                    limit=SEARCH_RANK_CANDIDATES, document_ids=allowed, use=use)
+                                    limit=SEARCH_RANK_CANDIDATES, document_ids=allowed, use=use,
+                                    grounds=lambda shown: access.search_grounds(session, self.p, shown).use)
             return page_of(hits, offset, limit)
 
     def check_search(self) -> None:
@@ -420,6 +425,7 @@ class Operations:
     def retry_quarantined(self, claim_id: str) -> str:
         """Put a quarantined file back in the intake folder for another try; logged."""
         require(self.p, Can.INTAKE)
+        access.require_change(self.p)
         from escr.intake.quarantine import retry
 
         target = retry(claim_id, quarantine_dir=self.settings.quarantine_dir, intake_dir=self.settings.intake_dir,
@@ -429,6 +435,7 @@ class Operations:
     def discard_quarantined(self, claim_id: str, reason: str) -> str:
         """Discard a quarantined file: off the list, bytes kept until retention allows; logged."""
         require(self.p, Can.INTAKE)
+        access.require_change(self.p)
         from escr.intake.quarantine import discard
 
         keep_until = date.today() + timedelta(days=self.settings.web.discarded_keep_days)
@@ -575,19 +582,30 @@ class Operations:
             stmt = stmt.where(Event.detail["action"].as_string() == action)
         return stmt
 
+    def _log_audit_read(self, session: Session, how: str, what: str, filters: dict[str, Any]) -> None:
+        """Auditors' own reads of the logs are logged too: who watched, what and with which filters."""
+        record(session, AccessEvent(actor=self.p.actor, action=how,  # type: ignore[arg-type]
+                                    parameters={"object": what, **{k: (str(v) if isinstance(v, date) else v)
+                                                                    for k, v in filters.items() if v is not None}}))
+
     def access_log(self, offset: int, limit: int, **filters: Any) -> PageOf:
         """Who used which child's record, when, how and why; newest first."""
         stmt = self._access_log_stmt(**filters)
         with self.db.session() as session:
             total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             rows = session.scalars(stmt.order_by(Event.id.desc()).offset(offset).limit(limit)).all()
-            return PageOf([event_dict(e) for e in rows], offset, limit, total)
+            page = PageOf([event_dict(e) for e in rows], offset, limit, total)
+            self._log_audit_read(session, "view", "access_log", {**filters, "offset": offset})
+            return page
 
     def access_log_all(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Every matching row, oldest first, fetched in batches (for the CSV export).
 
         The rules are checked now, before the first byte of the answer is sent."""
-        return self._batches(self._access_log_stmt(**filters))
+        stmt = self._access_log_stmt(**filters)
+        with self.db.session() as session:
+            self._log_audit_read(session, "download", "access_log", filters)
+        return self._batches(stmt)
 
     def _batches(self, stmt) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
         last = 0
@@ -627,6 +645,9 @@ class Operations:
         """Everyone's break-glass accesses (for reviewers), or one's own."""
         require(self.p, Can.REVIEW_BREAK_GLASS if everyone else Can.BREAK_GLASS)
         with self.db.session() as session:
+            if everyone:
+                self._log_audit_read(session, "view", "break_glass_reviews",
+                                     {"pending_only": pending_only, "offset": offset})
             stmt = select(BreakGlass, User.username).join(User, User.id == BreakGlass.user_id)
             if not everyone:
                 stmt = stmt.where(BreakGlass.user_id == self.p.user_id)
@@ -674,19 +695,24 @@ class Operations:
         with self.db.session() as session:
             return accounts.reset_password(session, username, actor=self.p.actor, password=password)
 
-    def create_token_for(self, username: str, name: str, days: int | None) -> dict[str, Any]:
+    def create_token_for(self, username: str, name: str, days: int | None, scope: str = "write") -> dict[str, Any]:
         """An administrator makes an API token for someone (a script's account, a person without a terminal)."""
         require(self.p, Can.ADMINISTER)
         with self.db.session() as session:
             new = accounts.create_token(session, accounts.get_user(session, username), name, actor=self.p.actor,
-                                        days=days)
-            return {"id": new.token.id, "name": new.token.name, "token": new.secret,
+                                        days=days, scope=scope, via=self.p.via, limits=self.settings.web)
+            return {"id": new.token.id, "name": new.token.name, "token": new.secret, "scope": new.token.scope,
                     "expires_at": _iso(new.token.expires_at)}
 
     def revoke_any_token(self, token_id: int) -> None:
-        require(self.p, Can.ADMINISTER)
+        """Administrators: revoke anyone's API token."""
+        self.admin_revoke_token(token_id)
+
+    def revoke_all_tokens_of(self, username: str) -> int:
+        """Administrators: revoke every live API token of a user (a lost laptop, a leaver)."""
+        access.require_change(self.p)
         with self.db.session() as session:
-            accounts.revoke_token(session, token_id, actor=self.p.actor)
+            return accounts.admin_revoke_all_tokens(session, self.p, username)
 
     def teams(self) -> list[dict[str, Any]]:
         require(self.p, Can.ADMINISTER)
@@ -737,28 +763,42 @@ class Operations:
 
     def tokens(self) -> list[dict[str, Any]]:
         with self.db.session() as session:
-            return [{"id": t.id, "name": t.name, "prefix": t.prefix, "created_at": _iso(t.created_at),
-                     "expires_at": _iso(t.expires_at), "last_used_at": _iso(t.last_used_at),
-                     "revoked": t.revoked_at is not None}
-                    for t in accounts.tokens_of(session, self.p.user_id)]
+            return [accounts.token_dict(t) for t in accounts.tokens_of(session, self.p.user_id)]
 
-    def create_token(self, name: str, days: int | None) -> dict[str, Any]:
+    def create_token(self, name: str, days: int | None, scope: str = "write") -> dict[str, Any]:
+        access.require_change(self.p)
         with self.db.session() as session:
             user = session.get(User, self.p.user_id)
             assert user is not None
-            new = accounts.create_token(session, user, name, actor=self.p.actor, days=days)
-            return {"id": new.token.id, "name": new.token.name, "token": new.secret,
+            new = accounts.create_token(session, user, name, actor=self.p.actor, days=days, scope=scope,
+                                        via=self.p.via, limits=self.settings.web)
+            return {"id": new.token.id, "name": new.token.name, "token": new.secret, "scope": new.token.scope,
                     "expires_at": _iso(new.token.expires_at)}
 
     def revoke_token(self, token_id: int) -> None:
+        access.require_change(self.p)
         with self.db.session() as session:
-            accounts.revoke_token(session, token_id, actor=self.p.actor, owner_id=self.p.user_id)
+            accounts.revoke_token(session, token_id, actor=self.p.actor, owner_id=self.p.user_id, reason="by_owner")
 
-    def change_password(self, old: str, new: str) -> None:
+    def user_tokens(self, username: str) -> list[dict[str, Any]]:
+        """Administrators: another user's API tokens."""
         with self.db.session() as session:
-            accounts.change_own_password(session, self.p.user_id, old, new)
+            return accounts.user_tokens(session, self.p, username)
+
+    def admin_revoke_token(self, token_id: int) -> dict[str, Any]:
+        """Administrators: revoke anyone's API token."""
+        access.require_change(self.p)
+        with self.db.session() as session:
+            return accounts.admin_revoke_token(session, self.p, token_id)
+
+    def change_password(self, old: str, new: str, *, keep_session: str | None = None) -> None:
+        access.require_change(self.p)
+        with self.db.session() as session:
+            accounts.change_own_password(session, self.p.user_id, old, new, keep_session=keep_session)
 
     def me(self) -> dict[str, Any]:
         return {"username": self.p.username, "display_name": self.p.display_name, "role": self.p.role.value,
                 "teams": sorted(self.p.teams), "third_party_access": self.p.third_party, "via": self.p.via,
+                "scope": self.p.scope.value if self.p.scope else None,
+                "must_change_password": self.p.must_change_password,
                 "can": sorted(c.value for c in access.CAPABILITIES[self.p.role])}

@@ -7,7 +7,7 @@ function here writes its access event in the same transaction as the read.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, BinaryIO
@@ -61,6 +61,12 @@ def log_document_access(session: Session, doc: Document, *, actor: Actor, action
                         parameters: dict[str, Any] | None = None) -> None:
     """Log a read that does not go through the functions below (e.g. a page image)."""
     _access_document(session, actor, action, doc, use=use, parameters=parameters)
+
+
+def log_child_access(session: Session, child_id: str, *, actor: Actor, action: str, use: Use | None = None,
+                     parameters: dict[str, Any] | None = None) -> None:
+    """Log a read of a child's own details (the index entry: name, date of birth, NHS number)."""
+    _access(session, actor, action, child_id=child_id, use=use, parameters=parameters)
 
 
 def log_refused(session: Session, *, actor: Actor, action: str, code: str, child_id: str | None = None,
@@ -188,9 +194,14 @@ def open_document(
 def search(
     session: Session, db: Database, query: str, *, actor: Actor, child_id: str | None = None, limit: int = 50,
     document_ids: Collection[str] | None = None, use: Use | None = None,
+    grounds: Callable[[str], Use] | None = None,
 ) -> list[dict[str, Any]]:
     """Full-text search; `document_ids`, when given, is what the person may read (need-to-know):
-    a `DocumentScope` is applied inside the database, any other collection as a list of ids."""
+    a `DocumentScope` is applied inside the database, any other collection as a list of ids.
+
+    A search over many records shows text from each child's documents, so besides the search's
+    own event each child whose documents are among the hits gets one, with the grounds
+    `grounds(child_id)` gives (a break-glass one is flagged like any break-glass read)."""
     scope = document_ids if isinstance(document_ids, DocumentScope) else None
     doc_ids = None if document_ids is None or scope is not None else set(document_ids)
     if child_id is not None:
@@ -204,6 +215,14 @@ def search(
                            scope=None if scope is None else scope.condition, limit=limit)
     _access(session, actor, "search", child_id=child_id, use=use, parameters={"query": query, "hits": len(hits)})
     docs = summaries(session, {h.document_id for h in hits})
+    if child_id is None and grounds is not None:
+        per_child: dict[str, int] = defaultdict(int)
+        for h in hits:
+            for shown in docs[h.document_id]["children"]:
+                per_child[shown] += 1
+        for shown, count in sorted(per_child.items()):
+            _access(session, actor, "search", child_id=shown, use=grounds(shown),
+                    parameters={"query": query, "hits": count, "in": "search_across_records"})
     return [{**docs[h.document_id], "page": h.page_seq, "snippet": h.snippet} for h in hits]
 
 

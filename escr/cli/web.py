@@ -280,7 +280,7 @@ def users_update(
 def users_token(
     username: str,
     name: Annotated[str, typer.Option(help="What the token is for.")] = "API token",
-    days: Annotated[int | None, typer.Option(help="Expires after this many days (default: never).")] = None,
+    days: Annotated[int | None, typer.Option(help="Expires after this many days (default: web.token_days).")] = None,
     user: UserOpt = None,
 ) -> None:
     """Create an API token for a user; printed once (send it as `Authorization: Bearer <token>`)."""
@@ -304,38 +304,59 @@ def users_revoke_token(token_id: int, user: UserOpt = None) -> None:
 @handles_errors
 def tokens_create(
     name: Annotated[str, typer.Option(help="What the token is for.")] = "command line",
-    days: Annotated[int | None, typer.Option(help="Expires after this many days (default: never).")] = None,
+    scope: Annotated[str, typer.Option(help="read, write or admin (administrators only).")] = "write",
+    days: Annotated[int | None, typer.Option(help="Expires after this many days (default: web.token_days).")] = None,
     user: UserOpt = None,
 ) -> None:
-    """Create an API token for yourself (sign in on a terminal first); printed once.
+    """Create an API token for yourself (sign in with your password on a terminal); printed once.
 
-    Then `export ESCR_TOKEN=<token>` and escr commands act as you without asking again."""
-    new = operations("tokens create", user).create_token(name, days)
-    out.print(f"API token {new['id']} (shown once; keep it like a password):")
+    Then `export ESCR_TOKEN=<token>` and escr commands act as you without asking again. A token
+    cannot make another token."""
+    new = operations("tokens create", user).create_token(name, days, scope)
+    out.print(f"API token {new['id']}, scope {new['scope']} (shown once; keep it like a password):")
     sys.stdout.write(new["token"] + "\n")
 
 
 @tokens_app.command("list")
 @handles_errors
-def tokens_list(user: UserOpt = None, as_json: JsonOpt = False) -> None:
-    """Your API tokens (never the secrets)."""
-    rows = operations("tokens list", user).tokens()
+def tokens_list(
+    username: Annotated[str | None, typer.Argument(help="Administrators: another user's tokens.")] = None,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Your API tokens, or (administrators) another user's: never the secrets."""
+    ops = operations("tokens list", user)
+    rows = ops.user_tokens(username) if username else ops.tokens()
     if as_json:
         _print_json(rows)
         return
-    table = Table("id", "name", "prefix", "created", "expires", "last used", "status")
+    table = Table("id", "name", "scope", "prefix", "created", "expires", "last used", "status")
     for t in rows:
-        table.add_row(str(t["id"]), t["name"], t["prefix"], t["created_at"] or "-", t["expires_at"] or "never",
-                      t["last_used_at"] or "-", "revoked" if t["revoked"] else "active")
+        status = f"revoked ({t.get('revoked_reason') or 'revoked'})" if t["revoked"] else "active"
+        table.add_row(str(t["id"]), t["name"], t.get("scope") or "-", t["prefix"], t["created_at"] or "-",
+                      t["expires_at"] or "never", t["last_used_at"] or "-", status)
     out.print(table)
 
 
 @tokens_app.command("revoke")
 @handles_errors
-def tokens_revoke(token_id: int, user: UserOpt = None) -> None:
-    """Revoke one of your API tokens."""
-    operations("tokens revoke", user).revoke_token(token_id)
+def tokens_revoke(
+    token_id: int,
+    any_user: Annotated[bool, typer.Option("--any", help="Administrators: a token of anyone's.")] = False,
+    user: UserOpt = None,
+) -> None:
+    """Revoke one of your API tokens (administrators: anyone's, with --any)."""
+    ops = operations("tokens revoke", user)
+    ops.admin_revoke_token(token_id) if any_user else ops.revoke_token(token_id)
     out.print(f"API token {token_id} revoked")
+
+
+@tokens_app.command("revoke-all")
+@handles_errors
+def tokens_revoke_all(username: str, user: UserOpt = None) -> None:
+    """Administrators: revoke every live API token of a user (a lost laptop, a leaver)."""
+    count = operations("tokens revoke-all", user).revoke_all_tokens_of(username)
+    out.print(f"{count} API token(s) of {username} revoked")
 
 
 # --- teams --------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ def _newest_anchor(session: Session, services: Services) -> dict[str, Any] | Non
         return None
     try:
         with services.store.open(row.object_key) as fh:
-            stored = anchor_io.parse_anchor(row.object_key, fh.read(), services.settings.anchor.key)
+            stored = anchor_io.parse_anchor(row.object_key, fh.read(), anchor_io.anchor_key(services.settings))
     except EscrError:
         stored = anchor_io.StoredAnchor(row.object_key, None, "unreadable")
     body = stored.anchor.body() if stored.anchor else None

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from escr.errors import EscrError, NotFound
-from escr.provenance.anchors import Anchor, StoredAnchor
+from escr.provenance.anchors import SHA256, Anchor, StoredAnchor
 from escr.record.database import GENESIS_HASH, Database
 from escr.record.events import event_hash, payload_of
 from escr.record.models import Batch, ChainAnchor, ChainHead, Document, DocumentChild, Event
@@ -43,6 +43,10 @@ class Code(StrEnum):
     ANCHORED_EVENT_MISSING = "anchored_event_missing"  # an anchor names an event that is gone
     ANCHOR_INVALID = "anchor_invalid"  # an anchor object cannot be read or its seal fails
     ANCHOR_MISSING = "anchor_missing"  # an anchor the database lists is gone from the store
+    ANCHOR_UNSEALED = "anchor_unsealed"  # plain SHA-256: whoever can write the store could re-make it
+    ANCHOR_KEY_MISSING = "anchor_key_missing"  # sealed anchors, and no key to check them with
+    ANCHOR_KEY_EXPOSED = "anchor_key_exposed"  # the key file is readable by others than its owner
+    CHAIN_TAIL_CUT = "chain_tail_cut"  # an anchor's own `anchored` event is gone: the log's end was cut
     OBJECT_MISSING = "object_missing"
     OBJECT_ALTERED = "object_altered"
     OBJECT_UNREADABLE = "object_unreadable"
@@ -133,21 +137,66 @@ def _utc(value: datetime) -> datetime:
 
 
 def check_anchor_objects(stored: Iterable[StoredAnchor], tally: Tally) -> Iterator[Finding]:
-    """Anchor objects that cannot be read or whose seal does not hold."""
+    """Anchor objects that cannot be read, whose seal does not hold, that are not sealed with a
+    key, or that cannot be checked because the key is missing."""
     unverifiable = 0
     for item in stored:
         tally.anchors_checked += 1
+        created = item.anchor.created_at if item.anchor else None
         if item.problem == "unverifiable":
             unverifiable += 1
         elif item.problem is not None:
-            created = item.anchor.created_at if item.anchor else None
             yield Finding(Code.ANCHOR_INVALID,
                           "anchor object is unreadable" if item.problem == "unreadable"
                           else "anchor object is not sealed by this system (its seal does not match)",
                           f"object {item.key}", created, "anchored at" if created else "", object_key=item.key)
+        elif item.anchor is not None and item.anchor.method == SHA256:
+            yield Finding(Code.ANCHOR_UNSEALED, "anchor is not sealed with a key: whoever can write the database "
+                          "and the store could delete an event, rehash the chain and re-make this anchor",
+                          f"object {item.key}", created, "anchored at", object_key=item.key)
     if unverifiable:
-        tally.notes.append(f"{unverifiable} anchor(s) are sealed with HMAC and no ESCR_ANCHOR__KEY is set: "
-                           "their contents were compared with the log, their seals were not checked")
+        yield Finding(Code.ANCHOR_KEY_MISSING, f"{unverifiable} anchor(s) are sealed with HMAC but no anchor key "
+                      "is available (ESCR_ANCHOR__KEY or the key file): their seals cannot be checked",
+                      "anchor key", None, "")
+
+
+def check_anchor_key(*, key_available: bool, exposed: bool, anchors_listed: int) -> Iterator[Finding]:
+    """The sealing key itself: gone although anchors were made, or readable by others."""
+    if not key_available and anchors_listed:
+        yield Finding(Code.ANCHOR_KEY_MISSING, "no anchor key is available (ESCR_ANCHOR__KEY or the key file) "
+                      f"although {anchors_listed} anchor(s) were made: new anchors would use a new key",
+                      "anchor key", None, "")
+    if exposed:
+        yield Finding(Code.ANCHOR_KEY_EXPOSED, "the anchor key file can be read by others than its owner "
+                      "(make it mode 0600)", "anchor key", None, "")
+
+
+def check_anchored_events(db: Database, anchors: Sequence[Anchor]) -> Iterator[Finding]:
+    """Every anchor object was recorded by an `anchored` event written after the event it names;
+    an anchor whose event is gone shows the end of the log was cut (with the chain head) back to
+    before it. Events after the newest anchor's own event have nothing outside the database to
+    vouch for them: anchoring often keeps that tail short."""
+    if not anchors:
+        return
+    recorded: set[str] = set()
+    last_id = 0
+    while True:
+        with db.session() as session:
+            rows = session.execute(select(Event.id, Event.detail).where(Event.kind == "anchored", Event.id > last_id)
+                                   .order_by(Event.id).limit(500)).all()
+        if not rows:
+            break
+        for _, detail in rows:
+            key = ((detail or {}).get("outputs") or {}).get("anchor")
+            if key:
+                recorded.add(key)
+        last_id = rows[-1][0]
+    for anchor in anchors:
+        if anchor.key not in recorded:
+            yield Finding(Code.CHAIN_TAIL_CUT, f"anchor {anchor.key} is not recorded by an `anchored` event in the "
+                          f"log: events after event {anchor.event_id} were cut (or the anchoring failed midway)",
+                          f"events after {anchor.event_id} / object {anchor.key}", anchor.created_at, "anchored at",
+                          event_id=anchor.event_id, object_key=anchor.key)
 
 
 def check_anchor_index(db: Database, anchor_keys: set[str]) -> Iterator[Finding]:

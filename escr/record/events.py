@@ -134,7 +134,7 @@ class AccessEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     actor: Actor
-    action: Literal["list", "view", "download", "search", "provenance"]
+    action: Literal["list", "view", "download", "search", "provenance", "self_grant"]  # self_grant: own access widened
     at: datetime = Field(default_factory=now)
     child_id: str | None = None
     document_id: str | None = None

@@ -315,6 +315,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set by an administrator's password reset: the next sign-in must choose a new password first.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     memberships: Mapped[list[TeamMembership]] = relationship(cascade="all, delete-orphan")
 
@@ -353,6 +355,24 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scope: Mapped[str] = mapped_column(String(8), default="write", server_default="write")  # read | write | admin
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))  # by_owner | password_reset | disabled | ...
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted per client address and per account-from-that-address, with back-off.
+
+    The key is the SHA-256 of "client:<address>" or "account:<name>|<address>", so the table holds
+    no user names or addresses in clear and an unknown name is counted exactly like a real one.
+    Nobody elsewhere can lock an account: a stranger's failures slow down only the stranger.
+    """
+
+    __tablename__ = "sign_in_throttle"
+
+    key_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class WebSession(Base):

@@ -149,7 +149,8 @@ class NewTeam(BaseModel):
 
 class NewToken(BaseModel):
     name: str = "API token"
-    days: int | None = Field(default=None, ge=1, le=3650)
+    days: int | None = Field(default=None, ge=1, le=3650, description="default: the configured token lifetime")
+    scope: Literal["read", "write", "admin"] = "write"
 
 
 # --- who am I -------------------------------------------------------------------------------
@@ -474,7 +475,7 @@ def tokens(o: Ops) -> list[dict[str, Any]]:
 
 @router.post("/tokens", status_code=201, summary="A new API token for yourself; shown once in the answer")
 def create_token(o: Ops, body: NewToken) -> dict[str, Any]:
-    return o.create_token(body.name, body.days)
+    return o.create_token(body.name, body.days, body.scope)
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke one of your API tokens")
@@ -482,3 +483,16 @@ def revoke_token(o: Ops, token_id: int) -> dict[str, Any]:
     o.revoke_token(token_id)
     return {"id": token_id, "revoked": True}
 
+
+
+# --- everyone's API tokens (administrators) ---------------------------------------------------
+
+
+@router.get("/users/{username}/tokens", summary="Administrators: a user's API tokens (never the tokens themselves)")
+def user_tokens(o: Ops, username: str) -> list[dict[str, Any]]:
+    return o.user_tokens(username)
+
+
+@router.delete("/admin/tokens/{token_id}", summary="Administrators: revoke anyone's API token")
+def admin_revoke_token(o: Ops, token_id: int) -> dict[str, Any]:
+    return o.admin_revoke_token(token_id)

@@ -60,7 +60,7 @@ CSRF token in `X-CSRF-Token` on every POST, PUT, PATCH or DELETE.
 **Errors** are JSON: `{"error": {"code": "...", "message": "...", "status": 403}}`. Codes are stable:
 `unauthenticated`, `invalid_token`, `sso_user_unknown` (401); `role_forbidden`, `not_your_team`,
 `purpose_required`, `third_party_permission_required`, `not_in_intake`, `original_holds_other_records`,
-`own_access`,
+`own_access`, `token_scope`, `token_cannot_create_tokens`, `password_change_required`,
 `csrf_failed` (403); `not_found` (404); `method_not_allowed` (405); `invalid_state`,
 `protocol_violation` (four-eyes), `already_exists`, `already_reviewed`, `already_allowed`,
 `own_account`, `user_disabled`, `sign_in_failed` (409); `validation_failed`, `reason_required`,
@@ -171,6 +171,8 @@ def _error_response(request: Request, status: int, code: str, message: str) -> R
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    if code == "password_change_required":  # after an administrator's reset: straight to the form
+        return RedirectResponse("/account", status_code=303)
     templates: Jinja2Templates = request.app.state.templates
     from escr.web.pages import base_context
 

@@ -6,7 +6,11 @@
   cookie is worthless; a password reset, disable or change of rights bumps the user's session
   epoch, which ends every session at once. An ordinary request writes the server's row, not the
   cookie, so a slow answer can never put back an older cookie over a newer one.
-- API clients send `Authorization: Bearer <token>`; only the token's SHA-256 is stored.
+- API clients send `Authorization: Bearer <token>`; only the token's SHA-256 is stored. A token's
+  scope is enforced: a read-only token is refused every state-changing request here (and by
+  `escr.app.access.require` for the capabilities that change things), admin routes need "admin".
+- After an administrator's password reset, a signed-in person may only change their password
+  (or sign out) until they have.
 - A reverse proxy doing single sign-on may name the user in a header, trusted only from the
   configured proxy addresses and only when that header is configured.
 
@@ -25,9 +29,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from escr.app import accounts
-from escr.app.access import Principal, Unauthenticated
+from escr.app.access import AccessDenied, Principal, Unauthenticated, require_change
 from escr.errors import EscrError, NotFound
 from escr.services import Services
 
@@ -37,6 +42,9 @@ if TYPE_CHECKING:  # types only: the web reaches the record through escr.app
     from escr.record.models import User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a person who must change their password may still reach.
+PASSWORD_CHANGE_PATHS = frozenset({"/account", "/account/password", "/logout", "/api/v1/me",
+                                   "/api/v1/account/password"})
 
 
 class CsrfFailed(EscrError):
@@ -104,11 +112,12 @@ def end_session(request: Request) -> None:
 
 def _from_token(request: Request, services: Services, token: str) -> Principal:
     with services.db.session() as session:
-        user = accounts.user_for_token(session, token)
-        if user is None:
+        found = accounts.token_for(session, token)
+        if found is None:
             raise Unauthenticated("the API token is not recognised, revoked or expired, or its user is disabled",
                                   code="invalid_token")
-        return accounts.principal_for(user, via="token")
+        user, row = found
+        return accounts.principal_for(user, via="token", scope=row.scope)
 
 
 def _from_sso(request: Request, services: Services, name: str) -> Principal:
@@ -168,12 +177,21 @@ def current_principal(request: Request) -> Principal:
     principal = authenticate(request)
     if principal is None:
         raise Unauthenticated("sign in first")
+    if principal.must_change_password and principal.via == "session" and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise AccessDenied("your password was reset by an administrator: choose a new one on your account page "
+                           "(/account) first", code="password_change_required")
     return principal
 
 
 async def csrf_guard(request: Request) -> None:
-    """App-wide dependency: a state-changing request on a cookie or SSO session needs the CSRF token."""
-    if request.method in SAFE_METHODS or bearer_token(request) is not None:
+    """App-wide dependency: a state-changing request on a cookie or SSO session needs the CSRF token;
+    on an API token, a scope that may change things."""
+    if request.method in SAFE_METHODS:
+        return
+    if bearer_token(request) is not None:
+        principal = await run_in_threadpool(authenticate, request)
+        if principal is not None:
+            require_change(principal)
         return
     expected = request.session.get("csrf")
     supplied = request.headers.get("x-csrf-token")

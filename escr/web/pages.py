@@ -120,7 +120,10 @@ def login(request: Request, username: Annotated[str, Form()], password: Annotate
     web = services.settings.web
     with services.db.session() as session:
         user, why = accounts.sign_in(session, username, password, max_failures=web.login_max_failures,
-                                     lockout_minutes=web.login_lockout_minutes)
+                                     lockout_minutes=web.login_lockout_minutes,
+                                     client=request.client.host if request.client else None,
+                                     client_max_failures=web.login_client_max_failures,
+                                     backoff_seconds=web.login_backoff_seconds)
         if user is not None:
             start_session(request, session, user)
     if user is None:
@@ -510,6 +513,18 @@ def reset_password(request: Request, o: Ops, username: str) -> Response:
                                            "safe way; it is not shown again.", back_url="/admin/users")
 
 
+@router.get("/admin/users/{username}/tokens")
+def user_tokens(request: Request, o: Ops, username: str) -> Response:
+    return render(request, "user_tokens.html", username=username, tokens=o.user_tokens(username))
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+def admin_revoke_token(request: Request, o: Ops, token_id: int) -> Response:
+    token = o.admin_revoke_token(token_id)
+    notice(request, f"API token {token_id} of {token['user']} revoked.")
+    return back(f"/admin/users/{token['user']}/tokens")
+
+
 @router.get("/admin/teams")
 def teams(request: Request, o: Ops) -> Response:
     return render(request, "teams.html", teams=o.teams())
@@ -541,7 +556,9 @@ def remove_member(request: Request, o: Ops, code: str, username: str) -> Respons
 
 @router.get("/account")
 def account(request: Request, o: Ops) -> Response:
-    return render(request, "account.html", tokens=o.tokens(), info=o.me())
+    web = services_of(request).settings.web
+    return render(request, "account.html", tokens=o.tokens(), info=o.me(), token_days=web.token_days,
+                  token_max_days=web.token_max_days)
 
 
 @router.post("/account/password")
@@ -550,15 +567,15 @@ def change_password(request: Request, o: Ops, current: Annotated[str, Form()], n
     if new != repeat:
         notice(request, "The two new passwords differ; nothing was changed.", "error")
         return back("/account")
-    o.change_password(current, new)
+    o.change_password(current, new, keep_session=request.session.get("sid"))
     notice(request, "Password changed.")
     return back("/account")
 
 
 @router.post("/account/tokens")
 def create_token(request: Request, o: Ops, name: Annotated[str, Form()] = "API token",
-                 days: Annotated[str, Form()] = "") -> Response:
-    new = o.create_token(name, int(days) if days.strip().isdigit() and int(days) > 0 else None)
+                 days: Annotated[str, Form()] = "", scope: Annotated[str, Form()] = "write") -> Response:
+    new = o.create_token(name, int(days) if days.strip().isdigit() and int(days) > 0 else None, scope)
     return render(request, "secret_shown.html", title=f"API token {new['name']} created", label="API token",
                   secret=new["token"], explain="Copy it now: it is not shown again. Send it as "
                   "'Authorization: Bearer <token>'. Revoke it on your account page when no longer needed.",
