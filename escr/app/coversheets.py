@@ -32,10 +32,19 @@ def _keeper(principal: Principal) -> None:
 
 def register_printed(session: Session, principal: Principal, *, batch_id: str, child_ids: list[str], doc_type: str,
                      declared_pages: int | None) -> CoverSheetPrint:
-    """Called when a cover sheet is printed (Operations.coversheet, `escr coversheet`)."""
+    """Called when a cover sheet is printed (Operations.coversheet, `escr coversheet`). Printing a
+    registered sheet again with the same children and type is a reprint (logged, one row); the
+    same id for other paper is refused, since a batch id must name one batch."""
     _keeper(principal)
-    if session.get(CoverSheetPrint, batch_id) is not None:
-        raise InvalidState(f"cover sheet {batch_id} is already in the register", code="already_exists")
+    existing = session.get(CoverSheetPrint, batch_id)
+    if existing is not None:
+        if sorted(existing.child_ids) != sorted(child_ids) or existing.doc_type != doc_type:
+            raise InvalidState(f"cover sheet {batch_id} is already in the register for other paper",
+                               code="already_exists")
+        record(session, ProtocolEvent(kind=Kind.COVERSHEET_PRINTED, actor=principal.actor, outcome="reprint",
+                                      parameters={"cover_batch_id": batch_id, "children": list(child_ids),
+                                                  "doc_type": doc_type, "declared_pages": declared_pages}))
+        return existing
     row = CoverSheetPrint(batch_id=batch_id, child_ids=list(child_ids), doc_type=doc_type,
                           declared_pages=declared_pages, printed_by=principal.username, printed_at=now())
     session.add(row)

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from escr.app import access, accounts, page_images, retrieval
+from escr.app import access, accounts, coversheets, page_images, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
 from escr.errors import InvalidState, NotFound
 from escr.indexing.identifiers import find_dates
@@ -554,9 +554,12 @@ class Operations:
             if missing:
                 raise NotFound(f"children not in the child index: {', '.join(missing)}")
             labels = [f"{c.given_names} {c.family_name}" for c in children if c] if print_names else []
-        sheet = CoverSheet(batch_id or new_batch_id(), tuple(child_ids), doc_type, pages)
-        with tempfile.TemporaryDirectory() as tmp:
-            pdf = render_coversheet_pdf(sheet, Path(tmp) / "sheet.pdf", child_labels=labels).read_bytes()
+            sheet = CoverSheet(batch_id or new_batch_id(), tuple(child_ids), doc_type, pages)
+            with tempfile.TemporaryDirectory() as tmp:
+                pdf = render_coversheet_pdf(sheet, Path(tmp) / "sheet.pdf", child_labels=labels).read_bytes()
+            # Every printed sheet is in the register (protocol step 2), so one never scanned is listed.
+            coversheets.register_printed(session, self.p, batch_id=sheet.batch_id, child_ids=list(child_ids),
+                                         doc_type=doc_type, declared_pages=pages)
         return sheet.batch_id, pdf
 
     def doc_types(self) -> list[tuple[str, str]]:
