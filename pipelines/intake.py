@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from escr.app.scanner_checks import qc_for as scanner_qc
 from escr.app.verification import link_rescan_by_coversheet
 from escr.errors import DatabaseError, EscrError, InputRejected, StorageError
 from escr.indexing.matching import MatchResult, match_child
@@ -289,6 +290,9 @@ def link_documents(ctx: IntakeContext) -> None:
 def check_quality(ctx: IntakeContext) -> None:
     assert ctx.report is not None
     thresholds = ctx.services.settings.qc
+    with ctx.services.db.session() as session:  # protocol step 1: the device's scanner check that day
+        scanner = qc.CheckResult(**scanner_qc(session, ctx.services.settings.records, ctx.claim.device,
+                                              ctx.claim.received_at.date()))
     for doc in ctx.documents:
         facts = [_page_facts(ctx.report, seq, i, page)
                  for seq, (i, page) in enumerate(zip(doc.plan.pages, doc.ocr, strict=True), start=1)]
@@ -296,6 +300,7 @@ def check_quality(ctx: IntakeContext) -> None:
         declared = doc.plan.cover.declared_pages if doc.plan.cover else None
         doc.qc = qc.check_document(facts, declared_pages=declared, thresholds=thresholds,
                                    ocr_expected=doc_type.ocr_expected if doc_type else True)
+        doc.qc.append(scanner)
         doc.qc.append(qc.check_identity(list(doc.links), doc.match))
         ctx.note(Kind.QC, document_id=doc.id, outcome=qc.overall(doc.qc), parameters={
             "checks": [{"check": r.check, "status": r.status, "numbers": r.numbers} for r in doc.qc]})
