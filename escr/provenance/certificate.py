@@ -28,7 +28,17 @@ from escr.provenance import anchors as anchor_io
 from escr.provenance import paper
 from escr.provenance.checks import Scope
 from escr.record.events import AccessEvent, Actor, canonical, payload_of, record
-from escr.record.models import Batch, ChainAnchor, ChainHead, Child, Document, DocumentChild, Event, PaperDisposition
+from escr.record.models import (
+    Batch,
+    ChainAnchor,
+    ChainHead,
+    Child,
+    Document,
+    DocumentChild,
+    Event,
+    PaperDisposition,
+    ScannerCheck,
+)
 from escr.services import Services
 
 FORMATS = ("json", "html", "pdf")
@@ -172,6 +182,25 @@ def _custody(session: Session, refs: Sequence[str]) -> list[dict[str, Any]]:
     return moves
 
 
+def _scanner_check(session: Session, batch: Batch, docs: list[Document]) -> dict[str, Any]:
+    """The scanner check (protocol step 1) the documents' QC cited: the device's passing check that day."""
+    results = [q for d in docs for q in d.qc_results if q.check == "scanner_check"]
+    ids = [q.numbers.get("check_id") for q in results if q.numbers.get("check_id")]
+    row = session.get(ScannerCheck, max(ids)) if ids else None
+    if row is None:
+        why = ("no passing scanner check of this device was recorded that day" if results
+               else "not recorded (filed before scanner checks were part of QC)")
+        return {"check_id": None, "device": batch.device, "summary": why}
+    m = row.measures or {}
+    return {"check_id": row.id, "device": row.device, "day": row.day.isoformat(), "passed": row.passed,
+            "checked_by": row.checked_by, "checked_at": _iso(row.checked_at), "target_scan_sha256": row.scan_sha256,
+            "target_scan_key": row.scan_key, "measures": m,
+            "summary": f"check {row.id} of {row.device} on {row.day.isoformat()} by {row.checked_by}: "
+                       f"{'passed' if row.passed else 'failed'} (effective {m.get('effective_dpi')} dpi, "
+                       f"skew {m.get('skew_deg')} degrees, OCR character error rate {m.get('cer')}); "
+                       f"target scan SHA-256 {row.scan_sha256}"}
+
+
 def _scan_section(session: Session, services: Services, batch: Batch, docs: list[Document],
                   today: date) -> dict[str, Any]:
     events = _events(session, docs[0]) if docs else []
@@ -181,6 +210,7 @@ def _scan_section(session: Session, services: Services, batch: Batch, docs: list
         "scan_id": batch.id, "sha256": batch.sha256, "size_bytes": batch.size_bytes, "media_type": batch.media_type,
         "page_count": batch.page_count, "received_at": _iso(batch.received_at), "filed_at": _iso(batch.filed_at),
         "operator": batch.operator, "device": batch.device, "producer": batch.producer,
+        "scanner_check": _scanner_check(session, batch, docs),
         "cover_batch_ids": list(batch.cover_batch_ids or []),
         "original": _stored(services, batch.original_key, batch.sha256),
         "settings": _settings_used(events), "software": software,
@@ -394,6 +424,7 @@ def render_pdf(report: dict[str, Any]) -> bytes:
             ("Media type / pages", f"{scan['media_type']}, {scan['page_count']} pages", body),
             ("Received / filed", f"{scan['received_at']} / {scan['filed_at']}", body),
             ("Operator", scan["operator"], body), ("Device", scan["device"], body),
+            ("Scanner check", scan["scanner_check"]["summary"], body),
             ("Producer", scan["producer"], body),
             ("Active content", active_content(scan["settings"]["active_content_removed"]), body),
             ("Stored at", scan["original"]["location"] or scan["original"]["key"], code),
