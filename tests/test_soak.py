@@ -118,22 +118,27 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
             time.sleep(max(0.0, start + at - time.monotonic()))
             if arrival is not None:
                 drop(arrival, folder)
-            elif kind == "worker":
+                continue
+            in_flight = sum(1 for p in settings.processing_dir.rglob("*") if p.is_file())
+            if kind == "worker":
                 victim = rng.choice(workers)
                 victim.kill()
-                injected.append({"fault": "worker SIGKILL", "at_s": round(at, 1), "target": victim.name})
+                injected.append({"fault": "worker SIGKILL", "at_s": round(at, 1), "target": victim.name,
+                                 "files_in_processing": in_flight})
                 time.sleep(rng.uniform(1.0, 5.0))
                 victim.start()  # the machine came back
             elif kind == "watcher":
                 watcher.kill()
-                injected.append({"fault": "watcher SIGKILL, restarted", "at_s": round(at, 1), "target": "watcher"})
+                injected.append({"fault": "watcher SIGKILL, restarted", "at_s": round(at, 1),
+                                 "files_in_processing": in_flight})
                 time.sleep(rng.uniform(0.5, 3.0))
                 watcher.start()
             elif database_url:
                 cut_at = time.monotonic()
                 cut = cut_database_connections(database_url)
                 windows.append((cut_at - 1.0, time.monotonic() + DB_WINDOW_S))
-                injected.append({"fault": "pg_terminate_backend", "at_s": round(at, 1), "connections": cut})
+                injected.append({"fault": "pg_terminate_backend", "at_s": round(at, 1), "connections": cut,
+                                 "files_in_processing": in_flight})
             else:
                 injected.append({"fault": "database connection (skipped: SQLite has no server connection to cut)",
                                  "at_s": round(at, 1)})
@@ -207,6 +212,9 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
                   "filed_in_documents": sum(d.page_count for d in documents), "documents": len(documents)},
         "faults": injected,
         "restarts": {proc.name: proc.starts - 1 for proc in everyone},
+        "recovery": {"claims_resumed_by_the_watcher": watcher.log().count("resuming claim="),
+                     "deferred_and_retried": watcher.log().count("deferred claim="),
+                     "pages_ocred_by_worker": {w.name: w.log().count("ocr page done") for w in workers}},
         "web": web_figures,
         "outcome": {"filed_once": len(batches), "quarantined": dict(Counter(r["code"] for r in quarantined.values())),
                     "verify_findings": len(report.get("findings") or [])},
