@@ -7,7 +7,7 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils 
 # The browser tests drive Debian's Chromium with Playwright's Python package (no browser download).
 TEST_APT_PACKAGES := chromium
 
-.PHONY: run test test-postgres system-deps bench performance-doc clean-venv
+.PHONY: run test test-postgres soak system-deps bench performance-doc clean-venv
 
 system-deps:
 	@missing=""; \
@@ -45,6 +45,15 @@ test: system-deps $(VENV)/.installed
 
 test-postgres: system-deps $(VENV)/.installed
 	exports=$$(.ci/services postgresql) && eval "$$exports" && $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# `make soak` (docs/operations.md, "Soak test"): tests/test_soak.py for SOAK_SECONDS of load (the short
+# form of a few files runs in `make test`). Needs Redis on 127.0.0.1:6379; on PostgreSQL too when
+# ESCR_TEST_DATABASE_URL names a server. Its figures are written as JSON to SOAK_REPORT.
+SOAK_SECONDS ?= 600
+SOAK_REPORT ?= var/soak-report.json
+soak: system-deps $(VENV)/.installed
+	mkdir -p $(dir $(SOAK_REPORT)) && ESCR_SOAK_SECONDS=$(SOAK_SECONDS) ESCR_SOAK_REPORT=$(abspath $(SOAK_REPORT)) \
+	  $(VENV)/bin/python -m pytest -q -m soak tests/test_soak.py $(PYTEST_ARGS)
 
 # `make bench` (bench/README.md): throughput against Tesseract alone and OCRmyPDF, memory,
 # retrieval latency on PostgreSQL, Celery scaling. OCRmyPDF and py-spy live in their own venv,

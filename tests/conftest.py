@@ -15,9 +15,10 @@ from tests.support.databases import PostgresTestServer
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "scanners"
 
-# Tests never read the developer's own ESCR_* settings, except the ones that point at test servers.
+# Tests never read the developer's own ESCR_* settings, except the ones that point at test servers
+# and the soak test's (ESCR_SOAK_*: its length, seed and report; tests/test_soak.py).
 for _name in list(os.environ):
-    if _name.startswith("ESCR_") and not _name.startswith("ESCR_TEST_"):
+    if _name.startswith("ESCR_") and not _name.startswith(("ESCR_TEST_", "ESCR_SOAK_")):
         del os.environ[_name]
 # The server for the PostgreSQL pass; each test gets its own database on it (see tests/support/databases.py).
 TEST_SERVER_URL = os.environ.get("ESCR_TEST_DATABASE_URL")
