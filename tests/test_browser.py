@@ -132,12 +132,13 @@ def test_caseworker_finds_a_child_opens_a_document_and_searches_the_record(page_
     ref, tp = world.docs["referral"], world.docs["third_party"]
     allocate(world, "AB123456", "cw.north")  # before verification only the allocated worker reads it
     page = page_for("cw.north")
-    expect(page).to_have_url(re.compile(r"/children$"))
+    expect(page.get_by_role("heading", name="Your caseload")).to_be_visible()  # home: their caseload
+    expect(page.locator("main")).to_contain_text("Child protection plan, open")
     find_child(page, "Whitfield", "AB123456")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Amelia Rose Whitfield")
     rows = page.locator("table tbody tr")
     expect(rows).to_have_count(2)
-    expect(rows.nth(0)).to_contain_text("2026-03-03")  # the chronology: oldest first
+    expect(rows.nth(0)).to_contain_text("03/03/2026")  # the chronology: oldest first
     expect(rows.nth(1)).to_contain_text("third-party")
     assert_labelled(page)
 
@@ -228,13 +229,14 @@ def test_auditor_sees_the_access_log_and_provenance_and_opens_content_after_stat
         page_for, world, tmp_path_factory):
     ref = world.docs["referral"]
     page = page_for("aud.one")
-    expect(page.get_by_role("heading", name="Access log")).to_be_visible()
+    expect(page.get_by_role("heading", name="Integrity of the record")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Access log").click()
     page.get_by_label("Child id").fill("AB123456")
     page.get_by_label("User").fill("cw.north")
     page.get_by_role("button", name="Filter").click()
     rows = page.locator("table tbody tr")
     expect(rows.first).to_contain_text("cw.north")
-    expect(page.locator("table tbody")).to_contain_text("download")
+    expect(page.locator("table tbody")).to_contain_text("Downloaded")
     assert_labelled(page)
     csv = page.request.get(page.get_by_role("link", name="Export these rows as CSV").get_attribute("href"))
     assert csv.status == 200 and "cw.north" in csv.text() and csv.text().startswith("seq,at,actor")
@@ -250,13 +252,15 @@ def test_auditor_sees_the_access_log_and_provenance_and_opens_content_after_stat
 
     page.get_by_role("link", name="Provenance (every protocol event)").click()
     table = page.locator("table tbody")
-    expect(table).to_contain_text("received")
-    expect(table).to_contain_text("stored")
+    expect(table).to_contain_text("Received")
+    expect(table).to_contain_text("Stored")
     expect(table).to_contain_text("operator:bs.scanner")  # who scanned it
 
 
 def test_administrator_adds_a_user_and_reads_no_record(page_for, world, tmp_path_factory):
     page = page_for("admin")
+    expect(page.get_by_role("heading", name="Administration")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     assert_labelled(page)
     page.get_by_label("User name", exact=True).fill("cw.newstarter")
@@ -286,7 +290,8 @@ def test_keyboard_alone_signs_in_skips_the_menu_and_finds_a_child(browser, base_
     expect(page.get_by_label("Password")).to_be_focused()
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Find a child")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your caseload")).to_be_visible()
+    page.goto("/children")
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
     page.keyboard.press("Enter")

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from escr.app import access, accounts
+from escr.app import access, accounts, homes
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError
@@ -27,6 +27,7 @@ HOME = {Role.BUSINESS_SUPPORT: "/intake", Role.CASEWORKER: "/children", Role.TEA
         Role.AUDITOR: "/access-log", Role.ADMINISTRATOR: "/admin/users"}
 
 NAV: list[tuple[str, str, Can | None]] = [
+    ("/", "Home", None),
     ("/intake", "Intake", Can.INTAKE),
     ("/queue", "Work queue", None),
     ("/children", "Find a child", Can.FIND_CHILDREN),
@@ -140,7 +141,15 @@ def logout(request: Request) -> Response:
 
 @router.get("/")
 def home(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Response:
-    return back(HOME[principal.role])
+    """Each role starts where their work is (escr.app.homes): the caseload, the intake, the
+    integrity verdict, or the people and the state of the system."""
+    services = services_of(request)
+    kind = homes.home_kind(principal)
+    if kind == "none":
+        return back(HOME.get(principal.role, "/account"))
+    data = getattr(homes.Homes(services, principal), kind)()
+    refresh = services.settings.web.intake_refresh_seconds if kind == "intake" and data["processing"] else None
+    return render(request, f"home_{kind}.html", data=data, refresh=refresh)
 
 
 # --- finding a child and reading the record ---------------------------------------------------
