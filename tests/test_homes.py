@@ -126,3 +126,24 @@ def test_an_administrator_starts_on_users_teams_tokens_and_the_state_of_the_syst
     assert "Administration" in html and "The system is working" in html
     assert "Team manager: 1" in html and "North team: 3 children" in html
     assert "Manage users" in html
+
+
+def test_break_glass_from_a_search_by_name_and_date_of_birth_keeping_what_was_typed(app, world):
+    from tests.support.web import csrf_from
+
+    north = client_for(app, "cw.north")
+    token = csrf_from(north.get("/break-glass").text)
+    found = north.post("/break-glass/find", data={"name": "okonkwo", "date_of_birth": "30/11/2011",
+                                                  "csrf_token": token})
+    assert found.status_code == 200 and "Jayden Okonkwo" in found.text and "born 30 November 2011" in found.text
+    assert 'value="CD654321"' in found.text  # the break-glass form for that child
+    wrong_date = north.post("/break-glass/find", data={"name": "Okonkwo", "date_of_birth": "1/12/2011",
+                                                       "csrf_token": token})
+    assert "No child has that name and date of birth" in wrong_date.text and "Jayden" not in wrong_date.text
+    garbled = north.post("/break-glass/find", data={"name": "Okonkwo", "date_of_birth": "last spring",
+                                                    "csrf_token": token})
+    assert garbled.status_code == 422 and "date of birth was not understood" in garbled.text
+    assert 'value="Okonkwo"' in garbled.text and 'value="last spring"' in garbled.text  # what was typed stays
+    opened = north.post("/break-glass", data={"child_id": "CD654321", "reason": "Duty call: police at the door",
+                                              "csrf_token": token}, follow_redirects=True)
+    assert "under break-glass access" in opened.text and ("BST" in opened.text or "GMT" in opened.text)

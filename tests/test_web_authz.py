@@ -283,6 +283,8 @@ def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[s
         ("GET", "/break-glass", {}, {"caseworker", "team_manager"}, "role_forbidden"),
         ("POST", "/break-glass", {"data": {"child_id": "EF111222", "reason": "duty call out of hours"}},
          {"caseworker", "team_manager"}, "role_forbidden"),
+        ("POST", "/break-glass/find", {"data": {"name": "Okonkwo", "date_of_birth": "30/11/2011"}},
+         {"caseworker", "team_manager"}, "role_forbidden"),
         ("GET", "/break-glass/reviews", {}, {"auditor"}, "role_forbidden"),
         ("POST", "/break-glass/999999/review", {"data": {"outcome": "justified"}}, {"auditor"}, "role_forbidden"),
         ("GET", "/admin/users", {}, {"administrator"}, "role_forbidden"),

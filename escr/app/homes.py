@@ -246,3 +246,37 @@ class Homes:
                 "documents": {labels.label(s, "document_state"): n for s, n in sorted(docs.items())},
                 "health": health}
 
+
+
+def find_for_break_glass(services: Services, principal: Principal, name: str, date_of_birth: str
+                         ) -> list[dict[str, Any]]:
+    """Children outside one's caseload whose name and date of birth both match, for a break-glass
+    access when the child id is not to hand. Both are required, so the index cannot be browsed;
+    only the id, name and date of birth are shown, and the search is logged."""
+    from datetime import date
+
+    from escr.errors import InvalidState
+    from escr.indexing.identifiers import find_dates
+
+    require(principal, Can.BREAK_GLASS)
+    terms = [t for t in name.replace(",", " ").split() if t][:5]
+    if not terms or sum(len(t) for t in terms) < 2:
+        raise InvalidState("type the child's name (given or family name, or both)", code="validation_failed")
+    found = find_dates(date_of_birth.strip(), today=date.today())
+    try:
+        born = date.fromisoformat(date_of_birth.strip()) if not found else found[0].value
+    except ValueError:
+        raise InvalidState("the date of birth was not understood; write it as 14/06/2015 or 14 June 2015",
+                           code="validation_failed") from None
+    with services.db.session() as session:
+        stmt = select(Child).where(Child.date_of_birth == born)
+        for term in terms:
+            stmt = stmt.where(func.lower(Child.given_names).contains(term.lower(), autoescape=True)
+                              | func.lower(Child.family_name).contains(term.lower(), autoescape=True))
+        children = session.scalars(stmt.order_by(Child.family_name, Child.given_names).limit(10)).all()
+        shown = [{"child_id": c.child_id, "given_names": c.given_names, "family_name": c.family_name,
+                  "date_of_birth": c.date_of_birth.isoformat() if c.date_of_birth else None} for c in children]
+        record(session, AccessEvent(actor=principal.actor, action="search",
+                                    parameters={"target": "child_index", "for": "break_glass",
+                                                "hits": len(shown), "shown": [c["child_id"] for c in shown]}))
+    return shown

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from escr.app import access, accounts, homes
+from escr.app import access, accounts, homes, labels
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError
@@ -459,11 +459,30 @@ def break_glass_form(request: Request, o: Ops, child: str = "", offset: int | No
                   page_url=lambda off: _url("/break-glass", offset=off))
 
 
+@router.post("/break-glass/find")
+def break_glass_find(request: Request, o: Ops, name: Annotated[str, Form()] = "",
+                     date_of_birth: Annotated[str, Form()] = "") -> Response:
+    """Find the child by name and date of birth (posted: they stay out of URLs), keeping what was
+    typed when nothing or something wrong was entered."""
+    found, problem = None, None
+    try:
+        found = homes.find_for_break_glass(services_of(request), o.p, name, date_of_birth)
+    except EscrError as exc:
+        if exc.code != "validation_failed":
+            raise
+        problem = exc.message
+    page = o.break_glass_list(everyone=False, pending_only=False, offset=0, limit=_paging(request, 0)[1])
+    return render(request, "break_glass.html", child="", page=page, found=found, problem=problem,
+                  name=name, date_of_birth=date_of_birth, status=422 if problem else 200,
+                  page_url=lambda off: _url("/break-glass", offset=off))
+
+
 @router.post("/break-glass")
 def break_glass(request: Request, o: Ops, child_id: Annotated[str, Form()], reason: Annotated[str, Form()]) -> Response:
     glass = o.break_glass(child_id, reason)
-    notice(request, f"Break-glass access to {glass['child_id']} until {glass['expires_at'][:16].replace('T', ' ')} "
-                    "UTC. It is logged and will be reviewed.", "warn")
+    until = labels.local_time(glass["expires_at"], services_of(request).settings.web.timezone)
+    notice(request, f"Break-glass access to {glass['child_id']} until {until}. It is logged and will be reviewed.",
+           "warn")
     return back(f"/children/{glass['child_id']}")
 
 
