@@ -307,3 +307,63 @@ def test_keyboard_alone_signs_in_skips_the_menu_and_finds_a_child(browser, base_
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Whitfield")
     context.close()
+
+
+# --- every role's pages at desktop and phone widths: no sideways scrolling, no serious axe findings ---
+
+PHONE = {"width": 390, "height": 844}
+AXE_JS = Path(__file__).resolve().parent / "support" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+ROLE_PAGES = {
+    "caseworker": ("cw.north", ["/", "/children/AB123456", "/children", "/break-glass", "/account"]),
+    "team_manager": ("tm.north", ["/", "/children/AB123456", "/queue"]),
+    "business_support": ("bs.jones", ["/", "/intake", "/queue", "/documents/{unmatched}/work"]),
+    "auditor": ("aud.one", ["/", "/access-log", "/break-glass/reviews?all=1", "/documents/{referral}/provenance"]),
+    "administrator": ("admin", ["/", "/admin/users", "/admin/teams", "/admin/users/admin/tokens", "/account"]),
+}
+
+
+def sign_in_at(browser, base_url: str, username: str, viewport: dict[str, int]):  # type: ignore[no-untyped-def]
+    """Scripts on and the page's CSP bypassed, only so that the test can run axe-core in the page."""
+    context = browser.new_context(viewport=viewport, base_url=base_url, bypass_csp=True)
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    return context, page
+
+
+def serious_axe_findings(page: Page) -> list[str]:
+    page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {v['help']} - {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+@pytest.mark.parametrize("role", sorted(ROLE_PAGES))
+def test_each_role_s_pages_fit_the_screen_and_pass_axe(browser, base_url, world, tmp_path_factory, role, width):
+    if not AXE_JS.exists():
+        pytest.fail("axe-core is not installed: `make test` installs it (npm install in tests/support/axe)")
+    allocate(world, "AB123456", "cw.north")
+    username, paths = ROLE_PAGES[role]
+    context, page = sign_in_at(browser, base_url, username, PHONE if width == "phone" else LAPTOP)
+    problems = []
+    try:
+        for path in paths:
+            page.goto(path.format(**world.docs))
+            assert page.locator("main").count() == 1, path
+            expect(page.get_by_role("heading", level=1)).to_be_visible()
+            overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            if overflow[0] > overflow[1]:
+                problems.append(f"{path} scrolls sideways: {overflow[0]} px wide in {overflow[1]} px")
+            problems += [f"{path}: {finding}" for finding in serious_axe_findings(page)]
+            name = re.sub(r"[^a-z0-9]+", "-", path.split("?")[0].lower()).strip("-") or "home"
+            out = tmp_path_factory.getbasetemp() / "screenshots" / f"{role}-{name}-{width}.png"
+            out.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(out), full_page=True)
+    finally:
+        context.close()
+        allocate(world, "AB123456", None)
+    assert not problems, "\n".join(problems)
