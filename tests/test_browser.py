@@ -72,7 +72,7 @@ def page_for(browser, base_url):
     contexts = []
 
     def open_as(username: str) -> Page:
-        context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url)
+        context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url, locale="en-GB")
         contexts.append(context)
         page = context.new_page()
         page.goto("/")
@@ -281,7 +281,7 @@ def test_administrator_adds_a_user_and_reads_no_record(page_for, world, tmp_path
 
 
 def test_keyboard_alone_signs_in_skips_the_menu_and_finds_a_child(browser, base_url):
-    context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url)
+    context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url, locale="en-GB")
     page = context.new_page()
     page.goto("/login")
     expect(page.get_by_label("User name")).to_be_focused()  # the sign-in form takes the focus
@@ -324,7 +324,7 @@ ROLE_PAGES = {
 
 def sign_in_at(browser, base_url: str, username: str, viewport: dict[str, int]):  # type: ignore[no-untyped-def]
     """Scripts on and the page's CSP bypassed, only so that the test can run axe-core in the page."""
-    context = browser.new_context(viewport=viewport, base_url=base_url, bypass_csp=True)
+    context = browser.new_context(viewport=viewport, base_url=base_url, bypass_csp=True, locale="en-GB")
     page = context.new_page()
     page.goto("/login")
     page.get_by_label("User name").fill(username)
