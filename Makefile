@@ -6,6 +6,8 @@ PYTHON ?= python3
 APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd poppler-utils qpdf fonts-dejavu-core
 # The browser tests drive Debian's Chromium with Playwright's Python package (no browser download).
 TEST_APT_PACKAGES := chromium
+# axe-core (the accessibility check of the browser tests) from the npm registry, into tests/support/axe.
+AXE := tests/support/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: run test test-postgres soak system-deps bench performance-doc clean-venv
 
@@ -40,10 +42,15 @@ test test-postgres: APT_PACKAGES += $(TEST_APT_PACKAGES)
 # `make test` runs on SQLite, and on PostgreSQL too when ESCR_TEST_DATABASE_URL names a server
 # (each test gets its own database there: see tests/support/databases.py). `make test-postgres` makes sure a
 # PostgreSQL server is running (starting or installing it: .ci/services) and runs the suite on it.
-test: system-deps $(VENV)/.installed
+$(AXE): tests/support/axe/package.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	npm install --prefix tests/support/axe --no-audit --no-fund --silent
+	touch $@
+
+test: system-deps $(VENV)/.installed $(AXE)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-postgres: system-deps $(VENV)/.installed
+test-postgres: system-deps $(VENV)/.installed $(AXE)
 	exports=$$(.ci/services postgresql) && eval "$$exports" && $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # `make soak` (docs/operations.md, "Soak test"): tests/test_soak.py for SOAK_SECONDS of load (the short

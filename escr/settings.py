@@ -100,6 +100,9 @@ class WebSettings(BaseModel):
     audit_purpose_minutes: float = 240.0  # how long an auditor's recorded purpose opens content
     page_size: int = 50
     max_page_size: int = 200
+    # Times on pages are shown in this zone, with its abbreviation (GMT / BST); stored times stay UTC.
+    timezone: str = "Europe/London"
+    intake_refresh_seconds: int = Field(default=5, ge=1)  # the intake home reloads itself while files are read
     thumbnail_dpi: int = 30
     page_image_dpi: int = 80
     discarded_keep_days: int = 365  # a discarded quarantined file is kept at least this long
@@ -110,6 +113,17 @@ class WebSettings(BaseModel):
     health_access: Literal["open", "localhost", "signed_in"] = "open"
     metrics_access: Literal["open", "localhost", "signed_in"] = "localhost"
     openapi_access: Literal["open", "localhost", "signed_in"] = "signed_in"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"web.timezone {value!r} is not a time zone name such as Europe/London") from None
+        return value
 
 
 class StoreSettings(BaseModel):

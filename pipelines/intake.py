@@ -9,6 +9,7 @@ so a crash at any point leaves the file filed exactly once or still waiting to b
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import threading
@@ -101,6 +102,7 @@ class IntakeContext:
     documents: list[DocumentWork] = field(default_factory=list)
     original: StoredObject | None = None
     page_ocr: PageOcr | None = None  # who OCRs the pages (run() picks it from settings); None = local pool
+    on_progress: Callable[[Claim, str, int, int | None], None] | None = None
 
     @property
     def scan_id(self) -> str:
@@ -109,6 +111,19 @@ class IntakeContext:
     @property
     def operator(self) -> Actor:
         return Actor(kind="operator", name=self.claim.operator)
+
+    def progress(self, stage: str, pages_done: int = 0) -> None:
+        """Say where this file is (stage, pages done of total) in `progress.json` of its work folder,
+        for the intake home, and to `on_progress` (the CLI's progress bar)."""
+        total = self.report.page_count if self.report is not None else None
+        try:
+            tmp = self.work_dir / "progress.json.tmp"
+            tmp.write_text(json.dumps({"stage": stage, "pages_done": pages_done, "pages_total": total}))
+            tmp.replace(self.work_dir / "progress.json")
+        except OSError:  # progress is a courtesy: never a reason to stop filing
+            pass
+        if self.on_progress is not None:
+            self.on_progress(self.claim, stage, pages_done, total)
 
     def note(self, kind: Kind, *, actor: Actor | None = None, **fields: Any) -> None:
         """Remember a protocol event; they are written together when the file is filed."""
@@ -195,7 +210,9 @@ def read_pages(ctx: IntakeContext) -> None:
             for i in range(ctx.report.page_count)]
     page_ocr = ctx.page_ocr or LocalPageOcr(settings.ocr, settings.ocr_workers)
     shelf = PageShelf(ctx.work_dir / "pages")  # words and text layers wait on disk, not in memory
-    ctx.pages = {job.key: shelf.keep(job.index, page) for job, page in page_ocr(jobs, scope=ctx.claim.claim_id)}
+    for job, page in page_ocr(jobs, scope=ctx.claim.claim_id):
+        ctx.pages[job.key] = shelf.keep(job.index, page)
+        ctx.progress("read_pages", len(ctx.pages))
     ctx.covers = {i: page.cover for i, page in ctx.pages.items() if page.cover is not None}
 
 
@@ -419,7 +436,8 @@ class IntakeResult:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def run(claim: Claim, services: Services, *, page_ocr: PageOcr | None = None) -> IntakeResult:
+def run(claim: Claim, services: Services, *, page_ocr: PageOcr | None = None,
+        on_progress: Callable[[Claim, str, int, int | None], None] | None = None) -> IntakeResult:
     """Take one claimed file through every stage; bad input is quarantined, outages deferred.
 
     Pages are OCRed by `page_ocr` when given, else by what the settings ask for: this process's
@@ -430,7 +448,8 @@ def run(claim: Claim, services: Services, *, page_ocr: PageOcr | None = None) ->
         stack.enter_context(_SAME_SIZE.held(_size_of(claim.path)))
         if page_ocr is None:
             page_ocr = stack.enter_context(open_page_ocr(services.settings))
-        ctx = IntakeContext(services=services, claim=claim, work_dir=work_dir, page_ocr=page_ocr)
+        ctx = IntakeContext(services=services, claim=claim, work_dir=work_dir, page_ocr=page_ocr,
+                            on_progress=on_progress)
         result = _run_stages(ctx)
     metrics.observe_intake(result, timings=ctx.timings, executor=page_ocr.name,
                            pages=[page for doc in ctx.documents for page in doc.ocr])
@@ -473,7 +492,8 @@ def _size_of(path: Path) -> int:
         return -1
 
 
-def run_all(claims: Sequence[Claim], services: Services) -> list[IntakeResult]:
+def run_all(claims: Sequence[Claim], services: Services, *,
+            on_progress: Callable[[Claim, str, int, int | None], None] | None = None) -> list[IntakeResult]:
     """Several files at once (`batches_in_flight`), as the watcher takes them, in the order given.
 
     They share one set of OCR slots, so while one file's last page is read and it is tagged,
@@ -481,7 +501,7 @@ def run_all(claims: Sequence[Claim], services: Services) -> list[IntakeResult]:
     """
     with shared_page_ocr(services.settings) as page_ocr, \
             ThreadPoolExecutor(max(1, services.settings.batches_in_flight), thread_name_prefix="intake") as pool:
-        return list(pool.map(lambda claim: run(claim, services, page_ocr=page_ocr), claims))
+        return list(pool.map(lambda claim: run(claim, services, page_ocr=page_ocr, on_progress=on_progress), claims))
 
 
 def _run_stages(ctx: IntakeContext) -> IntakeResult:
@@ -490,6 +510,7 @@ def _run_stages(ctx: IntakeContext) -> IntakeResult:
     started_at = time.time()
     try:
         for stage in STAGES:
+            ctx.progress(stage.__name__, len(ctx.pages))
             started = time.perf_counter()
             stage(ctx)
             ctx.timings[stage.__name__] = time.perf_counter() - started

@@ -72,7 +72,7 @@ def page_for(browser, base_url):
     contexts = []
 
     def open_as(username: str) -> Page:
-        context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url)
+        context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url, locale="en-GB")
         contexts.append(context)
         page = context.new_page()
         page.goto("/")
@@ -132,12 +132,13 @@ def test_caseworker_finds_a_child_opens_a_document_and_searches_the_record(page_
     ref, tp = world.docs["referral"], world.docs["third_party"]
     allocate(world, "AB123456", "cw.north")  # before verification only the allocated worker reads it
     page = page_for("cw.north")
-    expect(page).to_have_url(re.compile(r"/children$"))
+    expect(page.get_by_role("heading", name="Your caseload")).to_be_visible()  # home: their caseload
+    expect(page.locator("main")).to_contain_text("Child protection plan, open")
     find_child(page, "Whitfield", "AB123456")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Amelia Rose Whitfield")
     rows = page.locator("table tbody tr")
     expect(rows).to_have_count(2)
-    expect(rows.nth(0)).to_contain_text("2026-03-03")  # the chronology: oldest first
+    expect(rows.nth(0)).to_contain_text("03/03/2026")  # the chronology: oldest first
     expect(rows.nth(1)).to_contain_text("third-party")
     assert_labelled(page)
 
@@ -228,13 +229,14 @@ def test_auditor_sees_the_access_log_and_provenance_and_opens_content_after_stat
         page_for, world, tmp_path_factory):
     ref = world.docs["referral"]
     page = page_for("aud.one")
-    expect(page.get_by_role("heading", name="Access log")).to_be_visible()
+    expect(page.get_by_role("heading", name="Integrity of the record")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Access log").click()
     page.get_by_label("Child id").fill("AB123456")
     page.get_by_label("User").fill("cw.north")
     page.get_by_role("button", name="Filter").click()
     rows = page.locator("table tbody tr")
     expect(rows.first).to_contain_text("cw.north")
-    expect(page.locator("table tbody")).to_contain_text("download")
+    expect(page.locator("table tbody")).to_contain_text("Downloaded")
     assert_labelled(page)
     csv = page.request.get(page.get_by_role("link", name="Export these rows as CSV").get_attribute("href"))
     assert csv.status == 200 and "cw.north" in csv.text() and csv.text().startswith("seq,at,actor")
@@ -250,13 +252,15 @@ def test_auditor_sees_the_access_log_and_provenance_and_opens_content_after_stat
 
     page.get_by_role("link", name="Provenance (every protocol event)").click()
     table = page.locator("table tbody")
-    expect(table).to_contain_text("received")
-    expect(table).to_contain_text("stored")
+    expect(table).to_contain_text("Received")
+    expect(table).to_contain_text("Stored")
     expect(table).to_contain_text("operator:bs.scanner")  # who scanned it
 
 
 def test_administrator_adds_a_user_and_reads_no_record(page_for, world, tmp_path_factory):
     page = page_for("admin")
+    expect(page.get_by_role("heading", name="Administration")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     assert_labelled(page)
     page.get_by_label("User name", exact=True).fill("cw.newstarter")
@@ -277,7 +281,7 @@ def test_administrator_adds_a_user_and_reads_no_record(page_for, world, tmp_path
 
 
 def test_keyboard_alone_signs_in_skips_the_menu_and_finds_a_child(browser, base_url):
-    context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url)
+    context = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url, locale="en-GB")
     page = context.new_page()
     page.goto("/login")
     expect(page.get_by_label("User name")).to_be_focused()  # the sign-in form takes the focus
@@ -286,7 +290,8 @@ def test_keyboard_alone_signs_in_skips_the_menu_and_finds_a_child(browser, base_
     expect(page.get_by_label("Password")).to_be_focused()
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Find a child")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your caseload")).to_be_visible()
+    page.goto("/children")
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
     page.keyboard.press("Enter")
@@ -302,3 +307,63 @@ def test_keyboard_alone_signs_in_skips_the_menu_and_finds_a_child(browser, base_
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Whitfield")
     context.close()
+
+
+# --- every role's pages at desktop and phone widths: no sideways scrolling, no serious axe findings ---
+
+PHONE = {"width": 390, "height": 844}
+AXE_JS = Path(__file__).resolve().parent / "support" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+ROLE_PAGES = {
+    "caseworker": ("cw.north", ["/", "/children/AB123456", "/children", "/break-glass", "/account"]),
+    "team_manager": ("tm.north", ["/", "/children/AB123456", "/queue"]),
+    "business_support": ("bs.jones", ["/", "/intake", "/queue", "/documents/{unmatched}/work"]),
+    "auditor": ("aud.one", ["/", "/access-log", "/break-glass/reviews?all=1", "/documents/{referral}/provenance"]),
+    "administrator": ("admin", ["/", "/admin/users", "/admin/teams", "/admin/users/admin/tokens", "/account"]),
+}
+
+
+def sign_in_at(browser, base_url: str, username: str, viewport: dict[str, int]):  # type: ignore[no-untyped-def]
+    """Scripts on and the page's CSP bypassed, only so that the test can run axe-core in the page."""
+    context = browser.new_context(viewport=viewport, base_url=base_url, bypass_csp=True, locale="en-GB")
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    return context, page
+
+
+def serious_axe_findings(page: Page) -> list[str]:
+    page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {v['help']} - {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+@pytest.mark.parametrize("role", sorted(ROLE_PAGES))
+def test_each_role_s_pages_fit_the_screen_and_pass_axe(browser, base_url, world, tmp_path_factory, role, width):
+    if not AXE_JS.exists():
+        pytest.fail("axe-core is not installed: `make test` installs it (npm install in tests/support/axe)")
+    allocate(world, "AB123456", "cw.north")
+    username, paths = ROLE_PAGES[role]
+    context, page = sign_in_at(browser, base_url, username, PHONE if width == "phone" else LAPTOP)
+    problems = []
+    try:
+        for path in paths:
+            page.goto(path.format(**world.docs))
+            assert page.locator("main").count() == 1, path
+            expect(page.get_by_role("heading", level=1)).to_be_visible()
+            overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            if overflow[0] > overflow[1]:
+                problems.append(f"{path} scrolls sideways: {overflow[0]} px wide in {overflow[1]} px")
+            problems += [f"{path}: {finding}" for finding in serious_axe_findings(page)]
+            name = re.sub(r"[^a-z0-9]+", "-", path.split("?")[0].lower()).strip("-") or "home"
+            out = tmp_path_factory.getbasetemp() / "screenshots" / f"{role}-{name}-{width}.png"
+            out.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(out), full_page=True)
+    finally:
+        context.close()
+        allocate(world, "AB123456", None)
+    assert not problems, "\n".join(problems)

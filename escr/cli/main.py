@@ -9,8 +9,10 @@ from __future__ import annotations
 import shutil
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -24,6 +26,7 @@ from escr.cli.common import (
     _services,
     app,
     children_app,
+    err,
     handles_errors,
     host_operator,
     operations,
@@ -73,7 +76,9 @@ def ingest(
     services = _services()
     claims = {n: claim_copy(f, services.settings.processing_dir, operator=operator, device=device)
               for n, f in enumerate(files) if f.exists() or f.is_symlink()}
-    done = dict(zip(claims, intake.run_all(list(claims.values()), services), strict=True))
+    with _ingest_progress(claims, files, show=not as_json and err.is_terminal) as on_progress:
+        done = dict(zip(claims, intake.run_all(list(claims.values()), services, on_progress=on_progress),
+                        strict=True))
     results = [{"file": str(f), **done[n].as_dict()} if n in done else {"file": str(f), "status": "missing"}
                for n, f in enumerate(files)]
     if as_json:
@@ -90,6 +95,31 @@ def ingest(
                 out.print(f"  quarantined ({r['quarantine']['code']}): {r['quarantine']['reason']}")
     if any(r["status"] in ("quarantined", "deferred", "missing") for r in results):
         raise typer.Exit(1)
+
+
+@contextmanager
+def _ingest_progress(claims: dict[int, Any], files: list[Path], *, show: bool) -> Iterator[Any]:
+    """A bar per file on a terminal (stage, pages done of total); nothing when piped or --json."""
+    if not show or not claims:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from escr.app.homes import STAGES
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("pages"),
+                  TextColumn("[dim]{task.fields[stage]}"), TimeElapsedColumn(), console=err,
+                  transient=False) as bar:
+        tasks = {claim.claim_id: bar.add_task(files[n].name, total=None, stage="waiting")
+                 for n, claim in claims.items()}
+
+        def update(claim: Any, stage: str, pages_done: int, pages_total: int | None) -> None:
+            bar.update(tasks[claim.claim_id], completed=pages_done, total=pages_total,
+                       stage=STAGES.get(stage, stage))
+
+        yield update
+        for task in tasks.values():
+            bar.update(task, stage="done")
 
 
 @app.command()

@@ -291,6 +291,25 @@ def _simple_metrics(services: Services) -> str:
     return "\n".join(lines) + "\n"
 
 
+def install_filters(templates: Jinja2Templates, services: Services) -> None:
+    """One set of filters for every page: UK dates, local times with the zone, words for codes."""
+    from escr.app import labels
+
+    zone = services.settings.web.timezone
+    doc_types = {code: t.label for code, t in services.doctypes.types.items()}
+    env = templates.env
+    env.filters["ukdate"] = lambda v, empty="-": labels.uk_date(v, empty=empty)
+    env.filters["ukdate_short"] = lambda v, empty="-": labels.uk_date(v, short=True, empty=empty)
+    env.filters["localtime"] = lambda v: labels.local_time(v, zone)
+    env.filters["localtime_short"] = lambda v: labels.local_time(v, zone, short=True)
+    env.filters["age"] = labels.age
+    env.filters["label"] = labels.label
+    env.filters["words"] = labels.words
+    env.filters["doc_type"] = lambda code: doc_types.get(code or "", labels.words(code)) if code else "-"
+    env.globals["child_banner"] = labels.child_banner
+    env.globals["timezone"] = zone
+
+
 def create_app(services: Services) -> FastAPI:
     settings = services.settings
     web = settings.web
@@ -300,6 +319,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["csrf_token"] = csrf_token
+    install_filters(templates, services)
     app.state.templates = templates
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="escr_session",
                        max_age=int(web.session_hours * 3600), same_site=web.same_site,

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from escr.app import access, accounts
+from escr.app import access, accounts, homes, labels
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError
@@ -27,6 +27,7 @@ HOME = {Role.BUSINESS_SUPPORT: "/intake", Role.CASEWORKER: "/children", Role.TEA
         Role.AUDITOR: "/access-log", Role.ADMINISTRATOR: "/admin/users"}
 
 NAV: list[tuple[str, str, Can | None]] = [
+    ("/", "Home", None),
     ("/intake", "Intake", Can.INTAKE),
     ("/queue", "Work queue", None),
     ("/children", "Find a child", Can.FIND_CHILDREN),
@@ -140,7 +141,15 @@ def logout(request: Request) -> Response:
 
 @router.get("/")
 def home(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Response:
-    return back(HOME[principal.role])
+    """Each role starts where their work is (escr.app.homes): the caseload, the intake, the
+    integrity verdict, or the people and the state of the system."""
+    services = services_of(request)
+    kind = homes.home_kind(principal)
+    if kind == "none":
+        return back(HOME.get(principal.role, "/account"))
+    data = getattr(homes.Homes(services, principal), kind)()
+    refresh = services.settings.web.intake_refresh_seconds if kind == "intake" and data["processing"] else None
+    return render(request, f"home_{kind}.html", data=data, refresh=refresh)
 
 
 # --- finding a child and reading the record ---------------------------------------------------
@@ -450,11 +459,30 @@ def break_glass_form(request: Request, o: Ops, child: str = "", offset: int | No
                   page_url=lambda off: _url("/break-glass", offset=off))
 
 
+@router.post("/break-glass/find")
+def break_glass_find(request: Request, o: Ops, name: Annotated[str, Form()] = "",
+                     date_of_birth: Annotated[str, Form()] = "") -> Response:
+    """Find the child by name and date of birth (posted: they stay out of URLs), keeping what was
+    typed when nothing or something wrong was entered."""
+    found, problem = None, None
+    try:
+        found = homes.find_for_break_glass(services_of(request), o.p, name, date_of_birth)
+    except EscrError as exc:
+        if exc.code != "validation_failed":
+            raise
+        problem = exc.message
+    page = o.break_glass_list(everyone=False, pending_only=False, offset=0, limit=_paging(request, 0)[1])
+    return render(request, "break_glass.html", child="", page=page, found=found, problem=problem,
+                  name=name, date_of_birth=date_of_birth, status=422 if problem else 200,
+                  page_url=lambda off: _url("/break-glass", offset=off))
+
+
 @router.post("/break-glass")
 def break_glass(request: Request, o: Ops, child_id: Annotated[str, Form()], reason: Annotated[str, Form()]) -> Response:
     glass = o.break_glass(child_id, reason)
-    notice(request, f"Break-glass access to {glass['child_id']} until {glass['expires_at'][:16].replace('T', ' ')} "
-                    "UTC. It is logged and will be reviewed.", "warn")
+    until = labels.local_time(glass["expires_at"], services_of(request).settings.web.timezone)
+    notice(request, f"Break-glass access to {glass['child_id']} until {until}. It is logged and will be reviewed.",
+           "warn")
     return back(f"/children/{glass['child_id']}")
 
 

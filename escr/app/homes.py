@@ -1,0 +1,282 @@
+"""What each role sees first after signing in: where their work is.
+
+Caseworkers and team managers see their caseload; business support the intake; auditors the
+integrity verdict and what waits for review; administrators the people and the state of the
+system. The web page only renders these answers, so the API or a CLI could give the same ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from escr.app import access, labels
+from escr.app.access import Can, Principal, Role, require
+from escr.app.operations import QUEUE_STATES, Operations, child_dict
+from escr.app.verification import OUT_OF_RECORD
+from escr.record.events import AccessEvent, record
+from escr.record.models import (
+    ApiToken,
+    BreakGlass,
+    ChainAnchor,
+    Child,
+    ChildAllocation,
+    CorrectionRequest,
+    Document,
+    DocumentChild,
+    Event,
+    FixityRun,
+    Team,
+    User,
+)
+from escr.services import Services
+
+CASELOAD_CAP = 500  # a team's children shown on one home; a larger team is found by search
+PROGRESS_FILE = "progress.json"  # written by the intake pipeline in each claim's work folder
+
+# The intake's stages (escr.pipelines.intake.STAGES) in words, for the intake home and the CLI.
+STAGES = {
+    "receive": "Received", "refuse_unsafe_paths": "Checking the file", "refuse_duplicates": "Checking the file",
+    "check_file": "Checking the file", "prepare_pdf": "Preparing the pages", "read_pages": "Reading the pages",
+    "split_into_documents": "Splitting into documents", "note_page_text": "Reading the pages",
+    "build_reading_copies": "Making reading copies", "tag_documents": "Indexing", "link_documents": "Matching to children",
+    "check_quality": "Quality checks", "decide_states": "Quality checks", "store_objects": "Storing",
+    "file_records": "Filing", "release_intake_file": "Filing",
+}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+def _iso(value: datetime | None) -> str | None:
+    moment = _utc(value)
+    return moment.isoformat() if moment else None
+
+
+def home_kind(principal: Principal) -> str:
+    """Which home this person starts on."""
+    return {Role.CASEWORKER: "caseload", Role.TEAM_MANAGER: "caseload", Role.BUSINESS_SUPPORT: "intake",
+            Role.AUDITOR: "audit", Role.ADMINISTRATOR: "administration"}.get(principal.role, "none")
+
+
+class Homes:
+    """The homes of one signed-in person."""
+
+    def __init__(self, services: Services, principal: Principal) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.db = services.db
+        self.p = principal
+
+    # --- caseworkers and team managers ------------------------------------------------------
+
+    def caseload(self) -> dict[str, Any]:
+        """Allocated children (and, for a manager, the team's), each with its status in words, the
+        documents filed since this person last looked at the record, and what waits for them."""
+        require(self.p, Can.READ_RECORDS)
+        with self.db.session() as session:
+            mine = set(session.scalars(select(ChildAllocation.child_id)
+                                       .where(ChildAllocation.user_id == self.p.user_id)))
+            stmt = select(Child).where(Child.child_id.in_(sorted(mine)))
+            if self.p.role is Role.TEAM_MANAGER and self.p.teams:
+                stmt = select(Child).where(Child.child_id.in_(sorted(mine)) | Child.team.in_(sorted(self.p.teams)))
+            children = session.scalars(stmt.order_by(Child.family_name, Child.given_names, Child.child_id)
+                                       .limit(CASELOAD_CAP)).all()
+            ids = [c.child_id for c in children]
+            allocated = dict(session.execute(select(ChildAllocation.child_id, User.username)
+                                             .join(User, User.id == ChildAllocation.user_id)
+                                             .where(ChildAllocation.child_id.in_(ids))).all())
+            last_seen = {cid: _utc(at) for cid, at in session.execute(
+                select(Event.child_id, func.max(Event.at))
+                .where(Event.category == "access", Event.actor_kind == "user", Event.actor == self.p.username,
+                       Event.outcome == "ok", Event.child_id.in_(ids))
+                .group_by(Event.child_id)).all()}
+            docs: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+            for cid, created, state in session.execute(
+                    select(DocumentChild.child_id, Document.created_at, Document.state)
+                    .join(Document, Document.id == DocumentChild.document_id)
+                    .where(DocumentChild.child_id.in_(ids), Document.state.not_in(OUT_OF_RECORD))):
+                docs[cid].append((_utc(created) or datetime.min.replace(tzinfo=UTC), state))
+            rows = []
+            for child in children:
+                seen = last_seen.get(child.child_id)
+                held = docs.get(child.child_id, [])
+                rows.append({**child_dict(child), "banner": labels.child_banner(child.category, child.status),
+                             "allocated_to": allocated.get(child.child_id), "mine": child.child_id in mine,
+                             "documents": len(held), "last_seen": _iso(seen),
+                             "new": sum(1 for at, _ in held if seen is None or at > seen),
+                             "unverified": sum(1 for _, s in held if s != "verified")})
+            awaiting = self._awaiting(session, ids)
+            record(session, AccessEvent(actor=self.p.actor, action="list",
+                                        parameters={"target": "caseload", "shown": ids}))
+        rows.sort(key=lambda r: (not r["mine"], -r["new"], r["family_name"], r["given_names"]))
+        return {"children": rows, "allocated": sum(1 for r in rows if r["mine"]),
+                "new_documents": sum(r["new"] for r in rows), "awaiting": awaiting,
+                "team_wide": self.p.role is Role.TEAM_MANAGER}
+
+    def _awaiting(self, session: Any, child_ids: list[str]) -> list[dict[str, Any]]:
+        """Verification of the team's documents (managers verify) and corrections others asked for."""
+        items: list[dict[str, Any]] = []
+        if self.p.can(Can.VERIFY) and child_ids:
+            waiting = session.execute(
+                select(Document.id, Document.state, Document.doc_type, Document.indexed_by, Document.created_at)
+                .join(DocumentChild, DocumentChild.document_id == Document.id)
+                .where(DocumentChild.child_id.in_(child_ids), Document.state.in_(QUEUE_STATES))
+                .distinct().order_by(Document.created_at).limit(50)).all()
+            items += [{"what": labels.label(state, "document_state"), "document_id": doc_id, "doc_type": doc_type,
+                       "since": _iso(created), "href": f"/documents/{doc_id}/work"}
+                      for doc_id, state, doc_type, _, created in waiting]
+        if child_ids:
+            corrections = session.execute(
+                select(CorrectionRequest.id, CorrectionRequest.document_id, CorrectionRequest.requested_by,
+                       CorrectionRequest.requested_at)
+                .join(DocumentChild, DocumentChild.document_id == CorrectionRequest.document_id)
+                .where(CorrectionRequest.status == "pending", DocumentChild.child_id.in_(child_ids),
+                       CorrectionRequest.requested_by != self.p.username)
+                .distinct().order_by(CorrectionRequest.requested_at).limit(50)).all()
+            items += [{"what": f"Correction asked for by {who}", "document_id": doc_id, "doc_type": None,
+                       "since": _iso(at), "href": f"/documents/{doc_id}"} for _, doc_id, who, at in corrections]
+        return items
+
+    # --- business support --------------------------------------------------------------------
+
+    def intake(self) -> dict[str, Any]:
+        """Each file being processed with its stage and pages done of total; the queues with their
+        counts and the age of their oldest item; the quarantine."""
+        ops = Operations(self.services, self.p)
+        processing = [{**item, **self.progress(item["claim_id"])} for item in ops.processing()]
+        with self.db.session() as session:
+            stmt = select(Document.state, func.count(), func.min(Document.created_at)) \
+                .where(Document.state.in_([*QUEUE_STATES, "rejected"]))
+            if (openable := access.queue_condition(self.p)) is not None:
+                stmt = stmt.where(openable)
+            found = {state: (count, _utc(oldest)) for state, count, oldest in
+                     session.execute(stmt.group_by(Document.state)).all()}
+        queues = [{"state": s, "label": labels.label(s, "document_state"), "count": found.get(s, (0, None))[0],
+                   "oldest": _iso(found.get(s, (0, None))[1])} for s in (*QUEUE_STATES, "rejected")]
+        quarantine = ops.quarantine_entries()
+        oldest_q = min((q["quarantined_at"] for q in quarantine if q.get("quarantined_at")), default=None)
+        return {"processing": processing, "queues": queues, "quarantined": len(quarantine),
+                "quarantine_oldest": oldest_q}
+
+    def progress(self, claim_id: str) -> dict[str, Any]:
+        """What the pipeline last said of a claim: stage (in words) and pages done of total."""
+        path = self.settings.home / "work" / claim_id / PROGRESS_FILE
+        try:
+            said = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {"stage": "Waiting to start", "pages_done": 0, "pages_total": None}
+        return {"stage": STAGES.get(said.get("stage", ""), labels.words(said.get("stage"))),
+                "pages_done": int(said.get("pages_done") or 0), "pages_total": said.get("pages_total")}
+
+    # --- auditors ----------------------------------------------------------------------------
+
+    def audit(self) -> dict[str, Any]:
+        """The integrity verdict from the last fixity run and the newest anchor, and the
+        break-glass accesses waiting for review."""
+        require(self.p, Can.AUDIT)
+        with self.db.session() as session:
+            run = session.scalars(select(FixityRun).order_by(FixityRun.id.desc()).limit(1)).first()
+            anchor = session.scalars(select(ChainAnchor).order_by(ChainAnchor.id.desc()).limit(1)).first()
+            events = session.scalar(select(func.count()).select_from(Event)) or 0
+            since_anchor = session.scalar(select(func.count()).select_from(Event)
+                                          .where(Event.id > (anchor.event_id if anchor else 0))) or 0
+            pending = session.execute(
+                select(BreakGlass, User.username).join(User, User.id == BreakGlass.user_id)
+                .where(BreakGlass.reviewed_at.is_(None)).order_by(BreakGlass.id).limit(50)).all()
+            pending_total = session.scalar(select(func.count()).select_from(BreakGlass)
+                                           .where(BreakGlass.reviewed_at.is_(None))) or 0
+            findings = list(run.findings or []) if run else []
+            verdict = {
+                "state": "unknown" if run is None else ("bad" if run.findings_count else "ok"),
+                "last_run_at": _iso(run.finished_at) if run else None,
+                "run_trigger": run.trigger if run else None,
+                "events_checked": run.events_checked if run else 0,
+                "documents_checked": run.documents_checked if run else 0,
+                "objects_checked": run.objects_checked if run else 0,
+                "findings_count": run.findings_count if run else 0,
+                "findings": [{"code": f.get("code"), "what": labels.words(f.get("code")), "where": f.get("where")}
+                             for f in findings[:20]],
+                "anchored_at": _iso(anchor.created_at) if anchor else None,
+                "anchored_event": anchor.event_id if anchor else None,
+                "events": events, "events_since_anchor": since_anchor,
+            }
+            record(session, AccessEvent(actor=self.p.actor, action="view",
+                                        parameters={"target": "audit_home", "pending_break_glass": pending_total}))
+        return {"verdict": verdict, "pending_total": pending_total,
+                "pending": [{"id": g.id, "user": name, "child_id": g.child_id, "reason": g.reason,
+                             "started_at": _iso(g.started_at), "expires_at": _iso(g.expires_at)}
+                            for g, name in pending]}
+
+    # --- administrators ----------------------------------------------------------------------
+
+    def administration(self) -> dict[str, Any]:
+        """Users by role and state, teams, API tokens, and the state of the system."""
+        require(self.p, Can.ADMINISTER)
+        from escr.app.maintenance import database_health
+
+        with self.db.session() as session:
+            users = session.scalars(select(User)).all()
+            roles = Counter(u.role for u in users if not u.disabled)
+            now = datetime.now(UTC)
+            locked = sorted(u.username for u in users if u.locked_until is not None and _utc(u.locked_until) > now)
+            teams = session.execute(select(Team.code, Team.name)).all()
+            team_children = dict(session.execute(select(Child.team, func.count()).group_by(Child.team)).all())
+            tokens = session.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None))).all()
+            live = [t for t in tokens if t.expires_at is None or _utc(t.expires_at) > now]
+            soon = [t for t in live if t.expires_at is not None and (_utc(t.expires_at) - now).days < 14]
+            unallocated = session.scalar(select(func.count()).select_from(Child).where(
+                Child.child_id.not_in(select(ChildAllocation.child_id)))) or 0
+            docs = dict(session.execute(select(Document.state, func.count()).group_by(Document.state)).all())
+        try:
+            health = database_health(self.services)
+        except Exception as exc:  # the home must show a failing system, not fail with it
+            health = {"status": "failing", "error": type(exc).__name__}
+        return {"users": len(users), "disabled": sum(1 for u in users if u.disabled), "locked": locked,
+                "roles": [{"role": r, "label": labels.label(r, "role"), "count": roles.get(r, 0)}
+                          for r in labels.ROLES if r != "host_operator"],
+                "never_signed_in": sorted(u.username for u in users if u.last_login_at is None and not u.disabled),
+                "teams": [{"code": c, "name": n, "children": team_children.get(c, 0)} for c, n in teams],
+                "tokens": len(live), "tokens_expiring": len(soon), "unallocated_children": unallocated,
+                "documents": {labels.label(s, "document_state"): n for s, n in sorted(docs.items())},
+                "health": health}
+
+
+
+def find_for_break_glass(services: Services, principal: Principal, name: str, date_of_birth: str
+                         ) -> list[dict[str, Any]]:
+    """Children outside one's caseload whose name and date of birth both match, for a break-glass
+    access when the child id is not to hand. Both are required, so the index cannot be browsed;
+    only the id, name and date of birth are shown, and the search is logged."""
+    from datetime import date
+
+    from escr.errors import InvalidState
+    from escr.indexing.identifiers import find_dates
+
+    require(principal, Can.BREAK_GLASS)
+    terms = [t for t in name.replace(",", " ").split() if t][:5]
+    if not terms or sum(len(t) for t in terms) < 2:
+        raise InvalidState("type the child's name (given or family name, or both)", code="validation_failed")
+    found = find_dates(date_of_birth.strip(), today=date.today())
+    try:
+        born = date.fromisoformat(date_of_birth.strip()) if not found else found[0].value
+    except ValueError:
+        raise InvalidState("the date of birth was not understood; write it as 14/06/2015 or 14 June 2015",
+                           code="validation_failed") from None
+    with services.db.session() as session:
+        stmt = select(Child).where(Child.date_of_birth == born)
+        for term in terms:
+            stmt = stmt.where(func.lower(Child.given_names).contains(term.lower(), autoescape=True)
+                              | func.lower(Child.family_name).contains(term.lower(), autoescape=True))
+        children = session.scalars(stmt.order_by(Child.family_name, Child.given_names).limit(10)).all()
+        shown = [{"child_id": c.child_id, "given_names": c.given_names, "family_name": c.family_name,
+                  "date_of_birth": c.date_of_birth.isoformat() if c.date_of_birth else None} for c in children]
+        record(session, AccessEvent(actor=principal.actor, action="search",
+                                    parameters={"target": "child_index", "for": "break_glass",
+                                                "hits": len(shown), "shown": [c["child_id"] for c in shown]}))
+    return shown

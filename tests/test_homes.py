@@ -1,0 +1,149 @@
+"""Each role's home after signing in, the words that replace codes, and UK dates and times."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from escr.app import labels
+from escr.app.access import Role
+from escr.errors import ConfigError
+from escr.intake.receipt import claim_copy
+from escr.settings import load_settings
+from escr.web import create_app
+from tests.support.web import SCANNER, World, open_world, sign_in
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pytestconfig, postgres_server) -> World:
+    yield from open_world(tmp_path_factory, pytestconfig, postgres_server, "homes")
+
+
+@pytest.fixture(scope="module")
+def app(world):
+    return create_app(world.services)
+
+
+def client_for(app, username: str) -> TestClient:
+    client = TestClient(app)
+    sign_in(client, username)
+    return client
+
+
+def allocate(world: World, child_id: str, username: str | None) -> None:
+    from escr.app import accounts
+    from escr.record.events import Actor
+
+    with world.services.db.session() as session:
+        accounts.allocate(session, child_id, username, actor=Actor(kind="user", name="setup"))
+
+
+def test_uk_dates_local_times_with_the_zone_and_words_for_codes():
+    assert labels.uk_date("2025-06-14") == "14 June 2025"
+    assert labels.uk_date("2025-06-14", short=True) == "14/06/2025"
+    assert labels.local_time("2025-06-14T14:04:00+00:00") == "14 June 2025, 15:04 BST"
+    assert labels.local_time("2025-01-14T14:04:00+00:00", short=True) == "14/01/2025 14:04 GMT"
+    assert labels.local_time(datetime(2025, 6, 14, 14, 4, tzinfo=UTC), "Europe/Paris") == "14 June 2025, 16:04 CEST"
+    assert labels.child_banner("cp", "open") == "Child protection plan, open"
+    assert labels.label("third_party_permission_required", "error").startswith("This document holds third-party")
+    assert labels.label("awaiting_verification", "document_state") == "Waiting for verification"
+    assert labels.label("some_new_code", "document_state") == "Some new code"
+    assert set(labels.ROLES) == {r.value for r in Role}
+
+
+def test_the_time_zone_is_a_setting_and_a_wrong_one_is_refused(tmp_path):
+    assert load_settings(home=tmp_path).web.timezone == "Europe/London"
+    with pytest.raises(ConfigError, match="web.timezone"):
+        load_settings(home=tmp_path, web={"timezone": "Mars/Olympus"})
+
+
+def test_a_caseworker_starts_on_their_caseload_with_new_documents_marked(app, world):
+    allocate(world, "AB123456", "cw.north")
+    try:
+        cw = client_for(app, "cw.north")
+        page = cw.get("/")
+        assert page.status_code == 200
+        html = page.text
+        assert "Your caseload" in html and "Amelia Rose Whitfield" in html
+        assert "Child protection plan, open" in html and "cp / open" not in html
+        assert "14/06/2015" in html  # born, a UK date
+        assert "new</span>" in html and "not opened yet" in html
+        cw.get("/children/AB123456")  # reading the record...
+        again = cw.get("/").text
+        assert "Nothing new" in again and "last looked" in again  # ...clears the new mark
+        assert "Oliver" not in again  # a caseworker sees their allocated children only
+    finally:
+        allocate(world, "AB123456", None)
+
+
+def test_a_team_manager_sees_the_team_and_the_documents_waiting_for_verification(app, world):
+    html = client_for(app, "tm.north").get("/").text
+    assert "Your team’s caseload" in html
+    assert "Amelia Rose Whitfield" in html and "Oliver Whitfield" in html and "Jayden" not in html
+    assert "Waiting for verification" in html and f"/documents/{world.docs['referral']}/work" in html
+    assert "Child in need, closed" in html  # Sophie Marsh: cin / closed, in words
+
+
+def test_business_support_start_on_the_intake_with_each_file_s_stage_and_pages(app, world):
+    scan = world.home / "in-progress.pdf"
+    scan.write_bytes(b"%PDF-1.4\n% a file the pipeline is reading\n")
+    claim = claim_copy(scan, world.settings.processing_dir, operator=SCANNER, device="mfd-1")
+    work = world.settings.home / "work" / claim.claim_id
+    work.mkdir(parents=True)
+    (work / "progress.json").write_text(json.dumps({"stage": "read_pages", "pages_done": 3, "pages_total": 12}))
+    try:
+        html = client_for(app, "bs.jones").get("/").text
+        assert "<h1>Intake</h1>" in html and "in-progress.pdf" in html
+        assert "Reading the pages" in html and "3 of 12 pages" in html
+        assert '<meta http-equiv="refresh" content="5">' in html and 'href="/">Refresh now' in html
+        assert "waiting for indexing" in html and "oldest waiting" in html
+    finally:
+        shutil.rmtree(world.settings.processing_dir / claim.claim_id, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    calm = client_for(app, "bs.jones").get("/").text
+    assert "No file is being processed" in calm and "http-equiv" not in calm
+
+
+def test_an_auditor_starts_on_the_integrity_verdict_and_the_break_glass_to_review(app, world):
+    south = client_for(app, "cw.south")
+    from tests.support.web import csrf_from
+
+    token = csrf_from(south.get("/break-glass").text)
+    south.post("/break-glass", data={"child_id": "AB123456", "reason": "Out-of-hours duty call about Amelia",
+                                     "csrf_token": token})
+    html = client_for(app, "aud.one").get("/").text
+    assert "Integrity of the record" in html
+    assert "No fixity run yet" in html and "not been anchored yet" in html
+    assert "waiting for review (1)" in html and "Out-of-hours duty call" in html
+
+
+def test_an_administrator_starts_on_users_teams_tokens_and_the_state_of_the_system(app, world):
+    html = client_for(app, "admin").get("/").text
+    assert "Administration" in html and "The system is working" in html
+    assert "Team manager: 1" in html and "North team: 3 children" in html
+    assert "Manage users" in html
+
+
+def test_break_glass_from_a_search_by_name_and_date_of_birth_keeping_what_was_typed(app, world):
+    from tests.support.web import csrf_from
+
+    north = client_for(app, "cw.north")
+    token = csrf_from(north.get("/break-glass").text)
+    found = north.post("/break-glass/find", data={"name": "okonkwo", "date_of_birth": "30/11/2011",
+                                                  "csrf_token": token})
+    assert found.status_code == 200 and "Jayden Okonkwo" in found.text and "born 30 November 2011" in found.text
+    assert 'value="CD654321"' in found.text  # the break-glass form for that child
+    wrong_date = north.post("/break-glass/find", data={"name": "Okonkwo", "date_of_birth": "1/12/2011",
+                                                       "csrf_token": token})
+    assert "No child has that name and date of birth" in wrong_date.text and "Jayden" not in wrong_date.text
+    garbled = north.post("/break-glass/find", data={"name": "Okonkwo", "date_of_birth": "last spring",
+                                                    "csrf_token": token})
+    assert garbled.status_code == 422 and "date of birth was not understood" in garbled.text
+    assert 'value="Okonkwo"' in garbled.text and 'value="last spring"' in garbled.text  # what was typed stays
+    opened = north.post("/break-glass", data={"child_id": "CD654321", "reason": "Duty call: police at the door",
+                                              "csrf_token": token}, follow_redirects=True)
+    assert "under break-glass access" in opened.text and ("BST" in opened.text or "GMT" in opened.text)
