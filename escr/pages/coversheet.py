@@ -36,7 +36,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from escr.errors import EscrError, InputRejected
+from escr.errors import InputRejected, ValidationFailed
 
 PAYLOAD_VERSION = 1
 BANNER = "ESCR COVER SHEET - scan this page first"
@@ -74,7 +74,7 @@ _FAST_LONG_SIDE_PX = 1400
 MIN_MODULE_CHANGES = 0.04
 
 
-class CoverSheetInvalid(EscrError, ValueError):
+class CoverSheetInvalid(ValidationFailed, ValueError):
     """Cover-sheet fields that could not be printed and read back unchanged (bad input to
     `escr coversheet`, not a bad scan). Messages name the field, never its value."""
 
