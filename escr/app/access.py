@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, false, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from escr.app.retrieval import DocumentScope, Use
-from escr.errors import EscrError, InvalidState, NotFound
+from escr.errors import Forbidden, InvalidState, NotFound, Unauthenticated, ValidationFailed  # noqa: F401  (Unauthenticated re-exported)
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditPurpose, BreakGlass, Child, ChildAllocation, Document, DocumentChild
 
@@ -69,11 +69,7 @@ CAPABILITIES: dict[Role, frozenset[Can]] = {
 }
 
 
-class Unauthenticated(EscrError):
-    code = "unauthenticated"
-
-
-class AccessDenied(EscrError):
+class AccessDenied(Forbidden):
     """Refused by a need-to-know rule; `code` says which (stable, for API clients)."""
 
     code = "access_denied"
@@ -307,7 +303,7 @@ def readable_document_ids(session: Session, principal: Principal) -> DocumentSco
 def _reason(text: str, what: str) -> str:
     text = (text or "").strip()
     if len(text) < MIN_REASON_CHARS:
-        raise InvalidState(f"{what} must be stated in at least {MIN_REASON_CHARS} characters", code="reason_required")
+        raise ValidationFailed(f"{what} must be stated in at least {MIN_REASON_CHARS} characters", code="reason_required")
     return text[:2000]
 
 
@@ -343,7 +339,7 @@ def review_break_glass(session: Session, principal: Principal, glass_id: int, ou
     if glass is None:
         raise NotFound(f"no break-glass access {glass_id}")
     if outcome not in REVIEW_OUTCOMES:
-        raise InvalidState(f"review outcome must be one of {', '.join(REVIEW_OUTCOMES)}", code="validation_failed")
+        raise ValidationFailed(f"review outcome must be one of {', '.join(REVIEW_OUTCOMES)}")
     if glass.reviewed_at is not None:
         raise InvalidState(f"break-glass access {glass_id} was already reviewed", code="already_reviewed")
     if glass.user_id == principal.user_id:
@@ -361,7 +357,7 @@ def record_purpose(session: Session, principal: Principal, purpose: str, *, minu
     require(principal, Can.AUDIT)
     purpose = _reason(purpose, "the purpose")
     if (document_id is None) == (child_id is None):
-        raise InvalidState("a purpose is for one document or one child", code="validation_failed")
+        raise ValidationFailed("a purpose is for one document or one child")
     if document_id is not None and session.get(Document, document_id) is None:
         raise NotFound(f"no document {document_id}")
     if child_id is not None and session.get(Child, child_id) is None:

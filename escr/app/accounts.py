@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from escr.app.access import Principal, Role
-from escr.errors import InvalidState, NotFound
+from escr.errors import InvalidState, NotFound, ValidationFailed
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import ApiToken, Child, ChildAllocation, Team, TeamMembership, User, WebSession
 
@@ -62,7 +62,7 @@ def new_password() -> str:
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidState(f"a password needs at least {MIN_PASSWORD_CHARS} characters", code="weak_password")
+        raise ValidationFailed(f"a password needs at least {MIN_PASSWORD_CHARS} characters", code="weak_password")
 
 
 def token_digest(token: str) -> str:
@@ -101,8 +101,7 @@ def _role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise InvalidState(f"unknown role {role}; one of {', '.join(r.value for r in Role)}",
-                           code="validation_failed") from None
+        raise ValidationFailed(f"unknown role {role}; one of {', '.join(r.value for r in Role)}") from None
 
 
 def add_user(
@@ -112,8 +111,7 @@ def add_user(
     """Create a user; returns the user and their first password (given, or random to hand over once)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
-        raise InvalidState("a user name is 2-64 lowercase letters, digits, '.', '_', '-' or '@'",
-                           code="validation_failed")
+        raise ValidationFailed("a user name is 2-64 lowercase letters, digits, '.', '_', '-' or '@'")
     if session.scalars(select(User).where(User.username == username)).first() is not None:
         raise InvalidState(f"user {username} already exists", code="already_exists")
     password = password or new_password()
@@ -334,8 +332,7 @@ def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
 def add_team(session: Session, code: str, *, actor: Actor, name: str | None = None) -> Team:
     code = code.strip()
     if not TEAM_CODE.match(code):
-        raise InvalidState("a team code is 1-64 letters, digits, '.', '_' or '-' (as in the child index's team column)",
-                           code="validation_failed")
+        raise ValidationFailed("a team code is 1-64 letters, digits, '.', '_' or '-' (as in the child index's team column)")
     if session.get(Team, code) is not None:
         raise InvalidState(f"team {code} already exists", code="already_exists")
     team = Team(code=code, name=(name or code).strip()[:200], created_at=now())
@@ -392,8 +389,7 @@ def allocate(session: Session, child_id: str, username: str | None, *, actor: Ac
         return None
     user = get_user(session, username)
     if Role(user.role) not in (Role.CASEWORKER, Role.TEAM_MANAGER):
-        raise InvalidState(f"children are allocated to caseworkers or team managers, not to a {user.role}",
-                           code="validation_failed")
+        raise ValidationFailed(f"children are allocated to caseworkers or team managers, not to a {user.role}")
     if current is None:
         current = ChildAllocation(child_id=child_id, user_id=user.id, allocated_by=actor.name, allocated_at=now())
         session.add(current)

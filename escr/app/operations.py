@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from escr.app import access, accounts, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
-from escr.errors import InvalidState, NotFound
+from escr.errors import NotFound, ValidationFailed
 from escr.indexing.identifiers import find_dates
 from escr.record.database import SEARCH_RANK_CANDIDATES  # a text search ranks and returns at most these
 from escr.record.events import AccessEvent, now, record
@@ -111,7 +111,7 @@ def parse_date(value: str | None, field: str) -> date | None:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InvalidState(f"{field} is not a date (YYYY-MM-DD)", code="validation_failed") from None
+        raise ValidationFailed(f"{field} is not a date (YYYY-MM-DD)") from None
 
 
 class Operations:
@@ -150,7 +150,7 @@ class Operations:
         require(self.p, Can.FIND_CHILDREN)
         query = (query or "").strip()
         if not query:
-            raise InvalidState("type a child id, a name or a date of birth", code="validation_failed")
+            raise ValidationFailed("type a child id, a name or a date of birth")
         with self.db.session() as session:
             scope = access.findable_children(session, self.p)
             stmt = select(Child).where(self._child_query(query))
@@ -299,7 +299,7 @@ class Operations:
         self.check_search()
         query = (query or "").strip()
         if not query:
-            raise InvalidState("type something to search for", code="validation_failed")
+            raise ValidationFailed("type something to search for")
         with self._logged_refusal("search", child_id=child_id), self.db.session() as session:
             use = retrieval.Use(basis="need_to_know")
             if child_id is not None:
@@ -358,8 +358,7 @@ class Operations:
             raise AccessDenied(f"the {self.p.role} role has no intake queue", code="role_forbidden")
         states = [state] if state else list(QUEUE_STATES)
         if any(s not in (*QUEUE_STATES, "rejected") for s in states):
-            raise InvalidState(f"state must be one of {', '.join((*QUEUE_STATES, 'rejected'))}",
-                               code="validation_failed")
+            raise ValidationFailed(f"state must be one of {', '.join((*QUEUE_STATES, 'rejected'))}")
         with self.db.session() as session:
             stmt = select(Document).where(Document.state.in_(states))
             if self.p.role is Role.TEAM_MANAGER:
@@ -432,7 +431,7 @@ class Operations:
             elif decision == "accept_qc":
                 doc = accept_qc_failure(session, doc_id, user=self.p.username, reason=reason)
             else:
-                raise InvalidState(f"unknown decision {decision}", code="validation_failed")
+                raise ValidationFailed(f"unknown decision {decision}")
             return doc.state
 
     def coversheet(self, child_ids: list[str], doc_type: str, pages: int | None, *, print_names: bool) -> bytes:

@@ -54,7 +54,7 @@ def _print_json(data: Any) -> None:
 
 
 def handles_errors(func: F) -> F:
-    """Turn an EscrError into one readable line and exit code 1 (2 for a protocol refusal)."""
+    """Turn an EscrError into one readable line and its class's exit code (2 for a conflict)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -65,7 +65,7 @@ def handles_errors(func: F) -> F:
                 _print_json({"error": {"code": exc.code, "message": exc.message}})
             else:
                 err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-            raise typer.Exit(2 if exc.code in ("protocol_violation", "invalid_state") else 1) from None
+            raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 

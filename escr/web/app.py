@@ -26,28 +26,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from escr import __version__
-from escr.app.access import AccessDenied, Unauthenticated
-from escr.errors import (
-    ConfigError,
-    DatabaseError,
-    EscrError,
-    InputRejected,
-    InvalidState,
-    NotFound,
-    ProtocolViolation,
-    StorageError,
-)
+from escr.errors import ConfigError, EscrError
 from escr.services import Services
 from escr.settings import Settings
-from escr.web.auth import CsrfFailed, csrf_guard, csrf_token
+from escr.web.auth import csrf_guard, csrf_token
 
 log = logging.getLogger("escr.web")
 HERE = Path(__file__).resolve().parent
 SECRET_FILE = "web-secret.key"
-
-# Stable error codes of the API, with their HTTP status (documented in the OpenAPI description).
-VALIDATION_CODES = frozenset({"validation_failed", "reason_required", "weak_password"})
-CONFLICT_CODES = frozenset({"already_exists", "already_reviewed", "already_allowed"})
 
 API_DESCRIPTION = """
 The escr REST API: the same need-to-know rules, logging and four-eyes checks as the web pages.
@@ -134,24 +120,6 @@ class SecurityHeaders:
                      principal.user_id if principal else "-", (time.perf_counter() - started) * 1000)
 
 
-def _status_for(exc: EscrError) -> int:
-    if isinstance(exc, Unauthenticated):
-        return 401
-    if isinstance(exc, (AccessDenied, CsrfFailed)):
-        return 403
-    if isinstance(exc, NotFound):
-        return 404
-    if exc.code in VALIDATION_CODES:
-        return 422
-    if isinstance(exc, (InvalidState, ProtocolViolation)):
-        return 409
-    if isinstance(exc, InputRejected):
-        return 400
-    if isinstance(exc, (DatabaseError, StorageError)):
-        return 503
-    return 500
-
-
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics")
 
@@ -178,7 +146,7 @@ def _error_response(request: Request, status: int, code: str, message: str) -> R
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EscrError)
     async def escr_error(request: Request, exc: EscrError) -> Response:
-        status = _status_for(exc)
+        status = exc.http_status  # each error class knows its own (escr.errors)
         if status >= 500:
             log.error("request %s %s failed: %s", request.method, request.url.path, exc.code)
         return _error_response(request, status, exc.code, exc.message)

@@ -28,14 +28,14 @@ from sqlalchemy.orm import Session
 
 from escr.app import accounts
 from escr.app.access import Principal, Unauthenticated
-from escr.errors import EscrError
+from escr.errors import Forbidden
 from escr.record.models import User
 from escr.services import Services
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class CsrfFailed(EscrError):
+class CsrfFailed(Forbidden):
     code = "csrf_failed"
 
 
