@@ -21,6 +21,7 @@ from escr.errors import (
     ValidationFailed,
 )
 from escr.intake.preflight import preflight
+from escr.record.states import INDEX, VERIFY, DocumentState, InvalidTransition, next_state
 from escr.settings import PreflightLimits
 from escr.web.auth import CsrfFailed
 
@@ -50,3 +51,13 @@ def test_a_file_that_cannot_be_read_is_a_transient_error_not_a_rejection(tmp_pat
     with pytest.raises(FileUnreadable) as caught:
         preflight(tmp_path / "vanished.pdf", limits=PreflightLimits())
     assert caught.value.transient and not isinstance(caught.value, InputRejected)
+
+
+def test_a_move_the_state_table_does_not_allow_is_a_typed_conflict() -> None:
+    assert next_state("D-1", "awaiting_verification", VERIFY, DocumentState.VERIFIED) == "verified"
+    with pytest.raises(InvalidTransition) as caught:
+        next_state("D-1", "verified", INDEX, DocumentState.AWAITING_VERIFICATION)
+    assert caught.value.exit_code == 2 and caught.value.http_status == 409
+    assert "it can be indexed only when needs_indexing or awaiting_verification" in caught.value.message
+    with pytest.raises(InvalidTransition):
+        next_state("D-1", "awaiting_verification", VERIFY, DocumentState.REJECTED)
