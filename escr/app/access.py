@@ -31,9 +31,9 @@ from escr.app.retrieval import DocumentScope, Use
 from escr.errors import Forbidden, InvalidState, NotFound, Unauthenticated, ValidationFailed  # noqa: F401  (Unauthenticated re-exported)
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditPurpose, BreakGlass, Child, ChildAllocation, Document, DocumentChild
+from escr.record.states import INTAKE_STATES
 
 # Document states in which business support still work on a document.
-INTAKE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification", "rejected")
 MIN_REASON_CHARS = 10
 
 

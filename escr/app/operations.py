@@ -34,10 +34,10 @@ from escr.record.models import (
     Team,
     User,
 )
+from escr.record.states import INTAKE_STATES, QUEUE_STATES, DocumentState, parse_states
 from escr.services import Services
 from escr.web import page_images
 
-QUEUE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification")
 SEARCH_CAP = 1000  # children found by one child-index search
 
 
@@ -247,7 +247,7 @@ class Operations:
     def _actions(self, session: Session, doc: Document) -> list[str]:
         """What this person may do to the document now (the routes check again when they do it)."""
         actions = []
-        if self.p.can(Can.INDEX) and doc.state in ("needs_indexing", "awaiting_verification"):
+        if self.p.can(Can.INDEX) and doc.state in (DocumentState.NEEDS_INDEXING, DocumentState.AWAITING_VERIFICATION):
             actions.append("index")
         if self.p.can(Can.VERIFY):
             try:
@@ -256,11 +256,11 @@ class Operations:
                 return actions
             if self._scanned_or_indexed(doc):
                 return actions  # four-eyes: someone else decides (the routes refuse it too)
-            if doc.state == "awaiting_verification":
+            if doc.state == DocumentState.AWAITING_VERIFICATION:
                 actions += ["verify", "reject"]
-            elif doc.state == "qc_failed":
+            elif doc.state == DocumentState.QC_FAILED:
                 actions += ["accept_qc", "reject"]
-            elif doc.state == "needs_indexing":
+            elif doc.state == DocumentState.NEEDS_INDEXING:
                 actions.append("reject")
         return actions
 
@@ -331,7 +331,7 @@ class Operations:
         with self.db.session() as session:
             counts = dict(session.execute(select(Document.state, func.count()).group_by(Document.state)).all())
         return {"processing": self.processing(), "quarantined": len(self.quarantine_entries()),
-                "counts": {s: counts.get(s, 0) for s in (*QUEUE_STATES, "rejected", "verified")}}
+                "counts": {s: counts.get(s, 0) for s in (*QUEUE_STATES, DocumentState.REJECTED, DocumentState.VERIFIED)}}
 
     def processing(self) -> list[dict[str, Any]]:
         """Files claimed from the intake folder and being worked on now."""
@@ -356,9 +356,7 @@ class Operations:
         """Documents waiting for indexing, a QC decision or verification (team managers: their teams')."""
         if not (self.p.can(Can.INTAKE) or self.p.can(Can.VERIFY)):
             raise AccessDenied(f"the {self.p.role} role has no intake queue", code="role_forbidden")
-        states = [state] if state else list(QUEUE_STATES)
-        if any(s not in (*QUEUE_STATES, "rejected") for s in states):
-            raise ValidationFailed(f"state must be one of {', '.join((*QUEUE_STATES, 'rejected'))}")
+        states = parse_states([state], INTAKE_STATES) if state else list(QUEUE_STATES)
         with self.db.session() as session:
             stmt = select(Document).where(Document.state.in_(states))
             if self.p.role is Role.TEAM_MANAGER:

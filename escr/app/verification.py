@@ -14,12 +14,7 @@ from sqlalchemy.orm import Session
 from escr.errors import InvalidState, NotFound, ProtocolViolation
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Child, Document, DocumentChild, Tag
-
-QC_FAILED = "qc_failed"
-NEEDS_INDEXING = "needs_indexing"
-AWAITING_VERIFICATION = "awaiting_verification"
-VERIFIED = "verified"
-REJECTED = "rejected"
+from escr.record.states import ACCEPT_QC, INDEX, REJECT, VERIFY, DocumentState, next_state, require_state
 
 
 def load_document(session: Session, doc_id: str) -> Document:
@@ -40,11 +35,6 @@ def _require_other_person(doc: Document, user: str, action: str) -> None:
         raise ProtocolViolation(f"{user} indexed document {doc.id} and cannot {action} it (four-eyes rule)")
 
 
-def _require_state(doc: Document, allowed: Sequence[str], action: str) -> None:
-    if doc.state not in allowed:
-        raise InvalidState(f"document {doc.id} is {doc.state}; it can be {action} only when {' or '.join(allowed)}")
-
-
 def _event(session: Session, kind: Kind, doc: Document, user: str, **fields: object) -> None:
     record(session, ProtocolEvent(kind=kind, actor=Actor(kind="user", name=user), batch_id=doc.batch_id,
                                   document_id=doc.id, **fields))  # type: ignore[arg-type]
@@ -60,7 +50,7 @@ def index_document(
     The children picked decide how long the document is kept: `on_retention_change` gets their
     ids once the document is indexed (escr.record.retention_updates.retention_hook)."""
     doc = load_document(session, doc_id)
-    _require_state(doc, [NEEDS_INDEXING, AWAITING_VERIFICATION], "indexed")
+    require_state(doc.id, doc.state, INDEX)
     if doc_type not in known_types:
         raise InvalidState(f"unknown document type {doc_type}")
     missing = [c for c in child_ids if session.get(Child, c) is None]
@@ -76,7 +66,7 @@ def index_document(
     if doc_date is not None:
         doc.doc_date = doc_date
         doc.tags.append(Tag(name="doc_date", value=doc_date.isoformat(), source=f"person:{user}", confidence=1.0, created_at=stamp))
-    doc.state, doc.state_reasons = AWAITING_VERIFICATION, []
+    doc.state, doc.state_reasons = next_state(doc.id, doc.state, INDEX, DocumentState.AWAITING_VERIFICATION), []
     _event(session, Kind.INDEXED, doc, user, parameters={"before": before, "after": {
         "children": sorted(child_ids), "doc_type": doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None}})
     if on_retention_change is not None:
@@ -88,12 +78,14 @@ def index_document(
 def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str) -> Document:
     """A person judges a scan usable despite an automated QC failure (e.g. a faint original)."""
     doc = load_document(session, doc_id)
-    _require_state(doc, [QC_FAILED], "accepted")
+    require_state(doc.id, doc.state, ACCEPT_QC)
     _require_other_person(doc, user, "pass QC on")
     if not reason.strip():
         raise InvalidState("a reason is required to accept a QC failure")
-    doc.state = AWAITING_VERIFICATION if doc.children and doc.doc_type else NEEDS_INDEXING
-    doc.state_reasons = [] if doc.state == AWAITING_VERIFICATION else ["pick the child(ren) and document type"]
+    ready = bool(doc.children and doc.doc_type)
+    doc.state = next_state(doc.id, doc.state, ACCEPT_QC, DocumentState.AWAITING_VERIFICATION if ready
+                           else DocumentState.NEEDS_INDEXING)
+    doc.state_reasons = [] if ready else ["pick the child(ren) and document type"]
     doc.updated_at = now()
     _event(session, Kind.QC_ACCEPTED, doc, user, parameters={"reason": reason, "new_state": doc.state})
     return doc
@@ -101,10 +93,11 @@ def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str) 
 
 def verify_document(session: Session, doc_id: str, *, user: str) -> Document:
     doc = load_document(session, doc_id)
-    _require_state(doc, [AWAITING_VERIFICATION], "verified")
+    require_state(doc.id, doc.state, VERIFY)
     _require_other_person(doc, user, "verify")
     stamp = now()
-    doc.state, doc.verified_by, doc.verified_at, doc.updated_at = VERIFIED, user, stamp, stamp
+    doc.state = next_state(doc.id, doc.state, VERIFY, DocumentState.VERIFIED)
+    doc.verified_by, doc.verified_at, doc.updated_at = user, stamp, stamp
     _event(session, Kind.VERIFIED, doc, user, parameters={"children": sorted(c.child_id for c in doc.children),
                                                           "doc_type": doc.doc_type})
     return doc
@@ -113,10 +106,11 @@ def verify_document(session: Session, doc_id: str, *, user: str) -> Document:
 def reject_document(session: Session, doc_id: str, *, user: str, reason: str) -> Document:
     """The scan is not acceptable: the paper must be rescanned (the rejected scan is kept)."""
     doc = load_document(session, doc_id)
-    _require_state(doc, [AWAITING_VERIFICATION, QC_FAILED, NEEDS_INDEXING], "rejected")
+    require_state(doc.id, doc.state, REJECT)
     _require_other_person(doc, user, "reject")
     if not reason.strip():
         raise InvalidState("a reason is required to reject a document")
-    doc.state, doc.state_reasons, doc.updated_at = REJECTED, [reason], now()
-    _event(session, Kind.REJECTED, doc, user, outcome="rejected", parameters={"reason": reason})
+    doc.state = next_state(doc.id, doc.state, REJECT, DocumentState.REJECTED)
+    doc.state_reasons, doc.updated_at = [reason], now()
+    _event(session, Kind.REJECTED, doc, user, outcome=DocumentState.REJECTED, parameters={"reason": reason})
     return doc

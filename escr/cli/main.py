@@ -254,11 +254,11 @@ def queue(
     from sqlalchemy import select
 
     from escr.record.models import Document
+    from escr.record.states import QUEUE_STATES
 
     services = _services()
     with services.db.session() as session:
-        stmt = select(Document).where(Document.state.in_([state] if state else
-                                                         ["needs_indexing", "qc_failed", "awaiting_verification"]))
+        stmt = select(Document).where(Document.state.in_([state] if state else QUEUE_STATES))
         docs = [{"id": d.id, "state": d.state, "doc_type": d.doc_type, "pages": d.page_count,
                  "operator": d.batch.operator, "received_at": d.batch.received_at.isoformat(), "reasons": d.state_reasons}
                 for d in session.scalars(stmt.order_by(Document.created_at))]

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from escr import __version__
 from escr.errors import ConfigError, EscrError
+from escr.record.states import DocumentState
 from escr.services import Services
 from escr.settings import Settings
 from escr.web.auth import csrf_guard, csrf_token
@@ -229,6 +230,8 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["csrf_token"] = csrf_token
+    templates.env.globals["State"] = DocumentState  # templates compare states with State.X, never literals
+    templates.env.globals["state_labels"] = {s.value: s.label for s in DocumentState}
     app.state.templates = templates
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="escr_session",
                        max_age=int(web.session_hours * 3600), same_site=web.same_site,

@@ -18,6 +18,7 @@ from escr.app import accounts
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError
+from escr.record.states import DocumentState
 from escr.web.auth import authenticate, current_principal, end_session, services_of, start_session
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
 
@@ -273,7 +274,7 @@ def index(request: Request, o: Ops, doc_id: str, doc_type: Annotated[str, Form()
     chosen = [*children, *other_children.replace(",", " ").split()]
     state = o.index(doc_id, child_ids=chosen, doc_type=doc_type, doc_date=parse_date(doc_date, "document date"))
     notice(request, f"Document {doc_id} indexed; it now waits for verification by someone else."
-           if state == "awaiting_verification" else f"Document {doc_id} indexed ({state}).")
+           if state == DocumentState.AWAITING_VERIFICATION else f"Document {doc_id} indexed ({state}).")
     return back(f"/documents/{doc_id}/work")
 
 
