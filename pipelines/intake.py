@@ -1,14 +1,18 @@
 """The intake pipeline: one scanned file, from the intake folder to children's records.
 
-`STAGES` below is the controlled-scanning protocol in order; read it top to bottom. Each stage
-is a small function of the context that calls into `escr` and notes a protocol event. Nothing
-is written to the database or removed from `processing/` until every object is durably stored,
-so a crash at any point leaves the file filed exactly once or still waiting to be processed.
+`_take_in` below is the controlled-scanning protocol in order; read it top to bottom. Until the
+file check, stages see only the claim and its receipt; from then on every stage takes the
+`CheckedScan` the check produced (claim, receipt, preflight report, PDF to read), so no stage
+can run on a half-checked file. Each stage is a small function that calls into `escr` and notes
+a protocol event. Nothing is written to the database or removed from `processing/` until every
+object is durably stored, so a crash at any point leaves the file filed exactly once or still
+waiting to be processed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import threading
@@ -20,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import select
 
@@ -30,16 +34,18 @@ from escr.indexing.tagging import Tag as TextTag
 from escr.indexing.tagging import tag_text
 from escr.intake.preflight import PreflightReport, preflight
 from escr.intake.quarantine import quarantine
-from escr.intake.receipt import Claim, hash_claim, release
+from escr.intake.receipt import Claim, Receipt, hash_claim, release
 from escr.pages import qc
 from escr.pages.coversheet import CoverSheet
 from escr.pages.ocr import PageJob
 from escr.pages.readings import PageReading, PageShelf
 from escr.pages.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
 from escr.pages.split import DocumentPlan, split_batch
+from escr.record import filing
 from escr.record.children import DbChildLookup
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
-from escr.record.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
+from escr.record.models import Batch, Child
+from escr.record.retention_updates import keep_until
 from escr.record.states import DocumentState
 from escr.runtime import metrics
 from escr.runtime.distributed import LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
@@ -47,13 +53,22 @@ from escr.services import Services
 from escr.storage.objectstore import StoredObject, content_key, sha256_file
 
 log = logging.getLogger("escr.intake")
-
-PAGE_ROWS_PER_FLUSH = 25  # page rows written together, then let go of
-
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class AlreadyFiled(Exception):
     """This very claim was filed before a crash removed its intake file: only clean up."""
+
+
+@dataclass(frozen=True)
+class CheckedScan:
+    """A file that passed the file check: what every later stage needs, all of it present."""
+
+    claim: Claim
+    receipt: Receipt
+    report: PreflightReport
+    pdf_path: Path  # the file itself, or the images wrapped into a PDF
 
 
 @dataclass
@@ -61,7 +76,6 @@ class DocumentWork:
     plan: DocumentPlan
     id: str
     ocr: list[PageReading] = field(default_factory=list)
-    searchable_path: Path | None = None
     text_tags: list[TextTag] = field(default_factory=list)
     doc_type: str | None = None
     doc_date: date | None = None
@@ -73,12 +87,18 @@ class DocumentWork:
     qc: list[qc.CheckResult] = field(default_factory=list)
     state: DocumentState = DocumentState.NEEDS_INDEXING  # decided by decide_states
     reasons: list[str] = field(default_factory=list)
-    searchable: StoredObject | None = None
-    manifest: StoredObject | None = None
 
     @property
     def text(self) -> str:
         return "\n\f\n".join(page.text for page in self.ocr)
+
+
+@dataclass(frozen=True)
+class StoredScan:
+    """Every object of a scan, stored, read back and locked: what filing refers to."""
+
+    original: StoredObject
+    documents: dict[str, tuple[StoredObject, StoredObject]]  # document id -> (reading copy, manifest)
 
 
 @dataclass
@@ -86,20 +106,18 @@ class IntakeContext:
     services: Services
     claim: Claim
     work_dir: Path
+    receipt: Receipt | None = None  # None until received, and for a file that must not be read
     events: list[ProtocolEvent] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics and benchmarks
-    report: PreflightReport | None = None
-    pdf_path: Path | None = None
     pages: dict[int, PageReading] = field(default_factory=dict)  # source page index -> its reading
     covers: dict[int, CoverSheet] = field(default_factory=dict)
     empty_covers: tuple[int, ...] = ()
     documents: list[DocumentWork] = field(default_factory=list)
-    original: StoredObject | None = None
     page_ocr: PageOcr | None = None  # who OCRs the pages (run() picks it from settings); None = local pool
 
     @property
     def scan_id(self) -> str:
-        return f"S-{self.claim.sha256[:16]}" if self.claim.sha256 else f"S-claim-{self.claim.claim_id}"
+        return f"S-{self.receipt.sha256[:16]}" if self.receipt else f"S-claim-{self.claim.claim_id}"
 
     @property
     def operator(self) -> Actor:
@@ -110,40 +128,50 @@ class IntakeContext:
         self.events.append(ProtocolEvent(kind=kind, actor=actor or Actor.system(), batch_id=self.scan_id,
                                          software=self.services.software, **fields))
 
+    def timed(self, stage: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run one stage, keeping its time under its name (metrics, benchmarks)."""
+        started = time.perf_counter()
+        result = stage(*args, **kwargs)
+        self.timings[stage.__name__] = time.perf_counter() - started
+        return result
 
-# --- the stages, in protocol order ------------------------------------------------------------
+
+# --- before the file check: the receipt, and refusals that need nothing more -------------------
 
 
 def receive(ctx: IntakeContext) -> None:
     """Receipt checksum first, before anything else reads the file."""
-    hash_claim(ctx.claim)
+    ctx.receipt = hash_claim(ctx.claim)
     ctx.note(Kind.RECEIVED, actor=ctx.operator,
              parameters={"operator": ctx.claim.operator, "device": ctx.claim.device,
-                         "intake_path": str(ctx.claim.relpath), "size_bytes": ctx.claim.size,
+                         "intake_path": str(ctx.claim.relpath), "size_bytes": ctx.receipt.size if ctx.receipt else 0,
                          "claim_id": ctx.claim.claim_id, "received_at": ctx.claim.received_at.isoformat()},
-             inputs={"original": ctx.claim.sha256 or ""})
+             inputs={"original": ctx.receipt.sha256 if ctx.receipt else ""})
 
 
-def refuse_unsafe_paths(ctx: IntakeContext) -> None:
-    problem = ctx.claim.problem
+def refuse_unsafe_paths(ctx: IntakeContext) -> Receipt:
+    """A link, a path out of the intake folder, a scan without an operator: refused unread. What
+    is left was read on receipt, so its receipt is returned for the stages after."""
+    problem, receipt = ctx.claim.problem, ctx.receipt
     if problem == "symlink":
         raise InputRejected("symlink", "This is a link to another file, not a scan; it was not followed.",
                             "Scan to the intake folder directly; remove the link.")
     if problem == "escapes_intake":
         raise InputRejected("outside_intake", "This file's path leads outside the intake folder.",
                             "Scan into the intake folder itself.")
-    if problem == "no_operator":
+    if problem == "no_operator" or receipt is None:
         raise InputRejected("no_operator", "The file was put straight in the intake folder, so it does not say who scanned it.",
                             "Scan from your own profile folder (intake/<your name>/); then retry.")
     claim = ctx.claim
     if len(claim.operator) > 128 or len(claim.device) > 128 or len(str(claim.relpath)) > 1024:
         raise InputRejected("path_too_long", "The folder or file name is too long to record who scanned it on what.",
                             "Use a shorter scan-to-folder profile name (at most 128 characters) and retry.")
+    return receipt
 
 
-def refuse_duplicates(ctx: IntakeContext) -> None:
+def refuse_duplicates(ctx: IntakeContext, receipt: Receipt) -> None:
     with ctx.services.db.session() as session:
-        existing = session.scalars(select(Batch).where(Batch.sha256 == ctx.claim.sha256)).first()
+        existing = session.scalars(select(Batch).where(Batch.sha256 == receipt.sha256)).first()
     if existing is None:
         return
     if existing.claim_id == ctx.claim.claim_id:
@@ -153,49 +181,49 @@ def refuse_duplicates(ctx: IntakeContext) -> None:
                         "Nothing to do if it was scanned twice by mistake: discard it.")
 
 
-def check_file(ctx: IntakeContext) -> None:
-    ctx.report = preflight(ctx.claim.path, limits=ctx.services.settings.preflight)
+def check_file(ctx: IntakeContext, receipt: Receipt) -> PreflightReport:
+    report = preflight(ctx.claim.path, limits=ctx.services.settings.preflight)
     ctx.note(Kind.PREFLIGHT, parameters={
-        "media_type": ctx.report.media_type, "page_count": ctx.report.page_count,
-        "producer": ctx.report.producer, "notes": list(ctx.report.notes),
+        "media_type": report.media_type, "page_count": report.page_count,
+        "producer": report.producer, "notes": list(report.notes),
         "pages": [{"index": p.index, "dpi": [p.dpi_x, p.dpi_y], "colour": p.colour, "encoding": p.encoding,
-                   "size_pt": [round(p.width_pt, 1), round(p.height_pt, 1)]} for p in ctx.report.pages]},
-             inputs={"original": ctx.claim.sha256 or ""})
+                   "size_pt": [round(p.width_pt, 1), round(p.height_pt, 1)]} for p in report.pages]},
+             inputs={"original": receipt.sha256})
+    return report
 
 
-def prepare_pdf(ctx: IntakeContext) -> None:
+def prepare_pdf(ctx: IntakeContext, receipt: Receipt, report: PreflightReport) -> CheckedScan:
     """Images are wrapped, not re-encoded, into a PDF that the reading copy is built on."""
-    assert ctx.report is not None
-    if ctx.report.media_type == "application/pdf":
-        ctx.pdf_path = ctx.claim.path
-    else:
-        unknown_dpi = any(p.dpi_x is None for p in ctx.report.pages)
-        ctx.pdf_path = images_to_pdf(ctx.claim.path, ctx.report.media_type, ctx.work_dir / "wrapped.pdf",
-                                     assumed_dpi=ctx.services.settings.ocr.max_dpi if unknown_dpi else None)
+    if report.media_type == "application/pdf":
+        return CheckedScan(ctx.claim, receipt, report, ctx.claim.path)
+    unknown_dpi = any(p.dpi_x is None for p in report.pages)
+    wrapped = images_to_pdf(ctx.claim.path, report.media_type, ctx.work_dir / "wrapped.pdf",
+                            assumed_dpi=ctx.services.settings.ocr.max_dpi if unknown_dpi else None)
+    return CheckedScan(ctx.claim, receipt, report, wrapped)
 
 
-def read_pages(ctx: IntakeContext) -> None:
+# --- after the file check: every stage takes the CheckedScan ------------------------------------
+
+
+def read_pages(ctx: IntakeContext, scan: CheckedScan) -> None:
     """Every page rendered once, over every core here or over every worker: a cover sheet is
     read from its code and not OCRed; any other page is measured and, unless blank, OCRed."""
-    assert ctx.report is not None and ctx.pdf_path is not None
     settings = ctx.services.settings
-    jobs = [PageJob(path=ctx.pdf_path, media_type="application/pdf", index=i,
-                    dpi=_ocr_dpi(ctx.report, i, settings.ocr.min_dpi, settings.ocr.max_dpi,
+    jobs = [PageJob(path=scan.pdf_path, media_type="application/pdf", index=i,
+                    dpi=_ocr_dpi(scan.report, i, settings.ocr.min_dpi, settings.ocr.max_dpi,
                                  settings.ocr.max_render_pixels), key=i, find_cover=True)
-            for i in range(ctx.report.page_count)]
+            for i in range(scan.report.page_count)]
     page_ocr = ctx.page_ocr or LocalPageOcr(settings.ocr, settings.ocr_workers)
     shelf = PageShelf(ctx.work_dir / "pages")  # words and text layers wait on disk, not in memory
     ctx.pages = {job.key: shelf.keep(job.index, page) for job, page in page_ocr(jobs, scope=ctx.claim.claim_id)}
     ctx.covers = {i: page.cover for i, page in ctx.pages.items() if page.cover is not None}
 
 
-def split_into_documents(ctx: IntakeContext) -> None:
-    assert ctx.report is not None
-    result = split_batch(ctx.report.page_count, ctx.covers)
+def split_into_documents(ctx: IntakeContext, scan: CheckedScan) -> None:
+    result = split_batch(scan.report.page_count, ctx.covers)
     ctx.empty_covers = result.empty_covers
-    seed = ctx.claim.sha256 or ""
     ctx.documents = [
-        DocumentWork(plan=plan, id="D-" + hashlib.sha256(f"{seed}:{plan.seq}".encode()).hexdigest()[:16],
+        DocumentWork(plan=plan, id="D-" + hashlib.sha256(f"{scan.receipt.sha256}:{plan.seq}".encode()).hexdigest()[:16],
                      ocr=[ctx.pages[i] for i in plan.pages])
         for plan in result.documents
     ]
@@ -207,7 +235,7 @@ def split_into_documents(ctx: IntakeContext) -> None:
                       for d in ctx.documents]})
 
 
-def note_page_text(ctx: IntakeContext) -> None:
+def note_page_text(ctx: IntakeContext, scan: CheckedScan) -> None:
     """Each document's OCR, in the log after the split that made the document."""
     settings = ctx.services.settings
     for doc in ctx.documents:
@@ -219,15 +247,13 @@ def note_page_text(ctx: IntakeContext) -> None:
                       for i, p in zip(doc.plan.pages, doc.ocr, strict=True)]})
 
 
-def build_reading_copies(ctx: IntakeContext) -> None:
-    assert ctx.pdf_path is not None
+def build_reading_copies(ctx: IntakeContext, scan: CheckedScan) -> None:
     for doc in ctx.documents:
-        out = ctx.work_dir / f"{doc.id}.pdf"
         pages = [SearchablePage(i, page) for i, page in zip(doc.plan.pages, doc.ocr, strict=True)]
-        doc.searchable_path = build_searchable_pdf(ctx.pdf_path, pages, out)
+        build_searchable_pdf(scan.pdf_path, pages, _reading_copy(ctx, doc))
 
 
-def tag_documents(ctx: IntakeContext) -> None:
+def tag_documents(ctx: IntakeContext, scan: CheckedScan) -> None:
     settings = ctx.services.settings
     for doc in ctx.documents:
         cover = doc.plan.cover
@@ -251,7 +277,7 @@ def tag_documents(ctx: IntakeContext) -> None:
             "third_party": doc.third_party})
 
 
-def link_documents(ctx: IntakeContext) -> None:
+def link_documents(ctx: IntakeContext, scan: CheckedScan) -> None:
     """Link to the children on the cover sheet, else to one child the text identifies beyond doubt."""
     with ctx.services.db.session() as session:
         lookup = DbChildLookup(session)
@@ -269,19 +295,26 @@ def link_documents(ctx: IntakeContext) -> None:
                 doc.links = {c: doc.match.basis for c in doc.match.linked}
             else:
                 doc.link_reasons.append(f"no child identified beyond doubt ({doc.match.status})")
-            doc.retention_until = _retention(ctx.services, session, doc.links)
+
+
+def decide_retention(ctx: IntakeContext, scan: CheckedScan) -> None:
+    """Keep until the longest period of any linked child's category; unknown means keep. Logged
+    with the links that decide it."""
+    with ctx.services.db.session() as session:
+        for doc in ctx.documents:
+            doc.retention_until = keep_until(ctx.services.retention, (session.get(Child, c) for c in doc.links))
+            status = doc.match.status if doc.match else "unmatched"
             ctx.note(Kind.LINKED if doc.links else Kind.NEEDS_INDEXING, document_id=doc.id,
-                     outcome="linked" if doc.links else doc.match.status,
-                     parameters={"children": doc.links, "text_match": doc.match.status,
+                     outcome="linked" if doc.links else status,
+                     parameters={"children": doc.links, "text_match": status,
                                  "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
-                                 "candidates": [c.child_id for c in doc.match.candidates]})
+                                 "candidates": [c.child_id for c in doc.match.candidates] if doc.match else []})
 
 
-def check_quality(ctx: IntakeContext) -> None:
-    assert ctx.report is not None
+def check_quality(ctx: IntakeContext, scan: CheckedScan) -> None:
     thresholds = ctx.services.settings.qc
     for doc in ctx.documents:
-        facts = [_page_facts(ctx.report, seq, i, page)
+        facts = [_page_facts(scan.report, seq, i, page)
                  for seq, (i, page) in enumerate(zip(doc.plan.pages, doc.ocr, strict=True), start=1)]
         doc_type = ctx.services.doctypes.types.get(doc.doc_type or "")
         declared = doc.plan.cover.declared_pages if doc.plan.cover else None
@@ -292,7 +325,7 @@ def check_quality(ctx: IntakeContext) -> None:
             "checks": [{"check": r.check, "status": r.status, "numbers": r.numbers} for r in doc.qc]})
 
 
-def decide_states(ctx: IntakeContext) -> None:
+def decide_states(ctx: IntakeContext, scan: CheckedScan) -> None:
     """QC failures first (rescan before indexing), then indexing, then the verifier's queue."""
     for doc in ctx.documents:
         failures = [r.message for r in doc.qc if r.status == qc.FAIL]
@@ -305,57 +338,56 @@ def decide_states(ctx: IntakeContext) -> None:
             doc.state, doc.reasons = DocumentState.AWAITING_VERIFICATION, []
 
 
-def store_objects(ctx: IntakeContext) -> None:
+def store_objects(ctx: IntakeContext, scan: CheckedScan) -> StoredScan:
     """Original, reading copies and manifests, each read back and locked before anything refers to it.
 
     Each object is retained until its document's date (None: keep, under a legal hold until the
     date is known); the original, shared by every document of the scan, until the longest."""
-    store, claim = ctx.services.store, ctx.claim
-    assert claim.sha256 is not None and ctx.report is not None
+    store, receipt, media_type = ctx.services.store, scan.receipt, scan.report.media_type
     original_until = ctx.services.retention.longest(d.retention_until for d in ctx.documents)
-    ctx.original = store.put_file(content_key("originals", claim.sha256, _suffix(ctx.report.media_type)),
-                                  claim.path, sha256=claim.sha256, content_type=ctx.report.media_type,
-                                  retain_until=original_until)
+    original = store.put_file(content_key("originals", receipt.sha256, _suffix(media_type)),
+                              scan.claim.path, sha256=receipt.sha256, content_type=media_type,
+                              retain_until=original_until)
+    stored: dict[str, tuple[StoredObject, StoredObject]] = {}
     for doc in ctx.documents:
-        assert doc.searchable_path is not None
-        sha = sha256_file(doc.searchable_path)
-        doc.searchable = store.put_file(content_key("searchable", sha, ".pdf"), doc.searchable_path,
-                                        sha256=sha, content_type="application/pdf", retain_until=doc.retention_until)
-        manifest = _manifest(ctx, doc)
-        doc.manifest = store.put_bytes(content_key("manifests", hashlib.sha256(manifest).hexdigest(), ".json"),
-                                       manifest, content_type="application/json", retain_until=doc.retention_until)
+        path = _reading_copy(ctx, doc)
+        sha = sha256_file(path)
+        searchable = store.put_file(content_key("searchable", sha, ".pdf"), path,
+                                    sha256=sha, content_type="application/pdf", retain_until=doc.retention_until)
+        body = _manifest(ctx, scan, doc, original, searchable)
+        manifest = store.put_bytes(content_key("manifests", hashlib.sha256(body).hexdigest(), ".json"),
+                                   body, content_type="application/json", retain_until=doc.retention_until)
+        stored[doc.id] = (searchable, manifest)
         versions = {f"{name}_version": obj.version for name, obj in
-                    (("original", ctx.original), ("searchable", doc.searchable), ("manifest", doc.manifest)) if obj.version}
+                    (("original", original), ("searchable", searchable), ("manifest", manifest)) if obj.version}
         ctx.note(Kind.STORED, document_id=doc.id,
-                 parameters={"store": doc.searchable.location.split("/")[0],
+                 parameters={"store": searchable.location.split("/")[0],
                              "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
                              "original_retention_until": original_until.isoformat() if original_until else None,
                              "lock_mode": getattr(store, "lock_mode", None)},
-                 inputs={"original": claim.sha256},
-                 outputs={"original": ctx.original.key, "searchable": doc.searchable.key,
-                          "searchable_sha256": doc.searchable.sha256, "manifest": doc.manifest.key,
-                          "manifest_sha256": doc.manifest.sha256, **versions})
+                 inputs={"original": receipt.sha256},
+                 outputs={"original": original.key, "searchable": searchable.key,
+                          "searchable_sha256": searchable.sha256, "manifest": manifest.key,
+                          "manifest_sha256": manifest.sha256, **versions})
+    return StoredScan(original, stored)
 
 
-def file_records(ctx: IntakeContext) -> None:
+def file_records(ctx: IntakeContext, scan: CheckedScan, stored: StoredScan) -> None:
     """One transaction: the scan, its documents, pages, tags, QC, links and every protocol event."""
-    claim, report, stamp = ctx.claim, ctx.report, now()
-    assert report is not None and ctx.original is not None and claim.sha256 is not None
+    stamp = now()
+    documents = [_filed(doc, *stored.documents[doc.id]) for doc in ctx.documents]
     with ctx.services.db.session() as session:
-        session.add(Batch(id=ctx.scan_id, sha256=claim.sha256, claim_id=claim.claim_id, operator=claim.operator,
-                          device=claim.device, source_name=str(claim.relpath), media_type=report.media_type,
-                          size_bytes=claim.size, page_count=report.page_count, producer=report.producer,
-                          cover_batch_ids=sorted({c.batch_id for c in ctx.covers.values()}),
-                          original_key=ctx.original.key, received_at=claim.received_at, filed_at=stamp))
+        filing.add_scan(session, scan_id=ctx.scan_id, claim=scan.claim, receipt=scan.receipt, report=scan.report,
+                        cover_batch_ids=list({c.batch_id for c in ctx.covers.values()}),
+                        original=stored.original, filed_at=stamp)
+        for doc in documents:
+            filing.add_document(session, scan_id=ctx.scan_id, doc=doc, stamp=stamp)
         session.flush()
-        for doc in ctx.documents:
-            session.add(_document_row(ctx, doc, stamp))
-        session.flush()
-        for doc in ctx.documents:
-            _add_page_rows(session, ctx, doc)
-        for doc in ctx.documents:
+        for doc in documents:
+            filing.add_pages(session, doc=doc, report=scan.report)
+        for doc in documents:
             ctx.note(Kind.FILED, document_id=doc.id, outcome=doc.state,
-                     parameters={"state": doc.state, "reasons": doc.reasons, "children": sorted(doc.links)})
+                     parameters={"state": doc.state, "reasons": list(doc.reasons), "children": sorted(doc.links)})
         for event in ctx.events:
             record(session, event)
 
@@ -364,23 +396,31 @@ def release_intake_file(ctx: IntakeContext) -> None:
     release(ctx.claim)
 
 
-STAGES: tuple[Callable[[IntakeContext], None], ...] = (
-    receive,
-    refuse_unsafe_paths,
-    refuse_duplicates,
-    check_file,
-    prepare_pdf,
+def _take_in(ctx: IntakeContext) -> None:
+    """The protocol, in order."""
+    ctx.timed(receive, ctx)
+    receipt = ctx.timed(refuse_unsafe_paths, ctx)
+    ctx.timed(refuse_duplicates, ctx, receipt)
+    report = ctx.timed(check_file, ctx, receipt)
+    scan = ctx.timed(prepare_pdf, ctx, receipt, report)
+    for stage in SCAN_STAGES:
+        ctx.timed(stage, ctx, scan)
+    stored = ctx.timed(store_objects, ctx, scan)
+    ctx.timed(file_records, ctx, scan, stored)
+    ctx.timed(release_intake_file, ctx)
+
+
+# What happens to a checked scan before it is stored, in protocol order.
+SCAN_STAGES: tuple[Callable[[IntakeContext, CheckedScan], None], ...] = (
     read_pages,
     split_into_documents,
     note_page_text,
     build_reading_copies,
     tag_documents,
     link_documents,
+    decide_retention,
     check_quality,
     decide_states,
-    store_objects,
-    file_records,
-    release_intake_file,
 )
 
 
@@ -473,10 +513,7 @@ def _run_stages(ctx: IntakeContext) -> IntakeResult:
     work_dir.mkdir(parents=True, exist_ok=True)
     started_at = time.time()
     try:
-        for stage in STAGES:
-            started = time.perf_counter()
-            stage(ctx)
-            ctx.timings[stage.__name__] = time.perf_counter() - started
+        _take_in(ctx)
         result = _filed_result(ctx)
         result.window = (round(started_at, 3), round(time.time(), 3))
         log.info("filed claim=%s scan=%s documents=%s", claim.claim_id, result.scan_id,
@@ -484,7 +521,7 @@ def _run_stages(ctx: IntakeContext) -> IntakeResult:
         return result
     except AlreadyFiled:
         release(claim)
-        return IntakeResult(claim.claim_id, "filed", ctx.scan_id, claim.sha256, warnings=["already filed before a restart"])
+        return IntakeResult(claim.claim_id, "filed", ctx.scan_id, _sha(ctx), warnings=["already filed before a restart"])
     except InputRejected as rejection:
         return _quarantine(ctx, rejection)
     except EscrError as exc:
@@ -493,7 +530,7 @@ def _run_stages(ctx: IntakeContext) -> IntakeResult:
                                                   "Check the file opens; retry it from quarantine, or tell the system administrator."))
         log.error("deferred claim=%s: %s (%s); the file waits in processing/ for a retry",
                   claim.claim_id, exc.code, type(exc.__cause__ or exc).__name__)
-        return IntakeResult(claim.claim_id, "deferred", ctx.scan_id, claim.sha256, warnings=[exc.message])
+        return IntakeResult(claim.claim_id, "deferred", ctx.scan_id, _sha(ctx), warnings=[exc.message])
     except Exception as exc:  # a bug must not lose the file or stop the watcher
         log.error("internal error on claim=%s: %s\n%s", claim.claim_id, type(exc).__name__,
                   "".join(traceback.format_tb(exc.__traceback__)))
@@ -512,8 +549,8 @@ def _quarantine(ctx: IntakeContext, rejection: InputRejected) -> IntakeResult:
                 record(session, event)
     except DatabaseError as exc:  # the reason file beside the scan still says why
         log.error("could not log quarantine of claim=%s: %s", claim.claim_id, exc.code)
-    target = quarantine(claim, rejection, ctx.services.settings.quarantine_dir)
-    return IntakeResult(claim.claim_id, "quarantined", ctx.scan_id if claim.sha256 else None, claim.sha256,
+    target = quarantine(claim, rejection, ctx.services.settings.quarantine_dir, ctx.receipt)
+    return IntakeResult(claim.claim_id, "quarantined", ctx.scan_id if ctx.receipt else None, _sha(ctx),
                         quarantine={"code": rejection.code, "reason": rejection.message,
                                     "what_to_do": rejection.action, "path": str(target)})
 
@@ -524,15 +561,8 @@ def _filed_result(ctx: IntakeContext) -> IntakeResult:
              "doc_date": d.doc_date.isoformat() if d.doc_date else None, "children": sorted(d.links),
              "state": d.state, "reasons": d.reasons, "qc": {r.check: r.status for r in d.qc}}
             for d in ctx.documents]
-    return IntakeResult(ctx.claim.claim_id, "filed", ctx.scan_id, ctx.claim.sha256, docs, warnings,
+    return IntakeResult(ctx.claim.claim_id, "filed", ctx.scan_id, _sha(ctx), docs, warnings,
                         timings={k: round(v, 4) for k, v in ctx.timings.items()})
-
-
-def _retention(services: Services, session: Any, child_ids: Any) -> date | None:
-    """Keep until the longest period of any linked child's category; unknown means keep."""
-    from escr.record.retention_updates import keep_until
-
-    return keep_until(services.retention, (session.get(Child, c) for c in child_ids))
 
 
 def _ocr_dpi(report: PreflightReport, index: int, min_dpi: int, max_dpi: int, max_pixels: int) -> int:
@@ -556,19 +586,17 @@ def _suffix(media_type: str) -> str:
     return {"application/pdf": ".pdf", "image/tiff": ".tif", "image/jpeg": ".jpg", "image/png": ".png"}[media_type]
 
 
-def _manifest(ctx: IntakeContext, doc: DocumentWork) -> bytes:
+def _manifest(ctx: IntakeContext, scan: CheckedScan, doc: DocumentWork, original: StoredObject,
+              searchable: StoredObject) -> bytes:
     """The document's provenance in one JSON object stored beside it; deterministic per input."""
-    import json
-
-    assert ctx.original is not None and doc.searchable is not None
     body = {
         "document_id": doc.id, "scan_id": ctx.scan_id, "seq": doc.plan.seq,
-        "original": {"key": ctx.original.key, "sha256": ctx.claim.sha256, "media_type": ctx.report.media_type if ctx.report else None},
-        "searchable": {"key": doc.searchable.key, "sha256": doc.searchable.sha256},
+        "original": {"key": original.key, "sha256": scan.receipt.sha256, "media_type": scan.report.media_type},
+        "searchable": {"key": searchable.key, "sha256": searchable.sha256},
         "pages": list(doc.plan.pages), "cover_page": doc.plan.cover_index,
         "cover_sheet": doc.plan.cover.__dict__ if doc.plan.cover else None,
-        "operator": ctx.claim.operator, "device": ctx.claim.device,
-        "received_at": ctx.claim.received_at.isoformat(), "software": ctx.services.software,
+        "operator": scan.claim.operator, "device": scan.claim.device,
+        "received_at": scan.claim.received_at.isoformat(), "software": ctx.services.software,
         "doc_type": doc.doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
         "children": doc.links, "state_at_filing": doc.state,
         "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
@@ -577,42 +605,16 @@ def _manifest(ctx: IntakeContext, doc: DocumentWork) -> bytes:
     return json.dumps(body, sort_keys=True, indent=1, default=list).encode()
 
 
-def _add_page_rows(session: Any, ctx: IntakeContext, doc: DocumentWork) -> None:
-    """The document's page rows, a page's words read from the work folder at a time: written in
-    the filing transaction and let go of, so a long file is never held whole."""
-    assert ctx.report is not None
-    batch: list[Page] = []
-    for seq, (i, p) in enumerate(zip(doc.plan.pages, doc.ocr, strict=True), start=1):
-        batch.append(Page(
-            document_id=doc.id, seq=seq, source_index=i, text=p.text, words=[[w.text, round(w.conf, 1)] for w in p.words],
-            mean_conf=p.mean_conf, word_count=p.word_count, rotation=p.rotation, skew_deg=p.skew_deg,
-            dpi_x=ctx.report.pages[i].dpi_x, dpi_y=ctx.report.pages[i].dpi_y, blank=p.blank,
-            metrics={"mean": p.metrics.mean, "dark_fraction": p.metrics.dark_fraction,
-                     "ink_fraction": p.metrics.ink_fraction, "p1": p.metrics.p1, "p99": p.metrics.p99}))
-        if len(batch) == PAGE_ROWS_PER_FLUSH or seq == len(doc.plan.pages):
-            session.add_all(batch)
-            session.flush()
-            for row in batch:
-                session.expunge(row)
-            batch = []
+def _filed(doc: DocumentWork, searchable: StoredObject, manifest: StoredObject) -> filing.FiledDocument:
+    return filing.FiledDocument(
+        id=doc.id, plan=doc.plan, doc_type=doc.doc_type, doc_date=doc.doc_date, third_party=doc.third_party,
+        state=doc.state, reasons=doc.reasons, retention_until=doc.retention_until, tags=doc.text_tags, qc=doc.qc,
+        links=doc.links, match=doc.match, searchable=searchable, manifest=manifest, pages=doc.ocr)
 
 
-def _document_row(ctx: IntakeContext, doc: DocumentWork, stamp: Any) -> Document:
-    assert ctx.report is not None and doc.searchable is not None and doc.manifest is not None
-    row = Document(
-        id=doc.id, batch_id=ctx.scan_id, seq=doc.plan.seq,
-        coversheet_batch_id=doc.plan.cover.batch_id if doc.plan.cover else None,
-        cover_page=doc.plan.cover_index, first_page=doc.plan.pages[0], last_page=doc.plan.pages[-1],
-        page_count=len(doc.plan.pages), declared_pages=doc.plan.cover.declared_pages if doc.plan.cover else None,
-        doc_type=doc.doc_type, doc_date=doc.doc_date, third_party=doc.third_party, state=doc.state,
-        retention_until=doc.retention_until,
-        state_reasons=doc.reasons, searchable_key=doc.searchable.key, searchable_sha256=doc.searchable.sha256,
-        manifest_key=doc.manifest.key, manifest_sha256=doc.manifest.sha256, created_at=stamp, updated_at=stamp)
-    row.tags = [Tag(name=t.name, value=t.value, source=t.source, confidence=t.confidence, detail=t.detail,
-                    created_at=stamp) for t in doc.text_tags]
-    row.qc_results = [QcResult(check=r.check, status=r.status, numbers=r.numbers, message=r.message) for r in doc.qc]
-    row.children = [DocumentChild(child_id=c, basis=b, linked_by="escr", linked_at=stamp) for c, b in doc.links.items()]
-    if doc.match is not None and not doc.links:
-        row.candidates = [LinkCandidate(child_id=c.child_id, score=c.score, reasons=list(c.reasons))
-                          for c in doc.match.candidates]
-    return row
+def _reading_copy(ctx: IntakeContext, doc: DocumentWork) -> Path:
+    return ctx.work_dir / f"{doc.id}.pdf"
+
+
+def _sha(ctx: IntakeContext) -> str | None:
+    return ctx.receipt.sha256 if ctx.receipt else None

@@ -229,3 +229,12 @@ def test_an_overlong_operator_folder_is_quarantined_not_retried_for_ever(service
     result = ingest(services, scan, operator="x" * 200)
     assert result.status == "quarantined" and result.quarantine["code"] == "path_too_long"
     assert Path(result.quarantine["path"]).read_bytes() == scan.read_bytes()
+
+
+def test_a_file_that_cannot_be_read_is_deferred_for_a_retry_not_quarantined(services, tmp_path):
+    scan = write_pdf([page(NHS_LETTER)], tmp_path / "letter.pdf")
+    claim = claim_copy(scan, services.settings.processing_dir, operator="bs.jones", device="mfd-2")
+    claim.path.unlink()  # gone between the claim and its receipt (a network share dropped, say)
+    result = intake.run(claim, services)
+    assert result.status == "deferred" and result.quarantine is None
+    assert not (services.settings.quarantine_dir / claim.claim_id).exists()

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from escr.errors import InputRejected, NotFound, ValidationFailed
-from escr.intake.receipt import Claim
+from escr.intake.receipt import Claim, Receipt
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 
 if TYPE_CHECKING:
@@ -33,7 +33,10 @@ class QuarantineEntry:
     reason: dict[str, Any]
 
 
-def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **extra: Any) -> Path:
+def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, receipt: Receipt | None = None,
+               **extra: Any) -> Path:
+    """Move the claimed file to `quarantine/<claim id>/` with a reason file beside it saying why
+    and what to do; `receipt` is None when the file was refused before it was read."""
     target_dir = quarantine_dir / claim.claim_id
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / claim.name
@@ -47,8 +50,8 @@ def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **e
         "device": claim.device,
         "received_at": claim.received_at.isoformat(),
         "quarantined_at": datetime.now(UTC).isoformat(),
-        "sha256": claim.sha256,
-        "size_bytes": claim.size,
+        "sha256": receipt.sha256 if receipt else None,
+        "size_bytes": receipt.size if receipt else 0,
         **extra,
     }
     reason_path = target_dir / (claim.name + REASON_SUFFIX)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from escr.errors import FileUnreadable
 from escr.storage.objectstore import sha256_file
 
 UNSPECIFIED_DEVICE = "unspecified"
@@ -27,8 +28,6 @@ class Claim:
     path: Path  # where the file is now, under processing/
     relpath: PurePosixPath  # where it was under the intake folder: <operator>/[<device>/]name
     problem: str | None = None  # "symlink" | "escapes_intake" | "no_operator" when it must not be read
-    sha256: str | None = None
-    size: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -113,11 +112,23 @@ def pending_claims(processing_dir: Path) -> list[Claim]:
     return claims
 
 
-def hash_claim(claim: Claim) -> None:
-    """The receipt checksum, computed before anything else reads the file."""
-    if claim.problem is None:
-        claim.sha256 = sha256_file(claim.path)
-        claim.size = claim.path.stat().st_size
+@dataclass(frozen=True)
+class Receipt:
+    """The checksum and size taken on receipt: what every later step proves it kept unchanged."""
+
+    sha256: str
+    size: int
+
+
+def hash_claim(claim: Claim) -> Receipt | None:
+    """The receipt checksum, computed before anything else reads the file; None for a claim
+    whose file must not be read (`problem`). A file that cannot be read now is left for a retry."""
+    if claim.problem is not None:
+        return None
+    try:
+        return Receipt(sha256_file(claim.path), claim.path.stat().st_size)
+    except OSError as exc:
+        raise FileUnreadable(f"claim {claim.claim_id}: the intake file could not be read") from exc
 
 
 def release(claim: Claim) -> None:
