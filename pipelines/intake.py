@@ -41,7 +41,7 @@ from escr.pages.ocr import PageJob
 from escr.pages.readings import PageReading, PageShelf
 from escr.pages.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
 from escr.pages.split import DocumentPlan, split_batch
-from escr.record import filing
+from escr.record import filing, payloads
 from escr.record.children import DbChildLookup
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Batch, Child
@@ -143,10 +143,11 @@ def receive(ctx: IntakeContext) -> None:
     """Receipt checksum first, before anything else reads the file."""
     ctx.receipt = hash_claim(ctx.claim)
     ctx.note(Kind.RECEIVED, actor=ctx.operator,
-             parameters={"operator": ctx.claim.operator, "device": ctx.claim.device,
-                         "intake_path": str(ctx.claim.relpath), "size_bytes": ctx.receipt.size if ctx.receipt else 0,
-                         "claim_id": ctx.claim.claim_id, "received_at": ctx.claim.received_at.isoformat()},
-             inputs={"original": ctx.receipt.sha256 if ctx.receipt else ""})
+             parameters=payloads.Received(operator=ctx.claim.operator, device=ctx.claim.device,
+                                          intake_path=str(ctx.claim.relpath),
+                                          size_bytes=ctx.receipt.size if ctx.receipt else 0,
+                                          claim_id=ctx.claim.claim_id, received_at=ctx.claim.received_at.isoformat()),
+             inputs=payloads.OriginalInput(original=ctx.receipt.sha256 if ctx.receipt else ""))
 
 
 def refuse_unsafe_paths(ctx: IntakeContext) -> Receipt:
@@ -183,12 +184,11 @@ def refuse_duplicates(ctx: IntakeContext, receipt: Receipt) -> None:
 
 def check_file(ctx: IntakeContext, receipt: Receipt) -> PreflightReport:
     report = preflight(ctx.claim.path, limits=ctx.services.settings.preflight)
-    ctx.note(Kind.PREFLIGHT, parameters={
-        "media_type": report.media_type, "page_count": report.page_count,
-        "producer": report.producer, "notes": list(report.notes),
-        "pages": [{"index": p.index, "dpi": [p.dpi_x, p.dpi_y], "colour": p.colour, "encoding": p.encoding,
-                   "size_pt": [round(p.width_pt, 1), round(p.height_pt, 1)]} for p in report.pages]},
-             inputs={"original": receipt.sha256})
+    ctx.note(Kind.PREFLIGHT, parameters=payloads.Preflight(
+        media_type=report.media_type, page_count=report.page_count, producer=report.producer, notes=list(report.notes),
+        pages=[payloads.PreflightPage(index=p.index, dpi=[p.dpi_x, p.dpi_y], colour=p.colour, encoding=p.encoding,
+                                      size_pt=[round(p.width_pt, 1), round(p.height_pt, 1)]) for p in report.pages]),
+             inputs=payloads.OriginalInput(original=receipt.sha256))
     return report
 
 
@@ -227,24 +227,24 @@ def split_into_documents(ctx: IntakeContext, scan: CheckedScan) -> None:
                      ocr=[ctx.pages[i] for i in plan.pages])
         for plan in result.documents
     ]
-    ctx.note(Kind.SPLIT, outcome="ok" if not result.empty_covers else "empty_cover_sheets", parameters={
-        "cover_pages": sorted(ctx.covers), "cover_batches": sorted({c.batch_id for c in ctx.covers.values()}),
-        "empty_cover_pages": list(result.empty_covers),
-        "documents": [{"id": d.id, "pages": list(d.plan.pages), "cover_page": d.plan.cover_index,
-                       "declared_pages": d.plan.cover.declared_pages if d.plan.cover else None}
-                      for d in ctx.documents]})
+    ctx.note(Kind.SPLIT, outcome="ok" if not result.empty_covers else "empty_cover_sheets", parameters=payloads.Split(
+        cover_pages=sorted(ctx.covers), cover_batches=sorted({c.batch_id for c in ctx.covers.values()}),
+        empty_cover_pages=list(result.empty_covers),
+        documents=[payloads.SplitDocument(id=d.id, pages=list(d.plan.pages), cover_page=d.plan.cover_index,
+                                          declared_pages=d.plan.cover.declared_pages if d.plan.cover else None)
+                   for d in ctx.documents]))
 
 
 def note_page_text(ctx: IntakeContext, scan: CheckedScan) -> None:
     """Each document's OCR, in the log after the split that made the document."""
     settings = ctx.services.settings
     for doc in ctx.documents:
-        ctx.note(Kind.OCR, document_id=doc.id, parameters={
-            "language": settings.ocr.language,
-            "pages": [{"index": i, "dpi": p.dpi, "rotation": p.rotation, "blank": p.blank,
-                       "mean_conf": None if p.mean_conf is None else round(p.mean_conf, 1),
-                       "words": p.word_count, "tesseract_runs": p.tesseract_runs}
-                      for i, p in zip(doc.plan.pages, doc.ocr, strict=True)]})
+        ctx.note(Kind.OCR, document_id=doc.id, parameters=payloads.Ocr(
+            language=settings.ocr.language,
+            pages=[payloads.OcrPageLog(index=i, dpi=p.dpi, rotation=p.rotation, blank=p.blank,
+                                       mean_conf=None if p.mean_conf is None else round(p.mean_conf, 1),
+                                       words=p.word_count, tesseract_runs=p.tesseract_runs)
+                   for i, p in zip(doc.plan.pages, doc.ocr, strict=True)]))
 
 
 def build_reading_copies(ctx: IntakeContext, scan: CheckedScan) -> None:
@@ -270,11 +270,11 @@ def tag_documents(ctx: IntakeContext, scan: CheckedScan) -> None:
         if "doc_date" in by_name:
             doc.doc_date = date.fromisoformat(by_name["doc_date"].value)
         doc.third_party = "third_party" in by_name  # a phrase, or the (declared) type's default
-        ctx.note(Kind.TAGGED, document_id=doc.id, parameters={
-            "tags": [{"name": t.name, "source": t.source, "confidence": round(t.confidence, 3)}
-                     for t in doc.text_tags],
-            "doc_type": doc.doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
-            "third_party": doc.third_party})
+        ctx.note(Kind.TAGGED, document_id=doc.id, parameters=payloads.Tagged(
+            tags=[payloads.TagLog(name=t.name, source=t.source, confidence=round(t.confidence, 3))
+                  for t in doc.text_tags],
+            doc_type=doc.doc_type, doc_date=doc.doc_date.isoformat() if doc.doc_date else None,
+            third_party=doc.third_party))
 
 
 def link_documents(ctx: IntakeContext, scan: CheckedScan) -> None:
@@ -306,9 +306,10 @@ def decide_retention(ctx: IntakeContext, scan: CheckedScan) -> None:
             status = doc.match.status if doc.match else "unmatched"
             ctx.note(Kind.LINKED if doc.links else Kind.NEEDS_INDEXING, document_id=doc.id,
                      outcome="linked" if doc.links else status,
-                     parameters={"children": doc.links, "text_match": status,
-                                 "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
-                                 "candidates": [c.child_id for c in doc.match.candidates] if doc.match else []})
+                     parameters=payloads.Linked(
+                         children=doc.links, text_match=status,
+                         retention_until=doc.retention_until.isoformat() if doc.retention_until else None,
+                         candidates=[c.child_id for c in doc.match.candidates] if doc.match else []))
 
 
 def check_quality(ctx: IntakeContext, scan: CheckedScan) -> None:
@@ -321,8 +322,8 @@ def check_quality(ctx: IntakeContext, scan: CheckedScan) -> None:
         doc.qc = qc.check_document(facts, declared_pages=declared, thresholds=thresholds,
                                    ocr_expected=doc_type.ocr_expected if doc_type else True)
         doc.qc.append(qc.check_identity(list(doc.links), doc.match))
-        ctx.note(Kind.QC, document_id=doc.id, outcome=qc.overall(doc.qc), parameters={
-            "checks": [{"check": r.check, "status": r.status, "numbers": r.numbers} for r in doc.qc]})
+        ctx.note(Kind.QC, document_id=doc.id, outcome=qc.overall(doc.qc), parameters=payloads.Qc(
+            checks=[payloads.QcCheckLog(check=r.check, status=r.status, numbers=r.numbers) for r in doc.qc]))
 
 
 def decide_states(ctx: IntakeContext, scan: CheckedScan) -> None:
@@ -358,17 +359,17 @@ def store_objects(ctx: IntakeContext, scan: CheckedScan) -> StoredScan:
         manifest = store.put_bytes(content_key("manifests", hashlib.sha256(body).hexdigest(), ".json"),
                                    body, content_type="application/json", retain_until=doc.retention_until)
         stored[doc.id] = (searchable, manifest)
-        versions = {f"{name}_version": obj.version for name, obj in
-                    (("original", original), ("searchable", searchable), ("manifest", manifest)) if obj.version}
         ctx.note(Kind.STORED, document_id=doc.id,
-                 parameters={"store": searchable.location.split("/")[0],
-                             "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
-                             "original_retention_until": original_until.isoformat() if original_until else None,
-                             "lock_mode": getattr(store, "lock_mode", None)},
-                 inputs={"original": receipt.sha256},
-                 outputs={"original": original.key, "searchable": searchable.key,
-                          "searchable_sha256": searchable.sha256, "manifest": manifest.key,
-                          "manifest_sha256": manifest.sha256, **versions})
+                 parameters=payloads.Stored(
+                     store=searchable.location.split("/")[0],
+                     retention_until=doc.retention_until.isoformat() if doc.retention_until else None,
+                     original_retention_until=original_until.isoformat() if original_until else None,
+                     lock_mode=getattr(store, "lock_mode", None)),
+                 inputs=payloads.OriginalInput(original=receipt.sha256),
+                 outputs=payloads.StoredOutputs(
+                     original=original.key, searchable=searchable.key, searchable_sha256=searchable.sha256,
+                     manifest=manifest.key, manifest_sha256=manifest.sha256, original_version=original.version or None,
+                     searchable_version=searchable.version or None, manifest_version=manifest.version or None))
     return StoredScan(original, stored)
 
 
@@ -387,7 +388,7 @@ def file_records(ctx: IntakeContext, scan: CheckedScan, stored: StoredScan) -> N
             filing.add_pages(session, doc=doc, report=scan.report)
         for doc in documents:
             ctx.note(Kind.FILED, document_id=doc.id, outcome=doc.state,
-                     parameters={"state": doc.state, "reasons": list(doc.reasons), "children": sorted(doc.links)})
+                     parameters=payloads.Filed(state=doc.state, reasons=list(doc.reasons), children=sorted(doc.links)))
         for event in ctx.events:
             record(session, event)
 
@@ -542,7 +543,7 @@ def _run_stages(ctx: IntakeContext) -> IntakeResult:
 
 def _quarantine(ctx: IntakeContext, rejection: InputRejected) -> IntakeResult:
     claim = ctx.claim
-    ctx.note(Kind.QUARANTINED, outcome=rejection.code, parameters={"reason": rejection.message})
+    ctx.note(Kind.QUARANTINED, outcome=rejection.code, parameters=payloads.Quarantined(reason=rejection.message))
     try:
         with ctx.services.db.session() as session:
             for event in ctx.events:

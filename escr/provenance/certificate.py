@@ -27,7 +27,8 @@ from escr.errors import EscrError, InvalidState, NotFound
 from escr.provenance import anchors as anchor_io
 from escr.provenance import paper
 from escr.provenance.checks import Scope
-from escr.record.events import AccessEvent, Actor, canonical, payload_of, record
+from escr.record import payloads
+from escr.record.events import AccessEvent, Actor, Kind, canonical, payload_of, record
 from escr.record.models import Batch, ChainAnchor, ChainHead, Child, Document, DocumentChild, Event, PaperDisposition
 from escr.services import Services
 
@@ -100,26 +101,30 @@ def _stored(services: Services, key: str, sha256: str) -> dict[str, Any]:
 
 def _settings_used(events: Sequence[Event]) -> dict[str, Any]:
     """Scanner and OCR settings as the log recorded them: per page dpi, colour, encoding."""
-    preflight = _last_of(events, "preflight")
-    params = (preflight.detail.get("parameters") or {}) if preflight else {}
-    return {"media_type": params.get("media_type"), "producer": params.get("producer"),
-            "pages": params.get("pages", []), "notes": params.get("notes", [])}
+    preflight = _last_of(events, Kind.PREFLIGHT)
+    if preflight is None:
+        return {"media_type": None, "producer": None, "pages": [], "notes": []}
+    params = payloads.parameters(payloads.Preflight, preflight.detail)
+    return {"media_type": params.media_type, "producer": params.producer,
+            "pages": [p.model_dump() for p in params.pages], "notes": list(params.notes)}
 
 
 def _ocr_used(events: Sequence[Event]) -> str:
     """The OCR run of one document as the log recorded it: language, and per page dpi and confidence."""
-    ocr = _last_of(events, "ocr")
-    params = (ocr.detail.get("parameters") or {}) if ocr else {}
-    pages = "; ".join(f"page {p.get('index', 0) + 1}: {p.get('dpi')} dpi, rotation {p.get('rotation')}, "
-                      f"mean confidence {p.get('mean_conf')}, {p.get('words')} words" for p in params.get("pages", []))
-    return f"{params.get('language', '-')}; {pages}" if params else "-"
+    ocr = _last_of(events, Kind.OCR)
+    if ocr is None:
+        return "-"
+    params = payloads.parameters(payloads.Ocr, ocr.detail)
+    pages = "; ".join(f"page {p.index + 1}: {p.dpi} dpi, rotation {p.rotation}, "
+                      f"mean confidence {p.mean_conf}, {p.words} words" for p in params.pages)
+    return f"{params.language}; {pages}"
 
 
 def _document_section(session: Session, services: Services, doc: Document, today: date) -> dict[str, Any]:
     events = _events(session, doc)
-    indexed = _last_of(events, "indexed")
-    verified = _last_of(events, "verified")
-    accepted = _last_of(events, "qc_accepted")
+    indexed = _last_of(events, Kind.INDEXED)
+    verified = _last_of(events, Kind.VERIFIED)
+    accepted = _last_of(events, Kind.QC_ACCEPTED)
     status = paper.status_of(session, doc.id, catalogue=services.doctypes, settings=services.settings.provenance,
                              today=today)
     disposition = session.get(PaperDisposition, doc.id)
@@ -166,7 +171,7 @@ def _custody(session: Session, refs: Sequence[str]) -> list[dict[str, Any]]:
 def _scan_section(session: Session, services: Services, batch: Batch, docs: list[Document],
                   today: date) -> dict[str, Any]:
     events = _events(session, docs[0]) if docs else []
-    received = _last_of(events, "received")
+    received = _last_of(events, Kind.RECEIVED)
     software = (received.detail.get("software") or {}) if received else {}
     return {
         "scan_id": batch.id, "sha256": batch.sha256, "size_bytes": batch.size_bytes, "media_type": batch.media_type,

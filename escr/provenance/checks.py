@@ -26,8 +26,9 @@ from sqlalchemy import func, select
 
 from escr.errors import EscrError, NotFound
 from escr.provenance.anchors import Anchor, StoredAnchor
+from escr.record import payloads
 from escr.record.database import GENESIS_HASH, Database
-from escr.record.events import event_hash, payload_of
+from escr.record.events import Kind, event_hash, payload_of
 from escr.record.models import Batch, ChainAnchor, ChainHead, Document, DocumentChild, Event
 from escr.record.states import DocumentState
 from escr.storage.objectstore import CHUNK, ObjectStore
@@ -390,27 +391,27 @@ class Expected:
 
 
 def expected_hashes(scan: ScanFacts, doc: DocumentFacts) -> Expected:
-    received = _last(scan.events, "received")
-    stored = _last(scan.events, "stored", doc.id)
-    logged_original = (received.detail.get("inputs") or {}).get("original") if received else None
-    outputs = (stored.detail.get("outputs") or {}) if stored else {}
-    return Expected(logged_original or scan.sha256, outputs.get("searchable_sha256") or doc.searchable_sha256,
-                    outputs.get("manifest_sha256") or doc.manifest_sha256)
+    received = _last(scan.events, Kind.RECEIVED)
+    stored = _last(scan.events, Kind.STORED, doc.id)
+    logged_original = payloads.inputs(payloads.OriginalInput, received.detail).original if received else None
+    outputs = payloads.outputs(payloads.StoredOutputs, stored.detail) if stored else None
+    return Expected(logged_original or scan.sha256, (outputs.searchable_sha256 if outputs else None) or doc.searchable_sha256,
+                    (outputs.manifest_sha256 if outputs else None) or doc.manifest_sha256)
 
 
 def check_record_against_log(scan: ScanFacts) -> Iterator[Finding]:
     """A row whose key or hash differs from what the chained event recorded was edited."""
-    received = _last(scan.events, "received")
+    received = _last(scan.events, Kind.RECEIVED)
     if received is not None:
-        logged = (received.detail.get("inputs") or {}).get("original")
+        logged = payloads.inputs(payloads.OriginalInput, received.detail).original
         if logged and logged != scan.sha256:
             yield Finding(Code.RECORD_DISAGREES, "the scan's recorded SHA-256 differs from the one logged at receipt",
                           f"scan {scan.id} (sha256)", received.at, "received at", batch_id=scan.id, event_id=received.id)
     for doc in scan.documents:
-        stored = _last(scan.events, "stored", doc.id)
+        stored = _last(scan.events, Kind.STORED, doc.id)
         if stored is None:
             continue
-        outputs = stored.detail.get("outputs") or {}
+        outputs = payloads.outputs(payloads.StoredOutputs, stored.detail).model_dump()
         pairs = {"original": scan.original_key, "searchable": doc.searchable_key,
                  "searchable_sha256": doc.searchable_sha256, "manifest": doc.manifest_key,
                  "manifest_sha256": doc.manifest_sha256}

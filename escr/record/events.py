@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
+from escr.record import payloads
 from escr.record.database import chain_head_for_update
 from escr.record.models import Event
 
@@ -100,6 +101,17 @@ class ProtocolEvent(BaseModel):
     outputs: dict[str, str] = Field(default_factory=dict)  # name -> sha256 or key
 
     category: Literal["protocol"] = "protocol"
+
+    @field_validator("parameters", "inputs", "outputs", mode="before")
+    @classmethod
+    def _dump_payload(cls, value: Any) -> Any:
+        return payloads.dump(value) if isinstance(value, payloads.Payload) else value
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> ProtocolEvent:
+        """Every writer's payload is checked against its kind's models (escr.record.payloads)."""
+        payloads.check(self.kind, self.parameters, self.inputs, self.outputs)
+        return self
 
 
 class AccessEvent(BaseModel):
