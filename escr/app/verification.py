@@ -12,6 +12,7 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from escr.errors import InvalidState, NotFound, ProtocolViolation
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Child, Document, DocumentChild, Tag
 from escr.record.states import ACCEPT_QC, INDEX, REJECT, VERIFY, DocumentState, next_state, require_state
@@ -57,8 +58,8 @@ def index_document(
     if missing or not child_ids:
         raise NotFound(f"children not in the child index: {', '.join(missing) or '(none given)'}")
     stamp = now()
-    before = {"children": sorted(c.child_id for c in doc.children), "doc_type": doc.doc_type,
-              "doc_date": doc.doc_date.isoformat() if doc.doc_date else None}
+    before = payloads.IndexFields(children=sorted(c.child_id for c in doc.children), doc_type=doc.doc_type,
+                                  doc_date=doc.doc_date.isoformat() if doc.doc_date else None)
     doc.children = [DocumentChild(child_id=c, basis="person", linked_by=user, linked_at=stamp) for c in dict.fromkeys(child_ids)]
     doc.doc_type, doc.indexed_by, doc.updated_at = doc_type, user, stamp
     doc.tags.append(Tag(name="doc_type", value=doc_type, source=f"person:{user}", confidence=1.0, created_at=stamp))
@@ -67,8 +68,8 @@ def index_document(
         doc.doc_date = doc_date
         doc.tags.append(Tag(name="doc_date", value=doc_date.isoformat(), source=f"person:{user}", confidence=1.0, created_at=stamp))
     doc.state, doc.state_reasons = next_state(doc.id, doc.state, INDEX, DocumentState.AWAITING_VERIFICATION), []
-    _event(session, Kind.INDEXED, doc, user, parameters={"before": before, "after": {
-        "children": sorted(child_ids), "doc_type": doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None}})
+    _event(session, Kind.INDEXED, doc, user, parameters=payloads.Indexed(before=before, after=payloads.IndexFields(
+        children=sorted(child_ids), doc_type=doc_type, doc_date=doc.doc_date.isoformat() if doc.doc_date else None)))
     if on_retention_change is not None:
         session.flush()
         on_retention_change(session, list(dict.fromkeys(child_ids)))
@@ -87,7 +88,7 @@ def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str) 
                            else DocumentState.NEEDS_INDEXING)
     doc.state_reasons = [] if ready else ["pick the child(ren) and document type"]
     doc.updated_at = now()
-    _event(session, Kind.QC_ACCEPTED, doc, user, parameters={"reason": reason, "new_state": doc.state})
+    _event(session, Kind.QC_ACCEPTED, doc, user, parameters=payloads.QcAccepted(reason=reason, new_state=doc.state))
     return doc
 
 
@@ -98,8 +99,8 @@ def verify_document(session: Session, doc_id: str, *, user: str) -> Document:
     stamp = now()
     doc.state = next_state(doc.id, doc.state, VERIFY, DocumentState.VERIFIED)
     doc.verified_by, doc.verified_at, doc.updated_at = user, stamp, stamp
-    _event(session, Kind.VERIFIED, doc, user, parameters={"children": sorted(c.child_id for c in doc.children),
-                                                          "doc_type": doc.doc_type})
+    _event(session, Kind.VERIFIED, doc, user, parameters=payloads.Verified(
+        children=sorted(c.child_id for c in doc.children), doc_type=doc.doc_type))
     return doc
 
 
@@ -112,5 +113,5 @@ def reject_document(session: Session, doc_id: str, *, user: str, reason: str) ->
         raise InvalidState("a reason is required to reject a document")
     doc.state = next_state(doc.id, doc.state, REJECT, DocumentState.REJECTED)
     doc.state_reasons, doc.updated_at = [reason], now()
-    _event(session, Kind.REJECTED, doc, user, outcome=DocumentState.REJECTED, parameters={"reason": reason})
+    _event(session, Kind.REJECTED, doc, user, outcome=DocumentState.REJECTED, parameters=payloads.Rejected(reason=reason))
     return doc
