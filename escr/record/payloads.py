@@ -14,7 +14,7 @@ nobody declared is refused, on writing and on reading.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_serializer
 
@@ -22,7 +22,16 @@ Number = int | float  # kept as written: a JSON 300 stays 300, 300.0 stays 300.0
 
 
 class Payload(BaseModel):
+    """Fields named in `added_later` came after rows were first written: absent in older rows
+    (None here) and left out again when None, so every stored row round-trips exactly."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    added_later: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _without_absent_later_fields(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        return {k: v for k, v in data.items() if not (k in self.added_later and v is None)}
 
 
 P = TypeVar("P", bound=Payload)
@@ -48,11 +57,7 @@ class StoredOutputs(Payload):
     original_version: str | None = None
     searchable_version: str | None = None
     manifest_version: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_absent_versions(self, handler: Any) -> dict[str, Any]:
-        data = handler(self)
-        return {k: v for k, v in data.items() if not (k.endswith("_version") and v is None)}
+    added_later: ClassVar[frozenset[str]] = frozenset({"original_version", "searchable_version", "manifest_version"})
 
 
 # --- the intake ------------------------------------------------------------------------------------
@@ -81,6 +86,8 @@ class Preflight(Payload):
     producer: str | None
     notes: list[str]
     pages: list[PreflightPage]
+    active_content_removed: list[str] | None = None  # what sanitising took out of a PDF (newer rows)
+    added_later: ClassVar[frozenset[str]] = frozenset({"active_content_removed"})
 
 
 class Quarantined(Payload):
