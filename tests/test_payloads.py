@@ -101,3 +101,13 @@ def test_the_certificate_reads_what_the_log_holds_and_a_renamed_field_fails_loud
     outputs["reading_copy_sha256"] = outputs.pop("searchable_sha256")
     with pytest.raises(ValidationError):
         payloads.outputs(payloads.StoredOutputs, {**stored.detail, "outputs": outputs})
+
+
+def test_every_protocol_kind_written_has_a_model():
+    assert set(Kind) - {Kind.ACCESSED, Kind.DUPLICATE} <= set(payloads.SCHEMAS)
+
+
+def test_a_payload_whose_numbers_would_read_back_differently_is_refused():
+    with pytest.raises(ValidationError):  # a page count of 2.5 is not the int the model reads back
+        ProtocolEvent(kind=Kind.PREFLIGHT, actor=Actor.system(), inputs={"original": "ab"}, parameters={
+            "media_type": "application/pdf", "page_count": 2.5, "producer": None, "notes": [], "pages": []})

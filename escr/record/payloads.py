@@ -2,10 +2,10 @@
 
 A protocol event keeps its facts in three JSON objects: `parameters` (what was done, with what),
 `inputs` (name -> SHA-256 of what it read) and `outputs` (name -> key or SHA-256 of what it
-wrote). Writers build these models and `escr.record.events.record` checks every event of a
-kind listed here against them; readers (the provenance certificate, the fixity checks) parse
-stored rows with the same models. So a field renamed on one side fails loudly on the other
-instead of silently leaving a certificate line blank.
+wrote). Writers build these models, and every ProtocolEvent is checked against its kind's
+models when it is made (each field declared, the JSON reading back exactly as written); readers
+(the provenance certificate, the fixity checks) parse stored rows with the same models. So a
+field renamed on one side fails loudly on the other instead of silently blanking a certificate.
 
 The models describe the JSON exactly as it has always been stored (the hash chain covers it):
 field names, nesting and number types are those of existing rows. `extra="forbid"`: a field
@@ -17,21 +17,23 @@ from __future__ import annotations
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_serializer
+from pydantic_core import to_jsonable_python
 
 Number = int | float  # kept as written: a JSON 300 stays 300, 300.0 stays 300.0
 
 
 class Payload(BaseModel):
-    """Fields named in `added_later` came after rows were first written: absent in older rows
-    (None here) and left out again when None, so every stored row round-trips exactly."""
+    """Fields named in `omitted_when_none` are absent from some stored rows (added in a later
+    version, or written only when they have a value): None here, and left out again when None,
+    so every stored row round-trips exactly."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    added_later: ClassVar[frozenset[str]] = frozenset()
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset()
 
     @model_serializer(mode="wrap")
-    def _without_absent_later_fields(self, handler: Any) -> dict[str, Any]:
+    def _without_absent_fields(self, handler: Any) -> dict[str, Any]:
         data = handler(self)
-        return {k: v for k, v in data.items() if not (k in self.added_later and v is None)}
+        return {k: v for k, v in data.items() if not (k in self.omitted_when_none and v is None)}
 
 
 P = TypeVar("P", bound=Payload)
@@ -57,7 +59,7 @@ class StoredOutputs(Payload):
     original_version: str | None = None
     searchable_version: str | None = None
     manifest_version: str | None = None
-    added_later: ClassVar[frozenset[str]] = frozenset({"original_version", "searchable_version", "manifest_version"})
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"original_version", "searchable_version", "manifest_version"})
 
 
 # --- the intake ------------------------------------------------------------------------------------
@@ -87,7 +89,7 @@ class Preflight(Payload):
     notes: list[str]
     pages: list[PreflightPage]
     active_content_removed: list[str] | None = None  # what sanitising took out of a PDF (newer rows)
-    added_later: ClassVar[frozenset[str]] = frozenset({"active_content_removed"})
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"active_content_removed"})
 
 
 class Quarantined(Payload):
@@ -196,7 +198,173 @@ class Rejected(Payload):
     reason: str
 
 
-# Kind value -> (parameters, inputs, outputs); a kind not listed here is not checked yet.
+# --- quarantine ------------------------------------------------------------------------------------
+
+
+class QuarantineReleased(Payload):
+    claim_id: str
+
+
+class QuarantineDiscarded(Payload):
+    claim_id: str
+    reason: str
+    keep_until: str
+    code: str | None
+
+
+# --- people and permissions ------------------------------------------------------------------------
+
+
+class Account(Payload):
+    """An account, team, token or allocation change, or a sign-in: `action` says which; the other
+    fields are written only by the actions they belong to."""
+
+    action: str
+    user: str | None = None
+    role: str | None = None
+    third_party: bool | None = None
+    changes: dict[str, Any] | None = None
+    token_id: int | None = None
+    prefix: str | None = None
+    team: str | None = None
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset(
+        {"user", "role", "third_party", "changes", "token_id", "prefix", "team"})
+
+
+class BreakGlass(Payload):
+    break_glass_id: int
+    reason: str
+    expires_at: str
+
+
+class BreakGlassReviewed(Payload):
+    break_glass_id: int
+    note: str | None
+
+
+class AuditPurpose(Payload):
+    purpose_id: int
+    purpose: str
+    expires_at: str
+
+
+class ChildrenImported(Payload):
+    added: int
+    updated: int
+    unchanged: int
+    retention_fields_changed: int
+
+
+# --- provenance ------------------------------------------------------------------------------------
+
+
+class Anchored(Payload):
+    event_id: int
+    event_count: int
+    method: str
+    head_hash: str
+
+
+class AnchorOutputs(Payload):
+    anchor: str
+    anchor_sha256: str
+
+
+class FixityScope(Payload):
+    child_id: str | None
+    document_id: str | None
+    scan_id: str | None
+    since: str | None
+
+
+class FixityChecked(Payload):
+    run_id: int
+    trigger: str
+    scope: FixityScope
+    events: int
+    documents: int
+    objects: int
+    bytes: int
+    findings: int
+    by_code: dict[str, int]
+
+
+class FixityAlert(Payload):
+    """One finding of a fixity check, as `escr.provenance.checks.Finding.as_dict` writes it."""
+
+    code: str
+    what: str
+    where: str
+    since: str | None
+    since_basis: str | None
+    document_id: str | None = None
+    batch_id: str | None = None
+    event_id: int | None = None
+    object_key: str | None = None
+    first_reported: str | None = None
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset(
+        {"document_id", "batch_id", "event_id", "object_key", "first_reported"})
+
+
+class PaperMoved(Payload):
+    move_id: int
+    paper_ref: str
+    purpose: str
+    sender: str
+    recipient: str
+    authorised_by: str | None
+    due_back: str | None
+
+
+class PaperArrived(Payload):
+    move_id: int
+    paper_ref: str
+    recipient: str
+
+
+class PaperDisposed(Payload):
+    """Written as `paper_destroyed` or `paper_returned`."""
+
+    on: str
+    by: str
+    method: str | None
+    certificate_ref: str | None
+    returned_to: str | None
+    doc_type: str | None
+
+
+class AuditSampled(Payload):
+    month: str
+    worker: str
+    candidates: int
+    allocated: int
+    gap_months: int | None
+
+
+# --- storage ---------------------------------------------------------------------------------------
+
+
+class RetentionChanged(Payload):
+    """Written as `retention_changed` or `retention_not_shortened`."""
+
+    old: str | None
+    new: str | None
+    schedule: str | None
+    reason: str
+    children: list[str]
+    lock_mode: str | None
+    objects: dict[str, Any]
+
+
+class LegalHold(Payload):
+    """Written as `legal_hold_set` or `legal_hold_released`."""
+
+    reason: str
+    objects: dict[str, Any]
+
+
+# Kind value -> (parameters, inputs, outputs). Every protocol kind escr writes is here (`duplicate`
+# is declared but never written; access events have their own model, AccessEvent).
 SCHEMAS: dict[str, tuple[type[Payload], type[Payload] | None, type[Payload] | None]] = {
     "received": (Received, OriginalInput, None),
     "preflight": (Preflight, OriginalInput, None),
@@ -213,6 +381,26 @@ SCHEMAS: dict[str, tuple[type[Payload], type[Payload] | None, type[Payload] | No
     "qc_accepted": (QcAccepted, None, None),
     "verified": (Verified, None, None),
     "rejected": (Rejected, None, None),
+    "quarantine_released": (QuarantineReleased, OriginalInput, None),
+    "quarantine_discarded": (QuarantineDiscarded, OriginalInput, None),
+    "account": (Account, None, None),
+    "sign_in": (Account, None, None),
+    "break_glass": (BreakGlass, None, None),
+    "break_glass_reviewed": (BreakGlassReviewed, None, None),
+    "audit_purpose": (AuditPurpose, None, None),
+    "children_imported": (ChildrenImported, None, None),
+    "anchored": (Anchored, None, AnchorOutputs),
+    "fixity_checked": (FixityChecked, None, None),
+    "fixity_alert": (FixityAlert, None, None),
+    "paper_moved": (PaperMoved, None, None),
+    "paper_arrived": (PaperArrived, None, None),
+    "paper_destroyed": (PaperDisposed, None, None),
+    "paper_returned": (PaperDisposed, None, None),
+    "audit_sampled": (AuditSampled, None, None),
+    "retention_changed": (RetentionChanged, None, None),
+    "retention_not_shortened": (RetentionChanged, None, None),
+    "legal_hold_set": (LegalHold, None, None),
+    "legal_hold_released": (LegalHold, None, None),
 }
 
 
@@ -228,7 +416,9 @@ def check(kind: str, parameters: dict[str, Any], inputs: dict[str, Any], outputs
         return
     for model, data in zip(schema, (parameters, inputs, outputs), strict=True):
         if model is not None:
-            model.model_validate(data)
+            stored = to_jsonable_python(data)
+            if model.model_validate(stored).model_dump(mode="json") != stored:  # e.g. a number's type changed
+                raise ValueError(f"a {kind} event's payload would not read back as written")
         elif data:
             raise ValueError(f"a {kind} event has no {'inputs' if data is inputs else 'outputs'}")
 
