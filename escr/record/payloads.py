@@ -77,7 +77,7 @@ class Received(Payload):
 class PreflightPage(Payload):
     index: int
     dpi: list[Number | None]  # [x, y]; None where the file does not say
-    colour: str
+    colour: str | None
     encoding: str | None
     size_pt: list[Number]  # [width, height]
 
