@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from escr.errors import EscrError
+from escr.record import payloads
 from escr.record.database import chain_head_for_update
 from escr.record.events import Actor, Kind, ProtocolEvent, canonical, now, record
 from escr.record.models import ChainAnchor, Event
@@ -172,8 +173,8 @@ def write_anchor(services: Services, *, actor: Actor | None = None, force: bool 
                                 created_at=stamp))
         record(session, ProtocolEvent(
             kind=Kind.ANCHORED, actor=actor or Actor.system(), at=stamp,
-            parameters={"event_id": anchor.event_id, "event_count": count, "method": method,
-                        "head_hash": anchor.head_hash},
-            outputs={"anchor": anchor.key, "anchor_sha256": stored.sha256}))
+            parameters=payloads.Anchored(event_id=anchor.event_id, event_count=count, method=method,
+                                         head_hash=anchor.head_hash),
+            outputs=payloads.AnchorOutputs(anchor=anchor.key, anchor_sha256=stored.sha256)))
     log.info("anchored event=%s count=%s key=%s method=%s", anchor.event_id, count, anchor.key, method)
     return anchor

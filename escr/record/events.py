@@ -96,9 +96,10 @@ class ProtocolEvent(BaseModel):
     child_id: str | None = None
     outcome: str = "ok"
     software: dict[str, str] = Field(default_factory=dict)
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    inputs: dict[str, str] = Field(default_factory=dict)  # name -> sha256
-    outputs: dict[str, str] = Field(default_factory=dict)  # name -> sha256 or key
+    # Writers pass their kind's payload model (escr.record.payloads); it is kept as its JSON object.
+    parameters: dict[str, Any] | payloads.Payload = Field(default_factory=dict)
+    inputs: dict[str, str] | payloads.Payload = Field(default_factory=dict)  # name -> sha256
+    outputs: dict[str, str] | payloads.Payload = Field(default_factory=dict)  # name -> sha256 or key
 
     category: Literal["protocol"] = "protocol"
 

@@ -14,6 +14,7 @@ nobody declared is refused, on writing and on reading.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_serializer
@@ -404,23 +405,25 @@ SCHEMAS: dict[str, tuple[type[Payload], type[Payload] | None, type[Payload] | No
 }
 
 
-def dump(payload: Payload | dict[str, Any]) -> dict[str, Any]:
+def dump(payload: Payload | Mapping[str, Any]) -> dict[str, Any]:
     """The JSON object a payload is stored as."""
     return payload.model_dump(mode="json") if isinstance(payload, Payload) else dict(payload)
 
 
-def check(kind: str, parameters: dict[str, Any], inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
-    """Refuse an event whose payload does not fit its kind's models (pydantic.ValidationError)."""
+def check(kind: str, *sections: Mapping[str, Any] | Payload) -> None:
+    """Refuse an event whose parameters, inputs and outputs do not fit its kind's models, or
+    would not read back through them exactly as written (pydantic.ValidationError, ValueError)."""
     schema = SCHEMAS.get(kind)
     if schema is None:
         return
-    for model, data in zip(schema, (parameters, inputs, outputs), strict=True):
+    for model, section, name in zip(schema, sections, ("parameters", "inputs", "outputs"), strict=True):
+        data = dump(section)
         if model is not None:
             stored = to_jsonable_python(data)
             if model.model_validate(stored).model_dump(mode="json") != stored:  # e.g. a number's type changed
                 raise ValueError(f"a {kind} event's payload would not read back as written")
         elif data:
-            raise ValueError(f"a {kind} event has no {'inputs' if data is inputs else 'outputs'}")
+            raise ValueError(f"a {kind} event has no {name}")
 
 
 def parameters(model: type[P], detail: dict[str, Any] | None) -> P:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr.errors import InvalidState, NotFound, ProtocolViolation
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.record.models import Child, Document, DocumentChild
 from escr.record.retention import RetentionSchedule
@@ -128,10 +129,10 @@ def recompute_retention(session: Session, store: ObjectStore, schedule: Retentio
             kind=Kind.RETENTION_CHANGED if change.applied else Kind.RETENTION_NOT_SHORTENED,
             actor=actor, batch_id=doc.batch_id, document_id=doc.id,
             outcome=("dated" if change.old is None else "extended") if change.applied else "not_shortened",
-            parameters={"old": _iso(change.old), "new": _iso(change.new), "schedule": _iso(change.schedule),
-                        "reason": reason, "children": sorted(link.child_id for link in doc.children),
-                        "lock_mode": getattr(store, "lock_mode", None),
-                        "objects": {k: v for k, v in objects.items() if k in keys}}))
+            parameters=payloads.RetentionChanged(
+                old=_iso(change.old), new=_iso(change.new), schedule=_iso(change.schedule), reason=reason,
+                children=sorted(link.child_id for link in doc.children), lock_mode=getattr(store, "lock_mode", None),
+                objects={k: v for k, v in objects.items() if k in keys})))
     return changes
 
 
@@ -158,7 +159,7 @@ def set_legal_hold(session: Session, store: ObjectStore, document_id: str, *, on
     objects = sync_objects(session, store, [doc])
     record(session, ProtocolEvent(
         kind=Kind.LEGAL_HOLD_SET if on else Kind.LEGAL_HOLD_RELEASED, actor=actor, batch_id=doc.batch_id,
-        document_id=doc.id, parameters={"reason": reason.strip(), "objects": objects}))
+        document_id=doc.id, parameters=payloads.LegalHold(reason=reason.strip(), objects=objects)))
     return {"document": doc.id, "legal_hold": on, "objects": objects}
 
 
