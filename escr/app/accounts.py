@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from escr.app.access import Principal, Role
 from escr.errors import InvalidState, NotFound, ValidationFailed
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import ApiToken, Child, ChildAllocation, Team, TeamMembership, User, WebSession
 
@@ -78,7 +79,7 @@ def _utc(value: datetime | None) -> datetime | None:
 def _event(session: Session, actor: Actor, action: str, *, outcome: str = "ok", child_id: str | None = None,
            kind: Kind = Kind.ACCOUNT, **parameters: Any) -> None:
     record(session, ProtocolEvent(kind=kind, actor=actor, child_id=child_id, outcome=outcome,
-                                  parameters={"action": action, **parameters}))
+                                  parameters=payloads.Account(action=action, **parameters)))
 
 
 # --- Users --------------------------------------------------------------------------------
