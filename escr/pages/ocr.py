@@ -62,6 +62,12 @@ _OSD_ROTATE = re.compile(r"Rotate: (\d+)")
 _OSD_CONF = re.compile(r"Orientation confidence: (-?[\d.]+)")
 
 
+class OcrTimeout(OcrError):
+    """tesseract ran past the page's time limit: the page is not read, not merely left unturned."""
+
+    code = "ocr_timeout"
+
+
 @dataclass(frozen=True, slots=True)  # slots: a 300-page file holds over 100,000 of them until filed
 class OcrWord:
     text: str
@@ -302,7 +308,7 @@ def _run_tesseract(args: list[str], *, timeout_s: float) -> str:
     except FileNotFoundError as exc:
         raise OcrError("tesseract is not installed", code="ocr_unavailable") from exc
     except subprocess.TimeoutExpired as exc:
-        raise OcrError(f"tesseract took longer than {timeout_s} s", code="ocr_timeout") from exc
+        raise OcrTimeout(f"tesseract took longer than {timeout_s} s") from exc
     if proc.returncode != 0:
         raise OcrError(f"tesseract exited with status {proc.returncode}")
     return proc.stdout.decode("utf-8", "replace")
@@ -382,9 +388,9 @@ def _detect_rotation(image: Image.Image, *, dpi: int, settings: OcrSettings) -> 
                 [str(source), "stdout", "--psm", "0", "--dpi", str(dpi // factor)],
                 timeout_s=settings.page_timeout_s,
             )
-        except OcrError as exc:
-            if exc.code == "ocr_timeout":
-                raise
+        except OcrTimeout:
+            raise
+        except OcrError:
             return 0  # OSD refuses pages with too little text: leave the page as it is
     rotate, conf = _OSD_ROTATE.search(report), _OSD_CONF.search(report)
     if rotate is None or conf is None or float(conf.group(1)) < OSD_MIN_CONFIDENCE:

@@ -269,7 +269,7 @@ def check_filed_records_exist(db: Database, tally: Tally, *, chunk: int = 500) -
     while True:
         with db.session() as session:
             rows = session.execute(select(Event.id, Event.document_id, Event.batch_id, Event.at)
-                                   .where(Event.kind == "filed", Event.id > last_id)
+                                   .where(Event.kind == Kind.FILED, Event.id > last_id)
                                    .order_by(Event.id).limit(chunk)).all()
             ids = {r.document_id for r in rows if r.document_id}
             present = set(session.scalars(select(Document.id).where(Document.id.in_(ids)))) if ids else set()
@@ -422,15 +422,15 @@ def check_record_against_log(scan: ScanFacts) -> Iterator[Finding]:
 
 
 def _steps_for(scan: ScanFacts, doc: DocumentFacts, events: list[LoggedEvent]) -> list[tuple[str, ...]]:
-    steps: list[tuple[str, ...]] = [("received",), ("preflight",), ("split",), ("ocr",), ("tagged",),
-                                    ("linked", "needs_indexing"), ("qc",), ("stored",), ("filed",)]
+    steps: list[tuple[str, ...]] = [(Kind.RECEIVED,), (Kind.PREFLIGHT,), (Kind.SPLIT,), (Kind.OCR,), (Kind.TAGGED,),
+                                    (Kind.LINKED, Kind.NEEDS_INDEXING), (Kind.QC,), (Kind.STORED,), (Kind.FILED,)]
     if doc.state == DocumentState.VERIFIED or doc.verified_by:
-        filed = _last(events, "filed", doc.id)
+        filed = _last(events, Kind.FILED, doc.id)
         if filed is not None and filed.outcome == DocumentState.QC_FAILED:
-            steps.append(("qc_accepted",))
+            steps.append((Kind.QC_ACCEPTED,))
         if (filed is not None and filed.outcome == DocumentState.NEEDS_INDEXING) or doc.indexed_by:
-            steps.append(("indexed",))
-        steps.append(("verified",))
+            steps.append((Kind.INDEXED,))
+        steps.append((Kind.VERIFIED,))
     elif doc.indexed_by:
         steps.append(("indexed",))
     return steps
@@ -471,8 +471,8 @@ def check_protocol(scan: ScanFacts) -> Iterator[Finding]:
 
 
 def _check_people(scan: ScanFacts, doc: DocumentFacts, events: list[LoggedEvent]) -> Iterator[Finding]:
-    verified = _last(events, "verified", doc.id)
-    indexers = {e.actor for e in events if e.kind == "indexed" and e.document_id == doc.id}
+    verified = _last(events, Kind.VERIFIED, doc.id)
+    indexers = {e.actor for e in events if e.kind == Kind.INDEXED and e.document_id == doc.id}
     if doc.indexed_by:
         indexers.add(doc.indexed_by)
     if verified is not None:
@@ -488,7 +488,7 @@ def _check_people(scan: ScanFacts, doc: DocumentFacts, events: list[LoggedEvent]
         if _same(doc.verified_by, scan.operator) or any(_same(doc.verified_by, i) for i in indexers):
             yield Finding(Code.FOUR_EYES, "verified by the person who scanned or indexed it (four-eyes rule)",
                           f"document {doc.id}", scan.filed_at, "filed at", doc.id, scan.id)
-    accepted = _last(events, "qc_accepted", doc.id)
+    accepted = _last(events, Kind.QC_ACCEPTED, doc.id)
     if accepted is not None and _same(accepted.actor, scan.operator):
         yield Finding(Code.FOUR_EYES, "QC failure accepted by the person who scanned it (four-eyes rule)",
                       f"document {doc.id}", accepted.at, "accepted at", doc.id, scan.id, accepted.id)
