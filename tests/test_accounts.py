@@ -287,6 +287,11 @@ def test_auditors_reading_or_exporting_the_access_log_and_break_glass_reviews_ar
 
 def test_a_search_across_records_names_each_child_in_the_hits_with_the_grounds(app, world):
     new_user(world, "cw.southsearch", teams=("south",))
+    # Break-glass opens verified documents only (issue 16): the child's team manager verifies the referral.
+    new_user(world, "tm.northverifier", role="team_manager", teams=("north",))
+    referral = world.docs["referral"]
+    state = api(app, token_of(world, "tm.northverifier")).post(f"/api/v1/documents/{referral}/verify")
+    assert state.status_code in (200, 409), state.text  # 409: already verified by an earlier test
     client = api(app, token_of(world, "cw.southsearch"))
     assert client.post("/api/v1/children/AB123456/break-glass",
                        json={"reason": "duty call out of hours about bruising"}).status_code == 201
@@ -314,29 +319,30 @@ def test_an_administrator_revokes_another_users_token_on_the_web_page(app, world
     assert api(app, secret).get("/api/v1/me").status_code == 401
 
 
-def test_escr_tokens_lists_creates_and_revokes_anyones_tokens(with_children, monkeypatch):
+def test_escr_tokens_lists_and_revokes_anyones_tokens_signed_in_as_an_administrator(with_children):
+    """`escr tokens` acts as the administrator signed in (ESCR_TOKEN), never as whoever --user names;
+    and a token, even an administrator's, cannot make another token."""
     from typer.testing import CliRunner
 
     from escr.cli.main import app as cli_app
+    from tests.support.cli import cli_env
 
-    monkeypatch.setenv("ESCR_HOME", str(with_children.settings.home))
-    monkeypatch.setenv("ESCR_USER", "it.admin")
-    if with_children.settings.database_url:
-        monkeypatch.setenv("ESCR_DATABASE_URL", with_children.settings.database_url)
+    env = cli_env(with_children, "it.admin", "administrator")
     with with_children.db.session() as session:
-        accounts.add_user(session, "cw.cli", role="caseworker", actor=SETUP, password=PASSWORD)
+        user, _ = accounts.add_user(session, "cw.cli", role="caseworker", actor=SETUP, password=PASSWORD)
+        secret = accounts.create_token(session, user, "script", actor=SETUP, scope="read").secret
+        accounts.create_token(session, user, "other", actor=SETUP)
 
-    def escr(*args: str) -> str:
-        result = CliRunner().invoke(cli_app, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
+    def escr(*args: str, ok: bool = True) -> str:
+        result = CliRunner().invoke(cli_app, list(args), env=env, catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
         return result.output
 
-    secret = escr("tokens", "create", "cw.cli", "--name", "script", "--scope", "read").strip().splitlines()[-1]
-    escr("tokens", "create", "cw.cli", "--name", "other")
     listed = json.loads(escr("tokens", "list", "cw.cli", "--json"))
-    assert [(t["name"], t["scope"], t["revoked"]) for t in listed] == [("script", "read", False), ("other", "write", False)]
+    assert [(t["scope"], t["revoked"]) for t in listed] == [("read", False), ("write", False)]
     assert secret not in json.dumps(listed)
-    escr("tokens", "revoke", str(listed[0]["id"]))
+    assert "token_cannot_create_tokens" in escr("users", "token", "cw.cli", ok=False)
+    escr("tokens", "revoke", "--any", str(listed[0]["id"]))
     assert "1 API token(s) of cw.cli revoked" in escr("tokens", "revoke-all", "cw.cli")
     after = json.loads(escr("tokens", "list", "cw.cli", "--json"))
     assert [t["revoked_reason"] for t in after] == ["by_administrator", "by_administrator"]

@@ -21,9 +21,10 @@ LETTER = ["Letter from the school", "Date: 9 March 2026", "Pupil AB123456 attend
 
 
 # Who runs the commands below: escr accounts, each signed in by an API token (tests.support.cli).
-# (A school's report holds third-party information: the caseworker and auditor have the permission.)
+# (A school's report holds third-party information: the caseworker, the auditor and bs.jones have the
+# permission, so what refuses bs.jones's own verification is four-eyes, not the permission.)
 PEOPLE = {"cw.ahmed": ("caseworker", ("north",), True), "auditor.li": ("auditor", (), True),
-          "bs.jones": ("business_support", (), False), "bs.patel": ("business_support", (), False),
+          "bs.jones": ("business_support", (), True), "bs.patel": ("business_support", (), False),
           "tm.okafor": ("team_manager", ("north",), False), "tm.other": ("team_manager", ("north",), False)}
 
 
@@ -51,6 +52,10 @@ def test_ingest_then_read_the_record_with_every_read_logged(cli, with_children, 
     assert scan.exists()  # `escr ingest` takes a copy; the person's file is left alone
     (doc,) = ingested[0]["documents"]
     assert doc["children"] == ["AB123456"] and doc["doc_type"] == "school_report"
+    # Before verification a caseworker who is not allocated the child cannot open it (issue 16).
+    unverified = cli("get", doc["id"], "-o", str(tmp_path / "early.pdf"), ok=False, as_="cw.ahmed")
+    assert unverified.exit_code != 0 and "not yet verified" in unverified.output
+    cli("qc", "verify", doc["id"], as_="tm.okafor")  # the child's team manager: four eyes
 
     listing = json.loads(cli("documents", "--child", "AB123456", "--json", as_="cw.ahmed").output)
     assert [d["id"] for d in listing] == [doc["id"]]
@@ -75,9 +80,11 @@ def test_ingest_then_read_the_record_with_every_read_logged(cli, with_children, 
     with with_children.db.session() as session:
         access = [(e.actor, e.detail.get("action")) for e in session.scalars(
             select(Event).where(Event.category == "access").order_by(Event.id))]
-    assert access == [("cw.ahmed", "list"), ("cw.ahmed", "view"), ("cw.ahmed", "download"),
+    # The refused early download is logged too; a search is logged once, and once more for the
+    # child whose document it showed (with the grounds).
+    assert access == [("cw.ahmed", "download"), ("cw.ahmed", "list"), ("cw.ahmed", "view"), ("cw.ahmed", "download"),
                       ("auditor.li", "download"), ("auditor.li", "download"), ("cw.ahmed", "search"),
-                      ("auditor.li", "provenance")]
+                      ("cw.ahmed", "search"), ("auditor.li", "provenance")]
 
 
 def test_verification_refuses_the_scanner_then_accepts_another_person(cli, tmp_path):

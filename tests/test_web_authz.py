@@ -414,7 +414,7 @@ def cli_commands(d: dict[str, str], out: str) -> list[tuple[list[str], set[str],
         (["coversheet", "--child", "AB123456", "--doc-type", "referral", "-o", out], {"business_support"},
          "role_forbidden"),
         (["index", south, "--child", "CD654321", "--doc-type", "correspondence"], {"business_support"},
-         "role_forbidden"),
+         "role_forbidden|not_your_team"),  # team managers may correct indexing, of their teams' children only
         (["qc", "verify", south], {"business_support"}, "role_forbidden|not_your_team"),
         (["qc", "reject", south, "--reason", "page two is missing"], {"business_support"},
          "role_forbidden|not_your_team"),
@@ -504,13 +504,16 @@ def test_the_cli_refuses_a_third_party_report_to_a_caseworker_without_the_permis
                  ["get", tp, "-o", str(out), "--user", "tm.north"]):  # tm.north has the permission; no matter
         result = escr(world, args, tokens["cw.north"])
         assert result.exit_code != 0, result.output
-        assert "error (third_party_permission_required)" in result.output or \
-            "error (original_holds_other_records)" in result.output, result.output
+        # Refused for the permission, or (issue 16) earlier still because it is not yet verified and
+        # cw.north is not allocated the child; never written.
+        refusals = ("third_party_permission_required", "original_holds_other_records", "not_yet_verified")
+        assert any(f"error ({code})" in result.output for code in refusals), result.output
         assert not out.exists()
     denied = access_events(world, actor="cw.north", document_id=tp, outcome="denied")
-    assert {e.detail["parameters"]["code"] for e in denied} >= {"third_party_permission_required"}
+    cli_codes = {e.detail["parameters"]["code"] for e in denied}
+    assert cli_codes and cli_codes <= set(refusals)
     web = api(create_app(world.services), tokens["cw.north"]).get(f"/api/v1/documents/{tp}/content")
-    assert web.status_code == 403 and web.json()["error"]["code"] == "third_party_permission_required"
+    assert web.status_code == 403 and web.json()["error"]["code"] in cli_codes  # the same rule on both faces
 
 
 def test_the_cli_verifies_only_as_a_real_person_other_than_the_scanner(world, tokens):

@@ -224,12 +224,12 @@ class Homes:
             users = session.scalars(select(User)).all()
             roles = Counter(u.role for u in users if not u.disabled)
             now = datetime.now(UTC)
-            locked = sorted(u.username for u in users if u.locked_until is not None and _utc(u.locked_until) > now)
+            locked = sorted(u.username for u in users if (until := _utc(u.locked_until)) is not None and until > now)
             teams = session.execute(select(Team.code, Team.name)).all()
             team_children = dict(session.execute(select(Child.team, func.count()).group_by(Child.team)).all())
             tokens = session.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None))).all()
-            live = [t for t in tokens if t.expires_at is None or _utc(t.expires_at) > now]
-            soon = [t for t in live if t.expires_at is not None and (_utc(t.expires_at) - now).days < 14]
+            live = [t for t in tokens if (ends := _utc(t.expires_at)) is None or ends > now]
+            soon = [t for t in live if (ends := _utc(t.expires_at)) is not None and (ends - now).days < 14]
             unallocated = session.scalar(select(func.count()).select_from(Child).where(
                 Child.child_id.not_in(select(ChildAllocation.child_id)))) or 0
             docs = dict(session.execute(select(Document.state, func.count()).group_by(Document.state)).all())

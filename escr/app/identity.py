@@ -25,9 +25,10 @@ HOW_TO_SIGN_IN = ("set ESCR_TOKEN to an API token (create one with `escr tokens 
 def principal_for_token(services: Services, secret: str, *, command: str) -> Principal:
     """The account a live API token belongs to; a bad, revoked or expired token, or a disabled user's, is refused."""
     with services.db.session() as session:
-        user = accounts.user_for_token(session, secret.strip())
-        if user is not None:
-            return accounts.principal_for(user, via="cli-token")
+        found = accounts.token_for(session, secret.strip())
+        if found is not None:  # the token's scope holds at the command line as on the API
+            user, token = found
+            return accounts.principal_for(user, via="token", scope=token.scope)
         record(session, ProtocolEvent(kind=Kind.SIGN_IN, actor=Actor(kind="user", name="-"), outcome="refused",
                                       parameters={"action": "sign_in", "via": "cli-token", "command": command}))
     log.warning("escr %s refused: API token not recognised", command)

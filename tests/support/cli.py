@@ -28,7 +28,8 @@ def cli_env(services: Services, username: str, role: str = "business_support", *
                     accounts.add_team(session, team, actor=SETUP)
             user, _ = accounts.add_user(session, username, role=role, actor=SETUP, teams=teams,
                                         third_party=third_party, password="a password for the tests")
-        token = accounts.create_token(session, user, "tests", actor=SETUP).secret
+        token = accounts.create_token(session, user, "tests", actor=SETUP,
+                                      scope="admin" if role == "administrator" else "write").secret
     return {**home_env(services), "ESCR_TOKEN": token}
 
 
