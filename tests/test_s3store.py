@@ -28,6 +28,7 @@ from minio.retention import Retention as MinioRetention
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from escr.app.verification import verify_document
 from escr.cli.main import app
 from escr.errors import ConfigError, NotFound, ProtocolViolation, StorageError
 from escr.pages.coversheet import CoverSheet
@@ -468,6 +469,8 @@ def test_a_scan_is_filed_into_s3_with_every_object_locked(seaweedfs, tmp_path, d
         [stored] = events(services, Kind.STORED, doc_id)
         outputs = stored.detail["outputs"]
         assert outputs["searchable_version"] == store.stat(outputs["searchable"]).version
+    with services.db.session() as session:  # a caseworker reads verified documents (issue 16)
+        verify_document(session, cp_doc, user="tm.verifier")
     code, out = escr(["get", cp_doc, "-o", str(tmp_path / "copy.pdf")], services.settings,
                      cli_env(services, "sw.ahmed", "caseworker", teams=("north",)))
     assert code == 0, out

@@ -135,4 +135,7 @@ def test_kill_9_at_random_points_loses_nothing_and_files_nothing_twice(with_chil
         assert sorted(filed) == sorted(d.id for d in docs)  # each document filed exactly once
         referenced = {d.searchable_key for d in docs} | {d.manifest_key for d in docs} | {
             b.original_key for b in session.scalars(select(Batch))}
-    assert set(with_children.store.iter_keys()) == referenced  # nothing stored twice, nothing missing
+    # Nothing stored twice, nothing missing (anchors of the event chain, written after each filed
+    # scan, are the store's own and belong to no document).
+    stored = {key for key in with_children.store.iter_keys() if not key.startswith("anchors/")}
+    assert stored == referenced
