@@ -20,9 +20,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from escr.app import accounts
 from escr.cli.main import app as cli_app
 from escr.intake.receipt import claim_copy
 from escr.pipelines import intake
+from escr.record.events import Actor
 from escr.record.models import Event
 from escr.web import create_app
 from tests.support.cli import cli_env, home_env
@@ -99,7 +101,12 @@ def test_users_and_teams_from_the_command_line(cli, with_children):
     cli("users", "reset", "cw.ali", "--password-stdin", stdin="a chosen long password\n")
     assert signs_in(app, "cw.ali", "a chosen long password")
 
-    token = cli("users", "token", "cw.ali", "--name", "script").output.strip().splitlines()[-1]
+    # Signed in by a token, even an administrator cannot mint tokens (issue 20); a password sign-in can.
+    refused = cli("users", "token", "cw.ali", "--name", "script", ok=False)
+    assert refused.exit_code != 0 and "token_cannot_create_tokens" in refused.output
+    with with_children.db.session() as session:
+        token = accounts.create_token(session, accounts.get_user(session, "cw.ali"), "script",
+                                      actor=Actor(kind="user", name="setup")).secret
     api = TestClient(app, headers={"Authorization": f"Bearer {token}"})
     assert api.get("/api/v1/children/AB123456/documents").status_code == 200  # AB123456 is in team north
     assert api.get("/api/v1/children/CD654321/documents").status_code == 403  # south
