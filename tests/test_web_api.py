@@ -13,11 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from escr.app import accounts
-from escr.record.events import Actor
 from escr.record.models import Document, Event
 from escr.web import create_app
-from tests.support.web import World, open_world, quarantine_a_file
+from tests.support.web import World, open_world, quarantine_a_file, token_clients
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +31,7 @@ def app(world):
 @pytest.fixture(scope="module")
 def as_user(app, world):
     """A client with the named user's API token."""
-    clients: dict[str, TestClient] = {}
-
-    def client(name: str) -> TestClient:
-        if name not in clients:
-            with world.services.db.session() as session:
-                user = accounts.get_user(session, name)
-                secret = accounts.create_token(session, user, "tests", actor=Actor(kind="user", name="setup")).secret
-            clients[name] = TestClient(app, headers={"Authorization": f"Bearer {secret}"})
-        return clients[name]
-
-    return client
+    return token_clients(app, world)
 
 
 def error_of(resp) -> tuple[int, str]:

@@ -5,12 +5,14 @@ as the rest of the suite, so repeats do not run Tesseract).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from escr.app import accounts
 from escr.app.verification import verify_document
@@ -146,3 +148,18 @@ def csrf_from(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def token_clients(app: FastAPI, world: World) -> Callable[[str], TestClient]:
+    """`client(name)`: an API client holding a token of the named user, made once per name."""
+    clients: dict[str, TestClient] = {}
+
+    def client(name: str) -> TestClient:
+        if name not in clients:
+            with world.services.db.session() as session:
+                user = accounts.get_user(session, name)
+                secret = accounts.create_token(session, user, "tests", actor=Actor(kind="user", name="setup")).secret
+            clients[name] = TestClient(app, headers={"Authorization": f"Bearer {secret}"})
+        return clients[name]
+
+    return client
