@@ -9,28 +9,22 @@ import pytest
 
 from escr.app import records
 from escr.app.access import AccessDenied
-from escr.app.accounts import add_team, add_user, principal_for
 from escr.errors import InvalidState
 from escr.record.events import Actor
 from escr.record.models import Document
-from tests.support.records import file_document
+from tests.support.records import add_people, file_document
 
 ADMIN = Actor(kind="user", name="admin")
 
 
 @pytest.fixture
 def people(with_children):
-    services = with_children
-    found = {}
-    with services.db.session() as session:
-        add_team(session, "north", actor=ADMIN)
-        add_team(session, "south", actor=ADMIN)
-        for name, role, teams in (("tm.smith", "team_manager", ["north"]), ("tm.south", "team_manager", ["south"]),
-                                  ("sw.ahmed", "caseworker", ["north"]), ("au.khan", "auditor", [])):
-            user, _ = add_user(session, name, role=role, actor=ADMIN, teams=teams)
-            session.flush()
-            found[name] = principal_for(user)
-    return services, found
+    return with_children, add_people(with_children, [
+        ("tm.smith", "team_manager", ["north"]),
+        ("tm.south", "team_manager", ["south"]),
+        ("sw.ahmed", "caseworker", ["north"]),
+        ("au.khan", "auditor", []),
+    ], teams=("north", "south"))
 
 
 def test_a_managers_examination_is_recorded_and_shown_on_the_childs_record(people):

@@ -10,26 +10,21 @@ import pytest
 
 from escr.app import coversheets
 from escr.app.access import AccessDenied
-from escr.app.accounts import add_user, principal_for
 from escr.errors import InvalidState
 from escr.provenance import paper
 from escr.record.events import Actor
 from escr.storage.objectstore import today_utc
-from tests.support.records import file_document
+from tests.support.records import add_people, file_document
 
 ADMIN = Actor(kind="user", name="admin")
 
 
 @pytest.fixture
 def people(with_children):
-    services = with_children
-    found = {}
-    with services.db.session() as session:
-        for name, role in (("bs.jones", "business_support"), ("sw.ahmed", "caseworker")):
-            user, _ = add_user(session, name, role=role, actor=ADMIN)
-            session.flush()
-            found[name] = principal_for(user)
-    return services, found
+    return with_children, add_people(with_children, [
+        ("bs.jones", "business_support", []),
+        ("sw.ahmed", "caseworker", []),
+    ])
 
 
 def test_sheets_printed_but_not_scanned_are_listed(people):

@@ -17,7 +17,7 @@ from escr.errors import InvalidState, ProtocolViolation
 from escr.record.events import Actor
 from escr.record.models import Child, Document, Event, Page, PaperVolume
 from escr.record.status import add_status
-from tests.support.records import file_document
+from tests.support.records import add_people, file_document
 
 ADMIN = Actor(kind="user", name="admin")
 PAST = date(2020, 1, 1)
@@ -25,15 +25,12 @@ PAST = date(2020, 1, 1)
 
 @pytest.fixture
 def people(with_children):
-    services = with_children
-    found = {}
-    with services.db.session() as session:
-        for name, role in (("rm.evans", "auditor"), ("rm.lee", "auditor"), ("tm.smith", "team_manager"),
-                           ("bs.jones", "business_support")):
-            user, _ = add_user(session, name, role=role, actor=ADMIN)
-            session.flush()
-            found[name] = principal_for(user)
-    return services, found
+    return with_children, add_people(with_children, [
+        ("rm.evans", "auditor", []),
+        ("rm.lee", "auditor", []),
+        ("tm.smith", "team_manager", []),
+        ("bs.jones", "business_support", []),
+    ])
 
 
 def _search(services, words: str) -> list[str]:

@@ -13,32 +13,26 @@ from sqlalchemy import select
 
 from escr.app import paper
 from escr.app.access import AccessDenied
-from escr.app.accounts import add_user, principal_for
 from escr.errors import InvalidState, ProtocolViolation
 from escr.record.events import Actor
 from escr.record.models import Event, PaperVolume
 from escr.services import open_services
 from escr.settings import load_settings
 from tests.support.intake import free_port
-from tests.support.records import file_document
+from tests.support.records import add_people, file_document
 
 ADMIN = Actor(kind="user", name="admin")
 
 
 @pytest.fixture
 def people(with_children):
-    services = with_children
-    found = {}
-    with services.db.session() as session:
-        from escr.app.accounts import add_team
-        add_team(session, "north", actor=ADMIN)
-        for name, role, teams in (("bs.jones", "business_support", []), ("bs.patel", "business_support", []),
-                                  ("tm.smith", "team_manager", ["north"]), ("sw.ahmed", "caseworker", ["north"]),
-                                  ("sw.other", "caseworker", [])):
-            user, _ = add_user(session, name, role=role, actor=ADMIN, teams=teams)
-            session.flush()
-            found[name] = principal_for(user)
-    return services, found
+    return with_children, add_people(with_children, [
+        ("bs.jones", "business_support", []),
+        ("bs.patel", "business_support", []),
+        ("tm.smith", "team_manager", ["north"]),
+        ("sw.ahmed", "caseworker", ["north"]),
+        ("sw.other", "caseworker", []),
+    ], teams=("north",))
 
 
 def _register(services, who, volume_id="AB123456-V1", kind="volume"):

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from escr.app import scanner_checks
 from escr.app.access import AccessDenied
-from escr.app.accounts import add_user, principal_for
 from escr.record.events import Actor
 from escr.record.models import Event
+from tests.support.records import add_people
 
 ADMIN = Actor(kind="user", name="admin")
 
@@ -32,13 +32,10 @@ def scanned_target(tmp_path_factory):
 
 @pytest.fixture
 def people(services):
-    found = {}
-    with services.db.session() as session:
-        for name, role in (("bs.jones", "business_support"), ("sw.ahmed", "caseworker")):
-            user, _ = add_user(session, name, role=role, actor=ADMIN)
-            session.flush()
-            found[name] = principal_for(user)
-    return services, found
+    return services, add_people(services, [
+        ("bs.jones", "business_support", []),
+        ("sw.ahmed", "caseworker", []),
+    ])
 
 
 @pytest.mark.ocr

@@ -11,10 +11,9 @@ import pytest
 
 from escr.app import timeliness
 from escr.app.access import AccessDenied
-from escr.app.accounts import add_team, add_user, principal_for
 from escr.errors import InvalidState
 from escr.record.events import Actor
-from tests.support.records import file_document
+from tests.support.records import add_people, file_document
 
 ADMIN = Actor(kind="user", name="admin")
 
@@ -30,16 +29,11 @@ def test_working_days_skip_weekends_and_bank_holidays_of_england_and_wales():
 
 @pytest.fixture
 def people(with_children):
-    services = with_children
-    found = {}
-    with services.db.session() as session:
-        add_team(session, "north", actor=ADMIN)
-        for name, role, teams in (("bs.jones", "business_support", []), ("tm.smith", "team_manager", ["north"]),
-                                  ("sw.ahmed", "caseworker", ["north"])):
-            user, _ = add_user(session, name, role=role, actor=ADMIN, teams=teams)
-            session.flush()
-            found[name] = principal_for(user)
-    return services, found
+    return with_children, add_people(with_children, [
+        ("bs.jones", "business_support", []),
+        ("tm.smith", "team_manager", ["north"]),
+        ("sw.ahmed", "caseworker", ["north"]),
+    ], teams=("north",))
 
 
 def test_the_report_per_team_and_month(people):

@@ -9,6 +9,9 @@ import hashlib
 import itertools
 from datetime import UTC, date, datetime
 
+from escr.app.access import Principal
+from escr.app.accounts import add_team, add_user, principal_for
+from escr.record.events import Actor
 from escr.record.models import Batch, Document, DocumentChild
 from escr.services import Services
 
@@ -53,3 +56,17 @@ def file_document(services: Services, child_ids: list[str], *, doc_type: str = "
             session.add(DocumentChild(document_id=doc_id, child_id=child_id, basis="person", linked_by="bs.jones",
                                       linked_at=filed))
     return doc_id
+
+
+def add_people(services: Services, people: list[tuple[str, str, list[str]]], *, teams: tuple[str, ...] = ()) -> dict[str, Principal]:
+    """Add the teams and the people (name, role, teams) as an administrator would; their principals by name."""
+    admin = Actor(kind="user", name="admin")
+    found = {}
+    with services.db.session() as session:
+        for team in teams:
+            add_team(session, team, actor=admin)
+        for name, role, member_of in people:
+            user, _ = add_user(session, name, role=role, actor=admin, teams=member_of)
+            session.flush()
+            found[name] = principal_for(user)
+    return found
