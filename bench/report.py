@@ -97,6 +97,13 @@ def targets(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]
         add(name, None if p95 is None else f"{p95} ms", f"< {goal} ms at 1M documents", ok,
             "; ".join(x for x in (via, scale_note, "" if p95 is not None or not retrieval else "not run") if x))
 
+    kept = (api.get("list_child_documents") or {}).get("p50_ms")
+    fresh = (api.get("list_child_documents_fresh_connection") or {}).get("p50_ms")
+    if kept is not None and fresh is not None:
+        extra = round(kept - fresh, 2)
+        add("kept-alive connection, extra cost over a fresh one (listing p50)", f"{extra} ms", "within 2 ms",
+            extra <= 2, f"kept-alive p50 {kept} ms, fresh p50 {fresh} ms")
+
     celery = results.get("celery", {})
     ratio = celery.get("ratio_2_over_1")
     alone = (celery.get("tesseract_alone") or {}).get("ratio_2_over_1")
@@ -173,7 +180,8 @@ def sections_text(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
         rows = []
         for via_key in ("api", "direct"):
             part = ret.get(via_key, {})
-            for key in ("list_child_documents", "search_whole_record", "search_one_child"):
+            for key in ("list_child_documents", "list_child_documents_fresh_connection", "search_whole_record",
+                        "search_one_child"):
                 if key in part:
                     p = part[key]
                     name = "search (caseworker's team)" if via_key == "api" and key == "search_whole_record" \
