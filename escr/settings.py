@@ -54,6 +54,10 @@ class OcrSettings(BaseModel):
     detect_orientation: bool = True
     # A first pass scoring below this mean word confidence triggers orientation detection.
     orientation_retry_below_conf: float = 65.0
+    # The watcher and workers that OCR run at this niceness (0-19) and, with low_io_priority, in the
+    # lowest best-effort I/O class, so the web app answers first while OCR keeps every core busy.
+    niceness: int = Field(10, ge=0, le=19)
+    low_io_priority: bool = True
 
 
 class QcThresholds(BaseModel):

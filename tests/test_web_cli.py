@@ -231,6 +231,13 @@ def test_escr_run_serves_the_app_beside_the_watcher_and_stops_both(settings, tmp
         wait_for(lambda: any(settings.quarantine_dir.glob("*/broken.pdf")), "the watcher to quarantine a file")
         children = watchers_in_session(process.pid)
         assert children, "the watcher runs as its own process"
+        # OCR waits for people: the watcher (and the tesseract it starts) runs at a lower CPU and
+        # I/O priority than the web app, so pages stay fast while every core reads scans.
+        import psutil
+
+        web, watcher = psutil.Process(process.pid), psutil.Process(children[0])
+        assert watcher.nice() == settings.ocr.niceness > web.nice()
+        assert watcher.ionice().ioclass == psutil.IOPRIO_CLASS_BE and watcher.ionice().value == 7
     finally:
         output = stop(process)
     assert "First run: an administrator was created." in output

@@ -47,10 +47,12 @@ def watch() -> None:
     from escr.pipelines import intake
     from escr.pipelines.fixity import Housekeeping
     from escr.runtime.distributed import shared_page_ocr
+    from escr.runtime.priority import lower_priority
 
     configure_logging()
     host_operator("watch")
     services = _services()
+    lower_priority(services.settings.ocr)  # OCR waits for people: the web app answers first
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -30,6 +30,7 @@ def worker(
 ) -> None:
     """OCR pages sent through the broker (ESCR_CELERY__BROKER_URL) until stopped."""
     from escr.runtime.health import start_metrics_server
+    from escr.runtime.priority import lower_priority
     from escr.runtime.tasks import celery_app
     from escr.services import configure_logging
 
@@ -45,6 +46,7 @@ def worker(
         # and timings are logged by the task itself instead.
         logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
         stop_metrics = start_metrics_server(settings)
+        lower_priority(settings.ocr)  # OCR waits for people: a web app on this machine answers first
     except EscrError as exc:
         Console(stderr=True).print(f"[red]error[/red] ({exc.code}): {exc.message}")
         raise typer.Exit(1) from None
