@@ -199,6 +199,10 @@ def measure_api(config: BenchConfig, plan: SeedPlan, count: int) -> dict[str, An
                 else:
                     result["search_whole_record"] = _time_calls(
                         lambda n: _get(client, search, {param: queries[n % len(queries)]}), count)
+            if listing and search and "list_problem" not in result and "search_problem" not in result:
+                result["under_ocr_load"] = measure_under_load(
+                    config, lambda n: _get(client, child_path(n)),
+                    lambda n: _get(client, search, {param: queries[n % len(queries)]}), count)
             return result
     finally:
         server.terminate()
@@ -207,6 +211,25 @@ def measure_api(config: BenchConfig, plan: SeedPlan, count: int) -> dict[str, An
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def measure_under_load(config: BenchConfig, listing: Callable[[int], None], search: Callable[[int], None],
+                       count: int) -> list[dict[str, Any]]:
+    """The same API calls while OCR fills every core (issue 21): once with the OCR processes at
+    the web app's own priority, once lowered as escr's watcher and workers lower theirs; the
+    pages OCRed meanwhile show what the lower priority costs OCR's throughput."""
+    from bench.ocr_load import ocr_load
+    from escr.settings import OcrSettings
+
+    runs = []
+    for niceness in sorted({0, OcrSettings().niceness}):
+        with ocr_load(config, niceness) as load:
+            calls = {"list_child_documents": _time_calls(listing, count),
+                     "search_whole_record": _time_calls(search, count)}
+        runs.append({"ocr_niceness": niceness, "ocr_processes": load.processes, **calls,
+                     "ocr_pages": load.pages, "ocr_seconds": round(load.seconds, 1),
+                     "ocr_pages_per_min": load.pages_per_min})
+    return runs
 
 
 def _get(client: Any, path: str, params: dict[str, str] | None = None) -> None:
