@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from escr.app.verification import OUT_OF_RECORD, VERIFIED, load_document
 from escr.errors import NotFound
 from escr.record.database import Database, DocumentCondition
-from escr.record.events import AccessEvent, Actor, record
+from escr.record.events import AccessEvent, Actor, record, record_all
 from escr.record.models import Batch, Child, Document, DocumentChild, Event
 from escr.storage.objectstore import ObjectStore
 
@@ -39,6 +39,11 @@ class Use:
 
 def _access(session: Session, actor: Actor, action: str, *, use: Use | None = None,
             parameters: dict[str, Any] | None = None, **fields: Any) -> None:
+    record(session, _access_event(actor, action, use=use, parameters=parameters, **fields))
+
+
+def _access_event(actor: Actor, action: str, *, use: Use | None = None,
+                  parameters: dict[str, Any] | None = None, **fields: Any) -> AccessEvent:
     use = use or Use()
     params = dict(parameters or {})
     if use.basis:
@@ -46,8 +51,8 @@ def _access(session: Session, actor: Actor, action: str, *, use: Use | None = No
     if use.break_glass_id is not None:
         params["break_glass_id"] = use.break_glass_id
     fields.setdefault("outcome", "break_glass" if use.break_glass_id is not None else "ok")
-    record(session, AccessEvent(actor=actor, action=action, purpose=use.purpose,  # type: ignore[arg-type]
-                                parameters=params, **fields))
+    return AccessEvent(actor=actor, action=action, purpose=use.purpose,  # type: ignore[arg-type]
+                       parameters=params, **fields)
 
 
 def _access_document(session: Session, actor: Actor, action: str, doc: Document, **fields: Any) -> None:
@@ -220,9 +225,12 @@ def search(
         for h in hits:
             for shown in docs[h.document_id]["children"]:
                 per_child[shown] += 1
-        for shown, count in sorted(per_child.items()):
-            _access(session, actor, "search", child_id=shown, use=grounds(shown),
-                    parameters={"query": query, "hits": count, "in": "search_across_records"})
+        # Loaded in one query and held here, so `grounds` finds each child in the session.
+        shown_children = session.scalars(select(Child).where(Child.child_id.in_(sorted(per_child)))).all()
+        record_all(session, [_access_event(actor, "search", child_id=shown, use=grounds(shown),
+                                           parameters={"query": query, "hits": count, "in": "search_across_records"})
+                             for shown, count in sorted(per_child.items())])
+        del shown_children
     return [{**docs[h.document_id], "page": h.page_seq, "snippet": h.snippet} for h in hits]
 
 

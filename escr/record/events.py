@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -181,28 +182,40 @@ def payload_of(row: Event) -> dict[str, Any]:
 
 def record(session: Session, event: AnyEvent) -> Event:
     """Append `event` to the chain inside the caller's transaction; the one writer of events."""
+    return record_all(session, [event])[-1]
+
+
+def record_all(session: Session, events: Sequence[AnyEvent]) -> list[Event]:
+    """Append `events`, in order, with one lock of the chain's head and one insert: a search that
+    shows 200 children's documents writes 200 access events, one round trip each took seconds."""
     head = chain_head_for_update(session)
-    row = Event(
-        at=event.at.astimezone(UTC),
-        category=event.category,
-        kind=str(event.kind),
-        actor_kind=event.actor.kind,
-        actor=event.actor.name,
-        batch_id=getattr(event, "batch_id", None),
-        document_id=event.document_id,
-        child_id=event.child_id,
-        outcome=event.outcome,
-        detail=_detail(event),
-        prev_hash=head.last_hash,
-        hash="",
-    )
-    row.hash = event_hash(head.last_hash, payload_of(row))
-    session.add(row)
-    session.flush()
-    head.last_event_id = row.id
-    head.last_hash = row.hash
-    log.info(
-        "event %s %s batch=%s doc=%s outcome=%s",
-        row.category, row.kind, row.batch_id or "-", row.document_id or "-", row.outcome,
-    )
-    return row
+    rows, prev = [], head.last_hash
+    for event in events:
+        row = Event(
+            at=event.at.astimezone(UTC),
+            category=event.category,
+            kind=str(event.kind),
+            actor_kind=event.actor.kind,
+            actor=event.actor.name,
+            batch_id=getattr(event, "batch_id", None),
+            document_id=event.document_id,
+            child_id=event.child_id,
+            outcome=event.outcome,
+            detail=_detail(event),
+            prev_hash=prev,
+            hash="",
+        )
+        row.hash = prev = event_hash(prev, payload_of(row))
+        rows.append(row)
+    if not rows:
+        return rows
+    session.add_all(rows)
+    session.flush()  # one INSERT ... RETURNING for all of them, ids in the order added
+    head.last_event_id = rows[-1].id
+    head.last_hash = rows[-1].hash
+    for row in rows:
+        log.info(
+            "event %s %s batch=%s doc=%s outcome=%s",
+            row.category, row.kind, row.batch_id or "-", row.document_id or "-", row.outcome,
+        )
+    return rows
