@@ -1,8 +1,8 @@
 """OCR of page images with Tesseract: one single-threaded tesseract process per page.
 
 OCR is the cost of the whole system, so each page costs one tesseract run that writes text
-(txt), word confidences and line baselines (hOCR) and the invisible text layer (text-only PDF)
-together. Upright pages never pay for orientation detection: it runs only when the first pass
+(txt) and word confidences, boxes and line baselines (hOCR) together; the invisible text layer is
+drawn from the hOCR in escr.pages.text_layer. Upright pages never pay for orientation detection: it runs only when the first pass
 reads badly. Tesseract runs with OMP_THREAD_LIMIT=1 and `ocr_pages` keeps one run per core
 busy, which is faster overall than letting each run use several threads.
 
@@ -30,6 +30,7 @@ from PIL import Image
 from escr.errors import EscrError, OcrError
 from escr.pages.coversheet import CoverSheet, find_coversheet
 from escr.pages.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_for_ocr
+from escr.pages.text_layer import text_layer_pdf
 from escr.settings import OcrSettings
 
 # psm 3 (automatic layout, no OSD): measured on a 300 dpi A4 text page, psm 1 (layout + OSD)
@@ -76,7 +77,7 @@ class OcrPage:
     mean_conf: float | None  # mean word confidence 0..100, None if no words
     rotation: int  # clockwise degrees (0/90/180/270) the page image had to be turned upright
     skew_deg: float | None  # text-line angle, counter-clockwise positive; None if too few lines
-    text_pdf: bytes  # tesseract's one-page text-only PDF for the upright image; b"" if blank
+    text_pdf: bytes  # the one-page invisible text PDF for the upright image (escr.pages.text_layer); b"" if blank
     dpi: int
     tesseract_runs: int  # processes started: 1 upright; +1 for OSD; +1 for the re-run turned
     blank: bool  # the page had nothing on it and was not OCRed
@@ -259,7 +260,8 @@ def _recognise(
     metrics: PageMetrics,
     rotation: int = 0,
 ) -> OcrPage:
-    """One tesseract run writing hOCR, text-only PDF and plain text together."""
+    """One tesseract run writing hOCR and plain text together; the text layer is drawn from the
+    hOCR here (escr.pages.text_layer), not by tesseract's PDF renderer."""
     with tempfile.TemporaryDirectory(prefix="escr-ocr-") as tmp:
         source = Path(tmp) / "page.tif"
         # Uncompressed: writing takes milliseconds, PNG compression would take ~0.1 s a page.
@@ -267,12 +269,12 @@ def _recognise(
         base = Path(tmp) / "out"
         _run_tesseract(
             [str(source), str(base), "-l", settings.language, "--psm", PSM, "--dpi", str(dpi),
-             "-c", "textonly_pdf=1", "hocr", "pdf", "txt"],
+             "hocr", "txt"],
             timeout_s=settings.page_timeout_s,
         )
         hocr = base.with_suffix(".hocr").read_bytes()
-        text_pdf = base.with_suffix(".pdf").read_bytes()
         text = base.with_suffix(".txt").read_text(encoding="utf-8")
+    text_pdf = text_layer_pdf(hocr, width_px=image.width, height_px=image.height, dpi=dpi)
     words, slopes = _parse_hocr(hocr)
     return OcrPage(
         text=text.replace("\f", "").strip(),

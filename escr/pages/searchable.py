@@ -1,7 +1,7 @@
 """The searchable PDF: the scan's own pages, untouched, with OCR text laid over them invisibly.
 
 The as-scanned images are evidence: they are copied byte for byte, never decoded or re-encoded.
-Each page gains an invisible text layer (tesseract's text-only PDF page, placed as a form
+Each page gains an invisible text layer (a one-page text PDF drawn from the hOCR, placed as a form
 XObject over the page) and, when OCR found it turned, a corrected /Rotate so it displays upright.
 Output is deterministic: the same input gives the same bytes, so a crash-retry stores the same
 content-addressed object.
