@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import performance, report
 from bench.config import BenchConfig, load_config
-from bench.corpus import Corpus, throughput_corpus
+from bench.corpus import Corpus, dense_corpus, throughput_corpus
 from bench.runners import (
     escr_ingest,
     ocrmypdf,
@@ -34,7 +34,8 @@ def say(message: str) -> None:
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def run_throughput(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
+def run_throughput(config: BenchConfig, corpus: Corpus, *, name: str = "throughput",
+                   with_ocrmypdf: bool | None = None, keep: Path | None = None) -> dict[str, Any]:
     """The floor, escr and OCRmyPDF one after another, `config.rounds` times.
 
     This machine's speed drifts by 10-30 % within minutes (a virtual machine beside others), so
@@ -46,17 +47,19 @@ def run_throughput(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
 
     def floor_run(prefix: str) -> Any:
         say(f"{prefix}floor: tesseract alone on {corpus.pages} page images, {config.cores} processes")
-        return tesseract_floor(corpus.page_images, cores=config.cores, scratch=config.work_dir / "run" / "floor")
+        return tesseract_floor(corpus.page_images, cores=config.cores, scratch=config.work_dir / "run" / f"{name}-floor")
 
     def escr_run(prefix: str) -> Any:
         say(f"{prefix}escr ingest on {len(files)} files")
-        return escr_ingest(config, files, name="throughput", children_csv=corpus.children_csv, pages=corpus.pages)
+        return escr_ingest(config, files, name=name, children_csv=corpus.children_csv, pages=corpus.pages)
 
     def ocrmypdf_run(prefix: str) -> Any:
         say(f"{prefix}OCRmyPDF --jobs {config.cores} on {len(files)} files")
-        return ocrmypdf(config, files, pages=corpus.pages)
+        return ocrmypdf(config, files, pages=corpus.pages, keep=keep)
 
-    tools = [floor_run, escr_run] + ([ocrmypdf_run] if "throughput" in config.sections else [])
+    if with_ocrmypdf is None:
+        with_ocrmypdf = "throughput" in config.sections
+    tools = [floor_run, escr_run] + ([ocrmypdf_run] if with_ocrmypdf else [])
     rounds = []
     for number in range(1, config.rounds + 1):
         turn = (number - 1) % len(tools)
@@ -73,11 +76,30 @@ def run_throughput(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
                        for runs, rr, order in rounds]}
 
 
+def run_dense(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
+    """Issue 21's question on pages where nothing can be skipped: escr against tesseract alone
+    (and OCRmyPDF) in rounds, then what each one read and how its text layer reads."""
+    from bench.quality import measure_quality
+
+    keep = config.work_dir / "run" / "dense-ocrmypdf"
+    result = run_throughput(config, corpus, name="dense", with_ocrmypdf=True, keep=keep)
+    escr = next((r for r in result["runs"] if r["tool"] == "escr ingest"), {})
+    say("dense: character error rates of what each tool read")
+    result["quality"] = measure_quality(
+        corpus, floor_dir=config.work_dir / "run" / "dense-floor",
+        escr_home=Path(escr["home"]) if escr.get("ok") else None, escr_documents=escr.get("document_ids", []),
+        ocrmypdf_dir=keep)
+    return result
+
+
 def _throughput_ratios(runs: list[Any]) -> dict[str, float]:
     floor, escr = runs[0], runs[1]
     ratios = {}
     if escr.ok and floor.ok:
         ratios["escr_over_floor"] = round(escr.pages_per_s / floor.pages_per_s, 3)
+        whole = escr.detail.get("process_wall_s")
+        if whole:  # the whole `escr ingest` command, start-up and all, against the floor's
+            ratios["escr_over_floor_whole_command"] = round((escr.pages / whole) / floor.pages_per_s, 3)
         ratios["escr_over_floor_cpu"] = round((floor.cpu_s / floor.pages) / (escr.cpu_s / escr.pages), 3)
     if escr.ok and len(runs) > 2 and runs[2].ok:
         ratios["escr_over_ocrmypdf"] = round(escr.pages_per_s / runs[2].pages_per_s, 3)
@@ -118,6 +140,11 @@ def main() -> int:
         if escr and escr.get("stage_seconds"):
             results["stages"] = {"seconds": {k: round(v, 3) for k, v in stage_groups(escr["stage_seconds"]).items()},
                                  "escr_stages": escr["stage_seconds"]}
+    if "dense" in config.sections:
+        say(f"dense: {config.dense_pages} dense text pages, nothing to skip (generated once, then reused)")
+        dense = dense_corpus(config.corpus_dir, config.dense_pages)
+        results["dense_corpus"] = dense.summary()
+        guarded("dense", results, lambda: run_dense(config, dense))
     if corpus and "gap" in config.sections:
         from bench.gap import measure_gap
 

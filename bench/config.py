@@ -4,6 +4,7 @@
 |---|---|---|
 | BENCH_PAGES | 48 | pages in the throughput corpus (cover sheets and blank pages included) |
 | BENCH_FILE_PAGES | 8 | pages per scanned file of that corpus (an MFD batch) |
+| BENCH_DENSE_PAGES | 24 | dense text pages, nothing to skip, in three files (issue 21), skewed by 1.5 degrees |
 | BENCH_MEMORY_PAGES | 30,300 | page counts of the single documents whose peak memory is measured |
 | BENCH_HUGE_SIDE | 35000 | pixels per side of the oversized page that must be refused or bounded |
 | BENCH_SEED_DOCS | 1000000 | documents seeded into PostgreSQL for the retrieval benchmark |
@@ -16,7 +17,7 @@
 | BENCH_CELERY_ENV | (none) | extra environment for `escr watch`/`escr worker`, "KEY=value KEY=value" |
 | BENCH_CELERY_TIMEOUT | 1800 | seconds a Celery run may take before it is reported as failed |
 | BENCH_ROUNDS | 3 | rounds of parts 1 and 5, each tool once a round, one after another; the median round counts |
-| BENCH_SECTIONS | throughput,stages,gap,memory,retrieval,celery | which parts to run |
+| BENCH_SECTIONS | throughput,dense,stages,gap,memory,retrieval,celery | which parts to run |
 | BENCH_CORES | all cores | processes for the floor, --jobs for OCRmyPDF, OCR workers for escr |
 | BENCH_OCRMYPDF | .bench-venv/bin/ocrmypdf | the OCRmyPDF command (its own venv, not escr's) |
 | BENCH_PROFILE | 0 | 1: also record a py-spy profile of one `escr ingest` (needs .bench-venv/bin/py-spy) |
@@ -32,12 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_SECTIONS = ("throughput", "stages", "gap", "memory", "retrieval", "celery")
+ALL_SECTIONS = ("throughput", "dense", "stages", "gap", "memory", "retrieval", "celery")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
     pages: int = 48
+    dense_pages: int = 24
     file_pages: int = 8
     memory_pages: tuple[int, ...] = (30, 300)
     huge_side: int = 35000
@@ -91,6 +93,7 @@ def load_config(env: Mapping[str, str]) -> BenchConfig:
     return BenchConfig(
         pages=max(3, int(num("BENCH_PAGES", 48))),
         file_pages=max(2, int(num("BENCH_FILE_PAGES", 8))),
+        dense_pages=max(3, int(num("BENCH_DENSE_PAGES", 24))),
         memory_pages=tuple(int(p) for p in env.get("BENCH_MEMORY_PAGES", "30,300").split(",") if p.strip()),
         huge_side=int(num("BENCH_HUGE_SIDE", 35000)),
         seed_docs=seed_docs,

@@ -170,10 +170,12 @@ def letter_page(rng: random.Random, child: BenchChild, doc_type: str, page_no: i
             y += round(11 * DPI / 72 * 1.6)
         y += round(0.2 * DPI)
     step = round(11 * DPI / 72 * 1.55)
-    for line in _prose_lines(rng, (height - y - DPI) // step):
+    lines = list(_prose_lines(rng, (height - y - DPI) // step))
+    for line in lines:
         draw.text((x, y), line, fill=0, font=regular)
         y += step
     draw.text((width // 2 - 60, height - round(0.6 * DPI)), f"Page {page_no}", fill=0, font=regular)
+    page.info["prose"] = "\n".join([*lines, f"Page {page_no}"])  # what a reader must get back
     return page
 
 
@@ -330,6 +332,49 @@ def single_document(base: Path, pages: int, *, distinct: int = 30) -> Corpus:
     scan = write_scan_file(root, f"document-{pages}p", specs, "grey_jpeg", seed=77, cover_cache={},
                            distinct_pages=distinct)
     return _save(root, key, [scan])
+
+
+DENSE_SKEW_DEG = 1.5
+
+
+def dense_corpus(base: Path, pages: int, files: int = 3) -> Corpus:
+    """Dense typed A4 pages where nothing can be skipped (issue 21): no cover sheets, blank backs
+    or turned pages, grey JPEG at 300 dpi, each page skewed by +1.5 or -1.5 degrees in turn as a
+    sheet fed a little crooked is. Beside each page image, its body text (`.txt`): what the OCR
+    and the reading copy's text layer are scored against."""
+    key = {"version": VERSION, "dense_pages": pages, "files": files, "skew": DENSE_SKEW_DEG}
+    root = base / f"dense-v{VERSION}-{pages}p"
+    if (corpus := _cached(root, key)) is not None:
+        return corpus
+    root.mkdir(parents=True, exist_ok=True)
+    children, types = bench_children(), list(TITLES)
+    sizes = [pages // files + (1 if i < pages % files else 0) for i in range(files)]
+    scans, number = [], 0
+    for f, size in enumerate(sizes):
+        rng = random.Random(2100 + f)
+        blobs, images = [], []
+        for n in range(size):
+            letter = letter_page(rng, children[f % len(children)], types[f % len(types)], n + 2)  # no header
+            skew = DENSE_SKEW_DEG if number % 2 == 0 else -DENSE_SKEW_DEG
+            page = degrade(letter, skew_deg=skew, noise=0.0015, blur=0.5, seed=rng.randint(0, 2**31))
+            blob, suffix = encode(page, "grey_jpeg", rng)
+            image = root / "pages" / f"dense-{f + 1}-{n + 1:03d}{suffix}"
+            image.parent.mkdir(parents=True, exist_ok=True)
+            image.write_bytes(blob)
+            image.with_suffix(".txt").write_text(letter.info["prose"])
+            blobs.append(blob)
+            images.append(str(image))
+            number += 1
+        pdf = root / f"dense-{f + 1}.pdf"
+        pdf.write_bytes(img2pdf.convert(blobs))
+        scans.append(ScanFile(path=str(pdf), encoding="grey_jpeg", pages=size, covers=0, blank=0, rotated=0,
+                              page_images=tuple(images)))
+    return _save(root, key, scans)
+
+
+def truth_text(scan: ScanFile) -> str:
+    """The body text of a dense corpus file, page after page."""
+    return "\n".join(Path(image).with_suffix(".txt").read_text() for image in scan.page_images)
 
 
 # --- the oversized page: written as a stream, never held in memory ------------------------------

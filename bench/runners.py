@@ -96,7 +96,7 @@ def escr_home(config: BenchConfig, name: str, children_csv: Path, *, cores: int 
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     env = clean_env({"ESCR_HOME": str(home), "ESCR_OCR__WORKERS": str(cores or config.cores), **(extra or {})})
-    done = subprocess.run([str(config.escr), "children", "import", str(children_csv), "--user", "bench-admin"],
+    done = subprocess.run([str(config.escr), "children", "import", str(children_csv)],
                           env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"escr children import failed: {done.stderr.strip()[-500:]}")
@@ -137,6 +137,7 @@ def escr_ingest(config: BenchConfig, files: Sequence[Path], *, name: str, childr
                 "process_pages_per_s": round(pages / measured.wall_s, 4) if measured.wall_s else None,
                 "pipeline_s": round(pipeline_s, 3), "stage_sum_s": round(sum(stages.values()), 3),
                 "files": len(results), "statuses": statuses,
+                "document_ids": [[d["id"] for d in r.get("documents", [])] for r in results],
                 "document_states": states, "quarantine_codes": quarantine,
                 "stage_seconds": {k: round(v, 3) for k, v in stages.items()},
                 "home": str(home),
@@ -163,8 +164,9 @@ def ocrmypdf_version(config: BenchConfig) -> str | None:
     return done.stdout.strip() or None
 
 
-def ocrmypdf(config: BenchConfig, files: Sequence[Path], *, pages: int) -> RunResult:
-    """`ocrmypdf --jobs N -l eng IN OUT` file after file (its default output: PDF/A)."""
+def ocrmypdf(config: BenchConfig, files: Sequence[Path], *, pages: int, keep: Path | None = None) -> RunResult:
+    """`ocrmypdf --jobs N -l eng IN OUT` file after file (its default output: PDF/A); with `keep`,
+    the outputs stay there as out-N.pdf."""
     version = ocrmypdf_version(config)
     if version is None:
         return RunResult("OCRmyPDF", pages, 0.0, 0.0, ok=False,
@@ -174,12 +176,16 @@ def ocrmypdf(config: BenchConfig, files: Sequence[Path], *, pages: int) -> RunRe
     wall = cpu = peak = 0.0
     failures = []
     with tempfile.TemporaryDirectory(prefix="bench-ocrmypdf-", dir=config.work_dir) as tmp:
+        out_dir = keep or Path(tmp)
+        out_dir.mkdir(parents=True, exist_ok=True)
         for n, path in enumerate(files):
-            measured = run_measured([config.ocrmypdf, "--jobs", str(config.cores), "-l", "eng", path,
-                                     Path(tmp) / f"out-{n}.pdf"], env=env)
+            # Its default 180 s a page: on a busy machine a page past it is left without text, silently.
+            measured = run_measured([config.ocrmypdf, "--jobs", str(config.cores), "-l", "eng",
+                                     "--tesseract-timeout", "3600", path, out_dir / f"out-{n}.pdf"], env=env)
             wall, cpu, peak = wall + measured.wall_s, cpu + measured.cpu_s, max(peak, measured.peak_tree_mb)
             if measured.returncode != 0:
                 failures.append(f"{Path(path).name}: exit {measured.returncode} {measured.stderr.strip()[-200:]}")
     return RunResult("OCRmyPDF", pages, wall, cpu, peak_tree_mb=peak, ok=not failures,
                      problem="; ".join(failures) or None,
-                     detail={"version": version, "command": f"ocrmypdf --jobs {config.cores} -l eng IN OUT"})
+                     detail={"version": version,
+                             "command": f"ocrmypdf --jobs {config.cores} -l eng --tesseract-timeout 3600 IN OUT"})
