@@ -246,6 +246,12 @@ def _collected_at(meta: dict[str, Any]) -> float | None:
     return float(result["collected_at"]) if isinstance(result, dict) and "collected_at" in result else None
 
 
+def _stale(meta: dict[str, Any], sent_at: Any) -> bool:
+    """This copy was sent before the sender collected the page: its answer is no longer wanted."""
+    collected = _collected_at(meta)
+    return collected is not None and isinstance(sent_at, (int, float)) and sent_at < collected
+
+
 def _answer(value: Any, job: PageJob) -> OcrPage:
     if not isinstance(value, dict) or value.get("v") != WIRE_VERSION:
         raise OcrError("a worker of another escr version answered; run the same version everywhere",
@@ -267,9 +273,12 @@ def run_page_task(task: Task, message: dict[str, Any], *, max_attempts: int, max
     previous = task.backend.get_task_meta(task_id, cache=False)
     collected = _collected_at(previous)
     sent_at = message.get("sent_at") if isinstance(message, dict) else None
-    if collected is not None and isinstance(sent_at, (int, float)) and sent_at < collected:
+    if _stale(previous, sent_at):
         log.info("ocr page skipped task=%s: already collected", task_id)
         raise celery.exceptions.Ignore()  # a stale copy: acknowledged, nothing stored, the text is not written again
+    if previous.get("status") == "SUCCESS" and collected is None:
+        log.info("ocr page skipped task=%s: already done", task_id)
+        raise celery.exceptions.Ignore()  # another copy's answer waits for the sender: do not write it twice
     attempt = _count_attempt(task, worker, previous)
     log.info("ocr page started task=%s attempt=%d", task_id, attempt)
     started = time.perf_counter()
@@ -282,6 +291,11 @@ def run_page_task(task: Task, message: dict[str, Any], *, max_attempts: int, max
         except EscrError as exc:
             outcome = {"error": encode_error(exc)}
     seconds = time.perf_counter() - started
+    if _stale(task.backend.get_task_meta(task_id, cache=False), sent_at):
+        # The sender collected another copy's answer while this one ran: storing now would put
+        # the text back over the marker, and nobody would come for it.
+        log.info("ocr page skipped task=%s: collected while it ran", task_id)
+        raise celery.exceptions.Ignore()
     status = "error" if "error" in outcome else "ok"
     metrics.observe_worker_page(status, seconds, outcome.get("page"))
     log.info("ocr page done task=%s attempt=%d status=%s seconds=%.2f", task_id, attempt, status, seconds)
