@@ -251,10 +251,11 @@ def test_auditor_sees_the_access_log_and_provenance_and_opens_content_after_stat
     expect(page.get_by_role("img", name="Page 1 of 1")).to_be_visible()
 
     page.get_by_role("link", name="Provenance (every protocol event)").click()
-    table = page.locator("table tbody")
-    expect(table).to_contain_text("Received")
-    expect(table).to_contain_text("Stored")
-    expect(table).to_contain_text("operator:bs.scanner")  # who scanned it
+    expect(page.get_by_role("status").first).to_contain_text("Hashes recomputed now")  # the verdict first
+    steps = page.locator("ol.steps")
+    expect(steps).to_contain_text("Received")
+    expect(steps).to_contain_text("Stored")
+    expect(steps).to_contain_text("bs.scanner (scanning operator)")  # who scanned it
 
 
 def test_administrator_adds_a_user_and_reads_no_record(page_for, world, tmp_path_factory):

@@ -280,6 +280,18 @@ def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[s
          {"business_support"}, "role_forbidden"),
         ("GET", "/access-log", {}, {"auditor"}, "role_forbidden"),
         ("GET", "/access-log.csv", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/access-log/activity", {}, {"auditor"}, "role_forbidden"),
+        ("GET", f"/documents/{ref}/certificate?format=json", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/integrity", {}, {"auditor"}, "role_forbidden"),
+        ("POST", "/integrity", {"data": {"what": "child", "child": ""}}, {"auditor"}, "role_forbidden"),
+        ("GET", "/integrity/runs/999999", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/audit/casefiles", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/audit/casefiles/go?child_id=AB123456", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/audit/casefiles/AB123456", {}, {"auditor"}, "role_forbidden"),
+        ("POST", "/audit/casefiles/AB123456", {"data": {"grading": "good"}}, {"auditor"}, "role_forbidden"),
+        ("POST", "/audit/sample", {"data": {"month": "March"}}, {"auditor"}, "role_forbidden"),
+        ("GET", "/audit/collation", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/paper", {}, {"business_support", "team_manager", "auditor"}, "role_forbidden"),
         ("GET", "/break-glass", {}, {"caseworker", "team_manager"}, "role_forbidden"),
         ("POST", "/break-glass", {"data": {"child_id": "EF111222", "reason": "duty call out of hours"}},
          {"caseworker", "team_manager"}, "role_forbidden"),
@@ -323,6 +335,7 @@ def _normalise(path: str, d: dict[str, str]) -> str:
     path = re.sub(r"/(quarantine|break-glass|tokens|users|teams|corrections)/[^/]+", r"/\1/{}", path)
     path = re.sub(r"/(members|pages)/[^/]+", r"/\1/{}", path)
     path = re.sub(r"/(volumes|moves|incidents|proposals|holds|coversheets)/[^/]+", r"/\1/{}", path)
+    path = re.sub(r"/(runs|casefiles)/[^/]+", r"/\1/{}", path)
     return path.replace("{}.png", "{}")
 
 

@@ -177,11 +177,15 @@ class Homes:
     # --- auditors ----------------------------------------------------------------------------
 
     def audit(self) -> dict[str, Any]:
-        """The integrity verdict from the last fixity run and the newest anchor, and the
-        break-glass accesses waiting for review."""
+        """The integrity verdict from the last fixity run and the newest anchor, the
+        break-glass accesses waiting for review, and the case-file audits due."""
         require(self.p, Can.AUDIT)
+        from escr.app.auditing import explain
+
         with self.db.session() as session:
-            run = session.scalars(select(FixityRun).order_by(FixityRun.id.desc()).limit(1)).first()
+            recent = session.scalars(select(FixityRun).order_by(FixityRun.id.desc()).limit(50)).all()
+            # The verdict is the last whole-store run's; a check of one child says nothing of the rest.
+            run = next((r for r in recent if (r.scope or {}).get("whole")), recent[0] if recent else None)
             anchor = session.scalars(select(ChainAnchor).order_by(ChainAnchor.id.desc()).limit(1)).first()
             events = session.scalar(select(func.count()).select_from(Event)) or 0
             since_anchor = session.scalar(select(func.count()).select_from(Event)
@@ -194,13 +198,14 @@ class Homes:
             findings = list(run.findings or []) if run else []
             verdict = {
                 "state": "unknown" if run is None else ("bad" if run.findings_count else "ok"),
-                "last_run_at": _iso(run.finished_at) if run else None,
+                "last_run_at": _iso(run.finished_at) if run else None, "run_id": run.id if run else None,
+                "whole": bool(run and (run.scope or {}).get("whole")),
                 "run_trigger": run.trigger if run else None,
                 "events_checked": run.events_checked if run else 0,
                 "documents_checked": run.documents_checked if run else 0,
                 "objects_checked": run.objects_checked if run else 0,
                 "findings_count": run.findings_count if run else 0,
-                "findings": [{"code": f.get("code"), "what": labels.words(f.get("code")), "where": f.get("where")}
+                "findings": [{**explain(f.get("code")), "what": labels.words(f.get("code")), "where": f.get("where")}
                              for f in findings[:20]],
                 "anchored_at": _iso(anchor.created_at) if anchor else None,
                 "anchored_event": anchor.event_id if anchor else None,
@@ -208,7 +213,10 @@ class Homes:
             }
             record(session, AccessEvent(actor=self.p.actor, action="view",
                                         parameters={"target": "audit_home", "pending_break_glass": pending_total}))
-        return {"verdict": verdict, "pending_total": pending_total,
+        from escr.app.casefile import audits_due
+
+        due = audits_due(self.services, self.p, limit=20)
+        return {"verdict": verdict, "pending_total": pending_total, "audits_due": due,
                 "pending": [{"id": g.id, "user": name, "child_id": g.child_id, "reason": g.reason,
                              "started_at": _iso(g.started_at), "expires_at": _iso(g.expires_at)}
                             for g, name in pending]}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from escr.app import access
-from escr.app.access import AccessDenied, Can, Principal, require
+from escr.app.access import AccessDenied, Can, Principal, require, require_change
 from escr.errors import InvalidState, NotFound
 from escr.record.events import AccessEvent, record
 from escr.record.models import Document
@@ -171,10 +171,15 @@ def casefile_audit(services: Services, principal: Principal, child_id: str, *, t
 
 
 def audit_sample(services: Services, principal: Principal, month: str) -> Any:
-    """Pick and record one file per worker for the month."""
+    """Pick and record one file per worker for the month; each pick is noted on the child's file
+    as prepared for audit (seed 004 13.2)."""
     require(principal, Can.AUDIT)
+    require_change(principal)
+    from escr.app.casefile import mark_prepared
     from escr.provenance.casefile_audit import sample
 
     with services.db.session() as session:
-        return sample(session, month, selected_by=principal.username,
-                      gap_months=services.settings.provenance.audit_sample_gap_months)
+        result = sample(session, month, selected_by=principal.username,
+                        gap_months=services.settings.provenance.audit_sample_gap_months)
+        mark_prepared(session, principal, result.selected, month)
+        return result

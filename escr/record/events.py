@@ -61,6 +61,7 @@ class Kind(StrEnum):
     PAPER_DESTROYED = "paper_destroyed"
     PAPER_RETURNED = "paper_returned"
     AUDIT_SAMPLED = "audit_sampled"
+    CASEFILE_AUDITED = "casefile_audited"  # an auditor's judgement and grading of a child's file
     # Object storage: retention dates recomputed after a child's category or closure changed, holds.
     RETENTION_CHANGED = "retention_changed"
     RETENTION_NOT_SHORTENED = "retention_not_shortened"

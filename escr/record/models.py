@@ -518,6 +518,32 @@ class AuditSelection(Base):
     selected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class CasefileAudit(Base):
+    """An auditor's completed case-file audit of a child's file (seed 004 sections 10-13; seed 002):
+    the judgement and comment per standard, beside the evidence column as it stood, the grading
+    and the overall comments. A changed grading (after the manager's right to reply) is a new
+    row naming the one it revises, so what was first judged stays on the record."""
+
+    __tablename__ = "casefile_audits"
+    __append_only__ = True  # the database refuses UPDATE and DELETE (see escr.record.database)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    child_id: Mapped[str] = mapped_column(ForeignKey("children.child_id"), index=True)
+    team: Mapped[str | None] = mapped_column(String(64), index=True)  # the child's team when audited
+    worker: Mapped[str | None] = mapped_column(String(128))  # the allocated worker when audited
+    month: Mapped[str | None] = mapped_column(String(7))  # the sample month it answers (YYYY-MM), if any
+    audited_on: Mapped[date] = mapped_column(Date, index=True)
+    auditor: Mapped[str] = mapped_column(String(128))
+    grading: Mapped[str] = mapped_column(String(32))  # good | requires_improvement | inadequate
+    standards: Mapped[list[Any]] = mapped_column(default=list)  # [{number, judgement, comment, evidence}]
+    comments: Mapped[str] = mapped_column(Text, default="")
+    manager_comments: Mapped[str] = mapped_column(Text, default="")
+    follow_up: Mapped[bool] = mapped_column(Boolean, default=False)  # immediate follow-up recommended
+    revises: Mapped[int | None] = mapped_column(Integer)  # the audit whose grading this one changes
+    examination_id: Mapped[int | None] = mapped_column(Integer)  # the note on the child's file
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 # --- The record as the seeds keep it: status history, paper volumes and originals, incidents,
 # disposal, timeliness, file examinations (issue 19; migration 0007_seeds_record) ---------------
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from escr.app import access, accounts, homes, labels
+from escr.app import access, accounts, auditing, homes, labels
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError
@@ -33,6 +33,8 @@ NAV: list[tuple[str, str, Can | None]] = [
     ("/children", "Find a child", Can.FIND_CHILDREN),
     ("/search", "Search documents", None),
     ("/access-log", "Access log", Can.AUDIT),
+    ("/integrity", "Integrity", Can.AUDIT),
+    ("/audit/casefiles", "Case-file audits", Can.AUDIT),
     ("/break-glass", "Break-glass", Can.BREAK_GLASS),
     ("/break-glass/reviews", "Break-glass reviews", Can.REVIEW_BREAK_GLASS),
     ("/admin/users", "Users", Can.ADMINISTER),
@@ -323,10 +325,10 @@ def page_image(o: Ops, doc_id: str, page: int, size: str = "thumb") -> Response:
 
 
 @router.get("/documents/{doc_id}/provenance")
-def provenance(request: Request, o: Ops, doc_id: str, offset: int | None = None) -> Response:
-    data = o.provenance(doc_id, offset=_paging(request, offset)[0], limit=200)
-    return render(request, "provenance.html", prov=data, doc_id=doc_id,
-                  page_url=lambda off: _url(f"/documents/{doc_id}/provenance", offset=off))
+def provenance(request: Request, o: Ops, doc_id: str) -> Response:
+    """A verdict first (escr.app.auditing), then the protocol events as steps in words."""
+    return render(request, "provenance.html", prov=auditing.provenance_view(services_of(request), o.p, doc_id),
+                  doc_id=doc_id)
 
 
 @router.get("/documents/{doc_id}/provenance.csv")
