@@ -122,9 +122,16 @@ def test_an_auditor_starts_on_the_integrity_verdict_and_the_break_glass_to_revie
 
 
 def test_an_administrator_starts_on_users_teams_tokens_and_the_state_of_the_system(app, world):
-    html = client_for(app, "admin").get("/").text
+    allocate(world, "AB123456", "cw.north")
+    try:
+        html = client_for(app, "admin").get("/").text
+    finally:
+        allocate(world, "AB123456", None)
     assert "Administration" in html and "The system is working" in html
-    assert "Team manager: 1" in html and "North team: 3 children" in html
+    assert "Team manager: 1" in html and '<td data-label="Team">North team</td>' in html
+    assert '<td data-label="Children">3</td><td data-label="Allocated">1</td>' in html  # north: 3, one allocated
+    assert "Largest caseloads: cw.north 1" in html
+    assert "0 files being read now; 0 in quarantine" in html and "No whole-record fixity check" in html
     assert "Manage users" in html
 
 

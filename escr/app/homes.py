@@ -241,6 +241,11 @@ class Homes:
             unallocated = session.scalar(select(func.count()).select_from(Child).where(
                 Child.child_id.not_in(select(ChildAllocation.child_id)))) or 0
             docs = dict(session.execute(select(Document.state, func.count()).group_by(Document.state)).all())
+            allocation = self._allocation(session, users)
+            owners = {u.id: u.username for u in users}
+            expiring = [{"user": owners.get(t.user_id, "?"), "name": t.name, "expires_at": _iso(t.expires_at)}
+                        for t in sorted(soon, key=lambda t: _utc(t.expires_at) or now)][:20]
+            system = self._system_state(session)
         try:
             health = database_health(self.services)
         except Exception as exc:  # the home must show a failing system, not fail with it
@@ -249,11 +254,51 @@ class Homes:
                 "roles": [{"role": r, "label": labels.label(r, "role"), "count": roles.get(r, 0)}
                           for r in labels.ROLES if r != "host_operator"],
                 "never_signed_in": sorted(u.username for u in users if u.last_login_at is None and not u.disabled),
-                "teams": [{"code": c, "name": n, "children": team_children.get(c, 0)} for c, n in teams],
+                "teams": [{"code": c, "name": n, "children": team_children.get(c, 0),
+                           "allocated": allocation["by_team"].get(c, 0),
+                           "members": allocation["members"].get(c, 0)} for c, n in teams],
+                "caseloads": allocation["caseloads"], "held_by_disabled": allocation["held_by_disabled"],
+                "tokens_expiring_list": expiring, "system": system,
                 "tokens": len(live), "tokens_expiring": len(soon), "unallocated_children": unallocated,
                 "documents": {labels.label(s, "document_state"): n for s, n in sorted(docs.items())},
                 "health": health}
 
+
+
+    def _allocation(self, session: Any, users: Any) -> dict[str, Any]:
+        """Allocated children per team and per worker, and any held by a disabled account (they
+        have no worker who can see them: reallocate them)."""
+        from escr.record.models import TeamMembership
+
+        by_team = dict(session.execute(select(Child.team, func.count())
+                                       .join(ChildAllocation, ChildAllocation.child_id == Child.child_id)
+                                       .group_by(Child.team)).all())
+        per_user = dict(session.execute(select(ChildAllocation.user_id, func.count())
+                                        .group_by(ChildAllocation.user_id)).all())
+        members = dict(session.execute(select(TeamMembership.team_code, func.count())
+                                       .group_by(TeamMembership.team_code)).all())
+        by_id = {u.id: u for u in users}
+        caseloads = sorted(({"user": by_id[uid].username, "children": n, "disabled": by_id[uid].disabled}
+                            for uid, n in per_user.items() if uid in by_id), key=lambda r: (-r["children"], r["user"]))
+        return {"by_team": by_team, "members": members, "caseloads": caseloads[:20],
+                "held_by_disabled": [r for r in caseloads if r["disabled"]]}
+
+    def _system_state(self, session: Any) -> dict[str, Any]:
+        """What an administrator needs to know is working: files being read, the quarantine, the
+        last whole-store fixity run and the newest anchor (counts and times only)."""
+        settings = self.settings
+        processing = sum(1 for p in settings.processing_dir.iterdir() if p.is_dir()) \
+            if settings.processing_dir.exists() else 0
+        from escr.intake.quarantine import list_quarantine
+
+        quarantined = len(list_quarantine(settings.quarantine_dir))
+        recent = session.scalars(select(FixityRun).order_by(FixityRun.id.desc()).limit(50)).all()
+        run = next((r for r in recent if (r.scope or {}).get("whole")), None)
+        anchor = session.scalars(select(ChainAnchor).order_by(ChainAnchor.id.desc()).limit(1)).first()
+        return {"processing": processing, "quarantined": quarantined,
+                "fixity_at": _iso(run.finished_at) if run else None,
+                "fixity_findings": run.findings_count if run else None,
+                "anchored_at": _iso(anchor.created_at) if anchor else None}
 
 
 def find_for_break_glass(services: Services, principal: Principal, name: str, date_of_birth: str
