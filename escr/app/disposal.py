@@ -369,3 +369,20 @@ def tombstones(session: Session, principal: Principal, *, item_id: str | None = 
     return [{"id": t.id, "kind": t.item_kind, "item_id": t.item_id, "child_ids": t.child_ids, "doc_type": t.doc_type,
              "hashes": t.hashes, "dates": t.dates, "proposal_id": t.proposal_id, "proposed_by": t.proposed_by,
              "approved_by": t.approved_by, "disposed_at": t.disposed_at.isoformat()} for t in session.scalars(stmt)]
+
+
+def proposals(session: Session, principal: Principal, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Proposals, newest first: those waiting for a second person or to be carried out, and past ones."""
+    _require(principal, RECORDS_MANAGERS + APPROVERS, "read disposal proposals")
+    rows = session.scalars(select(DisposalProposal).order_by(DisposalProposal.id.desc()).limit(limit))
+    return [{"id": p.id, "items": p.items, "reason": p.reason, "state": p.state, "proposed_by": p.proposed_by,
+             "proposed_at": _iso(p.proposed_at), "decided_by": p.decided_by, "decided_at": _iso(p.decided_at),
+             "disposed_at": _iso(p.disposed_at), "certificate_key": p.certificate_key,
+             "certificate_sha256": p.certificate_sha256} for p in rows]
+
+
+def holds(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """The category-wide holds in force."""
+    _require(principal, RECORDS_MANAGERS + APPROVERS, "read category holds")
+    return [{"id": h.id, "scope": h.scope, "value": h.value, "reason": h.reason, "set_by": h.set_by,
+             "set_at": _iso(h.set_at)} for h in active_holds(session)]

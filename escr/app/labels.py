@@ -92,9 +92,25 @@ ERRORS = {
     "internal_error": "Something went wrong; the error was logged.",
 }
 
+# The paper file and the record as the seeds keep it (issue 19).
+PAPER_STATES = {"in_place": "In place", "booked_out": "Booked out", "missing": "Missing", "stolen": "Stolen",
+                "disposed": "Destroyed"}
+PAPER_KINDS = {"volume": "Volume of the paper file", "original": "Document kept in original"}
+INCIDENT_OUTCOMES = {"found": "Found", "recovered": "Recovered", "not_found": "Not found"}
+EXAMINATIONS = {"supervision": "Supervision", "review": "Review", "audit": "Audit"}
+DISPOSAL_STATES = {"proposed": "Waiting for a second person", "approved": "Approved: to be carried out",
+                   "refused": "Refused", "disposed": "Disposed of"}
+HOLD_SCOPES = {"doc_type": "Document type", "status": "Child status (ever held)"}
+ARRIVAL_SOURCES = {"cover_stamp": "Date stamp on the cover sheet", "officer": "Business support entry"}
+MOVE_PURPOSES = {"removal": "Booked out", "return": "Booked back in", "to_scanning": "To scanning",
+                 "to_archive": "To the archive", "other": "Other"}
+
 KINDS = {"document_state": DOCUMENT_STATES, "category": CHILD_CATEGORIES, "child_status": CHILD_STATUSES,
          "role": ROLES, "action": ACCESS_ACTIONS, "outcome": ACCESS_OUTCOMES, "basis": ACCESS_BASES,
-         "review": REVIEW_OUTCOMES, "scope": TOKEN_SCOPES, "qc": QC_STATUSES, "error": ERRORS}
+         "review": REVIEW_OUTCOMES, "scope": TOKEN_SCOPES, "qc": QC_STATUSES, "error": ERRORS,
+         "paper_state": PAPER_STATES, "paper_kind": PAPER_KINDS, "incident_outcome": INCIDENT_OUTCOMES,
+         "examination": EXAMINATIONS, "disposal_state": DISPOSAL_STATES, "hold_scope": HOLD_SCOPES,
+         "arrival_source": ARRIVAL_SOURCES, "move_purpose": MOVE_PURPOSES}
 
 DEFAULT_TIMEZONE = "Europe/London"
 

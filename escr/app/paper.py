@@ -350,7 +350,40 @@ def volume_dict(v: PaperVolume) -> dict[str, Any]:
 
 
 def incident_dict(i: PaperIncident) -> dict[str, Any]:
-    return {"id": i.id, "volume_id": i.volume_id, "kind": i.kind, "reported_by": i.reported_by,
+    return {"id": i.id, "volume_id": i.volume_id, "child_id": i.child_id, "kind": i.kind, "reported_by": i.reported_by,
             "reported_at": i.reported_at.isoformat(), "notified": i.notified,
             "follow_ups": [{"note": f.note, "by": f.by, "at": f.at.isoformat()} for f in i.follow_ups],
             "closed_at": i.closed_at.isoformat() if i.closed_at else None, "outcome": i.outcome}
+
+
+def move_dict(m: PaperMove) -> dict[str, Any]:
+    return {"move_id": m.id, "paper_ref": m.paper_ref, "sender": m.sender, "recipient": m.recipient,
+            "purpose": m.purpose, "authorised_by": m.authorised_by, "recorded_by": m.recorded_by,
+            "due_back": m.due_back.isoformat() if m.due_back else None, "moved_at": m.moved_at.isoformat(),
+            "confirmed_by": m.confirmed_by, "confirmed_at": m.confirmed_at.isoformat() if m.confirmed_at else None}
+
+
+def volume_detail(session: Session, principal: Principal, volume_id: str) -> dict[str, Any]:
+    """One volume or original: where it is, every move it made, its incidents (open and closed),
+    and the scanned documents whose paper came from it."""
+    if principal.role not in KEEPERS + (Role.CASEWORKER,):
+        raise AccessDenied(f"the {principal.role} role does not handle paper files", code="role_forbidden")
+    vol = _volume(session, volume_id)
+    child_grant(session, principal, vol.child_id)
+    incidents = session.scalars(select(PaperIncident).where(PaperIncident.volume_id == vol.id)
+                                .order_by(PaperIncident.id.desc())).all()
+    docs = session.scalars(select(DocumentVolume.document_id).where(DocumentVolume.volume_id == vol.id)
+                           .order_by(DocumentVolume.document_id)).all()
+    return {**volume_dict(vol), "child_id": vol.child_id, "created_by": vol.created_by,
+            "created_at": vol.created_at.isoformat(),
+            "moves": [move_dict(m) for m in custody.custody(session, vol.id)],
+            "incidents": [{**incident_dict(i), "description": i.description} for i in incidents],
+            "documents": list(docs)}
+
+
+def open_incidents(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """Every open missing-or-stolen incident, for the paper page of those who keep the files."""
+    _keeper(principal)
+    rows = session.scalars(select(PaperIncident).where(PaperIncident.closed_at.is_(None))
+                           .order_by(PaperIncident.reported_at)).all()
+    return [incident_dict(i) for i in rows]

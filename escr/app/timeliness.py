@@ -195,3 +195,12 @@ def report_csv(rows: list[TeamMonth]) -> str:
 
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
+
+
+def recent_arrivals(session: Session, principal: Principal, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The arrival dates recorded last, newest first (so an officer sees what they entered)."""
+    if principal.role not in READERS:
+        raise AccessDenied(f"the {principal.role} role reads no arrival dates", code="role_forbidden")
+    rows = session.scalars(select(PaperArrival).order_by(PaperArrival.recorded_at.desc()).limit(limit))
+    return [{"ref": r.ref, "arrived_on": r.arrived_on.isoformat(), "source": r.source, "recorded_by": r.recorded_by,
+             "recorded_at": r.recorded_at.isoformat()} for r in rows]

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from escr.app import access, accounts, auditing, homes, labels
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
+from escr.app.keeping import Keeping
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError
 from escr.web.auth import authenticate, current_principal, end_session, services_of, start_session
@@ -32,6 +33,7 @@ NAV: list[tuple[str, str, Can | None]] = [
     ("/queue", "Work queue", None),
     ("/children", "Find a child", Can.FIND_CHILDREN),
     ("/search", "Search documents", None),
+    ("/paper/files", "Paper files", None),
     ("/access-log", "Access log", Can.AUDIT),
     ("/integrity", "Integrity", Can.AUDIT),
     ("/audit/casefiles", "Case-file audits", Can.AUDIT),
@@ -51,6 +53,8 @@ def _nav(principal: Principal | None) -> list[tuple[str, str]]:
         if href == "/queue" and not ({Can.INTAKE, Can.VERIFY} & CAPABILITIES[principal.role]):
             continue
         if href == "/search" and principal.role is Role.ADMINISTRATOR:
+            continue
+        if href == "/paper/files" and principal.role not in (Role.BUSINESS_SUPPORT, Role.TEAM_MANAGER, Role.AUDITOR):
             continue
         if need is None or principal.can(need):
             items.append((href, label))
@@ -186,8 +190,10 @@ def child_record(request: Request, o: Ops, child_id: str, type: str = "", since:
                           until=parse_date(until, "until"), offset=_paging(request, offset)[0],
                           limit=_paging(request, offset)[1])
     workers = o.team_workers(child_id) if o.p.can(Can.ALLOCATE) else []
+    keeping = Keeping(services_of(request), o.p)  # issue 19: status history, paper file, examinations
     return render(request, "child.html", **data, filters={"type": type, "since": since, "until": until},
-                  doc_type_choices=o.doc_types(), workers=workers,
+                  doc_type_choices=o.doc_types(), workers=workers, kept=keeping.child_sections(child_id),
+                  may=keeping.may(),
                   page_url=lambda off: _url(f"/children/{child_id}", type=type, since=since, until=until, offset=off))
 
 
