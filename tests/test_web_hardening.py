@@ -131,3 +131,77 @@ def test_the_api_takes_searches_in_the_body_too(as_user):
         hits = manager.post(path, json={"q": "bruising"}).json()
         assert hits["total"] > 0 and all("bruising" in h["snippet"].lower() for h in hits["items"])
     assert manager.post("/api/v1/search", json={"q": "a\x00b"}).json()["error"]["code"] == "nul_character"
+
+
+# --- break-glass, allocation and corrections do not tell which child ids exist -------------------
+# These change the module's world (break-glass opens CD654321 to cw.north), so they come last.
+
+
+def _same(real, missing, real_id: str, missing_id: str) -> None:
+    """Two answers a user cannot tell apart, once the ids they typed are set aside."""
+    def shape(answer, child_id):  # type: ignore[no-untyped-def]
+        body = answer.json()
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k not in ("id", "started_at", "expires_at")}
+        return answer.status_code, str(body).replace(child_id, "?")
+    assert shape(real, real_id) == shape(missing, missing_id)
+
+
+def test_a_team_manager_cannot_tell_whether_a_child_id_exists_by_allocating_it(as_user):
+    manager = as_user("tm.north")  # CD654321 is a south child; ZZ999999 is nobody
+    real = manager.put("/api/v1/children/CD654321/allocation", json={"username": "cw.north"})
+    missing = manager.put("/api/v1/children/ZZ999999/allocation", json={"username": "cw.north"})
+    assert real.status_code == 403
+    _same(real, missing, "CD654321", "ZZ999999")
+    assert as_user("admin").put("/api/v1/children/ZZ999999/allocation",
+                                json={"username": "cw.north"}).status_code == 404  # the whole index is theirs
+
+
+def test_a_correction_to_an_unknown_child_is_accepted_like_any_and_stopped_at_approval(world, as_user):
+    from escr.app import accounts
+    from escr.record.events import Actor
+
+    with world.services.db.session() as session:  # the south team's manager, to decide
+        accounts.add_user(session, "tm.south", role="team_manager", actor=Actor(kind="user", name="setup"),
+                          display_name="Tm South", teams=("south",), third_party=False, password="x" * 16)
+    worker, doc = as_user("cw.south"), world.docs["south"]
+    reason = "Filed to the wrong child: the letter is about another boy."
+    asked = worker.post(f"/api/v1/documents/{doc}/corrections", json={"reason": reason, "children": ["ZZ999999"]})
+    assert asked.status_code == 201 and asked.json()["status"] == "pending"
+    # While it waits, another try answers the same for a real child and for nobody.
+    real = worker.post(f"/api/v1/documents/{doc}/corrections", json={"reason": reason, "children": ["AB123456"]})
+    missing = worker.post(f"/api/v1/documents/{doc}/corrections", json={"reason": reason, "children": ["ZZ888888"]})
+    assert real.status_code == 409
+    _same(real, missing, "AB123456", "ZZ888888")
+    # The second person is told, and the document stays where it was.
+    manager = as_user("tm.south")
+    approve = manager.post(f"/api/v1/corrections/{asked.json()['id']}/approve", json={"note": ""})
+    assert approve.status_code == 409 and "ZZ999999" in approve.json()["error"]["message"]
+    assert "not in the child index" in approve.json()["error"]["message"]
+    assert worker.get(f"/api/v1/documents/{doc}").json()["children"] == ["CD654321"]
+    refused = manager.post(f"/api/v1/corrections/{asked.json()['id']}/refuse", json={"reason": "No such child id."})
+    assert refused.status_code == 200
+
+
+def test_break_glass_to_an_id_not_in_the_index_answers_and_is_listed_as_for_a_real_child(app, as_user):
+    worker, reason = as_user("cw.north"), {"reason": "Duty call at night: a child said to be at risk."}
+    real = worker.post("/api/v1/children/CD654321/break-glass", json=reason)
+    missing = worker.post("/api/v1/children/ZZ999999/break-glass", json=reason)
+    assert real.status_code == 201
+    _same(real, missing, "CD654321", "ZZ999999")
+    mine = worker.get("/api/v1/break-glass").json()["items"]
+    assert [g["child_id"] for g in mine][:2] == ["ZZ999999", "CD654321"]
+    assert [sorted(g) for g in mine[:2]] == [sorted(mine[0])] * 2  # the same fields for both
+    # On the web page too: both listed alike, both waiting for review.
+    browser = signed_in(app, "cw.north")
+    page = browser.get("/break-glass").text
+    assert page.count("Waiting for review") >= 2 and "ZZ999999" in page and "CD654321" in page
+    # Only after the break-glass (logged, waiting for review) does the record say the id is unknown.
+    assert worker.get("/api/v1/children/ZZ999999").json()["error"]["code"] == "not_found"
+    assert worker.get("/api/v1/children/CD654321").status_code == 200
+    # The reviewer sees which ids were not in the index: a probe or a typo, to ask about.
+    reviews = as_user("aud.one").get("/api/v1/break-glass/reviews").json()["items"]
+    flags = {g["child_id"]: g["in_index"] for g in reviews if g["user"] == "cw.north"}
+    assert flags == {"ZZ999999": False, "CD654321": True}
+    review_page = signed_in(app, "aud.one").get("/break-glass/reviews").text
+    assert review_page.count("Not in the child index") == 1

@@ -214,6 +214,9 @@ def child_grant(session: Session, principal: Principal, child_id: str) -> tuple[
     # Need-to-know: the same answer for a child this person may not see and for no child at all,
     # so the record cannot be used to find out which child ids exist.
     grant = need_to_know(session, principal, child) if child is not None else None
+    if child is None and _active_break_glass(session, principal, child_id) is not None:
+        # Only after a break-glass for this id (logged, waiting for review) is its absence told.
+        raise NotFound(f"no child {child_id} in the child index")
     if child is None or grant is None:
         raise AccessDenied(f"child {child_id} is not in your teams or allocated to you; "
                            "use break-glass with a reason if you must see the record now", code="not_your_team")
@@ -466,10 +469,12 @@ def break_glass(session: Session, principal: Principal, child_id: str, reason: s
     """Open one child's record outside the rules for a while; logged and flagged for review."""
     require(principal, Can.BREAK_GLASS)
     reason = _reason(reason, "the reason for break-glass access")
+    if not child_id or len(child_id) > 64:
+        raise InvalidState("give the child's id (at most 64 characters)", code="validation_failed")
     child = session.get(Child, child_id)
-    if child is None:
-        raise NotFound(f"no child {child_id} in the child index")
-    existing = need_to_know(session, principal, child)
+    # An id that is not in the index is recorded and answered exactly as a real one: asking
+    # cannot tell anyone which ids exist, and every try waits in the reviewers' queue (marked).
+    existing = need_to_know(session, principal, child) if child is not None else None
     if existing is not None and existing.basis != "break_glass":
         raise InvalidState(f"you already have access to child {child_id}; break-glass is not needed",
                            code="already_allowed")

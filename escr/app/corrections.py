@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr.app import access
-from escr.app.access import AccessDenied, Can, Principal, require
+from escr.app.access import AccessDenied, Can, Principal, Role, require
 from escr.app.verification import (
     MIN_REASON_CHARS,
     VERIFIED,
@@ -76,12 +76,21 @@ def request_correction(
     if doc.state != VERIFIED:
         raise InvalidState(f"document {doc.id} is {doc.state}: before verification it is re-indexed, not corrected")
     reason = _reason(reason, "the reason for the correction")
+    pending = session.scalars(select(CorrectionRequest).where(CorrectionRequest.document_id == doc.id,
+                                                              CorrectionRequest.status == PENDING)).first()
+    if pending is not None:
+        raise InvalidState(f"correction {pending.id} of document {doc.id} is already waiting for approval",
+                           code="already_exists")
     changes: dict[str, Any] = {}
     if child_ids is not None:
         wanted = list(dict.fromkeys(c.strip() for c in child_ids if c and c.strip()))
+        if not wanted or any(len(c) > 64 for c in wanted):
+            raise InvalidState("give the ids of the children the document belongs to", code="validation_failed")
+        # Only those who may browse the whole index are told here that an id is not in it; for
+        # anyone else that would say which ids exist, so the approver is told instead.
         missing = [c for c in wanted if session.get(Child, c) is None]
-        if missing or not wanted:
-            raise NotFound(f"children not in the child index: {', '.join(missing) or '(none given)'}")
+        if missing and principal.role in (Role.BUSINESS_SUPPORT, Role.AUDITOR):
+            raise NotFound(f"children not in the child index: {', '.join(missing)}")
         if sorted(wanted) != sorted(c.child_id for c in doc.children):
             changes["children"] = wanted
     if doc_type is not None and doc_type != doc.doc_type:
@@ -93,11 +102,6 @@ def request_correction(
     if not changes:
         raise InvalidState("the correction changes nothing: give other children, another type or another date",
                            code="validation_failed")
-    pending = session.scalars(select(CorrectionRequest).where(CorrectionRequest.document_id == doc.id,
-                                                              CorrectionRequest.status == PENDING)).first()
-    if pending is not None:
-        raise InvalidState(f"correction {pending.id} of document {doc.id} is already waiting for approval",
-                           code="already_exists")
     changes["before"] = _state_of(doc)
     row = CorrectionRequest(document_id=doc.id, status=PENDING, reason=reason, changes=changes,
                             requested_by=principal.username, requested_at=now(), misfiling=[])
@@ -166,6 +170,10 @@ def approve_correction(
     added: list[str] = []
     if "children" in changes:
         wanted = list(changes["children"])
+        missing = [c for c in wanted if session.get(Child, c) is None]
+        if missing:
+            raise InvalidState(f"children not in the child index: {', '.join(missing)}; refuse this correction "
+                               "and say so, or ask for the child to be added to the index first")
         gone = [link for link in doc.children if link.child_id not in wanted]
         row.misfiling = misfiling_record(session, doc, gone)
         removed, added = relink(session, doc, wanted, user=principal.username, reason="corrected", stamp=stamp)

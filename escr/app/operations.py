@@ -658,7 +658,13 @@ class Operations:
                 stmt = stmt.where(BreakGlass.reviewed_at.is_(None))
             total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             rows = session.execute(stmt.order_by(BreakGlass.id.desc()).offset(offset).limit(limit)).all()
-            return PageOf([glass_dict(g, name) for g, name in rows], offset, limit, total)
+            items = [glass_dict(g, name) for g, name in rows]
+            if everyone:  # reviewers are told which ids were not in the index (a probe, or a typo)
+                known = set(session.scalars(select(Child.child_id).where(
+                    Child.child_id.in_({g["child_id"] for g in items}))))
+                for g in items:
+                    g["in_index"] = g["child_id"] in known
+            return PageOf(items, offset, limit, total)
 
     def review_break_glass(self, glass_id: int, outcome: str, note: str) -> None:
         with self.db.session() as session:
@@ -744,15 +750,17 @@ class Operations:
         require(self.p, Can.ALLOCATE)
         with self.db.session() as session:
             child = session.get(Child, child_id)
-            if child is None:
-                raise NotFound(f"no child {child_id} in the child index")
             if self.p.role is Role.TEAM_MANAGER:
-                if child.team not in self.p.teams:
+                # The same answer for another team's child and for an id not in the index, so a
+                # team manager cannot tell which ids exist.
+                if child is None or child.team not in self.p.teams:
                     raise AccessDenied(f"child {child_id} is not in your teams", code="not_your_team")
                 if username:
                     worker = accounts.get_user(session, username)
                     if not {m.team_code for m in worker.memberships} & set(self.p.teams):
                         raise AccessDenied(f"{worker.username} is not in your teams", code="not_your_team")
+            elif child is None:
+                raise NotFound(f"no child {child_id} in the child index")
             accounts.allocate(session, child_id, username or None, actor=self.p.actor)
 
     def team_workers(self, child_id: str) -> list[str]:
