@@ -96,11 +96,21 @@ def test_business_support_start_on_the_intake_with_each_file_s_stage_and_pages(a
     work.mkdir(parents=True)
     (work / "progress.json").write_text(json.dumps({"stage": "read_pages", "pages_done": 3, "pages_total": 12}))
     try:
-        html = client_for(app, "bs.jones").get("/").text
+        bs = client_for(app, "bs.jones")
+        html = bs.get("/").text
         assert "<h1>Intake</h1>" in html and "in-progress.pdf" in html
         assert "Reading the pages" in html and "3 of 12 pages" in html
-        assert '<meta http-equiv="refresh" content="5">' in html and 'href="/">Refresh now' in html
+        # Without JavaScript the page refreshes itself; with it, the part below is fetched again.
+        assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
+        assert 'href="/">Refresh now' in html and 'data-src="/intake/processing"' in html
         assert "waiting for indexing" in html and "oldest waiting" in html
+        (work / "progress.json").write_text(json.dumps({"stage": "build_reading_copies", "pages_done": 12,
+                                                        "pages_total": 12}))
+        part = bs.get("/intake/processing")
+        assert part.status_code == 200 and "<html" not in part.text
+        assert "Making reading copies" in part.text and "12 of 12 pages" in part.text
+        assert "BST" in part.text or "GMT" in part.text  # "As of" in local time with the zone
+        assert client_for(app, "cw.north").get("/intake/processing").status_code == 403
     finally:
         shutil.rmtree(world.settings.processing_dir / claim.claim_id, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
@@ -154,3 +164,19 @@ def test_break_glass_from_a_search_by_name_and_date_of_birth_keeping_what_was_ty
     opened = north.post("/break-glass", data={"child_id": "CD654321", "reason": "Duty call: police at the door",
                                               "csrf_token": token}, follow_redirects=True)
     assert "under break-glass access" in opened.text and ("BST" in opened.text or "GMT" in opened.text)
+
+
+def test_business_support_see_throughput_and_queue_ages_as_charts_and_as_tables(app, world):
+    import re
+    from html import unescape
+
+    html = client_for(app, "bs.jones").get("/").text
+    charts = re.findall(r'<svg class="chart" role="img" aria-labelledby="([a-z-]+)".*?</svg>', html, re.S)
+    assert charts == ["throughput-title", "ages-title"]  # two charts drawn on the server, each titled
+    assert "Documents filed and verified each day" in html and "<script" not in html.split("<main")[1]
+    # The numbers as tables: today's row counts the documents the world filed today.
+    rows = re.findall(r'<tr><td data-label="Day">([^<]+)</td><td data-label="Documents filed">(\d+)</td>', html)
+    assert len(rows) == 14 and int(rows[-1][1]) >= len(world.docs)
+    assert re.match(r"\d{1,2} [A-Z][a-z]+ \d{4}$", rows[-1][0])  # 5 December 2026
+    ages = re.search(r'Waiting for verification</a></td><td data-label="Under a day">(\d+)</td>', unescape(html))
+    assert ages and int(ages.group(1)) >= 1

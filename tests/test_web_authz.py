@@ -274,6 +274,7 @@ def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[s
         ("POST", "/corrections/999999/refuse", {"data": {"reason": "it was filed right"}},
          {"business_support", "team_manager"}, "role_forbidden"),
         ("GET", "/intake", {}, {"business_support"}, "role_forbidden"),
+        ("GET", "/intake/processing", {}, {"business_support"}, "role_forbidden"),
         ("GET", "/queue", {}, {"business_support", "team_manager"}, "role_forbidden"),
         ("POST", "/quarantine/no-such-claim/retry", {}, {"business_support"}, "role_forbidden"),
         ("POST", "/quarantine/no-such-claim/discard", {"data": {"reason": "blank test page scanned"}},

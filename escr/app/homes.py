@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -21,6 +22,7 @@ from escr.app.verification import OUT_OF_RECORD
 from escr.record.events import AccessEvent, record
 from escr.record.models import (
     ApiToken,
+    Batch,
     BreakGlass,
     ChainAnchor,
     Child,
@@ -35,6 +37,8 @@ from escr.record.models import (
 )
 from escr.services import Services
 
+THROUGHPUT_DAYS = 14  # the intake home's throughput chart: the last fortnight, day by day
+AGE_BUCKETS = (("Under a day", 1), ("1 to 3 days", 3), ("3 to 7 days", 7), ("Over a week", None))
 CASELOAD_CAP = 500  # a team's children shown on one home; a larger team is found by search
 PROGRESS_FILE = "progress.json"  # written by the intake pipeline in each claim's work folder
 
@@ -149,7 +153,7 @@ class Homes:
         """Each file being processed with its stage and pages done of total; the queues with their
         counts and the age of their oldest item; the quarantine."""
         ops = Operations(self.services, self.p)
-        processing = [{**item, **self.progress(item["claim_id"])} for item in ops.processing()]
+        now_processing = self.processing()
         with self.db.session() as session:
             stmt = select(Document.state, func.count(), func.min(Document.created_at)) \
                 .where(Document.state.in_([*QUEUE_STATES, "rejected"]))
@@ -161,8 +165,55 @@ class Homes:
                    "oldest": _iso(found.get(s, (0, None))[1])} for s in (*QUEUE_STATES, "rejected")]
         quarantine = ops.quarantine_entries()
         oldest_q = min((q["quarantined_at"] for q in quarantine if q.get("quarantined_at")), default=None)
-        return {"processing": processing, "queues": queues, "quarantined": len(quarantine),
-                "quarantine_oldest": oldest_q}
+        return {**now_processing, "queues": queues, "quarantined": len(quarantine),
+                "quarantine_oldest": oldest_q, "throughput": self.throughput(), "queue_ages": self.queue_ages()}
+
+    def throughput(self, days: int = THROUGHPUT_DAYS, today: date | None = None) -> list[dict[str, Any]]:
+        """Per local day of the last `days`: documents and pages filed, and documents verified."""
+        require(self.p, Can.INTAKE)
+        zone = ZoneInfo(self.settings.web.timezone)
+        today = today or datetime.now(zone).date()
+        first = today - timedelta(days=days - 1)
+        start = datetime.combine(first, datetime.min.time(), zone).astimezone(UTC)
+        per_day = {first + timedelta(days=n): {"filed": 0, "pages": 0, "verified": 0} for n in range(days)}
+
+        def local_day(moment: datetime | None) -> date | None:
+            return None if moment is None else (_utc(moment) or moment).astimezone(zone).date()
+
+        with self.db.session() as session:
+            for filed_at, pages in session.execute(
+                    select(Batch.filed_at, Document.page_count).join(Batch, Batch.id == Document.batch_id)
+                    .where(Batch.filed_at >= start)):
+                if (day := local_day(filed_at)) in per_day:
+                    per_day[day]["filed"] += 1
+                    per_day[day]["pages"] += pages or 0
+            for (verified_at,) in session.execute(select(Document.verified_at).where(Document.verified_at >= start)):
+                if (day := local_day(verified_at)) in per_day:
+                    per_day[day]["verified"] += 1
+        return [{"day": day.isoformat(), **counts} for day, counts in per_day.items()]
+
+    def queue_ages(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Per queue, how many items have waited under a day, 1-3 days, 3-7 days and over a week."""
+        require(self.p, Can.INTAKE)
+        now = now or datetime.now(UTC)
+        rows: dict[str, list[int]] = {s: [0] * len(AGE_BUCKETS) for s in (*QUEUE_STATES, "rejected")}
+        with self.db.session() as session:
+            stmt = select(Document.state, Document.created_at).where(Document.state.in_(list(rows)))
+            if (openable := access.queue_condition(self.p)) is not None:
+                stmt = stmt.where(openable)
+            for state, created in session.execute(stmt):
+                waited = (now - (_utc(created) or now)).total_seconds() / 86400
+                bucket = next(n for n, (_, limit) in enumerate(AGE_BUCKETS) if limit is None or waited < limit)
+                rows[state][bucket] += 1
+        return [{"state": s, "label": labels.label(s, "document_state"),
+                 "ages": {name: counts[n] for n, (name, _) in enumerate(AGE_BUCKETS)}} for s, counts in rows.items()]
+
+    def processing(self) -> dict[str, Any]:
+        """The files being processed now, each with its stage and pages done of total, and when
+        this was read (the intake home fetches this part again every few seconds)."""
+        ops = Operations(self.services, self.p)
+        return {"processing": [{**item, **self.progress(item["claim_id"])} for item in ops.processing()],
+                "as_of": datetime.now(UTC).isoformat()}
 
     def progress(self, claim_id: str) -> dict[str, Any]:
         """What the pipeline last said of a claim: stage (in words) and pages done of total."""

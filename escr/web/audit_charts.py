@@ -21,11 +21,18 @@ PALETTE = ("#1d70b8", "#d4351c", "#f47738", "#00703c", "#505a5f")
 def stacked_bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[int]]], *,
                  width: int = 720, height: int = 300) -> str:
     """A stacked bar chart as inline SVG markup (role img, titled) for a template to place."""
+    return bars(title, categories, series, width=width, height=height)
+
+
+def bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[int]]], *,
+         stacked: bool = True, ident: str = "chart-title", width: int = 720, height: int = 300) -> str:
+    """Bars stacked, or side by side (stacked=False), as inline SVG markup; `ident` is the id of
+    the chart's title, distinct for each chart of a page."""
     drawing = Drawing(width, height)
     chart = VerticalBarChart()
     chart.x, chart.y, chart.width, chart.height = 48, 80, width - 64, height - 96
     chart.data = [list(values) or [0] for _, values in series] or [[0]]
-    chart.categoryAxis.style = "stacked"
+    chart.categoryAxis.style = "stacked" if stacked else "parallel"
     chart.categoryAxis.categoryNames = list(categories) or [""]
     chart.categoryAxis.labels.fontName = chart.valueAxis.labels.fontName = "Helvetica"
     chart.categoryAxis.labels.fontSize = 11
@@ -33,7 +40,8 @@ def stacked_bars(title: str, categories: Sequence[str], series: Sequence[tuple[s
     chart.categoryAxis.labels.angle = 0 if len(categories) <= 16 else 90
     chart.categoryAxis.labels.boxAnchor = "n" if len(categories) <= 16 else "e"
     chart.valueAxis.valueMin = 0
-    top = max((sum(v) for v in zip(*[values for _, values in series], strict=True)), default=0) if series else 0
+    top = max((sum(v) if stacked else max(v) for v in zip(*[values for _, values in series], strict=True)),
+              default=0) if series else 0
     chart.valueAxis.valueMax = max(4, top)
     chart.valueAxis.valueStep = max(1, round(chart.valueAxis.valueMax / 4))
     chart.barSpacing = 1
@@ -51,7 +59,7 @@ def stacked_bars(title: str, categories: Sequence[str], series: Sequence[tuple[s
     drawing.add(legend)
     svg = renderSVG.drawToString(drawing)
     svg = svg[svg.index("<svg"):]  # no XML prolog or DOCTYPE inside an HTML page
-    svg = re.sub(r'<svg width="\d+" height="\d+"', '<svg class="chart" role="img" aria-labelledby="chart-title"', svg,
+    svg = re.sub(r'<svg width="\d+" height="\d+"', f'<svg class="chart" role="img" aria-labelledby="{ident}"', svg,
                  count=1)
-    svg = svg.replace("<title>...</title>", f'<title id="chart-title">{escape(title)}</title>', 1)
+    svg = svg.replace("<title>...</title>", f'<title id="{ident}">{escape(title)}</title>', 1)
     return svg.replace("<desc>...</desc>", "<desc>The same numbers are in the table below the chart.</desc>", 1)

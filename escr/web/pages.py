@@ -8,6 +8,7 @@ on the answer to the POST itself, once, and never put in the session cookie.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.keeping import Keeping
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError
+from escr.web.audit_charts import bars
 from escr.web.auth import authenticate, current_principal, end_session, services_of, start_session
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
 
@@ -154,8 +156,32 @@ def home(request: Request, principal: Annotated[Principal, Depends(current_princ
     if kind == "none":
         return back(HOME.get(principal.role, "/account"))
     data = getattr(homes.Homes(services, principal), kind)()
-    refresh = services.settings.web.intake_refresh_seconds if kind == "intake" and data["processing"] else None
-    return render(request, f"home_{kind}.html", data=data, refresh=refresh)
+    if kind != "intake":
+        return render(request, f"home_{kind}.html", data=data)
+    every = services.settings.web.intake_refresh_seconds
+    return render(request, "home_intake.html", data=data, refresh=every if data["processing"] else None,
+                  poll_seconds=every, charts=_intake_charts(data["throughput"], data["queue_ages"]))
+
+
+def _intake_charts(throughput: list[dict[str, Any]], queue_ages: list[dict[str, Any]]) -> dict[str, str]:
+    """The intake home's charts: the last fortnight's throughput and how long the queues waited."""
+    days = [f"{(d := date.fromisoformat(t['day'])).day} {d:%b}" for t in throughput]
+    buckets = list(queue_ages[0]["ages"]) if queue_ages else []
+    return {"throughput": bars(f"Documents filed and verified each day, {labels.uk_date(throughput[0]['day'])} to "
+                               f"{labels.uk_date(throughput[-1]['day'])}", days,
+                               [("Documents filed", [t["filed"] for t in throughput]),
+                                ("Documents verified", [t["verified"] for t in throughput])],
+                               stacked=False, ident="throughput-title"),
+            "queue_ages": bars("Documents waiting in each queue, by how long they have waited",
+                               [q["label"].split(":")[0] for q in queue_ages],
+                               [(b, [q["ages"][b] for q in queue_ages]) for b in buckets], ident="ages-title")}
+
+
+@router.get("/intake/processing")
+def intake_processing(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Response:
+    """The intake home's "Being processed now" part alone, which its script fetches every few seconds."""
+    data = homes.Homes(services_of(request), principal).processing()
+    return render(request, "_intake_processing.html", data=data)
 
 
 # --- finding a child and reading the record ---------------------------------------------------
