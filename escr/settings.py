@@ -109,6 +109,7 @@ class WebSettings(BaseModel):
     intake_refresh_seconds: int = Field(default=5, ge=1)  # the intake home reloads itself while files are read
     thumbnail_dpi: int = 30
     page_image_dpi: int = 80
+    viewer_dpi: int = 150  # the document viewer's page: an A4 page 1240 px wide, sharp at 200 % zoom on a laptop
     discarded_keep_days: int = 365  # a discarded quarantined file is kept at least this long
     # Who may read /healthz, /metrics and the OpenAPI description (/api/v1/openapi.json):
     # "open" anyone, "localhost" only clients on this machine (a reverse proxy on the same machine

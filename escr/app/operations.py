@@ -314,8 +314,10 @@ class Operations:
             media = doc.batch.media_type if original else "application/pdf"
         return stream, name, media
 
-    def page_image(self, doc_id: str, page: int, *, large: bool) -> Path:
-        dpi = self.settings.web.page_image_dpi if large else self.settings.web.thumbnail_dpi
+    def page_image(self, doc_id: str, page: int, *, large: bool, view: bool = False) -> Path:
+        """A page as a PNG: a thumbnail, `large` (indexing and verification) or `view` (the viewer)."""
+        web = self.settings.web
+        dpi = web.viewer_dpi if view else web.page_image_dpi if large else web.thumbnail_dpi
         with self._logged_refusal("view", document_id=doc_id), self.db.session() as session:
             doc = self._document(session, doc_id)
             grant = access.document_grant(session, self.p, doc, content=True)

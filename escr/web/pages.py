@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from escr.app import access, accounts, auditing, homes, labels
+from escr.app import access, accounts, auditing, homes, labels, reading
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.keeping import Keeping
 from escr.app.operations import Operations, parse_date
@@ -289,6 +289,27 @@ def document(request: Request, o: Ops, doc_id: str) -> Response:
                   doc_type_choices=o.doc_types())
 
 
+@router.get("/documents/{doc_id}/view")
+def viewer(request: Request, principal: Annotated[Principal, Depends(current_principal)], doc_id: str,
+           page: int | None = None, zoom: int | None = None) -> Response:
+    """The document's pages in the app (escr.app.reading): one page at a readable size, zoom,
+    previous and next, thumbnails; plain links and images, so it needs no script."""
+    data = reading.Reader(services_of(request), principal).viewer(doc_id, page, zoom=zoom)
+    return render(request, "viewer.html", **data)
+
+
+@router.post("/documents/{doc_id}/view")
+def viewer_search(request: Request, principal: Annotated[Principal, Depends(current_principal)], doc_id: str,
+                  q: Annotated[str, Form()] = "", page: Annotated[str, Form()] = "",
+                  zoom: Annotated[str, Form()] = "") -> Response:
+    """The viewer with the words searched for marked on the page: posted, so the words stay out
+    of the URL (and of the browser's history), as every search's do."""
+    data = reading.Reader(services_of(request), principal).viewer(
+        doc_id, int(page) if page.strip().isdigit() else None, query=q,
+        zoom=int(zoom) if zoom.strip().isdigit() else None)
+    return render(request, "viewer.html", **data)
+
+
 @router.post("/documents/{doc_id}/third-party")
 def third_party(request: Request, o: Ops, doc_id: str, third_party: Annotated[str, Form()],
                 reason: Annotated[str, Form()]) -> Response:
@@ -353,7 +374,7 @@ def _chunks(stream: Any, size: int = 1 << 16):  # type: ignore[no-untyped-def]
 
 @router.get("/documents/{doc_id}/pages/{page}.png")
 def page_image(o: Ops, doc_id: str, page: int, size: str = "thumb") -> Response:
-    return FileResponse(o.page_image(doc_id, page, large=size == "large"), media_type="image/png")
+    return FileResponse(o.page_image(doc_id, page, large=size == "large", view=size == "view"), media_type="image/png")
 
 
 @router.get("/documents/{doc_id}/provenance")

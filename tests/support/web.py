@@ -163,3 +163,25 @@ def token_clients(app: FastAPI, world: World) -> Callable[[str], TestClient]:
         return clients[name]
 
     return client
+
+
+def file_document(world: World, pytestconfig: pytest.Config, name: str, *, child_id: str, doc_type: str,
+                  pages: list[list[str]], sheet: str, verify_by: str | None = None) -> str:
+    """One more document of several pages, behind its cover sheet, filed by the real pipeline
+    (and verified by `verify_by`); returns its id and keeps it in `world.docs[name]`."""
+    root = world.home or Path(".")
+    scan = write_pdf([coversheet_page(CoverSheet(sheet, (child_id,), doc_type, len(pages))),
+                      *(page(lines) for lines in pages)], root / f"{name}.pdf")
+    patch = install_ocr_cache(pytestconfig)
+    try:
+        result = intake.run(claim_copy(scan, world.settings.processing_dir, operator=SCANNER, device="mfd-1"),
+                            world.services)
+    finally:
+        patch.undo()
+    assert result.status == "filed", result
+    doc_id = str(result.documents[0]["id"])
+    if verify_by:
+        with world.services.db.session() as session:
+            verify_document(session, doc_id, user=verify_by)
+    world.docs[name] = doc_id
+    return doc_id

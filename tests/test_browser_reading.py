@@ -1,0 +1,97 @@
+"""The caseworker's journey in Chromium, with scripts on: home (the caseload), the child's
+chronology, a document opened in the viewer in one click, the next page by the keyboard, and a
+word searched for marked on the page image; at laptop and phone widths, with no sideways
+scrolling and no serious axe-core finding on any page on the way. Screenshots of each step go
+to the test's temporary directory (and to ESCR_TEST_SCREENSHOTS, when set)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.support.web import file_document
+from tests.test_browser import (  # noqa: F401  (fixtures shared with the other browser tests)
+    LAPTOP,
+    PHONE,
+    allocate,
+    base_url,
+    browser,
+    serious_axe_findings,
+    sign_in_at,
+    world,
+)
+
+pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Page, expect  # noqa: E402
+
+ASSESSMENT = [["Single assessment", "Date: 4 March 2026", "Child: Amelia Whitfield",
+               "Amelia lives with her mother and her brother."],
+              ["Analysis", "The family support worker visited the home twice.",
+               "Amelia was seen alone and spoke about school."]]
+
+
+@pytest.fixture(scope="module")
+def assessment(world, pytestconfig):  # noqa: F811
+    return file_document(world, pytestconfig, "assessment", child_id="AB123456", doc_type="assessment",
+                         pages=ASSESSMENT, sheet="B-WEB00005", verify_by="tm.north")
+
+
+def check(page: Page, tmp_path_factory, step: str, width: str, problems: list[str]) -> None:
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    wide, window = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    if wide > window:
+        problems.append(f"{step} scrolls sideways at {width}: {wide} px in {window} px")
+    problems.extend(f"{step} at {width}: {finding}" for finding in serious_axe_findings(page))
+    for folder in (tmp_path_factory.getbasetemp() / "screenshots", os.environ.get("ESCR_TEST_SCREENSHOTS")):
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(folder) / f"reading-{step}-{width}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_a_caseworker_reads_a_document_from_the_caseload_to_a_marked_word(
+        browser, base_url, world, assessment, tmp_path_factory, width):  # noqa: F811
+    allocate(world, "AB123456", "cw.north")
+    context, page = sign_in_at(browser, base_url, "cw.north", PHONE if width == "phone" else LAPTOP)
+    problems: list[str] = []
+    try:
+        expect(page.get_by_role("heading", name="Your caseload")).to_be_visible()
+        check(page, tmp_path_factory, "1-home", width, problems)
+        page.get_by_role("link", name="Amelia Rose Whitfield").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Amelia Rose Whitfield")
+        check(page, tmp_path_factory, "2-chronology", width, problems)
+
+        page.get_by_role("link", name="Assessment").first.click()  # one click from the chronology
+        expect(page.get_by_text("Page 1 of 2", exact=True)).to_be_visible()
+        image = page.get_by_role("img", name="Page 1 of 2")
+        expect(image).to_be_visible()
+        assert page.evaluate("i => i.naturalWidth", image.element_handle()) > 600  # readable, not a thumbnail
+        check(page, tmp_path_factory, "3-viewer", width, problems)
+
+        page.locator("body").press("ArrowRight")  # the keyboard turns the page
+        expect(page.get_by_text("Page 2 of 2", exact=True)).to_be_visible()
+        expect(page).to_have_url(re.compile(r"page=2"))
+        page.get_by_role("link", name="← Previous page").click()
+        expect(page.get_by_text("Page 1 of 2", exact=True)).to_be_visible()
+
+        page.get_by_label("Find in this document").fill("visited")
+        page.get_by_role("button", name="Find", exact=True).click()
+        expect(page.get_by_role("status").filter(has_text="visited")).to_contain_text("is on page 2")
+        expect(page.get_by_text("Page 2 of 2", exact=True)).to_be_visible()  # opened at the hit
+        mark = page.locator("svg.hits rect")
+        expect(mark).to_have_count(1)
+        box, sheet = mark.bounding_box(), page.locator(".sheet img").bounding_box()
+        assert box and sheet and box["width"] > 10 and box["height"] > 5
+        assert sheet["y"] < box["y"] < sheet["y"] + sheet["height"] / 2  # on the second line, near the top
+        check(page, tmp_path_factory, "4-found", width, problems)
+
+        page.locator("body").press("+")  # zoom in place; the page scrolls inside its frame, not sideways
+        expect(page.locator(".sheet")).to_have_class(re.compile("zoom-150"))
+        check(page, tmp_path_factory, "5-zoomed", width, problems)
+    finally:
+        context.close()
+        allocate(world, "AB123456", None)
+    assert not problems, "\n".join(problems)
