@@ -29,7 +29,7 @@ from escr.intake.quarantine import list_quarantine
 from escr.record.models import Batch, Document, Event, Page
 from tests.support.cli import cli_env
 from tests.support.intake import free_port
-from tests.support.soak import Proc, WebLoad, drop, escr_env, plan_load, wait_for
+from tests.support.soak import FORGED, HOSTILE_CODES, Proc, WebLoad, drop, escr_env, plan_load, wait_for
 
 pytestmark = [pytest.mark.soak, pytest.mark.ocr,
               # Celery's Redis backend calls a setex that redis-py 8 marks deprecated: not ours to fix.
@@ -81,6 +81,7 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
     arrivals = plan_load(rng, SECONDS, tmp_path)
     tokens = {user: cli_env(services, user, role, teams=teams)["ESCR_TOKEN"] for user, (role, teams) in USERS.items()}
     folder = settings.intake_dir / "bs.jones" / "mfd-soak"
+    elsewhere = tmp_path / "elsewhere"  # files on the server outside the intake folder
 
     # Faults at seeded random moments of the load phase: at least one of each, one a minute when longer.
     rounds = max(1, round(SECONDS / 60))
@@ -117,7 +118,7 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
         for at, kind, arrival in pending:
             time.sleep(max(0.0, start + at - time.monotonic()))
             if arrival is not None:
-                drop(arrival, folder)
+                drop(arrival, folder, elsewhere)
                 continue
             in_flight = sum(1 for p in settings.processing_dir.rglob("*") if p.is_file())
             if kind == "worker":
@@ -149,7 +150,9 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
 
         def settled() -> bool:
             assert watcher.alive(), watcher.log()[-3000:]
-            if any(p.is_file() for p in folder.iterdir()) or any(p.is_file() for p in settings.processing_dir.rglob("*")):
+            # Anything but a folder still waiting: a pipe or a link counts, not only a file.
+            if any(not p.is_dir() for p in folder.iterdir()) or \
+                    any(not p.is_dir() for p in settings.processing_dir.rglob("*")):
                 return False
             with services.db.session() as session:
                 filed = set(session.scalars(select(Batch.sha256)).all())
@@ -187,10 +190,15 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
             reason = quarantined.get(arrival.name)
             assert reason, f"bad file {arrival.name} ({arrival.what}) is not in quarantine"
             assert reason["code"] not in ("duplicate", "internal_error") and reason["reason"], reason
+            assert reason["code"] == HOSTILE_CODES.get(arrival.what, reason["code"]), (arrival.what, reason)
+            if arrival.what == "hard_link":  # the file it pointed at is untouched
+                assert (elsewhere / arrival.name).read_bytes() == arrival.data
         elif arrival.kind == "duplicate":
             reason = quarantined.get(arrival.name)
             assert reason and reason["code"] == "duplicate", f"second copy {arrival.name}: {reason}"
     assert len(quarantined) == sum(a.kind != "good" for a in arrivals), sorted(quarantined)
+    for proc in everyone:  # a line break in a file name forged no log line
+        assert not any(line.startswith(FORGED) for line in proc.log().splitlines()), proc.name
 
     # --- the web answered, failing only while the database connections were being cut ------------
     assert web_figures["failed_outside"] == [], web_figures

@@ -55,7 +55,7 @@ class Arrival:
     data: bytes
     pages: int = 0  # pages in the file (cover sheets included)
     documents: list[int] = field(default_factory=list)  # pages of each document it holds
-    what: str = ""  # for bad files: truncated | random | empty
+    what: str = ""  # for bad files: one of BAD_KINDS
 
     @property
     def sha256(self) -> str:
@@ -84,30 +84,42 @@ def good_scan(n: int, rng: random.Random, folder: Path) -> Arrival:
     return Arrival(0.0, "good", f"scan_{n:04d}.pdf", path.read_bytes(), pages=len(images), documents=documents)
 
 
-BAD_KINDS = ("truncated", "random", "empty")
+# Broken files, and what a hostile share can hold (issue 20): a pipe that would block an intake
+# slot, a hard link to a file elsewhere on the server, a name too long for its quarantine reason
+# file, and a name with a line break that would forge a log line.
+BAD_KINDS = ("truncated", "random", "empty", "pipe", "hard_link", "long_name", "control_name")
+# The quarantine code each hostile entry must be refused with (broken files: any but duplicate).
+HOSTILE_CODES = {"pipe": "not_regular_file", "hard_link": "hardlink", "control_name": "control_characters"}
+FORGED = "ERROR escr forged log line"
 
 
 def bad_file(n: int, rng: random.Random, good: Arrival | None, what: str) -> Arrival:
-    """A truncated PDF (when there is a good one to cut), random bytes, or nothing at all."""
+    """A truncated PDF (when there is a good one to cut), random bytes, nothing at all, or one of
+    the hostile entries (see BAD_KINDS)."""
     if what == "truncated" and good is None:
         what = "random"
+    name = f"bad_{n:04d}.pdf"
     if what == "truncated" and good is not None:
         data = good.data[: len(good.data) // 3]
-    elif what == "random":
+    elif what in ("random", "long_name", "control_name", "hard_link"):
         data = rng.randbytes(rng.randint(200, 20000))
     else:
         data = b""
-    return Arrival(0.0, "bad", f"bad_{n:04d}.pdf", data, what=what)
+    if what == "long_name":  # 248 characters: its ".part" fits in 255, "<name>.reason.json" does not
+        name = f"bad_{n:04d}_" + "x" * 235 + ".pdf"
+    elif what == "control_name":
+        name = f"bad_{n:04d}\n{FORGED}.pdf"
+    return Arrival(0.0, "bad", name, data, what=what)
 
 
 def plan_load(rng: random.Random, seconds: float, folder: Path) -> list[Arrival]:
     """About one file every four seconds: six in ten good, two bad, two a second copy of a good one;
     however short the run, at least three good scans, one bad file of each kind and two copies."""
-    count = max(10, round(seconds / 4))
+    count = max(7 + len(BAD_KINDS), round(seconds / 4))
     arrivals: list[Arrival] = []
     goods: list[Arrival] = []
     bad_count = 0
-    kinds = ["good"] * 3 + ["bad"] * 3 + ["duplicate"] * 2
+    kinds = ["good"] * 3 + ["bad"] * len(BAD_KINDS) + ["duplicate"] * 2
     kinds += [rng.choices(("good", "bad", "duplicate"), (6, 2, 2))[0] for _ in range(count - len(kinds))]
     kinds[1:] = rng.sample(kinds[1:], len(kinds) - 1)  # a good one first, so a duplicate has an original
     for n, kind in enumerate(kinds):
@@ -115,7 +127,7 @@ def plan_load(rng: random.Random, seconds: float, folder: Path) -> list[Arrival]
             arrival = good_scan(n, rng, folder)
             goods.append(arrival)
         elif kind == "bad":
-            what = BAD_KINDS[bad_count % 3] if bad_count < 3 else rng.choice(BAD_KINDS)
+            what = BAD_KINDS[bad_count] if bad_count < len(BAD_KINDS) else rng.choice(BAD_KINDS)
             arrival = bad_file(n, rng, rng.choice(goods) if goods else None, what)
             bad_count += 1
         else:
@@ -127,11 +139,20 @@ def plan_load(rng: random.Random, seconds: float, folder: Path) -> list[Arrival]
     return arrivals
 
 
-def drop(arrival: Arrival, folder: Path) -> None:
-    """Into the operator's folder as a scanner on SMB finishes a file: written aside, then renamed."""
+def drop(arrival: Arrival, folder: Path, elsewhere: Path) -> None:
+    """Into the operator's folder as a scanner on SMB finishes a file: written aside, then renamed.
+    A pipe is made there instead; a hard link points at a file of the same name in `elsewhere`
+    (outside the intake folder), which must be left as it was."""
     folder.mkdir(parents=True, exist_ok=True)
     part = folder / f".{arrival.name}.part"
-    part.write_bytes(arrival.data)
+    if arrival.what == "pipe":
+        os.mkfifo(part)
+    elif arrival.what == "hard_link":
+        elsewhere.mkdir(parents=True, exist_ok=True)
+        (elsewhere / arrival.name).write_bytes(arrival.data)
+        os.link(elsewhere / arrival.name, part)
+    else:
+        part.write_bytes(arrival.data)
     part.rename(folder / arrival.name)
 
 
