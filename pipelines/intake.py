@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from escr.app.scanner_checks import qc_for as scanner_qc
 from escr.app.verification import link_rescan_by_coversheet
-from escr.errors import DatabaseError, EscrError, InputRejected, StorageError
+from escr.errors import DatabaseError, EscrError, InputRejected
 from escr.indexing.matching import MatchResult, match_child
 from escr.indexing.tagging import Tag as TextTag
 from escr.indexing.tagging import tag_text
@@ -44,7 +44,7 @@ from escr.record.children import DbChildLookup
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
 from escr.runtime import metrics
-from escr.runtime.distributed import BrokerUnavailable, LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
+from escr.runtime.distributed import LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
 from escr.services import Services
 from escr.storage.objectstore import StoredObject, content_key, private_dir, sha256_file
 
@@ -524,13 +524,14 @@ def _run_stages(ctx: IntakeContext) -> IntakeResult:
         return IntakeResult(claim.claim_id, "filed", ctx.scan_id, claim.sha256, warnings=["already filed before a restart"])
     except InputRejected as rejection:
         return _quarantine(ctx, rejection)
-    except (StorageError, DatabaseError, BrokerUnavailable) as exc:
+    except EscrError as exc:
+        if not exc.transient:
+            return _quarantine(ctx, InputRejected(exc.code, f"escr could not process this file: {exc.message}",
+                                                  "Check the file opens; retry it from quarantine, or tell the system administrator."))
+        # An outage (storage, database, broker, a file unreadable just now): nothing is wrong with the scan.
         log.error("deferred claim=%s: %s (%s); the file waits in processing/ for a retry",
                   claim.claim_id, exc.code, type(exc.__cause__ or exc).__name__)
         return IntakeResult(claim.claim_id, "deferred", ctx.scan_id, claim.sha256, warnings=[exc.message])
-    except EscrError as exc:
-        return _quarantine(ctx, InputRejected(exc.code, f"escr could not process this file: {exc.message}",
-                                              "Check the file opens; retry it from quarantine, or tell the system administrator."))
     except Exception as exc:  # a bug must not lose the file or stop the watcher
         log.error("internal error on claim=%s: %s\n%s", claim.claim_id, type(exc).__name__,
                   "".join(traceback.format_tb(exc.__traceback__)))

@@ -9,7 +9,7 @@ import pytest
 
 from escr.app import records
 from escr.app.access import AccessDenied
-from escr.errors import InvalidState
+from escr.errors import ValidationFailed
 from escr.record.events import Actor
 from escr.record.models import Document
 from tests.support.records import add_people, file_document
@@ -38,7 +38,7 @@ def test_a_managers_examination_is_recorded_and_shown_on_the_childs_record(peopl
             records.examine(session, p["sw.ahmed"], "AB123456", kind="review", purpose="x", notes="")
         with pytest.raises(AccessDenied):  # not their team
             records.examine(session, p["tm.south"], "AB123456", kind="review", purpose="x", notes="")
-        with pytest.raises(InvalidState):
+        with pytest.raises(ValidationFailed):
             records.examine(session, p["tm.smith"], "AB123456", kind="chat", purpose="x", notes="")
     with services.db.session() as session:
         shown = records.examinations(session, p["sw.ahmed"], "AB123456")
@@ -51,7 +51,7 @@ def test_an_adoption_order_entered_by_a_manager_redates_the_childs_documents(peo
     doc_id = file_document(services, ["CD654321"], retention_until=date(2086, 11, 30))
     with pytest.raises(AccessDenied):
         records.add_child_status(services, p["sw.ahmed"], "AB123456", status="adoption", on_date=date(2024, 1, 1))
-    with pytest.raises(InvalidState):
+    with pytest.raises(ValidationFailed):
         records.add_child_status(services, p["tm.south"], "CD654321", status="adoption")
     result = records.add_child_status(services, p["tm.south"], "CD654321", status="adoption", on_date=date(2024, 2, 1))
     assert result["retention_changes"] == 1

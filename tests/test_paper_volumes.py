@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from escr.app import paper
 from escr.app.access import AccessDenied
-from escr.errors import InvalidState, ProtocolViolation
+from escr.errors import InvalidState, ProtocolViolation, ValidationFailed
 from escr.record.events import Actor
 from escr.record.models import Event, PaperVolume
 from escr.services import open_services
@@ -62,7 +62,7 @@ def test_removal_needs_a_named_manager_and_the_receiver_confirms(people):
     services, p = people
     _register(services, p["bs.jones"])
     with services.db.session() as session:
-        with pytest.raises(InvalidState):
+        with pytest.raises(ValidationFailed):
             paper.book_out(session, p["bs.jones"], "AB123456-V1", recipient="sw.ahmed", authorised_by="",
                            due_back=date.today() + timedelta(days=7))
         with pytest.raises(ProtocolViolation):  # not a manager

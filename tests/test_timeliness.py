@@ -11,7 +11,7 @@ import pytest
 
 from escr.app import timeliness
 from escr.app.access import AccessDenied
-from escr.errors import InvalidState
+from escr.errors import ValidationFailed
 from escr.record.events import Actor
 from tests.support.records import add_people, file_document
 
@@ -67,7 +67,7 @@ def test_the_report_per_team_and_month(people):
                                                   today=date(2024, 6, 3))] == ["north"]
         with pytest.raises(AccessDenied):
             timeliness.report(session, p["sw.ahmed"], "2024-05", target=5)
-        with pytest.raises(InvalidState):
+        with pytest.raises(ValidationFailed):
             timeliness.report(session, p["bs.jones"], "May 2024", target=5)
     exported = list(csv.DictReader(io.StringIO(timeliness.report_csv(rows))))
     assert exported[0] == {"team": "north", "month": "2024-05", "items": "3", "completed": "2",

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, aliased
 
 from escr.app.retrieval import DocumentScope, Use
 from escr.app.verification import BEFORE_VERIFICATION, MIN_REASON_CHARS, OUT_OF_RECORD, VERIFIED
-from escr.errors import EscrError, InvalidState, NotFound
+from escr.errors import Forbidden, InvalidState, NotFound, Unauthenticated, ValidationFailed  # noqa: F401  (Unauthenticated re-exported)
 from escr.record.database import DocumentCondition
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditPurpose, BreakGlass, Child, ChildAllocation, Document, DocumentChild
@@ -103,14 +103,17 @@ CAPABILITIES: dict[Role, frozenset[Can]] = {
 }
 
 
-class Unauthenticated(EscrError):
-    code = "unauthenticated"
-
-
-class AccessDenied(EscrError):
-    """Refused by a need-to-know rule; `code` says which (stable, for API clients)."""
+class AccessDenied(Forbidden):
+    """Refused by a role or need-to-know rule; `code` says which (stable, for API clients)."""
 
     code = "access_denied"
+
+
+class PasswordChangeRequired(AccessDenied):
+    """Nothing but the password form until the person sets a password of their own (after an
+    administrator's reset): the web pages send them straight to it."""
+
+    code = "password_change_required"
 
 
 @dataclass(frozen=True)
@@ -461,7 +464,7 @@ def readable_document_ids(session: Session, principal: Principal) -> DocumentSco
 def _reason(text: str, what: str) -> str:
     text = (text or "").strip()
     if len(text) < MIN_REASON_CHARS:
-        raise InvalidState(f"{what} must be stated in at least {MIN_REASON_CHARS} characters", code="reason_required")
+        raise ValidationFailed(f"{what} must be stated in at least {MIN_REASON_CHARS} characters", code="reason_required")
     return text[:2000]
 
 
@@ -470,7 +473,7 @@ def break_glass(session: Session, principal: Principal, child_id: str, reason: s
     require(principal, Can.BREAK_GLASS)
     reason = _reason(reason, "the reason for break-glass access")
     if not child_id or len(child_id) > 64:
-        raise InvalidState("give the child's id (at most 64 characters)", code="validation_failed")
+        raise ValidationFailed("give the child's id (at most 64 characters)")
     child = session.get(Child, child_id)
     # An id that is not in the index is recorded and answered exactly as a real one: asking
     # cannot tell anyone which ids exist, and every try waits in the reviewers' queue (marked).
@@ -499,7 +502,7 @@ def review_break_glass(session: Session, principal: Principal, glass_id: int, ou
     if glass is None:
         raise NotFound(f"no break-glass access {glass_id}")
     if outcome not in REVIEW_OUTCOMES:
-        raise InvalidState(f"review outcome must be one of {', '.join(REVIEW_OUTCOMES)}", code="validation_failed")
+        raise ValidationFailed(f"review outcome must be one of {', '.join(REVIEW_OUTCOMES)}")
     if glass.reviewed_at is not None:
         raise InvalidState(f"break-glass access {glass_id} was already reviewed", code="already_reviewed")
     if glass.user_id == principal.user_id:
@@ -518,7 +521,7 @@ def record_purpose(session: Session, principal: Principal, purpose: str, *, minu
     require_change(principal)
     purpose = _reason(purpose, "the purpose")
     if (document_id is None) == (child_id is None):
-        raise InvalidState("a purpose is for one document or one child", code="validation_failed")
+        raise ValidationFailed("a purpose is for one document or one child")
     if document_id is not None and session.get(Document, document_id) is None:
         raise NotFound(f"no document {document_id}")
     if child_id is not None and session.get(Child, child_id) is None:

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from escr.app.access import ACCOUNT_ROLES, AccessDenied, Can, Principal, Role, Scope, require
-from escr.errors import InvalidState, NotFound
+from escr.app.access import ACCOUNT_ROLES, AccessDenied, Can, PasswordChangeRequired, Principal, Role, Scope, require
+from escr.errors import InvalidState, NotFound, ValidationFailed
 from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import (
     ApiToken,
@@ -73,7 +73,7 @@ def new_password() -> str:
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidState(f"a password needs at least {MIN_PASSWORD_CHARS} characters", code="weak_password")
+        raise ValidationFailed(f"a password needs at least {MIN_PASSWORD_CHARS} characters", code="weak_password")
 
 
 def token_digest(token: str) -> str:
@@ -125,8 +125,7 @@ def _role(role: str) -> Role:
     except ValueError:
         found = None
     if found is None or found not in ACCOUNT_ROLES:
-        raise InvalidState(f"unknown role {role}; one of {', '.join(r.value for r in ACCOUNT_ROLES)}",
-                           code="validation_failed")
+        raise ValidationFailed(f"unknown role {role}; one of {', '.join(r.value for r in ACCOUNT_ROLES)}")
     return found
 
 
@@ -137,8 +136,7 @@ def add_user(
     """Create a user; returns the user and their first password (given, or random to hand over once)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
-        raise InvalidState("a user name is 2-64 lowercase letters, digits, '.', '_', '-' or '@'",
-                           code="validation_failed")
+        raise ValidationFailed("a user name is 2-64 lowercase letters, digits, '.', '_', '-' or '@'")
     if session.scalars(select(User).where(User.username == username)).first() is not None:
         raise InvalidState(f"user {username} already exists", code="already_exists")
     password = password or new_password()
@@ -216,7 +214,7 @@ def change_own_password(session: Session, user_id: int, old: str, new: str, *,
         raise SignInFailed("the current password is not right")
     check_password_strength(new)
     if password_matches(user.password_hash, new):
-        raise InvalidState("the new password must differ from the current one", code="weak_password")
+        raise ValidationFailed("the new password must differ from the current one", code="weak_password")
     actor = Actor(kind="user", name=user.username)
     stamp = now()
     user.password_hash = hash_password(new)
@@ -391,17 +389,16 @@ def create_token(session: Session, user: User, name: str, *, actor: Actor, days:
     if user.disabled:
         raise InvalidState(f"user {user.username} is disabled", code="user_disabled")
     if user.must_change_password and actor.name == user.username:
-        raise AccessDenied("choose a new password first", code="password_change_required")
+        raise PasswordChangeRequired("choose a new password first")
     try:
         scope = Scope(scope)
     except ValueError:
-        raise InvalidState(f"unknown token scope {scope}; one of {', '.join(s.value for s in Scope)}",
-                           code="validation_failed") from None
+        raise ValidationFailed(f"unknown token scope {scope}; one of {', '.join(s.value for s in Scope)}") from None
     if scope is Scope.ADMIN and Role(user.role) is not Role.ADMINISTRATOR:
-        raise InvalidState("only an administrator's token can have the admin scope", code="validation_failed")
+        raise ValidationFailed("only an administrator's token can have the admin scope")
     days = days or limits.token_days
     if not 1 <= days <= limits.token_max_days:
-        raise InvalidState(f"an API token lasts 1 to {limits.token_max_days} days", code="validation_failed")
+        raise ValidationFailed(f"an API token lasts 1 to {limits.token_max_days} days")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     stamp = now()
     token = ApiToken(user_id=user.id, name=(name or "API token").strip()[:128], token_sha256=token_digest(secret),
@@ -510,8 +507,7 @@ def admin_revoke_all_tokens(session: Session, principal: Principal, username: st
 def add_team(session: Session, code: str, *, actor: Actor, name: str | None = None) -> Team:
     code = code.strip()
     if not TEAM_CODE.match(code):
-        raise InvalidState("a team code is 1-64 letters, digits, '.', '_' or '-' (as in the child index's team column)",
-                           code="validation_failed")
+        raise ValidationFailed("a team code is 1-64 letters, digits, '.', '_' or '-' (as in the child index's team column)")
     if session.get(Team, code) is not None:
         raise InvalidState(f"team {code} already exists", code="already_exists")
     team = Team(code=code, name=(name or code).strip()[:200], created_at=now())
@@ -569,8 +565,7 @@ def allocate(session: Session, child_id: str, username: str | None, *, actor: Ac
         return None
     user = get_user(session, username)
     if Role(user.role) not in (Role.CASEWORKER, Role.TEAM_MANAGER):
-        raise InvalidState(f"children are allocated to caseworkers or team managers, not to a {user.role}",
-                           code="validation_failed")
+        raise ValidationFailed(f"children are allocated to caseworkers or team managers, not to a {user.role}")
     if current is None:
         current = ChildAllocation(child_id=child_id, user_id=user.id, allocated_by=actor.name, allocated_at=now())
         session.add(current)

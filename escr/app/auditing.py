@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from escr.app import access, labels
 from escr.app.access import AccessDenied, Can, Principal, Role, require, require_change
 from escr.app.operations import Operations
-from escr.errors import InvalidState, NotFound
+from escr.errors import InvalidState, NotFound, ValidationFailed
 from escr.record.events import AccessEvent, event_hash, payload_of, record
 from escr.record.models import (
     ChainAnchor,
@@ -363,10 +363,9 @@ def check_integrity(services: Services, principal: Principal, *, child_id: str |
 
     given = [v for v in (child_id, document_id, since) if v]
     if len(given) != 1:
-        raise InvalidState("choose one: a child, a document, or the date from which scans were received",
-                           code="validation_failed")
+        raise ValidationFailed("choose one: a child, a document, or the date from which scans were received")
     if since is not None and since > datetime.now(UTC).date():
-        raise InvalidState("the date is in the future", code="validation_failed")
+        raise ValidationFailed("the date is in the future")
     with services.db.session() as session:
         if child_id:
             access.child_grant(session, principal, child_id)
@@ -461,7 +460,7 @@ def access_activity(services: Services, principal: Principal, *, days: int = 30,
     by break-glass, for the auditors' chart and its table. Reading it is logged like the log."""
     require(principal, Can.AUDIT)
     if not 1 <= days <= ACTIVITY_MAX_DAYS:
-        raise InvalidState(f"choose between 1 and {ACTIVITY_MAX_DAYS} days", code="validation_failed")
+        raise ValidationFailed(f"choose between 1 and {ACTIVITY_MAX_DAYS} days")
     tz = ZoneInfo(zone)
     last_day = today or datetime.now(tz).date()
     first_day = last_day - timedelta(days=days - 1)
@@ -500,7 +499,7 @@ def certificate_file(services: Services, principal: Principal, document_id: str,
     from escr.provenance.certificate import render_html, render_json, render_pdf
 
     if fmt not in CERTIFICATE_TYPES:
-        raise InvalidState(f"the format must be one of {', '.join(CERTIFICATE_TYPES)}", code="validation_failed")
+        raise ValidationFailed(f"the format must be one of {', '.join(CERTIFICATE_TYPES)}")
     report = stewardship.certificate(services, principal, document_id=document_id, batch=None, child_id=None)
     data = render_pdf(report) if fmt == "pdf" else (render_html(report) if fmt == "html"
                                                     else render_json(report)).encode()

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from escr.app import access, labels
 from escr.app.access import Can, Principal, require, require_change
 from escr.app.records import examine
-from escr.errors import InvalidState
+from escr.errors import ValidationFailed
 from escr.record.events import AccessEvent, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditSelection, CasefileAudit, Child, FileExamination
 from escr.services import Services
@@ -117,7 +117,7 @@ def record_audit(services: Services, principal: Principal, child_id: str, *, jud
             if earlier is None or earlier.child_id != child_id:
                 problems.append(f"audit {revises} is not an audit of this child")
         if problems:
-            raise InvalidState("; ".join(problems), code="validation_failed")
+            raise ValidationFailed("; ".join(problems))
         pick = _open_selection(session, child_id)
         month = pick.month if pick else None
         if revises is not None:
@@ -182,7 +182,7 @@ def parse_quarter(text: str | None, today: date | None = None) -> tuple[int, int
     cleaned = text.strip().upper().replace(" ", "-")
     year, _, q = cleaned.partition("-Q")
     if not (year.isdigit() and len(year) == 4 and q in ("1", "2", "3", "4")):
-        raise InvalidState("write the quarter as 2026-Q1", code="validation_failed")
+        raise ValidationFailed("write the quarter as 2026-Q1")
     return int(year), int(q)
 
 

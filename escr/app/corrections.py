@@ -27,7 +27,7 @@ from escr.app.verification import (
     relink,
     third_party_for,
 )
-from escr.errors import InvalidState, NotFound, ProtocolViolation
+from escr.errors import InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.indexing.tagging import DocType
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import Child, CorrectionRequest, Document, DocumentChild, Event, Tag
@@ -39,7 +39,7 @@ OPENING_ACTIONS = ("view", "download")  # what counts as having opened the docum
 def _reason(text: str | None, what: str) -> str:
     text = (text or "").strip()
     if len(text) < MIN_REASON_CHARS:
-        raise InvalidState(f"{what} must be stated in at least {MIN_REASON_CHARS} characters", code="reason_required")
+        raise ValidationFailed(f"{what} must be stated in at least {MIN_REASON_CHARS} characters", code="reason_required")
     return text[:2000]
 
 
@@ -85,7 +85,7 @@ def request_correction(
     if child_ids is not None:
         wanted = list(dict.fromkeys(c.strip() for c in child_ids if c and c.strip()))
         if not wanted or any(len(c) > 64 for c in wanted):
-            raise InvalidState("give the ids of the children the document belongs to", code="validation_failed")
+            raise ValidationFailed("give the ids of the children the document belongs to")
         # Only those who may browse the whole index are told here that an id is not in it; for
         # anyone else that would say which ids exist, so the approver is told instead.
         missing = [c for c in wanted if session.get(Child, c) is None]
@@ -95,13 +95,12 @@ def request_correction(
             changes["children"] = wanted
     if doc_type is not None and doc_type != doc.doc_type:
         if doc_type not in types:
-            raise InvalidState(f"unknown document type {doc_type}", code="validation_failed")
+            raise ValidationFailed(f"unknown document type {doc_type}")
         changes["doc_type"] = doc_type
     if doc_date is not None and doc_date != doc.doc_date:
         changes["doc_date"] = doc_date.isoformat()
     if not changes:
-        raise InvalidState("the correction changes nothing: give other children, another type or another date",
-                           code="validation_failed")
+        raise ValidationFailed("the correction changes nothing: give other children, another type or another date")
     changes["before"] = _state_of(doc)
     row = CorrectionRequest(document_id=doc.id, status=PENDING, reason=reason, changes=changes,
                             requested_by=principal.username, requested_at=now(), misfiling=[])

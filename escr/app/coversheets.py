@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role
-from escr.errors import InvalidState, NotFound
+from escr.errors import InvalidState, NotFound, ValidationFailed
 from escr.provenance import paper as custody
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import CoverSheetPrint, Document, ManifestMissing
@@ -79,9 +79,9 @@ def list_missing(session: Session, principal: Principal, cover_batch_id: str, *,
     if session.get(CoverSheetPrint, cover_batch_id) is None:
         raise NotFound(f"cover sheet {cover_batch_id} is not in the register")
     if not description.strip():
-        raise InvalidState("required: description", code="validation_failed")
+        raise ValidationFailed("required: description")
     if pages is not None and pages < 1:
-        raise InvalidState("pages is at least 1", code="validation_failed")
+        raise ValidationFailed("pages is at least 1")
     session.add(ManifestMissing(cover_batch_id=cover_batch_id, description=description.strip(), pages=pages,
                                 listed_by=principal.username, listed_at=now()))
     session.flush()

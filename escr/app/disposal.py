@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role
-from escr.errors import EscrError, InvalidState, NotFound, ProtocolViolation
+from escr.errors import EscrError, InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import (
     Batch,
@@ -60,7 +60,7 @@ def _require(principal: Principal, roles: tuple[Role, ...], what: str) -> None:
 
 def _reason(text: str | None, what: str = "reason") -> str:
     if not (text and text.strip()):
-        raise InvalidState(f"required: {what}", code="validation_failed")
+        raise ValidationFailed(f"required: {what}")
     return text.strip()
 
 
@@ -71,7 +71,7 @@ def set_category_hold(session: Session, principal: Principal, *, scope: str, val
     """Stop disposal of a whole class of records at once (e.g. an inquiry's destruction freeze)."""
     _require(principal, RECORDS_MANAGERS, "set a category hold")
     if scope not in SCOPES:
-        raise InvalidState(f"scope is one of {', '.join(SCOPES)}", code="validation_failed")
+        raise ValidationFailed(f"scope is one of {', '.join(SCOPES)}")
     hold = CategoryHold(scope=scope, value=_reason(value, "value").lower(), reason=_reason(reason),
                         set_by=principal.username, set_at=now())
     session.add(hold)
@@ -189,7 +189,7 @@ def propose(session: Session, principal: Principal, schedule: RetentionSchedule,
     _require(principal, RECORDS_MANAGERS, "propose disposal")
     today = today or today_utc()
     if not items:
-        raise InvalidState("name at least one item", code="validation_failed")
+        raise ValidationFailed("name at least one item")
     proposed, problems, chosen = _proposed(session), [], []
     for kind, item_id in dict.fromkeys(items):
         cand = _candidate(session, kind, item_id, schedule, today) if kind in ("document", "volume") else None

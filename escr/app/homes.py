@@ -19,6 +19,8 @@ from escr.app import access, labels
 from escr.app.access import Can, Principal, Role, require
 from escr.app.operations import QUEUE_STATES, Operations, child_dict
 from escr.app.verification import OUT_OF_RECORD
+from escr.errors import ValidationFailed
+from escr.indexing.identifiers import find_dates
 from escr.record.events import AccessEvent, record
 from escr.record.models import (
     ApiToken,
@@ -357,21 +359,15 @@ def find_for_break_glass(services: Services, principal: Principal, name: str, da
     """Children outside one's caseload whose name and date of birth both match, for a break-glass
     access when the child id is not to hand. Both are required, so the index cannot be browsed;
     only the id, name and date of birth are shown, and the search is logged."""
-    from datetime import date
-
-    from escr.errors import InvalidState
-    from escr.indexing.identifiers import find_dates
-
     require(principal, Can.BREAK_GLASS)
     terms = [t for t in name.replace(",", " ").split() if t][:5]
     if not terms or sum(len(t) for t in terms) < 2:
-        raise InvalidState("type the child's name (given or family name, or both)", code="validation_failed")
+        raise ValidationFailed("type the child's name (given or family name, or both)")
     found = find_dates(date_of_birth.strip(), today=date.today())
     try:
         born = date.fromisoformat(date_of_birth.strip()) if not found else found[0].value
     except ValueError:
-        raise InvalidState("the date of birth was not understood; write it as 14/06/2015 or 14 June 2015",
-                           code="validation_failed") from None
+        raise ValidationFailed("the date of birth was not understood; write it as 14/06/2015 or 14 June 2015") from None
     with services.db.session() as session:
         stmt = select(Child).where(Child.date_of_birth == born)
         for term in terms:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from escr.app import access, accounts, coversheets, page_images, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
-from escr.errors import InvalidState, NotFound
+from escr.errors import NotFound, ValidationFailed
 from escr.indexing.identifiers import find_dates
 from escr.record.database import (
     SEARCH_RANK_CANDIDATES,  # a text search ranks and returns at most these
@@ -113,7 +113,7 @@ def parse_date(value: str | None, field: str) -> date | None:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InvalidState(f"{field} is not a date (YYYY-MM-DD)", code="validation_failed") from None
+        raise ValidationFailed(f"{field} is not a date (YYYY-MM-DD)") from None
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -156,7 +156,7 @@ class Operations:
         require(self.p, Can.FIND_CHILDREN)
         query = (query or "").strip()
         if not query:
-            raise InvalidState("type a child id, a name or a date of birth", code="validation_failed")
+            raise ValidationFailed("type a child id, a name or a date of birth")
         refuse_unsearchable(query)
         with self.db.session() as session:
             scope = access.findable_children(session, self.p)
@@ -334,7 +334,7 @@ class Operations:
         self.check_search()
         query = (query or "").strip()
         if not query:
-            raise InvalidState("type something to search for", code="validation_failed")
+            raise ValidationFailed("type something to search for")
         with self._logged_refusal("search", child_id=child_id), self.db.session() as session:
             use = retrieval.Use(basis="need_to_know")
             if child_id is not None:
@@ -394,8 +394,8 @@ class Operations:
             raise AccessDenied(f"the {self.p.role} role has no intake queue", code="role_forbidden")
         states = [state] if state else list(QUEUE_STATES)
         if any(s not in (*QUEUE_STATES, "rejected") for s in states):
-            raise InvalidState(f"state must be one of {', '.join((*QUEUE_STATES, 'rejected'))}",
-                               code="validation_failed")
+            raise ValidationFailed(f"state must be one of {', '.join((*QUEUE_STATES, 'rejected'))}",
+                                   code="validation_failed")
         with self.db.session() as session:
             stmt = select(Document).where(Document.state.in_(states))
             if (openable := access.queue_condition(self.p)) is not None:
@@ -487,7 +487,7 @@ class Operations:
             elif decision == "accept_qc":
                 doc = accept_qc_failure(session, doc_id, user=self.p.username, reason=reason, expected_version=version)
             else:
-                raise InvalidState(f"unknown decision {decision}", code="validation_failed")
+                raise ValidationFailed(f"unknown decision {decision}")
             return doc.state
 
     def set_third_party(self, doc_id: str, *, on: bool, reason: str, version: int | None = None) -> bool:

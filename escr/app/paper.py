@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role, child_grant
-from escr.errors import InvalidState, NotFound, ProtocolViolation
+from escr.errors import InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.provenance import paper as custody
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import (
@@ -70,7 +70,7 @@ def _volume(session: Session, volume_id: str) -> PaperVolume:
 
 def _text(value: str | None, what: str) -> str:
     if not (value and value.strip()):
-        raise InvalidState(f"required: {what}", code="validation_failed")
+        raise ValidationFailed(f"required: {what}")
     return value.strip()
 
 
@@ -87,11 +87,11 @@ def register(session: Session, principal: Principal, *, volume_id: str, child_id
     _keeper(principal)
     child_grant(session, principal, child_id)
     if not VOLUME_ID.match(volume_id or ""):
-        raise InvalidState("a volume id is letters, digits, '.', '_' or '-' (at most 64)", code="validation_failed")
+        raise ValidationFailed("a volume id is letters, digits, '.', '_' or '-' (at most 64)")
     if kind not in KINDS:
-        raise InvalidState(f"kind is one of {', '.join(KINDS)}", code="validation_failed")
+        raise ValidationFailed(f"kind is one of {', '.join(KINDS)}")
     if covers_from and covers_to and covers_to < covers_from:
-        raise InvalidState("the volume's last date is before its first", code="validation_failed")
+        raise ValidationFailed("the volume's last date is before its first")
     if session.get(PaperVolume, volume_id) is not None:
         raise InvalidState(f"volume {volume_id} is already registered", code="already_exists")
     vol = PaperVolume(id=volume_id, child_id=child_id, kind=kind, title=_text(title, "title"), contents=contents.strip(),
@@ -148,7 +148,7 @@ def book_out(session: Session, principal: Principal, volume_id: str, *, recipien
         raise InvalidState(f"volume {volume_id} is {vol.state}")
     manager = _manager(session, authorised_by)
     if due_back < (today or now().date()):
-        raise InvalidState("the due-back date has passed already", code="validation_failed")
+        raise ValidationFailed("the due-back date has passed already")
     move = custody.move(session, vol.id, sender=vol.location, recipient=_text(recipient, "recipient"),
                         purpose="removal", recorded_by=principal.username, authorised_by=manager.username,
                         due_back=due_back)
@@ -247,7 +247,7 @@ def report_loss(services: Services, principal: Principal, volume_id: str, *, kin
                 description: str) -> PaperIncident:
     """One action: the volume is marked missing or stolen, an incident opens, people are told."""
     if kind not in LOSSES:
-        raise InvalidState(f"kind is one of {', '.join(LOSSES)}", code="validation_failed")
+        raise ValidationFailed(f"kind is one of {', '.join(LOSSES)}")
     if principal.role not in KEEPERS + (Role.CASEWORKER,):
         raise AccessDenied(f"the {principal.role} role does not handle paper files", code="role_forbidden")
     with services.db.session() as session:
@@ -298,7 +298,7 @@ def close_incident(session: Session, principal: Principal, incident_id: int, *, 
     if principal.role not in MANAGERS:
         raise AccessDenied("only a team manager or records manager closes a paper incident", code="role_forbidden")
     if outcome not in OUTCOMES:
-        raise InvalidState(f"outcome is one of {', '.join(OUTCOMES)}", code="validation_failed")
+        raise ValidationFailed(f"outcome is one of {', '.join(OUTCOMES)}")
     incident = _open_incident(session, incident_id)
     vol = _volume(session, incident.volume_id)
     if outcome in ("found", "recovered"):

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from escr.app import access, page_images, retrieval
 from escr.app.access import Principal
 from escr.app.operations import Operations
-from escr.errors import InvalidState, NotFound
+from escr.errors import NotFound, ValidationFailed
 from escr.record.models import Document, Page
 from escr.services import Services
 
@@ -64,7 +64,7 @@ class Reader:
         shown, and with a query the pages that hold its words and their boxes on this page."""
         query = " ".join((query or "").split())
         if len(query) > MAX_QUERY_CHARS:
-            raise InvalidState(f"search for at most {MAX_QUERY_CHARS} characters", code="validation_failed")
+            raise ValidationFailed(f"search for at most {MAX_QUERY_CHARS} characters")
         doc = Operations(self.services, self.p).document(doc_id)
         count = max(1, int(doc["pages"]))
         shown = min(max(1, page or 1), count)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role, child_grant
-from escr.errors import InvalidState
+from escr.errors import ValidationFailed
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import FileExamination
 from escr.record.retention_updates import recompute_retention
@@ -48,7 +48,7 @@ def add_child_status(services: Services, principal: Principal, child_id: str, *,
             row = add_status(session, child, status=status, from_date=from_date, to_date=to_date, on_date=on_date,
                              actor=principal.actor)
         except ValueError as exc:
-            raise InvalidState(str(exc), code="validation_failed") from exc
+            raise ValidationFailed(str(exc)) from exc
         changes = recompute_retention(session, services.store, services.retention, [child_id], actor=principal.actor,
                                       reason="status history changed")
         return {"status": as_dict(row), "retention_changes": len(changes)}
@@ -61,12 +61,12 @@ def examine(session: Session, principal: Principal, child_id: str, *, kind: str,
         raise AccessDenied("only a manager or auditor records a file examination", code="role_forbidden")
     child_grant(session, principal, child_id)
     if kind not in EXAMINATIONS:
-        raise InvalidState(f"kind is one of {', '.join(EXAMINATIONS)}", code="validation_failed")
+        raise ValidationFailed(f"kind is one of {', '.join(EXAMINATIONS)}")
     if not purpose.strip():
-        raise InvalidState("required: purpose", code="validation_failed")
+        raise ValidationFailed("required: purpose")
     day = examined_on or today_utc()
     if day > today_utc():
-        raise InvalidState("the examination date is in the future", code="validation_failed")
+        raise ValidationFailed("the examination date is in the future")
     row = FileExamination(child_id=child_id, kind=kind, purpose=purpose.strip(), notes=notes.strip(), examined_on=day,
                           examined_by=principal.username, recorded_at=now())
     session.add(row)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role
-from escr.errors import InvalidState
+from escr.errors import ValidationFailed
 from escr.pages.imaging import render_page
 from escr.pages.ocr import ocr_page
 from escr.provenance.scanner_check import Measures, measure, target_pdf
@@ -47,16 +47,16 @@ def _native_dpi(path: Path, media_type: str) -> float:
                 page = pdf.pages[0]
                 images = list(page.get_images().values())
                 if not images:
-                    raise InvalidState("the PDF's first page holds no scanned image", code="validation_failed")
+                    raise ValidationFailed("the PDF's first page holds no scanned image")
                 width_in = float(page.mediabox[2] - page.mediabox[0]) / 72
                 return float(images[0].Width) / width_in
         with Image.open(path) as img:
             dpi = img.info.get("dpi")
         if not dpi or float(dpi[0]) <= 1:
-            raise InvalidState("the scan declares no resolution", code="validation_failed")
+            raise ValidationFailed("the scan declares no resolution")
         return float(dpi[0])
     except (OSError, UnidentifiedImageError, pikepdf.PdfError) as exc:
-        raise InvalidState(f"the scan cannot be read ({type(exc).__name__})", code="validation_failed") from exc
+        raise ValidationFailed(f"the scan cannot be read ({type(exc).__name__})", code="validation_failed") from exc
 
 
 def judge(m: Measures, rules: RecordsSettings) -> list[str]:
@@ -87,10 +87,10 @@ def run_check(services: Services, principal: Principal, *, device: str, path: Pa
         raise AccessDenied("business support run the scanner check", code="role_forbidden")
     device = (device or "").strip()
     if not device:
-        raise InvalidState("required: device", code="validation_failed")
+        raise ValidationFailed("required: device")
     media_type = PDF if path.suffix.lower() == ".pdf" else IMAGES.get(path.suffix.lower())
     if media_type is None:
-        raise InvalidState("the scan is a PDF, PNG, TIFF or JPEG file", code="validation_failed")
+        raise ValidationFailed("the scan is a PDF, PNG, TIFF or JPEG file")
     dpi = _native_dpi(path, media_type)
     image = render_page(path, media_type, 0, dpi=round(dpi))
     page = ocr_page(image, dpi=round(dpi), settings=services.settings.ocr)

@@ -17,7 +17,7 @@ from typing import Any
 
 from escr.app import access
 from escr.app.access import AccessDenied, Can, Principal, require, require_change
-from escr.errors import InvalidState, NotFound
+from escr.errors import NotFound, ValidationFailed
 from escr.record.events import AccessEvent, record
 from escr.record.models import Document
 from escr.services import Services
@@ -152,7 +152,7 @@ def write_certificate(report: dict[str, Any], fmt: str, output: Path) -> Path:
     from escr.provenance.certificate import FORMATS, write_report
 
     if fmt not in FORMATS:
-        raise InvalidState(f"the format must be one of {', '.join(FORMATS)}", code="validation_failed")
+        raise ValidationFailed(f"the format must be one of {', '.join(FORMATS)}")
     return write_report(report, fmt, output)
 
 

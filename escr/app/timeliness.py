@@ -28,7 +28,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role
-from escr.errors import InvalidState
+from escr.errors import ValidationFailed
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import Batch, Child, Document, DocumentChild, PaperArrival
 from escr.storage.objectstore import today_utc
@@ -44,12 +44,12 @@ def record_arrival(session: Session, principal: Principal, ref: str, arrived_on:
     if principal.role is not Role.BUSINESS_SUPPORT:
         raise AccessDenied("business support record when paper arrived", code="role_forbidden")
     if source not in SOURCES:
-        raise InvalidState(f"source is one of {', '.join(SOURCES)}", code="validation_failed")
+        raise ValidationFailed(f"source is one of {', '.join(SOURCES)}")
     ref = (ref or "").strip()
     if not ref:
-        raise InvalidState("required: a cover-sheet batch id or document id", code="validation_failed")
+        raise ValidationFailed("required: a cover-sheet batch id or document id")
     if arrived_on > today_utc():
-        raise InvalidState("the arrival date is in the future", code="validation_failed")
+        raise ValidationFailed("the arrival date is in the future")
     row = session.get(PaperArrival, ref)
     old = row.arrived_on.isoformat() if row else None
     if row is None:
@@ -156,7 +156,7 @@ def report(session: Session, principal: Principal, month: str, *, target: int, o
     if principal.role not in READERS:
         raise AccessDenied(f"the {principal.role} role reads no timeliness report", code="role_forbidden")
     if not MONTH.match(month or ""):
-        raise InvalidState("a month is written YYYY-MM", code="validation_failed")
+        raise ValidationFailed("a month is written YYYY-MM")
     today = today or today_utc()
     teams = principal.teams if principal.role is Role.TEAM_MANAGER else None
     by_team: dict[str, list[Item]] = defaultdict(list)

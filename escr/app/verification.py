@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from escr.errors import Conflict, InvalidState, NotFound, ProtocolViolation
+from escr.errors import Conflict, InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.indexing.tagging import DocType
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Child, Document, DocumentChild, DocumentLinkHistory, QcResult, Tag
@@ -163,7 +163,7 @@ def index_document(
     doc = load_document(session, doc_id)
     _require_state(doc, [NEEDS_INDEXING, AWAITING_VERIFICATION], "indexed")
     if doc_type not in known_types:
-        raise InvalidState(f"unknown document type {doc_type}", code="validation_failed")
+        raise ValidationFailed(f"unknown document type {doc_type}")
     child_ids = list(dict.fromkeys(c.strip() for c in child_ids if c and c.strip()))
     missing = [c for c in child_ids if session.get(Child, c) is None]
     if missing or not child_ids:
@@ -203,7 +203,7 @@ def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str,
     _require_state(doc, [QC_FAILED], "accepted")
     _require_other_person(doc, user, "pass QC on")
     if not reason.strip():
-        raise InvalidState("a reason is required to accept a QC failure", code="reason_required")
+        raise ValidationFailed("a reason is required to accept a QC failure", code="reason_required")
     claim(session, doc, expected_version)
     doc.state = AWAITING_VERIFICATION if doc.children and doc.doc_type else NEEDS_INDEXING
     doc.state_reasons = [] if doc.state == AWAITING_VERIFICATION else ["pick the child(ren) and document type"]
@@ -232,7 +232,7 @@ def reject_document(session: Session, doc_id: str, *, user: str, reason: str,
     _require_state(doc, [AWAITING_VERIFICATION, QC_FAILED, NEEDS_INDEXING], "rejected")
     _require_other_person(doc, user, "reject")
     if not reason.strip():
-        raise InvalidState("a reason is required to reject a document", code="reason_required")
+        raise ValidationFailed("a reason is required to reject a document", code="reason_required")
     claim(session, doc, expected_version)
     doc.state, doc.state_reasons, doc.updated_at = REJECTED, [reason], now()
     _event(session, Kind.REJECTED, doc, user, outcome="rejected", parameters={"reason": reason})
@@ -248,7 +248,7 @@ def withdraw_document(session: Session, doc_id: str, *, user: str, reason: str,
         raise ProtocolViolation(f"only the scanner of document {doc.id} may withdraw it; "
                                 "anyone else rejects it with a reason")
     if not reason.strip():
-        raise InvalidState("a reason is required to withdraw a scan", code="reason_required")
+        raise ValidationFailed("a reason is required to withdraw a scan", code="reason_required")
     claim(session, doc, expected_version)
     doc.state, doc.state_reasons, doc.updated_at = WITHDRAWN, [reason], now()
     _event(session, Kind.WITHDRAWN, doc, user, outcome="withdrawn", parameters={"reason": reason})
@@ -260,7 +260,7 @@ def link_rescan(session: Session, new_id: str, old_id: str, *, user: str, how: s
     chronology and stays in the audit trail (its rows, objects and events are all kept)."""
     new, old = load_document(session, new_id), load_document(session, old_id)
     if new.id == old.id:
-        raise InvalidState("a scan cannot replace itself", code="validation_failed")
+        raise ValidationFailed("a scan cannot replace itself")
     _require_state(old, [REJECTED, WITHDRAWN], "replaced by a rescan")
     if new.state in OUT_OF_RECORD:
         raise InvalidState(f"document {new.id} is {new.state} and cannot replace another scan")
@@ -297,11 +297,10 @@ def set_third_party(session: Session, doc_id: str, *, user: str, on: bool, reaso
     """An authorised person sets or clears the third-party flag, with a reason (logged)."""
     doc = load_document(session, doc_id)
     if len((reason or "").strip()) < MIN_REASON_CHARS:
-        raise InvalidState(f"the reason must be stated in at least {MIN_REASON_CHARS} characters",
-                           code="reason_required")
+        raise ValidationFailed(f"the reason must be stated in at least {MIN_REASON_CHARS} characters",
+                               code="reason_required")
     if doc.third_party == on:
-        raise InvalidState(f"document {doc.id} is {'already' if on else 'not'} flagged as third-party",
-                           code="validation_failed")
+        raise ValidationFailed(f"document {doc.id} is {'already' if on else 'not'} flagged as third-party")
     claim(session, doc, expected_version)
     stamp = now()
     doc.third_party, doc.updated_at = on, stamp

@@ -85,7 +85,8 @@ def _print_json(data: Any) -> None:
 
 
 def handles_errors(func: F) -> F:
-    """Turn an EscrError into one readable line and exit code 1 (2 for a protocol refusal)."""
+    """Turn an EscrError into one readable line and its class's exit code (escr.errors: 2 for a
+    conflict such as a four-eyes refusal, 75 for an outage to retry later, else 1)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -96,7 +97,7 @@ def handles_errors(func: F) -> F:
                 _print_json({"error": {"code": exc.code, "message": exc.message}})
             else:
                 err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-            raise typer.Exit(2 if exc.code in ("protocol_violation", "invalid_state") else 1) from None
+            raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 

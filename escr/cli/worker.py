@@ -49,7 +49,7 @@ def worker(
         lower_priority(settings.ocr)  # OCR waits for people: a web app on this machine answers first
     except EscrError as exc:
         Console(stderr=True).print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(exc.exit_code) from None
     slots = concurrency or settings.celery.worker_concurrency or os.cpu_count() or 1
     # Threads, not forked processes: a page's work runs in tesseract and pdftoppm child
     # processes (each single-threaded and bounded by ocr.page_timeout_s), so one thread per core

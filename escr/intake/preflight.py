@@ -32,7 +32,7 @@ from pathlib import Path
 import pikepdf
 from PIL import Image, ImagePalette, JpegImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
-from escr.errors import EscrError, InputRejected
+from escr.errors import FileUnreadable, InputRejected
 from escr.settings import PreflightLimits
 
 PDF = "application/pdf"
@@ -140,8 +140,9 @@ class _Placement:
 def preflight(path: Path, *, limits: PreflightLimits) -> PreflightReport:
     """Check `path` and describe it, or raise InputRejected saying why it cannot be filed.
 
-    Raises EscrError (not InputRejected) if the file cannot be read at all, e.g. it vanished:
-    that is not the file's fault and it should not be quarantined for it.
+    Raises FileUnreadable (transient, not InputRejected) if the file cannot be read at all, e.g.
+    it vanished or a permission is wrong: that is not the file's fault, so the pipeline leaves it
+    in processing/ for a retry instead of quarantining it.
     """
     size = _file_size(path)
     if size == 0:
@@ -174,7 +175,7 @@ def _file_size(path: Path) -> int:
     try:
         return path.stat().st_size
     except OSError as exc:
-        raise EscrError("the intake file could not be read", code="unreadable") from exc
+        raise FileUnreadable("the intake file could not be read") from exc
 
 
 def _read_head(path: Path) -> bytes:
@@ -182,7 +183,7 @@ def _read_head(path: Path) -> bytes:
         with path.open("rb") as fh:
             return fh.read(_HEAD_BYTES)
     except OSError as exc:
-        raise EscrError("the intake file could not be read", code="unreadable") from exc
+        raise FileUnreadable("the intake file could not be read") from exc
 
 
 def _sniff(head: bytes) -> str | None:

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from escr.errors import InputRejected, InvalidState, NotFound
+from escr.errors import InputRejected, NotFound, ValidationFailed
 from escr.intake.receipt import Claim
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.storage.objectstore import private_dir, private_file
@@ -143,8 +143,8 @@ def discard(claim_id: str, *, quarantine_dir: Path, discarded_dir: Path, db: Dat
     """
     reason = (reason or "").strip()
     if len(reason) < MIN_DISCARD_REASON_CHARS:
-        raise InvalidState(f"say why the file is discarded (at least {MIN_DISCARD_REASON_CHARS} characters)",
-                           code="reason_required")
+        raise ValidationFailed(f"say why the file is discarded (at least {MIN_DISCARD_REASON_CHARS} characters)",
+                               code="reason_required")
     entry = find_entry(claim_id, quarantine_dir)
     note = {"claim_id": claim_id, "discarded_by": actor.name, "discarded_at": datetime.now(UTC).isoformat(),
             "reason": reason, "keep_until": keep_until.isoformat(), "sha256": entry.reason.get("sha256")}

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from escr.errors import FileUnreadable
 from escr.storage.objectstore import private_dir, private_file
 
 UNSPECIFIED_DEVICE = "unspecified"
@@ -174,8 +175,10 @@ def hash_claim(claim: Claim, *, max_bytes: int | None = None) -> None:
         return
     try:
         fd = os.open(claim.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except OSError:
-        claim.problem = _problem_of(claim.path, claim.relpath) or "not_regular_file"
+    except OSError as exc:
+        claim.problem = _problem_of(claim.path, claim.relpath)
+        if claim.problem is None:  # a plain file that cannot be opened now (a permission, an I/O error)
+            raise FileUnreadable("the intake file could not be read") from exc
         return
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
@@ -187,7 +190,10 @@ def hash_claim(claim: Claim, *, max_bytes: int | None = None) -> None:
         elif max_bytes is not None and st.st_size > max_bytes:
             claim.problem = "too_large"
         else:
-            claim.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+            try:
+                claim.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+            except OSError as exc:
+                raise FileUnreadable("the intake file could not be read") from exc
 
 
 def release(claim: Claim) -> None:

@@ -27,7 +27,7 @@ import pytesseract
 from lxml import etree
 from PIL import Image
 
-from escr.errors import EscrError, OcrError
+from escr.errors import EscrError, OcrError, OcrTimeout
 from escr.pages.coversheet import CoverSheet, find_coversheet
 from escr.pages.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_for_ocr
 from escr.pages.text_layer import text_layer_pdf
@@ -304,7 +304,7 @@ def _run_tesseract(args: list[str], *, timeout_s: float) -> str:
     except FileNotFoundError as exc:
         raise OcrError("tesseract is not installed", code="ocr_unavailable") from exc
     except subprocess.TimeoutExpired as exc:
-        raise OcrError(f"tesseract took longer than {timeout_s} s", code="ocr_timeout") from exc
+        raise OcrTimeout(f"tesseract took longer than {timeout_s} s") from exc
     if proc.returncode != 0:
         raise OcrError(f"tesseract exited with status {proc.returncode}")
     return proc.stdout.decode("utf-8", "replace")
@@ -384,9 +384,9 @@ def _detect_rotation(image: Image.Image, *, dpi: int, settings: OcrSettings) -> 
                 [str(source), "stdout", "--psm", "0", "--dpi", str(dpi // factor)],
                 timeout_s=settings.page_timeout_s,
             )
-        except OcrError as exc:
-            if exc.code == "ocr_timeout":
-                raise
+        except OcrTimeout:
+            raise
+        except OcrError:
             return 0  # OSD refuses pages with too little text: leave the page as it is
     rotate, conf = _OSD_ROTATE.search(report), _OSD_CONF.search(report)
     if rotate is None or conf is None or float(conf.group(1)) < OSD_MIN_CONFIDENCE:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 # Celery, kombu and the broker clients are imported only when a broker is configured: the
 # in-process default does not load them.
-from escr.runtime.page_ocr import BrokerUnavailable, LocalPageOcr, PageOcr  # noqa: F401  (re-exported)
+from escr.runtime.page_ocr import LocalPageOcr, PageOcr  # noqa: F401  (re-exported)
 from escr.settings import Settings
 
 

@@ -11,15 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from escr.errors import EscrError
 from escr.pages.ocr import OcrPage, PageJob, ocr_pages
 from escr.settings import OcrSettings
-
-
-class BrokerUnavailable(EscrError):
-    """The broker or the workers did not answer: the file waits in processing/ and is retried."""
-
-    code = "ocr_workers_unavailable"
 
 
 class PageOcr(Protocol):

@@ -45,11 +45,11 @@ import redis.exceptions
 from celery import Celery, Task, group
 from celery.result import AsyncResult
 
-from escr.errors import ConfigError, EscrError, InputRejected, OcrError
+from escr.errors import BrokerUnavailable, ConfigError, EscrError, InputRejected, OcrError
 from escr.pages.coversheet import CoverSheet, decode_payload, encode_payload
 from escr.pages.imaging import PageMetrics
 from escr.pages.ocr import OcrPage, OcrWord, PageJob, ocr_job
-from escr.runtime.page_ocr import BrokerUnavailable, LocalPageOcr
+from escr.runtime.page_ocr import LocalPageOcr
 from escr.settings import OcrSettings, Settings
 
 log = logging.getLogger("escr.worker")

@@ -27,28 +27,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from escr import __version__
-from escr.app.access import AccessDenied, Unauthenticated
-from escr.errors import (
-    ConfigError,
-    DatabaseError,
-    EscrError,
-    InputRejected,
-    InvalidState,
-    NotFound,
-    ProtocolViolation,
-    StorageError,
-)
+from escr.app.access import AccessDenied, PasswordChangeRequired
+from escr.errors import ConfigError, EscrError, Unauthenticated
 from escr.services import Services
 from escr.settings import Settings
-from escr.web.auth import CsrfFailed, authenticate, csrf_guard, csrf_token
+from escr.web.auth import authenticate, csrf_guard, csrf_token
 
 log = logging.getLogger("escr.web")
 HERE = Path(__file__).resolve().parent
 SECRET_FILE = "web-secret.key"
-
-# Stable error codes of the API, with their HTTP status (documented in the OpenAPI description).
-VALIDATION_CODES = frozenset({"validation_failed", "reason_required", "weak_password"})
-CONFLICT_CODES = frozenset({"already_exists", "already_reviewed", "already_allowed"})
 
 API_DESCRIPTION = """
 The escr REST API: the same need-to-know rules, logging and four-eyes checks as the web pages.
@@ -64,7 +51,8 @@ CSRF token in `X-CSRF-Token` on every POST, PUT, PATCH or DELETE.
 `csrf_failed` (403); `not_found` (404); `method_not_allowed` (405); `invalid_state`,
 `protocol_violation` (four-eyes), `already_exists`, `already_reviewed`, `already_allowed`,
 `own_account`, `user_disabled`, `sign_in_failed` (409); `validation_failed`, `reason_required`,
-`weak_password` (422); `input_rejected` (400); `database_failed`, `storage_failed` (503).
+`weak_password` (422); `input_rejected` (400); `database_failed`, `storage_failed` (503: an outage,
+retry later). The status follows from the class of the error (see `escr/errors.py`), never from its code.
 
 **Pagination**: every list takes `offset` (from 0) and `limit` (default 50, at most 200) and
 answers `{"items": [...], "offset", "limit", "total", "next_offset"}`; `next_offset` is null on the
@@ -138,24 +126,6 @@ class SecurityHeaders:
                      principal.user_id if principal else "-", (time.perf_counter() - started) * 1000)
 
 
-def _status_for(exc: EscrError) -> int:
-    if isinstance(exc, Unauthenticated):
-        return 401
-    if isinstance(exc, (AccessDenied, CsrfFailed)):
-        return 403
-    if isinstance(exc, NotFound):
-        return 404
-    if exc.code in VALIDATION_CODES:
-        return 422
-    if isinstance(exc, (InvalidState, ProtocolViolation)):
-        return 409
-    if isinstance(exc, InputRejected):
-        return 400
-    if isinstance(exc, (DatabaseError, StorageError)):
-        return 503
-    return 500
-
-
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics")
 
@@ -171,8 +141,6 @@ def _error_response(request: Request, status: int, code: str, message: str) -> R
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-    if code == "password_change_required":  # after an administrator's reset: straight to the form
-        return RedirectResponse("/account", status_code=303)
     templates: Jinja2Templates = request.app.state.templates
     from escr.web.pages import base_context
 
@@ -184,7 +152,9 @@ def _error_response(request: Request, status: int, code: str, message: str) -> R
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EscrError)
     async def escr_error(request: Request, exc: EscrError) -> Response:
-        status = _status_for(exc)
+        status = exc.http_status  # each class of escr.errors knows its own
+        if isinstance(exc, PasswordChangeRequired) and not wants_json(request):
+            return RedirectResponse("/account", status_code=303)  # after an administrator's reset: the form
         if status >= 500:
             log.error("request %s %s failed: %s", request.method, request.url.path, exc.code)
         return _error_response(request, status, exc.code, exc.message)

@@ -32,8 +32,8 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from escr.app import accounts
-from escr.app.access import AccessDenied, Principal, Unauthenticated, require_change
-from escr.errors import EscrError, NotFound
+from escr.app.access import PasswordChangeRequired, Principal, require_change
+from escr.errors import Forbidden, NotFound, Unauthenticated
 from escr.services import Services
 
 if TYPE_CHECKING:  # types only: the web reaches the record through escr.app
@@ -47,7 +47,7 @@ PASSWORD_CHANGE_PATHS = frozenset({"/account", "/account/password", "/logout", "
                                    "/api/v1/account/password"})
 
 
-class CsrfFailed(EscrError):
+class CsrfFailed(Forbidden):
     code = "csrf_failed"
 
 
@@ -178,8 +178,8 @@ def current_principal(request: Request) -> Principal:
     if principal is None:
         raise Unauthenticated("sign in first")
     if principal.must_change_password and principal.via == "session" and request.url.path not in PASSWORD_CHANGE_PATHS:
-        raise AccessDenied("your password was reset by an administrator: choose a new one on your account page "
-                           "(/account) first", code="password_change_required")
+        raise PasswordChangeRequired("your password was reset by an administrator: choose a new one on your "
+                                     "account page (/account) first")
     return principal
 
 

@@ -19,7 +19,7 @@ from escr.app import access, accounts, auditing, homes, labels, reading
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.keeping import Keeping
 from escr.app.operations import Operations, parse_date
-from escr.errors import EscrError
+from escr.errors import EscrError, ValidationFailed
 from escr.web.audit_charts import bars
 from escr.web.auth import authenticate, current_principal, end_session, services_of, start_session
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
@@ -522,9 +522,7 @@ def break_glass_find(request: Request, o: Ops, name: Annotated[str, Form()] = ""
     found, problem = None, None
     try:
         found = homes.find_for_break_glass(services_of(request), o.p, name, date_of_birth)
-    except EscrError as exc:
-        if exc.code != "validation_failed":
-            raise
+    except ValidationFailed as exc:
         problem = exc.message
     page = o.break_glass_list(everyone=False, pending_only=False, offset=0, limit=_paging(request, 0)[1])
     return render(request, "break_glass.html", child="", page=page, found=found, problem=problem,

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from escr.app import auditing, casefile, labels, stewardship
 from escr.app.access import Can, Principal, require
 from escr.app.operations import parse_date
-from escr.errors import EscrError
+from escr.errors import NotFound, ValidationFailed
 from escr.web.audit_charts import stacked_bars
 from escr.web.auth import current_principal, services_of
 from escr.web.pages import back, notice, render
@@ -66,9 +66,7 @@ def integrity_check(request: Request, who: Who, what: Annotated[str, Form()] = "
             result = auditing.check_integrity(services_of(request), who, since=parse_date(chosen["since"], "from"))
         else:
             result = auditing.check_integrity(services_of(request), who, **chosen)
-    except EscrError as exc:
-        if exc.code not in ("validation_failed", "not_found"):
-            raise
+    except (ValidationFailed, NotFound) as exc:
         return _integrity_page(request, who, 422, problem=exc.message, what=what, child=child, document=document,
                                since=since)
     notice(request, "Check finished: nothing wrong found." if result["ok"] else
@@ -148,9 +146,7 @@ async def casefile_record(request: Request, who: Who, child_id: str) -> Response
             grading=typed.get("grading", ""), overall=typed.get("comments", ""),
             manager_comments=typed.get("manager_comments", ""), follow_up=typed.get("follow_up") == "yes",
             revises=revises)
-    except EscrError as exc:
-        if exc.code != "validation_failed":
-            raise
+    except ValidationFailed as exc:
         page = await run_in_threadpool(casefile.audit_form, services, who, child_id)
         return render(request, "audit_casefile.html", status=422, form=page,
                       typed={**typed, "revises": revises, "follow_up": typed.get("follow_up") == "yes"},
@@ -164,9 +160,7 @@ async def casefile_record(request: Request, who: Who, child_id: str) -> Response
 def collation(request: Request, who: Who, quarter: str = "") -> Response:
     try:
         data = casefile.collation(services_of(request), who, quarter or None)
-    except EscrError as exc:
-        if exc.code != "validation_failed":
-            raise
+    except ValidationFailed as exc:
         notice(request, exc.message, "error")
         return back("/audit/collation")
     return render(request, "audit_collation.html", c=data)

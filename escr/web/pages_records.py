@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from escr.app.access import Principal
 from escr.app.keeping import Keeping
 from escr.app.operations import parse_date
-from escr.errors import InvalidState
+from escr.errors import ValidationFailed
 from escr.web.auth import current_principal, services_of
 from escr.web.pages import back, notice, render
 
@@ -38,7 +38,7 @@ Keep = Annotated[Keeping, Depends(keeping)]
 def _required_date(value: str, field: str) -> date:
     day = parse_date(value, field)
     if day is None:
-        raise InvalidState(f"required: {field}", code="validation_failed")
+        raise ValidationFailed(f"required: {field}")
     return day
 
 
@@ -180,7 +180,7 @@ def list_missing(request: Request, k: Keep, cover_batch_id: str, description: An
                  pages: Annotated[str, Form()] = "") -> Response:
     count = pages.strip()
     if count and not count.isdigit():
-        raise InvalidState("pages is a whole number", code="validation_failed")
+        raise ValidationFailed("pages is a whole number")
     k.list_missing(cover_batch_id, description=description, pages=int(count) if count else None)
     notice(request, f"Missing item listed for batch {cover_batch_id}.")
     return back(f"/coversheets/{cover_batch_id}")
@@ -223,7 +223,7 @@ def propose(request: Request, k: Keep, reason: Annotated[str, Form()],
         kind, _, item_id = item.partition(":")
         chosen.append((kind, item_id))
     if not chosen:
-        raise InvalidState("tick at least one record to propose", code="validation_failed")
+        raise ValidationFailed("tick at least one record to propose")
     p = k.propose_disposal(chosen, reason=reason)
     notice(request, f"Disposal proposal {p['proposal_id']} made; a second person must approve it.")
     return back("/disposal#proposals")
@@ -233,7 +233,7 @@ def propose(request: Request, k: Keep, reason: Annotated[str, Form()],
 def decide(request: Request, k: Keep, proposal_id: int, decision: Annotated[str, Form()],
            note: Annotated[str, Form()]) -> Response:
     if decision not in ("approve", "refuse"):
-        raise InvalidState("decide approve or refuse", code="validation_failed")
+        raise ValidationFailed("decide approve or refuse")
     p = k.decide_disposal(proposal_id, approve=decision == "approve", note=note)
     notice(request, f"Disposal proposal {proposal_id} {p['state']}.")
     return back("/disposal#proposals")
