@@ -153,3 +153,23 @@ def test_the_access_log_activity_is_a_chart_with_its_numbers_in_a_table(auditor)
     assert "The numbers in the chart" in html and "Allowed" in html
     today = date.today()
     assert f"{today.day} {today:%B %Y}" in html
+
+
+def test_the_api_gives_the_same_verdict_runs_and_audits(app, world):
+    from tests.support.web import token_clients
+
+    api = token_clients(app, world)("aud.one")
+    ref = world.docs["referral"]
+    verdict = api.get(f"/api/v1/documents/{ref}/verdict").json()
+    assert verdict["verdict"]["chain"]["ok"] is True and verdict["steps"][0]["title"] == "Received"
+    run = api.post("/api/v1/integrity/checks", json={"child_id": "CD654321"})
+    assert run.status_code == 201 and run.json()["scope"] == "Child CD654321" and run.json()["ok"] is True
+    assert api.get("/api/v1/integrity/runs").json()["items"][0]["id"] == run.json()["id"]
+    refused = api.post("/api/v1/children/CD654321/casefile-audit", json={"standards": [], "grading": "good"})
+    assert refused.status_code == 422 and "not judged" in refused.json()["error"]["message"]
+    body = {"standards": [{"number": n, "judgement": "yes"} for n in range(1, 15)], "grading": "good"}
+    done = api.post("/api/v1/children/CD654321/casefile-audit", json=body)
+    assert done.status_code == 201 and done.json()["grading_label"] == "Good"
+    teams = {t["team"]: t for t in api.get("/api/v1/casefile-audits/collation").json()["teams"]}
+    assert teams["south"]["completed"] == 1
+    assert api.get("/api/v1/access-log/activity?days=7").json()["total"] > 0

@@ -166,7 +166,27 @@ def api_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[st
         ("GET", "/api/v1/users/cw.north/tokens", {}, {"administrator"}, "role_forbidden"),
         ("DELETE", "/api/v1/admin/tokens/999999", {}, {"administrator"}, "role_forbidden"),
         ("DELETE", "/api/v1/tokens/999999", {}, ALL, ""),
-    ] + records_routes(d)
+    ] + records_routes(d) + audit_routes(d)
+
+
+def audit_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str], str]]:
+    """Issue 17's auditor's tools (escr/web/api_audit.py); bodies that pass the rules but change nothing."""
+    ref = d["referral"]
+    return [
+        ("GET", f"/api/v1/documents/{ref}/verdict", {}, READERS, "role_forbidden"),
+        ("GET", f"/api/v1/documents/{ref}/certificate", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/api/v1/integrity/runs", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/api/v1/integrity/runs/999999", {}, {"auditor"}, "role_forbidden"),
+        ("POST", "/api/v1/integrity/checks", {"json": {}}, {"auditor"}, "role_forbidden"),
+        ("GET", "/api/v1/casefile-audits/due", {}, {"auditor"}, "role_forbidden"),
+        ("POST", "/api/v1/casefile-audits/sample", {"json": {"month": "March"}}, {"auditor"}, "role_forbidden"),
+        ("GET", "/api/v1/casefile-audits/collation", {}, {"auditor"}, "role_forbidden"),
+        ("GET", "/api/v1/children/AB123456/casefile-audit", {}, {"auditor"}, "role_forbidden"),
+        ("POST", "/api/v1/children/AB123456/casefile-audit", {"json": {"standards": [], "grading": "good"}},
+         {"auditor"}, "role_forbidden"),
+        ("GET", "/api/v1/paper/custody", {}, {"business_support", "team_manager", "auditor"}, "role_forbidden"),
+        ("GET", "/api/v1/access-log/activity", {}, {"auditor"}, "role_forbidden"),
+    ]
 
 
 def records_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str], str]]:

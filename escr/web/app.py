@@ -304,6 +304,9 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(api.router)
     from escr.web.api_records import router as records_router  # issue 19: paper, status, disposal, timeliness
     app.include_router(records_router)
+    from escr.web.api_audit import router as audit_api_router  # issue 17: the auditor's tools
+
+    app.include_router(audit_api_router)
     from escr.web.pages_records import router as records_pages  # issue 19's pages
 
     app.include_router(pages.router)
