@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 
 from escr.app.scanner_checks import qc_for as scanner_qc
+from escr.app.timeliness import stamped_arrival
 from escr.app.verification import link_rescan_by_coversheet
 from escr.errors import DatabaseError, EscrError, InputRejected
 from escr.indexing.matching import MatchResult, match_child
@@ -387,10 +388,24 @@ def file_records(ctx: IntakeContext) -> None:
         for doc in ctx.documents:
             ctx.note(Kind.FILED, document_id=doc.id, outcome=doc.state,
                      parameters={"state": doc.state, "reasons": doc.reasons, "children": sorted(doc.links)})
+        _note_stamped_arrivals(ctx, session)
         for event in ctx.events:
             record(session, event)
         for doc in ctx.documents:  # a rescan under a rejected or withdrawn scan's cover sheet replaces it
             link_rescan_by_coversheet(session, doc.id)
+
+
+def _note_stamped_arrivals(ctx: IntakeContext, session: Any) -> None:
+    """The "received" date stamped on each cover sheet becomes its batch's arrival (timeliness)."""
+    for i in sorted(ctx.covers):
+        stamped = ctx.pages[i].stamp
+        if stamped is None:
+            continue
+        ref = ctx.covers[i].batch_id
+        row = stamped_arrival(session, ref, stamped, scanned_on=ctx.claim.received_at.date(),
+                              recorded_by=ctx.claim.operator)
+        ctx.note(Kind.PAPER_ARRIVAL, outcome="cover_stamp" if row is not None else "cover_stamp_not_used",
+                 parameters={"ref": ref, "arrived_on": stamped.isoformat(), "cover_page": i, "old": None})
 
 
 def release_intake_file(ctx: IntakeContext) -> None:

@@ -204,3 +204,18 @@ def recent_arrivals(session: Session, principal: Principal, *, limit: int = 20) 
     rows = session.scalars(select(PaperArrival).order_by(PaperArrival.recorded_at.desc()).limit(limit))
     return [{"ref": r.ref, "arrived_on": r.arrived_on.isoformat(), "source": r.source, "recorded_by": r.recorded_by,
              "recorded_at": r.recorded_at.isoformat()} for r in rows]
+
+
+def stamped_arrival(session: Session, ref: str, stamped: date, *, scanned_on: date, recorded_by: str,
+                    max_days: int = 366) -> PaperArrival | None:
+    """Intake read the office's "received" stamp on a cover sheet: record it as the batch's arrival,
+    unless someone entered the arrival already (a person's entry is never overwritten) or the date
+    cannot be right (after the scan, or more than `max_days` before it: a misread, left for a person)."""
+    if session.get(PaperArrival, ref) is not None:
+        return None
+    if stamped > scanned_on or (scanned_on - stamped).days > max_days:
+        return None
+    row = PaperArrival(ref=ref, arrived_on=stamped, source="cover_stamp", recorded_by=recorded_by, recorded_at=now())
+    session.add(row)
+    session.flush()
+    return row

@@ -338,6 +338,15 @@ def render_coversheet_pdf(
         y = _draw_lines(canvas, "Pages after this sheet", regular, 14, side_x, y - 8 * mm, side_w)
         _draw_lines(canvas, str(sheet.declared_pages), bold, 30, side_x, y, side_w)
 
+    # The box for the office's "received" date stamp, below the batch and page count, beside the
+    # large code: `read_stamp_box` finds it from that code, whichever way up the sheet was scanned.
+    left, right, top, bottom = stamp_offsets_mm()
+    centre_x, centre_y = margin + big / 2, big_top - big / 2
+    canvas.setLineWidth(1.2)
+    canvas.rect(centre_x + left * mm, centre_y - bottom * mm, (right - left) * mm, (bottom - top) * mm)
+    canvas.setFont(regular, 10)
+    canvas.drawString(centre_x + left * mm + 2 * mm, centre_y - top * mm - 4.5 * mm, STAMP_LABEL)
+
     small = 45 * mm
     label = "Child ID" if len(sheet.child_ids) == 1 else "Child IDs"
     block: list[tuple[str, str, float, float]] = [
@@ -365,6 +374,59 @@ def render_coversheet_pdf(
     canvas.showPage()
     canvas.save()
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# The received-date stamp box (seed 001 s. 9: timeliness is measured from the paper's arrival)
+
+STAMP_LABEL = "Date received (stamp here)"
+_BIG_QR_MM = 85.0
+
+
+def stamp_offsets_mm() -> tuple[float, float, float, float]:
+    """The stamp box's left, right, top and bottom edges from the large code's centre, in mm on
+    the upright sheet with y growing downwards: right of the code, level with its lower part,
+    below the batch id and page count."""
+    left = _BIG_QR_MM / 2 + 8.0
+    right = left + (210.0 - 15.0) - (15.0 + _BIG_QR_MM + 8.0)
+    bottom = _BIG_QR_MM / 2
+    return left, right, bottom - 28.0, bottom
+
+
+def read_stamp_box(image: Image.Image, *, dpi: int) -> Image.Image | None:
+    """The stamp box of the cover sheet on this page, cut out and turned upright, or None when the
+    large code is not found. The large code's centre and the way it faces fix the sheet's place
+    and turn on the scan (upright, sideways or upside down), so the box is found from it."""
+    grey = _greyscale(image)
+    small = _shrink(grey)
+    scale = grey.width / small.width
+    codes = [b for b in _read_qr(small) if b.valid and b.text.startswith("ESCR")]
+    if not codes:  # as find_coversheet: the full page only when the quick look found nothing
+        scale, codes = 1.0, [b for b in _read_qr(grey) if b.valid and b.text.startswith("ESCR")]
+    if not codes:
+        return None
+
+    def corners(b: zxingcpp.Barcode) -> np.ndarray:
+        p = b.position
+        return np.array([[c.x, c.y] for c in (p.top_left, p.top_right, p.bottom_right, p.bottom_left)],
+                        float) * scale
+
+    big = max(codes, key=lambda b: float(np.linalg.norm(corners(b)[0] - corners(b)[1])))
+    px_per_mm = dpi / 25.4
+    side = float(np.linalg.norm(corners(big)[0] - corners(big)[1])) / px_per_mm
+    if side < 55:  # only the small corner copy was read: no safe anchor for the box
+        return None
+    centre = corners(big).mean(axis=0)
+    turns = int(round((big.orientation % 360) / 90.0)) % 4  # quarter turns clockwise the sheet lies
+    dx0, dx1, dy0, dy1 = stamp_offsets_mm()
+    box = np.array([[dx0, dy0], [dx1, dy0], [dx1, dy1], [dx0, dy1]], float)
+    angle = np.deg2rad(90 * turns)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    placed = box @ rot.T * px_per_mm + centre
+    left, top = placed.min(axis=0) - 2 * px_per_mm
+    right, bottom = placed.max(axis=0) + 2 * px_per_mm
+    crop = grey.crop((int(max(0, left)), int(max(0, top)), int(min(grey.width, right)), int(min(grey.height, bottom))))
+    return crop.rotate(90 * turns, expand=True) if turns else crop
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from collections.abc import Hashable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 
 import pytesseract
@@ -28,7 +29,7 @@ from lxml import etree
 from PIL import Image
 
 from escr.errors import EscrError, OcrError, OcrTimeout
-from escr.pages.coversheet import CoverSheet, find_coversheet
+from escr.pages.coversheet import STAMP_LABEL, CoverSheet, find_coversheet, read_stamp_box
 from escr.pages.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_for_ocr
 from escr.pages.text_layer import text_layer_pdf
 from escr.settings import OcrSettings
@@ -83,6 +84,7 @@ class OcrPage:
     blank: bool  # the page had nothing on it and was not OCRed
     metrics: PageMetrics
     cover: CoverSheet | None = None  # the page is this escr cover sheet, so it was not OCRed
+    stamp: date | None = None  # on a cover sheet: the date stamped in its "received" box, if read
 
 
 @dataclass(frozen=True)
@@ -237,12 +239,64 @@ def ocr_job(job: PageJob, settings: OcrSettings) -> OcrPage:
     if job.find_cover:
         sheet = find_coversheet(render.grey)
         if sheet is not None:
-            return replace(blank_page(dpi=job.dpi, metrics=metrics), blank=False, cover=sheet)
+            return replace(blank_page(dpi=job.dpi, metrics=metrics), blank=False, cover=sheet,
+                           stamp=read_date_stamp(render.grey, dpi=job.dpi, settings=settings))
     if metrics.blank:
         return blank_page(dpi=job.dpi, metrics=metrics)
     image = render.for_tesseract()
     del render  # while tesseract reads, one page image is held, not a colour one beside it
     return ocr_page(image, dpi=job.dpi, settings=settings, metrics=metrics)
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*[./-]\s*(\d{1,2})\s*[./-]\s*(\d{4}|\d{2})(?!\d)")
+_NAMED_DATE = re.compile(r"(?<!\d)(\d{1,2})\s*(?:ST|ND|RD|TH)?\s*[./-]?\s*(" + "|".join(_MONTHS)
+                         + r")[A-Z]*\.?\s*[./-]?\s*(\d{4}|\d{2})(?!\d)")
+
+
+def parse_stamp_date(text: str) -> date | None:
+    """The date an office stamp says, read as a UK date: 12/03/2026, 12.3.26, 12 MAR 2026,
+    12-Mar-26; None when no valid date is there (a stamp is never guessed at)."""
+    upper = text.upper()
+    for pattern, month_of in ((_NAMED_DATE, lambda m: _MONTHS.index(m[:3]) + 1), (_NUMERIC_DATE, int)):
+        for found in pattern.finditer(upper):
+            day, month, year = int(found.group(1)), month_of(found.group(2)), int(found.group(3))
+            year += 2000 if year < 100 else 0
+            try:
+                return date(year, month, day)
+            except ValueError:
+                continue
+    return None
+
+
+def _empty_box(box: Image.Image, *, dpi: int) -> bool:
+    """Nothing stamped: inside the printed frame and below its label, hardly any ink (no OCR run)."""
+    mm = dpi / 25.4
+    inner = box.crop((int(5 * mm), int(9 * mm), max(int(5 * mm) + 1, box.width - int(5 * mm)),
+                      max(int(9 * mm) + 1, box.height - int(5 * mm))))
+    dark = sum(inner.point(lambda v: 255 if v < 128 else 0).histogram()[255:])
+    return dark < 0.002 * inner.width * inner.height
+
+
+def read_date_stamp(image: Image.Image, *, dpi: int, settings: OcrSettings) -> date | None:
+    """The date stamped in the cover sheet's "received" box, however the sheet was turned on the
+    scanner; None when the box is empty or the date cannot be read (business support enter it)."""
+    box = read_stamp_box(image, dpi=dpi)
+    if box is None or _empty_box(box, dpi=dpi):
+        return None
+    with tempfile.TemporaryDirectory(prefix="escr-stamp-") as tmp:
+        source = Path(tmp) / "stamp.tif"
+        box.save(source, format="TIFF", dpi=(dpi, dpi), compression="raw")
+        for psm in ("6", "11"):  # a block of text; then scattered words (a tilted or faint stamp)
+            try:
+                text = _run_tesseract([str(source), "stdout", "-l", settings.language, "--psm", psm, "--dpi",
+                                       str(dpi)], timeout_s=settings.page_timeout_s)
+            except OcrError:
+                return None
+            day = parse_stamp_date(text.replace(STAMP_LABEL, " "))
+            if day is not None:
+                return day
+    return None
 
 
 def _tesseract_ready(image: Image.Image) -> Image.Image:

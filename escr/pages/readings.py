@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from escr.errors import OcrError, StorageError
@@ -37,6 +38,7 @@ class PageReading:
     cover: CoverSheet | None
     word_count: int
     path: Path
+    stamp: date | None = None  # a cover sheet's received-date stamp, as read
 
     @property
     def words(self) -> tuple[OcrWord, ...]:
@@ -71,4 +73,4 @@ class PageShelf:
             raise StorageError("the work folder could not hold a page's OCR", code="work_folder_failed") from exc
         return PageReading(text=page.text, mean_conf=page.mean_conf, rotation=page.rotation, skew_deg=page.skew_deg,
                            dpi=page.dpi, tesseract_runs=page.tesseract_runs, blank=page.blank, metrics=page.metrics,
-                           cover=page.cover, word_count=len(page.words), path=path)
+                           cover=page.cover, word_count=len(page.words), path=path, stamp=page.stamp)

@@ -35,6 +35,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -365,6 +366,7 @@ def encode_page(page: OcrPage) -> dict[str, Any]:
         "blank": page.blank,
         "metrics": dataclasses.asdict(page.metrics),
         "cover": encode_payload(page.cover) if page.cover is not None else None,
+        "stamp": page.stamp.isoformat() if page.stamp is not None else None,
     }
 
 
@@ -384,6 +386,7 @@ def decode_page(data: dict[str, Any]) -> OcrPage:
             blank=bool(data["blank"]),
             metrics=PageMetrics(**data["metrics"]),
             cover=None if data["cover"] is None else _cover(str(data["cover"])),
+            stamp=None if data.get("stamp") is None else date.fromisoformat(str(data["stamp"])),
         )
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
         raise OcrError("a worker sent back a malformed page", code="wire_malformed") from exc
