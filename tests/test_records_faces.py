@@ -73,6 +73,8 @@ def test_status_history_paper_file_and_examinations_on_the_childs_record(app):
                 {"recipient": "Family court", "authorised_by": "tm.smith", "due_back": due})
     assert "Waiting for the receiver to confirm" in page.text  # the sender gets no confirm button
     assert "arrival not confirmed" in bs.get("/paper/files").text.lower()
+    assert "Paper out of place (1)" in tm.get("/").text  # on the team manager's home
+    assert "Paper out of place" not in sw.get("/").text
     page = tm.get("/paper/volumes/AB123456-V1").text
     assert "Confirm it arrived" in page
     move_id = page.split('action="/paper/moves/')[1].split("/")[0]

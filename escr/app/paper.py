@@ -32,6 +32,7 @@ from escr.errors import InvalidState, NotFound, ProtocolViolation, ValidationFai
 from escr.provenance import paper as custody
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import (
+    Child,
     Document,
     DocumentChild,
     DocumentVolume,
@@ -193,6 +194,10 @@ def overdue(session: Session, principal: Principal, *, at: datetime | None = Non
     found = []
     for item in custody.open_moves(session, at=at):
         vol = session.get(PaperVolume, item.move.paper_ref)
+        if vol is not None and principal.role is Role.TEAM_MANAGER:
+            child = session.get(Child, vol.child_id)  # a team manager's list: their teams' children
+            if child is None or child.team not in principal.teams:
+                continue
         if vol is not None:
             found.append({**item.as_dict(), "child_id": vol.child_id, "title": vol.title, "kind": vol.kind})
     return found

@@ -157,7 +157,10 @@ def home(request: Request, principal: Annotated[Principal, Depends(current_princ
         return back(HOME.get(principal.role, "/account"))
     data = getattr(homes.Homes(services, principal), kind)()
     if kind != "intake":
-        return render(request, f"home_{kind}.html", data=data)
+        # Issue 19: paper out of place, on the team manager's and the records manager's home.
+        paper_overdue = Keeping(services, principal).overdue() if principal.role in (Role.TEAM_MANAGER,
+                                                                                     Role.AUDITOR) else None
+        return render(request, f"home_{kind}.html", data=data, paper_overdue=paper_overdue)
     every = services.settings.web.intake_refresh_seconds
     return render(request, "home_intake.html", data=data, refresh=every if data["processing"] else None,
                   poll_seconds=every, charts=_intake_charts(data["throughput"], data["queue_ages"]))
