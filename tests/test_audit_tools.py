@@ -5,6 +5,7 @@ the access log's activity chart - through the real app, on documents filed by th
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -54,6 +55,11 @@ def test_provenance_leads_with_a_verdict_and_tells_the_steps_in_words(auditor, w
     assert "Nothing wrong found." in run_page and f"Document {ref}" in run_page
     again = auditor.get(f"/documents/{ref}/provenance").text
     assert "Stored files checked" in again and "they matched" in again
+    assert re.search(r"<dt>Received at</dt><dd>\d+ \w+ \d{4}, \d\d:\d\d (GMT|BST) \(", again)  # a time in words
+    run_id = done.headers["location"].rsplit("/", 1)[1]
+    covered = auditor.get(f"/integrity?document={ref}").text
+    assert f"Checks that covered document {ref}" in covered and f"Run {run_id}</a>" in covered
+    assert f"Run {run_id}</a>" not in auditor.get(f"/integrity?document={world.docs['south']}").text
 
 
 def test_the_certificate_of_scanning_downloads_as_html_pdf_and_json(app, auditor, world):

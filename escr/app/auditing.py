@@ -226,7 +226,17 @@ def _detail_pairs(detail: Any, prefix: str = "") -> list[tuple[str, str]]:
         for i, v in enumerate(detail, start=1):
             pairs += _detail_pairs(v, f"{prefix}{i} / ")
         return pairs
-    return [(name, "-" if detail is None else str(detail))]
+    return [(name, "-" if detail is None else _moment_words(str(detail)))]
+
+
+def _moment_words(text: str) -> str:
+    """A recorded ISO moment as a UK date and local time with the zone; anything else unchanged."""
+    if len(text) >= 19 and text[4] == "-" and text[10] == "T":
+        try:
+            return labels.local_time(datetime.fromisoformat(text)) + f" ({text})"
+        except ValueError:
+            return text
+    return text
 
 
 def _who(actor: str) -> str:
@@ -332,12 +342,26 @@ def _run_dict(run: FixityRun) -> dict[str, Any]:
             "findings": [{**explain(f.get("code")), "where": f.get("where")} for f in (run.findings or [])]}
 
 
-def fixity_runs(services: Services, principal: Principal, *, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest fixity runs, whoever started them, with their findings explained."""
+def fixity_runs(services: Services, principal: Principal, *, limit: int = 20, child_id: str | None = None,
+                document_id: str | None = None) -> list[dict[str, Any]]:
+    """The newest fixity runs, whoever started them, with their findings explained; with a child
+    or a document, only the runs that covered it (whole-store runs included)."""
     require(principal, Can.AUDIT)
     with services.db.session() as session:
-        runs = session.scalars(select(FixityRun).order_by(FixityRun.id.desc()).limit(limit)).all()
-        return [_run_dict(r) for r in runs]
+        if not (child_id or document_id):
+            runs = session.scalars(select(FixityRun).order_by(FixityRun.id.desc()).limit(limit)).all()
+            return [_run_dict(r) for r in runs]
+        children = {child_id} if child_id else set(session.scalars(
+            select(DocumentChild.child_id).where(DocumentChild.document_id == document_id)))
+        found = []
+        for run in session.scalars(select(FixityRun).order_by(FixityRun.id.desc()).limit(2000)):
+            scope = run.scope or {}
+            if scope.get("whole") or scope.get("child_id") in children or (
+                    document_id and scope.get("document_id") == document_id):
+                found.append(_run_dict(run))
+                if len(found) >= limit:
+                    break
+        return found
 
 
 def fixity_run(services: Services, principal: Principal, run_id: int) -> dict[str, Any]:

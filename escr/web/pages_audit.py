@@ -42,16 +42,19 @@ def certificate(request: Request, who: Who, doc_id: str, format: str = "html") -
 # --- integrity ------------------------------------------------------------------------------------
 
 
-def _integrity_page(request: Request, who: Principal, status: int = 200, **form: Any) -> Response:
-    runs = auditing.fixity_runs(services_of(request), who)
-    return render(request, "audit_integrity.html", status=status, runs=runs,
-                  f={"what": "child", "child": "", "document": "", "since": "", **form})
+def _integrity_page(request: Request, who: Principal, status: int = 200, shown: str = "", **form: Any) -> Response:
+    f = {"what": "child", "child": "", "document": "", "since": "", **form}
+    runs = auditing.fixity_runs(services_of(request), who, child_id=f["child"].strip() if shown == "child" else None,
+                                document_id=f["document"].strip() if shown == "document" else None)
+    return render(request, "audit_integrity.html", status=status, runs=runs, shown=shown, f=f)
 
 
 @router.get("/integrity")
 def integrity(request: Request, who: Who, child: str = "", document: str = "") -> Response:
+    """The check form and the recent runs; with ?child= or ?document=, the runs that covered it."""
     what = "document" if document else "child"
-    return _integrity_page(request, who, what=what, child=child, document=document)
+    shown = what if (child or document) else ""
+    return _integrity_page(request, who, shown=shown, what=what, child=child, document=document)
 
 
 @router.post("/integrity")
