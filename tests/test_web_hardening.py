@@ -123,6 +123,51 @@ def test_the_settings_can_open_or_close_them(world):
     assert stranger.get("/metrics").status_code == 401
 
 
+PROXY = "10.0.0.5"  # a TLS-terminating proxy in front of escr, listed in web.trusted_proxies
+
+
+def _behind_a_proxy(world, proxies: list[str], **web):  # type: ignore[no-untyped-def]
+    settings = world.settings.web.model_copy(update={"trusted_proxies": proxies, **web})
+    return create_app(world.services.__class__(settings=world.settings.model_copy(update={"web": settings}),
+                                               db=world.services.db, store=world.services.store))
+
+
+def _sign_in_as(app, username: str, password: str, peer: str, forwarded_for: str | None = None) -> int:
+    client = TestClient(app, client=(peer, 5000))
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    form = client.get("/login", headers=headers)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf_from(form.text)},
+                       headers=headers, follow_redirects=False).status_code
+
+
+def test_a_stranger_behind_the_proxy_cannot_stop_everyone_else_signing_in(world):
+    """Behind a proxy every request comes from its address: the throttle must count the person's."""
+    from tests.support.web import PASSWORD
+
+    app = _behind_a_proxy(world, [f"{PROXY}/32"], login_backoff_seconds=600.0)
+    tries = world.settings.web.login_client_max_failures + 3
+    for n in range(tries):
+        assert _sign_in_as(app, f"guess{n}", "wrong password here", PROXY, "203.0.113.9") == 401
+    assert _sign_in_as(app, "admin", PASSWORD, PROXY, "203.0.113.9") == 401  # the stranger is slowed down
+    assert _sign_in_as(app, "admin", PASSWORD, PROXY, "192.0.2.10") == 303  # everyone else signs in
+    # A header from anyone but the proxy is not believed: a fresh made-up address per try buys nothing.
+    for n in range(tries):
+        _sign_in_as(app, f"guess{n}", "wrong password here", "198.51.100.9", f"192.0.2.{n}")
+    assert _sign_in_as(app, "admin", PASSWORD, "198.51.100.9", "192.0.2.200") == 401
+
+
+def test_metrics_and_health_detail_stay_local_when_a_proxy_on_the_server_forwards_requests(world):
+    app = _behind_a_proxy(world, ["127.0.0.1/32"])
+    from_outside = TestClient(app, client=("127.0.0.1", 5000), headers={"X-Forwarded-For": "203.0.113.9"})
+    assert from_outside.get("/metrics").status_code == 403
+    assert from_outside.get("/healthz").json() == {"status": "ok"}
+    # A proxy on the server that is not listed still says it forwarded the request.
+    unlisted = TestClient(_behind_a_proxy(world, []), client=("127.0.0.1", 5000),
+                          headers={"X-Forwarded-For": "203.0.113.9"})
+    assert unlisted.get("/metrics").status_code == 403
+    assert TestClient(app, client=("127.0.0.1", 5000)).get("/metrics").status_code == 200  # a local scraper
+
+
 def test_the_api_takes_searches_in_the_body_too(as_user):
     manager = as_user("tm.north")
     found = manager.post("/api/v1/children/find", json={"q": "Whitfield"}).json()

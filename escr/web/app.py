@@ -8,7 +8,6 @@ and user id only, and paths hold ids, never personal data.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import secrets
@@ -31,7 +30,7 @@ from escr.app.access import AccessDenied, PasswordChangeRequired
 from escr.errors import ConfigError, EscrError, Unauthenticated
 from escr.services import Services
 from escr.settings import Settings
-from escr.web.auth import authenticate, csrf_guard, csrf_token
+from escr.web.auth import authenticate, csrf_guard, csrf_token, is_local
 
 log = logging.getLogger("escr.web")
 HERE = Path(__file__).resolve().parent
@@ -180,13 +179,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(request, 500, "internal_error", "something went wrong; the error was logged")
 
 
-def _is_local(request: Request) -> bool:
-    try:
-        return ipaddress.ip_address(request.client.host if request.client else "").is_loopback
-    except ValueError:
-        return False
-
-
 def _known(request: Request) -> bool:
     """A signed-in person or a valid API token (an invalid one is a stranger here, not an error)."""
     try:
@@ -196,7 +188,7 @@ def _known(request: Request) -> bool:
 
 
 def _allowed(request: Request, access: str) -> bool:
-    return access == "open" or (access == "localhost" and _is_local(request)) or \
+    return access == "open" or (access == "localhost" and is_local(request)) or \
         (access == "signed_in" and _known(request))
 
 
@@ -223,7 +215,7 @@ def _install_health(app: FastAPI, services: Services) -> None:
             health = _simple_health
         result = health(services)
         code = 200 if result.get("status") == "ok" else 503
-        if not (_is_local(request) or _known(request)):  # a load balancer needs the answer, not the detail
+        if not (is_local(request) or _known(request)):  # a load balancer needs the answer, not the detail
             result = {"status": result.get("status")}
         return JSONResponse(result, status_code=code)
 

@@ -86,6 +86,43 @@ def _trusted_proxy(host: str | None, proxies: list[str]) -> bool:
     return False
 
 
+# Headers a proxy adds to say whom it forwarded a request for.
+FORWARDED_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def client_address(request: Request) -> str | None:
+    """The address of the person's own machine, for throttling sign-ins.
+
+    Behind a proxy every request comes from the proxy's address, so counting that would let one
+    stranger's wrong passwords stop everyone signing in. When the peer is one of
+    `web.trusted_proxies`, the address is the last hop of X-Forwarded-For that is not itself a
+    trusted proxy (the one the proxy saw); the header is believed from nobody else."""
+    peer = request.client.host if request.client else None
+    proxies = services_of(request).settings.web.trusted_proxies
+    if not _trusted_proxy(peer, proxies):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed(hops):
+        try:
+            address = str(ipaddress.ip_address(hop))
+        except ValueError:
+            return peer  # a hop that is no address: count the proxy rather than trust the rest
+        if not _trusted_proxy(address, proxies):
+            return address
+    return peer
+
+
+def is_local(request: Request) -> bool:
+    """A request made on the server itself: from a loopback address and not forwarded by a proxy
+    (which says whom it forwarded for); a proxy on the server would otherwise make everyone local."""
+    peer = request.client.host if request.client else None
+    try:
+        loopback = ipaddress.ip_address(peer or "").is_loopback
+    except ValueError:
+        return False
+    return loopback and not any(h in request.headers for h in FORWARDED_HEADERS)
+
+
 def _limits(services: Services) -> dict[str, timedelta]:
     web = services.settings.web
     return {"idle": timedelta(minutes=web.idle_minutes), "lifetime": timedelta(hours=web.session_hours)}

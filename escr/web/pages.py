@@ -21,7 +21,7 @@ from escr.app.keeping import Keeping
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError, ValidationFailed
 from escr.web.audit_charts import bars
-from escr.web.auth import authenticate, current_principal, end_session, services_of, start_session
+from escr.web.auth import authenticate, client_address, current_principal, end_session, services_of, start_session
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
 
 router = APIRouter(include_in_schema=False)
@@ -130,7 +130,7 @@ def login(request: Request, username: Annotated[str, Form()], password: Annotate
     with services.db.session() as session:
         user, why = accounts.sign_in(session, username, password, max_failures=web.login_max_failures,
                                      lockout_minutes=web.login_lockout_minutes,
-                                     client=request.client.host if request.client else None,
+                                     client=client_address(request),
                                      client_max_failures=web.login_client_max_failures,
                                      backoff_seconds=web.login_backoff_seconds)
         if user is not None:
