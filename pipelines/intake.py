@@ -44,6 +44,7 @@ from escr.pages.split import DocumentPlan, split_batch
 from escr.record.children import DbChildLookup
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
+from escr.record.states import DocumentState
 from escr.runtime import metrics
 from escr.runtime.distributed import LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
 from escr.services import Services
@@ -53,10 +54,6 @@ log = logging.getLogger("escr.intake")
 
 PAGE_ROWS_PER_FLUSH = 25  # page rows written together, then let go of
 
-# Document states, in the order a document usually passes through them.
-QC_FAILED = "qc_failed"
-NEEDS_INDEXING = "needs_indexing"
-AWAITING_VERIFICATION = "awaiting_verification"
 
 
 class AlreadyFiled(Exception):
@@ -78,7 +75,7 @@ class DocumentWork:
     link_reasons: list[str] = field(default_factory=list)
     retention_until: date | None = None
     qc: list[qc.CheckResult] = field(default_factory=list)
-    state: str = ""
+    state: DocumentState | None = None  # one of FILING_STATES, set by decide_states
     reasons: list[str] = field(default_factory=list)
     searchable: StoredObject | None = None
     manifest: StoredObject | None = None
@@ -329,12 +326,12 @@ def decide_states(ctx: IntakeContext) -> None:
     for doc in ctx.documents:
         failures = [r.message for r in doc.qc if r.status == qc.FAIL]
         if failures:
-            doc.state, doc.reasons = QC_FAILED, failures + doc.link_reasons
+            doc.state, doc.reasons = DocumentState.QC_FAILED, failures + doc.link_reasons
         elif not doc.links or not doc.doc_type:
-            doc.state = NEEDS_INDEXING
+            doc.state = DocumentState.NEEDS_INDEXING
             doc.reasons = doc.link_reasons + ([] if doc.doc_type else ["document type not recognised"])
         else:
-            doc.state, doc.reasons = AWAITING_VERIFICATION, []
+            doc.state, doc.reasons = DocumentState.AWAITING_VERIFICATION, []
 
 
 def store_objects(ctx: IntakeContext) -> None:

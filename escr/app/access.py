@@ -33,14 +33,12 @@ from sqlalchemy import ColumnElement, false, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from escr.app.retrieval import DocumentScope, Use
-from escr.app.verification import BEFORE_VERIFICATION, MIN_REASON_CHARS, OUT_OF_RECORD, VERIFIED
+from escr.app.verification import MIN_REASON_CHARS
 from escr.errors import Forbidden, InvalidState, NotFound, Unauthenticated, ValidationFailed  # noqa: F401  (Unauthenticated re-exported)
 from escr.record.database import DocumentCondition
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditPurpose, BreakGlass, Child, ChildAllocation, Document, DocumentChild
-
-# Document states in which business support still work on (or open) a document.
-INTAKE_STATES = (*BEFORE_VERIFICATION, *OUT_OF_RECORD)
+from escr.record.states import BEFORE_VERIFICATION, INTAKE_STATES, OUT_OF_RECORD, DocumentState
 
 
 class Role(StrEnum):
@@ -305,7 +303,7 @@ def document_grant(session: Session, principal: Principal, doc: Document, *, con
         raise AccessDenied(f"document {doc.id} holds third-party information; opening it needs the "
                            "third-party permission (or to be the child's allocated worker or team manager)",
                            code="third_party_permission_required")
-    if content and doc.state != VERIFIED:
+    if content and doc.state != DocumentState.VERIFIED:
         return replace(grant, not_yet_verified=True)
     return grant
 
@@ -365,7 +363,7 @@ def _document_grant(session: Session, principal: Principal, doc: Document, *, co
     if content and doc.state in OUT_OF_RECORD:
         raise AccessDenied(f"document {doc.id} is {doc.state}: it is out of the child's record and opens to "
                            "intake roles only", code="not_in_record")
-    if content and doc.state != VERIFIED and close_to_child(session, principal, doc) is None:
+    if content and doc.state != DocumentState.VERIFIED and close_to_child(session, principal, doc) is None:
         raise AccessDenied(f"document {doc.id} is not yet verified; before verification it opens only to "
                            "intake and verification roles and the child's allocated worker and team manager",
                            code="not_yet_verified")
@@ -445,7 +443,7 @@ def readable_document_ids(session: Session, principal: Principal) -> DocumentSco
 
         def rule(doc_id: ColumnElement[str]) -> ColumnElement[bool]:
             state = state_of(doc_id)
-            return known(doc_id) & or_(state == VERIFIED, state.in_(BEFORE_VERIFICATION) & doc_id.in_(close))
+            return known(doc_id) & or_(state == DocumentState.VERIFIED, state.in_(BEFORE_VERIFICATION) & doc_id.in_(close))
     if principal.third_party:
         return DocumentScope(session, rule)
 

@@ -20,7 +20,6 @@ from escr.app import access
 from escr.app.access import AccessDenied, Can, Principal, Role, require
 from escr.app.verification import (
     MIN_REASON_CHARS,
-    VERIFIED,
     claim,
     identity_check,
     load_document,
@@ -31,6 +30,7 @@ from escr.errors import InvalidState, NotFound, ProtocolViolation, ValidationFai
 from escr.indexing.tagging import DocType
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import Child, CorrectionRequest, Document, DocumentChild, Event, Tag
+from escr.record.states import DocumentState
 
 PENDING, APPROVED, REFUSED = "pending", "approved", "refused"
 OPENING_ACTIONS = ("view", "download")  # what counts as having opened the document
@@ -73,7 +73,7 @@ def request_correction(
         raise AccessDenied(f"the {principal.role} role may not ask for corrections", code="role_forbidden")
     doc = load_document(session, doc_id)
     access.document_grant(session, principal, doc, content=True)
-    if doc.state != VERIFIED:
+    if doc.state != DocumentState.VERIFIED:
         raise InvalidState(f"document {doc.id} is {doc.state}: before verification it is re-indexed, not corrected")
     reason = _reason(reason, "the reason for the correction")
     pending = session.scalars(select(CorrectionRequest).where(CorrectionRequest.document_id == doc.id,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role
 from escr.errors import EscrError, InvalidState, NotFound, ProtocolViolation, ValidationFailed
+from escr.record import states
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import (
     Batch,
@@ -41,6 +42,7 @@ from escr.record.models import (
 )
 from escr.record.retention import RetentionSchedule
 from escr.record.retention_updates import child_keep_until
+from escr.record.states import DocumentState
 from escr.services import Services
 from escr.storage.objectstore import today_utc
 
@@ -50,7 +52,7 @@ SCOPES = ("doc_type", "status")
 OPEN = ("proposed", "approved")
 RECORDS_MANAGERS = (Role.AUDITOR,)
 APPROVERS = (Role.AUDITOR, Role.TEAM_MANAGER)
-DISPOSED = "disposed"
+VOLUME_DISPOSED = "disposed"  # a paper volume's state (a document's is DocumentState.DISPOSED)
 
 
 def _require(principal: Principal, roles: tuple[Role, ...], what: str) -> None:
@@ -132,7 +134,7 @@ def _proposed(session: Session) -> set[tuple[str, str]]:
 
 
 def _document_candidate(session: Session, doc: Document, holds: list[CategoryHold], today: date) -> Candidate | None:
-    if doc.state == DISPOSED or doc.legal_hold or doc.retention_until is None or doc.retention_until >= today:
+    if doc.state == DocumentState.DISPOSED or doc.legal_hold or doc.retention_until is None or doc.retention_until >= today:
         return None
     children = [c for c in (session.get(Child, link.child_id) for link in doc.children) if c is not None]
     if _held_by_category(holds, doc.doc_type, children):
@@ -158,7 +160,7 @@ def review_list(session: Session, principal: Principal, schedule: RetentionSched
     today = today or today_utc()
     holds, proposed = active_holds(session), _proposed(session)
     found = []
-    docs = session.scalars(select(Document).where(Document.retention_until < today, Document.state != DISPOSED,
+    docs = session.scalars(select(Document).where(Document.retention_until < today, Document.state != DocumentState.DISPOSED,
                                                   Document.legal_hold.is_(False)).order_by(Document.retention_until))
     for doc in docs:
         cand = _document_candidate(session, doc, holds, today)
@@ -281,7 +283,7 @@ def carry_out(services: Services, principal: Principal, proposal_id: int, *, tod
             else:
                 vol = session.get(PaperVolume, item["id"])
                 assert vol is not None
-                vol.state, vol.location = DISPOSED, "destroyed"
+                vol.state, vol.location = VOLUME_DISPOSED, "destroyed"
                 stone = Tombstone(item_kind="volume", item_id=vol.id, child_ids=[vol.child_id], doc_type=vol.doc_type,
                                   hashes={}, dates={"covers_from": _iso(vol.covers_from), "covers_to": _iso(vol.covers_to),
                                                     "registered": _iso(vol.created_at)},
@@ -320,7 +322,7 @@ def _document_keys(session: Session, doc: Document) -> list[str]:
     """The document's own objects, and the original scan once no other document of it is left."""
     keys = [doc.searchable_key, doc.manifest_key]
     batch = session.get(Batch, doc.batch_id)
-    if batch is not None and all(d.id == doc.id or d.state == DISPOSED for d in batch.documents):
+    if batch is not None and all(d.id == doc.id or d.state == DocumentState.DISPOSED for d in batch.documents):
         keys.append(batch.original_key)
     return keys
 
@@ -341,7 +343,8 @@ def _dispose_document(session: Session, doc: Document, keys: list[str], proposal
     for model in (Page, Tag, QcResult):
         for row in session.scalars(select(model).where(model.document_id == doc.id)):
             session.delete(row)
-    doc.state, doc.state_reasons, doc.updated_at = DISPOSED, [f"disposal proposal {proposal.id}"], stamp
+    doc.state = states.moved(doc.id, doc.state, states.DISPOSE, DocumentState.DISPOSED)
+    doc.state_reasons, doc.updated_at = [f"disposal proposal {proposal.id}"], stamp
     return stone
 
 

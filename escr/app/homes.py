@@ -17,8 +17,7 @@ from sqlalchemy import func, select
 
 from escr.app import access, labels
 from escr.app.access import Can, Principal, Role, require
-from escr.app.operations import QUEUE_STATES, Operations, child_dict
-from escr.app.verification import OUT_OF_RECORD
+from escr.app.operations import Operations, child_dict
 from escr.errors import ValidationFailed
 from escr.indexing.identifiers import find_dates
 from escr.record.events import AccessEvent, record
@@ -37,6 +36,7 @@ from escr.record.models import (
     Team,
     User,
 )
+from escr.record.states import OUT_OF_RECORD, QUEUE_CHOICES, QUEUE_STATES, DocumentState
 from escr.services import Services
 
 THROUGHPUT_DAYS = 14  # the intake home's throughput chart: the last fortnight, day by day
@@ -116,7 +116,7 @@ class Homes:
                              "allocated_to": allocated.get(child.child_id), "mine": child.child_id in mine,
                              "documents": len(held), "last_seen": _iso(seen),
                              "new": sum(1 for at, _ in held if seen is None or at > seen),
-                             "unverified": sum(1 for _, s in held if s != "verified")})
+                             "unverified": sum(1 for _, s in held if s != DocumentState.VERIFIED)})
             awaiting = self._awaiting(session, ids)
             record(session, AccessEvent(actor=self.p.actor, action="list",
                                         parameters={"target": "caseload", "shown": ids}))
@@ -158,13 +158,13 @@ class Homes:
         now_processing = self.processing()
         with self.db.session() as session:
             stmt = select(Document.state, func.count(), func.min(Document.created_at)) \
-                .where(Document.state.in_([*QUEUE_STATES, "rejected"]))
+                .where(Document.state.in_(QUEUE_CHOICES))
             if (openable := access.queue_condition(self.p)) is not None:
                 stmt = stmt.where(openable)
             found = {state: (count, _utc(oldest)) for state, count, oldest in
                      session.execute(stmt.group_by(Document.state)).all()}
         queues = [{"state": s, "label": labels.label(s, "document_state"), "count": found.get(s, (0, None))[0],
-                   "oldest": _iso(found.get(s, (0, None))[1])} for s in (*QUEUE_STATES, "rejected")]
+                   "oldest": _iso(found.get(s, (0, None))[1])} for s in QUEUE_CHOICES]
         quarantine = ops.quarantine_entries()
         oldest_q = min((q["quarantined_at"] for q in quarantine if q.get("quarantined_at")), default=None)
         return {**now_processing, "queues": queues, "quarantined": len(quarantine),
@@ -198,7 +198,7 @@ class Homes:
         """Per queue, how many items have waited under a day, 1-3 days, 3-7 days and over a week."""
         require(self.p, Can.INTAKE)
         now = now or datetime.now(UTC)
-        rows: dict[str, list[int]] = {s: [0] * len(AGE_BUCKETS) for s in (*QUEUE_STATES, "rejected")}
+        rows: dict[str, list[int]] = {s: [0] * len(AGE_BUCKETS) for s in QUEUE_CHOICES}
         with self.db.session() as session:
             stmt = select(Document.state, Document.created_at).where(Document.state.in_(list(rows)))
             if (openable := access.queue_condition(self.p)) is not None:

@@ -11,14 +11,24 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-DOCUMENT_STATES = {
-    "needs_indexing": "Waiting for indexing",
-    "qc_failed": "Failed a quality check",
-    "awaiting_verification": "Waiting for verification",
-    "verified": "Verified",
-    "rejected": "Rejected: to be rescanned",
-    "superseded": "Replaced by a rescan",
-    "withdrawn": "Withdrawn for a rescan",
+from escr.record.states import DocumentState
+
+DOCUMENT_STATES: dict[str, str] = {
+    DocumentState.NEEDS_INDEXING: "Waiting for indexing",
+    DocumentState.QC_FAILED: "Failed a quality check",
+    DocumentState.AWAITING_VERIFICATION: "Waiting for verification",
+    DocumentState.VERIFIED: "Verified",
+    DocumentState.REJECTED: "Rejected: to be rescanned",
+    DocumentState.SUPERSEDED: "Replaced by a rescan",
+    DocumentState.WITHDRAWN: "Withdrawn for a rescan",
+    DocumentState.DISPOSED: "Disposed of",
+}
+# The work queues a person picks from: the link's words, and the page heading's.
+QUEUES: dict[str, tuple[str, str]] = {
+    DocumentState.NEEDS_INDEXING: ("Waiting for indexing", "waiting for indexing"),
+    DocumentState.QC_FAILED: ("Failed QC", "failed QC"),
+    DocumentState.AWAITING_VERIFICATION: ("Waiting for verification", "waiting for verification"),
+    DocumentState.REJECTED: ("Rejected", "rejected, to be rescanned"),
 }
 
 # The child index: the category of the case and its status (seed 001 sections 17-18).

@@ -37,9 +37,15 @@ from escr.record.models import (
     Team,
     User,
 )
+from escr.record.states import (
+    BEFORE_VERIFICATION,
+    INDEX,
+    QUEUE_CHOICES,
+    QUEUE_STATES,
+    DocumentState,
+)
 from escr.services import Services
 
-QUEUE_STATES = ("needs_indexing", "qc_failed", "awaiting_verification")
 SEARCH_CAP = 1000  # children found by one child-index search
 
 
@@ -245,7 +251,7 @@ class Operations:
                                    "not_yet_verified": content.not_yet_verified}
             except AccessDenied as exc:
                 data["content"] = {"allowed": False, "basis": None, "code": exc.code, "message": exc.message,
-                                   "not_yet_verified": doc.state != "verified"}
+                                   "not_yet_verified": doc.state != DocumentState.VERIFIED}
             data["version"] = doc.version
             data["replaces"] = doc.replaces_id
             try:
@@ -260,20 +266,20 @@ class Operations:
 
     def _actions(self, session: Session, doc: Document) -> list[str]:
         """What this person may do to the document now (the routes check again when they do it)."""
-        from escr.app.verification import BEFORE_VERIFICATION, scanned_or_indexed
+        from escr.app.verification import scanned_or_indexed
 
         actions = []
         if doc.state in BEFORE_VERIFICATION and self.p.can(Can.INTAKE) and _same(doc.batch.operator, self.p.username):
             actions.append("withdraw")
-        if self.p.can(Can.INTAKE) and doc.state in (*BEFORE_VERIFICATION, "verified") and doc.replaces_id is None:
+        if self.p.can(Can.INTAKE) and doc.state in (*BEFORE_VERIFICATION, DocumentState.VERIFIED) and doc.replaces_id is None:
             actions.append("link_rescan")
-        if doc.state in ("needs_indexing", "awaiting_verification") and (self.p.can(Can.INDEX) or self.p.can(Can.VERIFY)):
+        if doc.state in INDEX.sources and (self.p.can(Can.INDEX) or self.p.can(Can.VERIFY)):
             try:
                 access.index_grant(session, self.p, doc)
                 actions.append("index")
             except AccessDenied:
                 pass
-        if doc.state == "verified" and (self.p.can(Can.VERIFY) or self.p.can(Can.READ_RECORDS)):
+        if doc.state == DocumentState.VERIFIED and (self.p.can(Can.VERIFY) or self.p.can(Can.READ_RECORDS)):
             try:
                 access.document_grant(session, self.p, doc, content=True)
                 actions.append("request_correction")
@@ -287,11 +293,11 @@ class Operations:
             actions.append("set_third_party")
             if scanned_or_indexed(doc, self.p.username):
                 return actions  # four-eyes: someone else decides (the routes refuse it too)
-            if doc.state == "awaiting_verification":
+            if doc.state == DocumentState.AWAITING_VERIFICATION:
                 actions += ["verify", "reject"]
-            elif doc.state == "qc_failed":
+            elif doc.state == DocumentState.QC_FAILED:
                 actions += ["accept_qc", "reject"]
-            elif doc.state == "needs_indexing":
+            elif doc.state == DocumentState.NEEDS_INDEXING:
                 actions.append("reject")
         return actions
 
@@ -367,7 +373,7 @@ class Operations:
         with self.db.session() as session:
             counts = dict(session.execute(select(Document.state, func.count()).group_by(Document.state)).all())
         return {"processing": self.processing(), "quarantined": len(self.quarantine_entries()),
-                "counts": {s: counts.get(s, 0) for s in (*QUEUE_STATES, "rejected", "verified")}}
+                "counts": {s: counts.get(s, 0) for s in (*QUEUE_STATES, DocumentState.REJECTED, DocumentState.VERIFIED)}}
 
     def processing(self) -> list[dict[str, Any]]:
         """Files claimed from the intake folder and being worked on now."""
@@ -392,10 +398,9 @@ class Operations:
         """Documents waiting for indexing, a QC decision or verification (team managers: their teams')."""
         if not (self.p.can(Can.INTAKE) or self.p.can(Can.VERIFY)):
             raise AccessDenied(f"the {self.p.role} role has no intake queue", code="role_forbidden")
-        states = [state] if state else list(QUEUE_STATES)
-        if any(s not in (*QUEUE_STATES, "rejected") for s in states):
-            raise ValidationFailed(f"state must be one of {', '.join((*QUEUE_STATES, 'rejected'))}",
-                                   code="validation_failed")
+        if state and state not in QUEUE_CHOICES:
+            raise ValidationFailed(f"state must be one of {', '.join(QUEUE_CHOICES)}")
+        states = [DocumentState(state)] if state else list(QUEUE_STATES)
         with self.db.session() as session:
             stmt = select(Document).where(Document.state.in_(states))
             if (openable := access.queue_condition(self.p)) is not None:

@@ -15,11 +15,12 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from escr.app.verification import OUT_OF_RECORD, VERIFIED, load_document
+from escr.app.verification import load_document
 from escr.errors import NotFound
 from escr.record.database import Database, DocumentCondition
 from escr.record.events import AccessEvent, Actor, record, record_all
 from escr.record.models import Batch, Child, Document, DocumentChild, Event
+from escr.record.states import OUT_OF_RECORD, DocumentState
 from escr.storage.objectstore import ObjectStore
 
 
@@ -113,7 +114,7 @@ def _summary(doc: Any, children: Collection[str], received_at: datetime) -> dict
         "pages": doc.page_count, "state": doc.state, "children": sorted(children),
         "third_party": doc.third_party, "scan_id": doc.batch_id,
         "received_at": received_at.isoformat(), "verified_by": doc.verified_by,
-        "not_yet_verified": doc.state != VERIFIED,
+        "not_yet_verified": doc.state != DocumentState.VERIFIED,
     }
 
 

@@ -31,6 +31,7 @@ from escr.app.access import AccessDenied, Principal, Role
 from escr.errors import ValidationFailed
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import Batch, Child, Document, DocumentChild, PaperArrival
+from escr.record.states import DocumentState
 from escr.storage.objectstore import today_utc
 
 SOURCES = ("cover_stamp", "officer")
@@ -129,7 +130,7 @@ def _items(session: Session, month: str, teams: frozenset[str] | None) -> list[I
         .join(DocumentChild, DocumentChild.document_id == Document.id)
         .join(Child, Child.child_id == DocumentChild.child_id)
         .where(or_(Document.id.in_(refs), Document.coversheet_batch_id.in_(refs)),
-               Document.state.not_in(("rejected", "disposed")))).all()
+               Document.state.not_in((DocumentState.REJECTED, DocumentState.DISPOSED)))).all()
     own = {r.ref: r.arrived_on for r in session.scalars(select(PaperArrival).where(
         PaperArrival.ref.in_([doc.id for doc, _, _ in rows])))}
     found, seen = [], set()
@@ -142,7 +143,7 @@ def _items(session: Session, month: str, teams: frozenset[str] | None) -> list[I
             continue
         seen.add((doc.id, team))
         found.append(Item(doc.id, team, arrived, _day(batch.received_at), _day(batch.filed_at),
-                          _day(doc.verified_at) if doc.verified_at and doc.state == "verified" else None))
+                          _day(doc.verified_at) if doc.verified_at and doc.state == DocumentState.VERIFIED else None))
     return found
 
 

@@ -15,21 +15,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from escr.errors import Conflict, InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.indexing.tagging import DocType
+from escr.record import states
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Child, Document, DocumentChild, DocumentLinkHistory, QcResult, Tag
-
-QC_FAILED = "qc_failed"
-NEEDS_INDEXING = "needs_indexing"
-AWAITING_VERIFICATION = "awaiting_verification"
-VERIFIED = "verified"
-REJECTED = "rejected"
-# The states people's corrections add (kept here, in one place, beside the others):
-WITHDRAWN = "withdrawn"  # the scanner took their own scan back for a rescan
-SUPERSEDED = "superseded"  # a rescan replaced it: out of the chronology, kept in the audit trail
-
-BEFORE_VERIFICATION = (NEEDS_INDEXING, QC_FAILED, AWAITING_VERIFICATION)
-# Out of the child's record: open to intake roles only, not listed in the chronology.
-OUT_OF_RECORD = (REJECTED, WITHDRAWN, SUPERSEDED)
+from escr.record.states import DocumentState, require_state
 
 
 def load_document(session: Session, doc_id: str) -> Document:
@@ -75,11 +64,6 @@ def _require_other_person(doc: Document, user: str, action: str) -> None:
         raise ProtocolViolation(f"{user} scanned document {doc.id} and cannot {action} it (four-eyes rule)")
     if _same_person(user, doc.indexed_by):
         raise ProtocolViolation(f"{user} indexed document {doc.id} and cannot {action} it (four-eyes rule)")
-
-
-def _require_state(doc: Document, allowed: Sequence[str], action: str) -> None:
-    if doc.state not in allowed:
-        raise InvalidState(f"document {doc.id} is {doc.state}; it can be {action} only when {' or '.join(allowed)}")
 
 
 SYSTEM = "escr"  # the pipeline acting on its own (a rescan linked by its cover sheet)
@@ -161,7 +145,7 @@ def index_document(
     The children picked decide how long the document is kept: `on_retention_change` gets their
     ids once the document is indexed (escr.record.retention_updates.retention_hook)."""
     doc = load_document(session, doc_id)
-    _require_state(doc, [NEEDS_INDEXING, AWAITING_VERIFICATION], "indexed")
+    require_state(doc.id, doc.state, states.INDEX)
     if doc_type not in known_types:
         raise ValidationFailed(f"unknown document type {doc_type}")
     child_ids = list(dict.fromkeys(c.strip() for c in child_ids if c and c.strip()))
@@ -184,7 +168,7 @@ def index_document(
     if flag is not None:
         doc.third_party = flag
     identity = identity_check(session, doc)
-    doc.state = AWAITING_VERIFICATION
+    doc.state = states.moved(doc.id, doc.state, states.INDEX, DocumentState.AWAITING_VERIFICATION)
     doc.state_reasons = [identity.message] if identity is not None and identity.status == "fail" else []
     _event(session, Kind.INDEXED, doc, user, parameters={"before": before, "after": {
         "children": sorted(child_ids), "doc_type": doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
@@ -200,13 +184,14 @@ def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str,
                       expected_version: int | None = None) -> Document:
     """A person judges a scan usable despite an automated QC failure (e.g. a faint original)."""
     doc = load_document(session, doc_id)
-    _require_state(doc, [QC_FAILED], "accepted")
+    require_state(doc.id, doc.state, states.ACCEPT_QC)
     _require_other_person(doc, user, "pass QC on")
     if not reason.strip():
         raise ValidationFailed("a reason is required to accept a QC failure", code="reason_required")
     claim(session, doc, expected_version)
-    doc.state = AWAITING_VERIFICATION if doc.children and doc.doc_type else NEEDS_INDEXING
-    doc.state_reasons = [] if doc.state == AWAITING_VERIFICATION else ["pick the child(ren) and document type"]
+    doc.state = states.moved(doc.id, doc.state, states.ACCEPT_QC,
+                             DocumentState.AWAITING_VERIFICATION if doc.children and doc.doc_type else DocumentState.NEEDS_INDEXING)
+    doc.state_reasons = [] if doc.state == DocumentState.AWAITING_VERIFICATION else ["pick the child(ren) and document type"]
     doc.updated_at = now()
     _event(session, Kind.QC_ACCEPTED, doc, user, parameters={"reason": reason, "new_state": doc.state})
     return doc
@@ -214,11 +199,11 @@ def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str,
 
 def verify_document(session: Session, doc_id: str, *, user: str, expected_version: int | None = None) -> Document:
     doc = load_document(session, doc_id)
-    _require_state(doc, [AWAITING_VERIFICATION], "verified")
+    require_state(doc.id, doc.state, states.VERIFY)
     _require_other_person(doc, user, "verify")
     claim(session, doc, expected_version)
     stamp = now()
-    doc.state, doc.verified_by, doc.verified_at, doc.updated_at = VERIFIED, user, stamp, stamp
+    doc.state, doc.verified_by, doc.verified_at, doc.updated_at = DocumentState.VERIFIED, user, stamp, stamp
     _event(session, Kind.VERIFIED, doc, user, parameters={"children": sorted(c.child_id for c in doc.children),
                                                           "doc_type": doc.doc_type, "third_party": doc.third_party})
     return doc
@@ -229,13 +214,13 @@ def reject_document(session: Session, doc_id: str, *, user: str, reason: str,
     """The scan is not acceptable: the paper must be rescanned (the rejected scan is kept, out of
     the child's chronology, and opens to intake roles only)."""
     doc = load_document(session, doc_id)
-    _require_state(doc, [AWAITING_VERIFICATION, QC_FAILED, NEEDS_INDEXING], "rejected")
+    require_state(doc.id, doc.state, states.REJECT)
     _require_other_person(doc, user, "reject")
     if not reason.strip():
         raise ValidationFailed("a reason is required to reject a document", code="reason_required")
     claim(session, doc, expected_version)
-    doc.state, doc.state_reasons, doc.updated_at = REJECTED, [reason], now()
-    _event(session, Kind.REJECTED, doc, user, outcome="rejected", parameters={"reason": reason})
+    doc.state, doc.state_reasons, doc.updated_at = DocumentState.REJECTED, [reason], now()
+    _event(session, Kind.REJECTED, doc, user, outcome=DocumentState.REJECTED, parameters={"reason": reason})
     return doc
 
 
@@ -243,15 +228,15 @@ def withdraw_document(session: Session, doc_id: str, *, user: str, reason: str,
                       expected_version: int | None = None) -> Document:
     """The scanner takes their own scan back for a rescan (four-eyes is for approving, not this)."""
     doc = load_document(session, doc_id)
-    _require_state(doc, BEFORE_VERIFICATION, "withdrawn")
+    require_state(doc.id, doc.state, states.WITHDRAW)
     if not _same_person(user, doc.batch.operator):
         raise ProtocolViolation(f"only the scanner of document {doc.id} may withdraw it; "
                                 "anyone else rejects it with a reason")
     if not reason.strip():
         raise ValidationFailed("a reason is required to withdraw a scan", code="reason_required")
     claim(session, doc, expected_version)
-    doc.state, doc.state_reasons, doc.updated_at = WITHDRAWN, [reason], now()
-    _event(session, Kind.WITHDRAWN, doc, user, outcome="withdrawn", parameters={"reason": reason})
+    doc.state, doc.state_reasons, doc.updated_at = DocumentState.WITHDRAWN, [reason], now()
+    _event(session, Kind.WITHDRAWN, doc, user, outcome=DocumentState.WITHDRAWN, parameters={"reason": reason})
     return doc
 
 
@@ -261,17 +246,17 @@ def link_rescan(session: Session, new_id: str, old_id: str, *, user: str, how: s
     new, old = load_document(session, new_id), load_document(session, old_id)
     if new.id == old.id:
         raise ValidationFailed("a scan cannot replace itself")
-    _require_state(old, [REJECTED, WITHDRAWN], "replaced by a rescan")
-    if new.state in OUT_OF_RECORD:
+    require_state(old.id, old.state, states.SUPERSEDE)
+    if new.state in states.OUT_OF_RECORD:
         raise InvalidState(f"document {new.id} is {new.state} and cannot replace another scan")
     if new.replaces_id is not None:
         raise InvalidState(f"document {new.id} already replaces {new.replaces_id}")
     claim(session, old)
     stamp = now()
     new.replaces_id, new.updated_at = old.id, stamp
-    old.state, old.updated_at = SUPERSEDED, stamp
+    old.state, old.updated_at = DocumentState.SUPERSEDED, stamp
     old.state_reasons = [*old.state_reasons, f"replaced by {new.id}"]
-    _event(session, Kind.SUPERSEDED, old, user, outcome="superseded",
+    _event(session, Kind.SUPERSEDED, old, user, outcome=DocumentState.SUPERSEDED,
            parameters={"replaced_by": new.id, "how": how})
     return old
 
@@ -283,7 +268,7 @@ def link_rescan_by_coversheet(session: Session, new_id: str) -> Document | None:
         return None
     old = session.scalars(select(Document).where(
         Document.coversheet_batch_id == new.coversheet_batch_id, Document.id != new.id,
-        Document.state.in_([REJECTED, WITHDRAWN])).order_by(Document.created_at.desc())).first()
+        Document.state.in_(states.SUPERSEDE.sources)).order_by(Document.created_at.desc())).first()
     if old is None:
         return None
     return link_rescan(session, new.id, old.id, user=SYSTEM, how="coversheet")

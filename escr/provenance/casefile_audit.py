@@ -29,6 +29,7 @@ from escr.errors import ConfigError, InvalidState, NotFound
 from escr.indexing.tagging import DocTypeCatalogue
 from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditSelection, Child, ChildAllocation, Document, DocumentChild, User
+from escr.record.states import DocumentState
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -175,7 +176,7 @@ def casefile_audit(session: Session, child_id: str, *, config: CasefileAuditConf
         raise NotFound(f"no child {child_id} in the child index")
     docs = list(session.scalars(select(Document).join(DocumentChild, DocumentChild.document_id == Document.id)
                                 .where(DocumentChild.child_id == child_id)))
-    verified = [d for d in docs if d.state == "verified"]
+    verified = [d for d in docs if d.state == DocumentState.VERIFIED]
     labels = {code: t.label for code, t in catalogue.types.items()}
     items = sorted((_evidence(d, labels) for d in verified),
                    key=lambda e: (e.when or date.min, e.document_id), reverse=True)  # newest first
@@ -193,7 +194,7 @@ def casefile_audit(session: Session, child_id: str, *, config: CasefileAuditConf
     record(session, AccessEvent(actor=actor, action="list", child_id=child_id,
                                 parameters={"purpose": "casefile_audit", "documents": len(verified)}))
     return CasefileAudit(child_id, child.team, child.status, _worker(session, child_id), today, config.source,
-                         standards, keys, len(verified), sum(d.state == "awaiting_verification" for d in docs))
+                         standards, keys, len(verified), sum(d.state == DocumentState.AWAITING_VERIFICATION for d in docs))
 
 
 # --- the monthly sample --------------------------------------------------------------------------

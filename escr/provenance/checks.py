@@ -29,6 +29,7 @@ from escr.provenance.anchors import SHA256, Anchor, StoredAnchor
 from escr.record.database import GENESIS_HASH, Database
 from escr.record.events import event_hash, payload_of
 from escr.record.models import Batch, ChainAnchor, ChainHead, Document, DocumentChild, Event
+from escr.record.states import DocumentState
 from escr.storage.objectstore import CHUNK, ObjectStore
 
 MANIFEST_MAX_BYTES = 16 * 1024 * 1024
@@ -471,11 +472,11 @@ def check_record_against_log(scan: ScanFacts) -> Iterator[Finding]:
 def _steps_for(scan: ScanFacts, doc: DocumentFacts, events: list[LoggedEvent]) -> list[tuple[str, ...]]:
     steps: list[tuple[str, ...]] = [("received",), ("preflight",), ("split",), ("ocr",), ("tagged",),
                                     ("linked", "needs_indexing"), ("qc",), ("stored",), ("filed",)]
-    if doc.state == "verified" or doc.verified_by:
+    if doc.state == DocumentState.VERIFIED or doc.verified_by:
         filed = _last(events, "filed", doc.id)
-        if filed is not None and filed.outcome == "qc_failed":
+        if filed is not None and filed.outcome == DocumentState.QC_FAILED:
             steps.append(("qc_accepted",))
-        if (filed is not None and filed.outcome == "needs_indexing") or doc.indexed_by:
+        if (filed is not None and filed.outcome == DocumentState.NEEDS_INDEXING) or doc.indexed_by:
             steps.append(("indexed",))
         steps.append(("verified",))
     elif doc.indexed_by:

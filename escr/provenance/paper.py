@@ -27,6 +27,7 @@ from escr.errors import InvalidState, NotFound, ProtocolViolation
 from escr.indexing.tagging import DocTypeCatalogue
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import CoverSheetPrint, Document, ManifestMissing, Page, PaperDisposition, PaperMove
+from escr.record.states import DocumentState
 from escr.settings import ProvenanceSettings
 
 PURPOSES = ("to_scanning", "to_archive", "removal", "return", "other")  # removal: a volume booked out
@@ -84,7 +85,7 @@ def paper_status(doc: Document, *, keep: frozenset[str], settings: ProvenanceSet
         return status(code, f"{disposition.action} on {disposition.at.isoformat()} by {disposition.by}")
     if doc.legal_hold:  # blocks the paper's destruction as it blocks the objects' deletion
         return status(LEGAL_HOLD, "under a legal hold: the paper is kept until the hold is released")
-    if doc.state != "verified" or verified_at is None:
+    if doc.state != DocumentState.VERIFIED or verified_at is None:
         return status(NOT_VERIFIED, f"the scan is {doc.state}; paper is kept until it is verified")
     if doc.doc_type is None or doc.doc_type in keep:
         why = "type not known" if doc.doc_type is None else f"{doc.doc_type} originals are kept"
@@ -109,7 +110,7 @@ def statuses(session: Session, *, catalogue: DocTypeCatalogue, settings: Provena
     """Every verified document's paper, oldest verification first, streamed."""
     keep = keep_original_types(catalogue, settings)
     stmt = (select(Document, PaperDisposition).outerjoin(PaperDisposition, PaperDisposition.document_id == Document.id)
-            .where(Document.state == "verified").order_by(Document.verified_at, Document.id)
+            .where(Document.state == DocumentState.VERIFIED).order_by(Document.verified_at, Document.id)
             .execution_options(yield_per=chunk))
     for doc, disposition in session.execute(stmt):
         yield paper_status(doc, keep=keep, settings=settings, today=today, disposition=disposition,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from escr.app.access import Principal
 from escr.app.operations import Operations, PageOf
+from escr.record.states import DocumentState
 from escr.web.auth import current_principal, services_of
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
 
@@ -351,7 +352,7 @@ def intake(o: Ops) -> dict[str, Any]:
 
 @router.get("/queue", response_model=Page, summary="Documents waiting for indexing, a QC decision or verification")
 def queue(o: Ops, pg: Paging,
-          state: Literal["needs_indexing", "qc_failed", "awaiting_verification", "rejected"] | None = None,
+          state: DocumentState | None = None,  # a queue: escr.record.states.QUEUE_CHOICES
           ) -> dict[str, Any]:
     return _page(o.queue(state, *pg))
 

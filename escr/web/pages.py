@@ -20,6 +20,7 @@ from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.keeping import Keeping
 from escr.app.operations import Operations, parse_date
 from escr.errors import EscrError, ValidationFailed
+from escr.record.states import QUEUE_CHOICES, DocumentState
 from escr.web.audit_charts import bars
 from escr.web.auth import authenticate, client_address, current_principal, end_session, services_of, start_session
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
@@ -418,7 +419,7 @@ def index(request: Request, o: Ops, doc_id: str, doc_type: Annotated[str, Form()
     state = o.index(doc_id, child_ids=chosen, doc_type=doc_type, doc_date=parse_date(doc_date, "document date"),
                     version=version)
     notice(request, f"Document {doc_id} indexed; it now waits for verification by someone else."
-           if state == "awaiting_verification" else f"Document {doc_id} indexed ({state}).")
+           if state == DocumentState.AWAITING_VERIFICATION else f"Document {doc_id} indexed ({state}).")
     return back(f"/documents/{doc_id}/work")
 
 
@@ -463,7 +464,9 @@ def intake(request: Request, o: Ops) -> Response:
 @router.get("/queue")
 def queue(request: Request, o: Ops, state: str = "", offset: int | None = None) -> Response:
     page = o.queue(state or None, *_paging(request, offset))
-    return render(request, "queue.html", queue_state=state, page=page,
+    queues = [(s, *labels.QUEUES[s]) for s in QUEUE_CHOICES if s != DocumentState.NEEDS_INDEXING or o.p.can(Can.INDEX)]
+    return render(request, "queue.html", queue_state=state, page=page, queues=queues,
+                  heading=labels.QUEUES[DocumentState(state)][1] if state else None,
                   page_url=lambda off: _url("/queue", state=state, offset=off))
 
 
