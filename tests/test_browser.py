@@ -136,7 +136,9 @@ def test_caseworker_finds_a_child_opens_a_document_and_searches_the_record(page_
     expect(page.locator("main")).to_contain_text("Child protection plan, open")
     find_child(page, "Whitfield", "AB123456")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Amelia Rose Whitfield")
-    rows = page.locator("table tbody tr")
+    expect(page.get_by_text("2 documents are not yet verified and not shown")).to_be_visible()
+    page.get_by_role("link", name="Include them, marked").click()  # verified only, unless asked
+    rows = page.locator("table.chronology tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("03/03/2026")  # the chronology: oldest first
     expect(rows.nth(1)).to_contain_text("third-party")
@@ -203,7 +205,7 @@ def test_business_support_see_the_intake_verify_one_index_one_and_print_a_cover_
 
     find_child(page, "AB123456", "AB123456")
     expect(page.locator("table tbody tr").filter(has_text=ref)).to_contain_text("bs.jones")
-    page.get_by_label("Document type").select_option("court_order")
+    page.get_by_label("Document type", exact=True).select_option("court_order")
     page.get_by_label("Pages after the sheet").fill("3")
     with page.expect_download() as download:
         page.get_by_role("button", name="Download cover sheet (PDF)").click()
@@ -214,6 +216,7 @@ def test_team_manager_opens_a_third_party_document_and_verifies_one_of_the_team(
     tp = world.docs["third_party"]
     page = page_for("tm.north")
     find_child(page, "14/06/2015", "AB123456")
+    page.get_by_role("link", name=re.compile(r"^Include (it|them), marked")).click()
     page.get_by_role("link", name=tp).click()
     expect(page.locator(".tag.third")).to_be_visible()
     expect(page.get_by_role("img", name="Page 1 of 1")).to_be_visible()  # they hold the permission

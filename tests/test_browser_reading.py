@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.web import file_document
+from tests.support.web import World, file_document, open_world
 from tests.test_browser import (  # noqa: F401  (fixtures shared with the other browser tests)
     LAPTOP,
     PHONE,
@@ -21,20 +21,25 @@ from tests.test_browser import (  # noqa: F401  (fixtures shared with the other 
     browser,
     serious_axe_findings,
     sign_in_at,
-    world,
 )
 
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Page, expect  # noqa: E402
 
-ASSESSMENT = [["Single assessment", "Date: 4 March 2026", "Child: Amelia Whitfield",
+ASSESSMENT = [["Single assessment", "Date: 4 March 2026", "Completed by: Sam Patel",
                "Amelia lives with her mother and her brother."],
               ["Analysis", "The family support worker visited the home twice.",
                "Amelia was seen alone and spoke about school."]]
 
 
 @pytest.fixture(scope="module")
-def assessment(world, pytestconfig):  # noqa: F811
+def world(tmp_path_factory, pytestconfig, postgres_server) -> World:
+    """This module's own record: the documents it adds are not the other browser tests' world."""
+    yield from open_world(tmp_path_factory, pytestconfig, postgres_server, "browser-reading")
+
+
+@pytest.fixture(scope="module")
+def assessment(world, pytestconfig):
     return file_document(world, pytestconfig, "assessment", child_id="AB123456", doc_type="assessment",
                          pages=ASSESSMENT, sheet="B-WEB00005", verify_by="tm.north")
 
@@ -62,6 +67,10 @@ def test_a_caseworker_reads_a_document_from_the_caseload_to_a_marked_word(
         check(page, tmp_path_factory, "1-home", width, problems)
         page.get_by_role("link", name="Amelia Rose Whitfield").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("Amelia Rose Whitfield")
+        row = page.locator("table.chronology tbody tr").filter(has_text="Assessment")
+        expect(row).to_contain_text("Single assessment")  # a line saying what it is
+        expect(row).to_contain_text("Sam Patel")  # and whom it is from
+        expect(page.get_by_text("2 documents are not yet verified and not shown")).to_be_visible()
         check(page, tmp_path_factory, "2-chronology", width, problems)
 
         page.get_by_role("link", name="Assessment").first.click()  # one click from the chronology

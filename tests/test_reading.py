@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
 
-from escr.app.reading import is_hit, query_prefixes
+from escr.app.reading import is_hit, query_prefixes, status_banners
 from escr.web import create_app
-from tests.support.web import World, csrf_from, open_world, sign_in
+from tests.support.web import World, csrf_from, file_document, open_world, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +71,43 @@ def test_the_viewer_keeps_need_to_know_and_third_party_rules_as_the_pdf_does(app
     south = client_for(app, "cw.south")  # another team: nothing at all
     assert south.get(f"/documents/{tp}/view").status_code == 403
     assert south.get(f"/documents/{tp}/pages/1.png?size=view").status_code == 403
+
+
+def test_the_chronology_reads_like_one_with_the_chronology_pinned_and_pending_marked(app, world, pytestconfig):
+    file_document(world, pytestconfig, "chronology", child_id="CD654321", doc_type="chronology", sheet="B-WEB00009",
+                  pages=[["Chronology of significant events", "Date: 20 January 2026",
+                          "12/01/2026 Referral received from the school"]], verify_by="tm.north")
+    south = client_for(app, "cw.south").get("/children/CD654321").text
+    pinned = south.split('class="pinned"', 1)[1].split("</div>", 1)[0]
+    assert "Chronology: Chronology of significant events" in pinned and "20 January 2026" in pinned
+    rows = south.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "Dear Mr Okonkwo" in rows  # the letter's first line as its summary
+    assert f'href="/documents/{world.docs["south"]}/view"' in rows  # one click to its pages
+
+    north = client_for(app, "cw.north")
+    verified_only = north.get("/children/AB123456").text
+    assert "2 documents are not yet verified and not shown" in verified_only
+    assert "No verified documents" in verified_only
+    everything = north.get("/children/AB123456?pending=1").text
+    rows = everything.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert rows.count('class="pending"') == 2 and "Waiting for verification" in rows
+    assert "Police information" not in rows  # third-party and not theirs to open: no line from its text
+    assert "Summary shown only to those who may open it" in rows
+    manager = client_for(app, "tm.north").get("/children/AB123456?pending=1&type=police_report").text
+    assert "Police information" in manager and "Referral to Children" not in manager  # the filter, in the URL
+
+
+def test_status_banners_say_what_holds_now_in_words_with_dates(app):
+    history = [{"status": "cin", "from": "2019-01-04", "to": "2020-03-01", "on": None},
+               {"status": "cp", "from": "2020-03-01", "to": None, "on": None}]
+    assert [b["text"] for b in status_banners(history, "cp", "open", date(2026, 1, 1))] == \
+        ["Child protection plan since 1 March 2020", "Open since 4 January 2019"]
+    closed = [{"status": "cla", "from": "2015-02-01", "to": "2024-05-03", "on": None},
+              {"status": "care_leaver", "from": "2024-05-03", "to": None, "on": None},
+              {"status": "closed", "from": "2025-07-01", "to": None, "on": "2025-07-01"}]
+    assert [b["text"] for b in status_banners(closed, "care_leaver", "closed", date(2026, 1, 1))] == \
+        ["Care leaver since 3 May 2024", "Closed: final contact 1 July 2025"]
+    assert [b["text"] for b in status_banners([], "cp", "open")] == ["Child protection plan, open"]
+    page = client_for(app, "cw.north").get("/children/AB123456").text
+    banners = page.split('<ul class="banners"', 1)[1].split("</ul>", 1)[0]
+    assert "Child protection plan" in banners and "cp" not in banners.replace('class="banner cp"', "")

@@ -11,17 +11,22 @@ exactly as for the PDF; a reader who may not open the content gets the reason an
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from escr.app import access, page_images, retrieval
-from escr.app.access import Principal
-from escr.app.operations import Operations
+from escr.app import access, accounts, page_images, retrieval
+from escr.app.access import AccessDenied, Principal
+from escr.app.operations import Operations, child_dict, page_of
+from escr.app.verification import OUT_OF_RECORD, VERIFIED
 from escr.errors import NotFound, ValidationFailed
-from escr.record.models import Document, Page
+from escr.indexing import summary
+from escr.record.models import Document, DocumentChild, Page, Tag
 from escr.services import Services
 
+CHRONOLOGY_TYPE = "chronology"  # the document kept at the front of the file (seed 003)
+SUMMARY_CHARS = 1500  # of a first page's text, enough for its heading, sender and title
 ZOOMS = (100, 150, 200)  # per cent of the column's width
 MAX_QUERY_CHARS = 200
 _EDGE = re.compile(r"^\W+|\W+$")
@@ -52,11 +57,77 @@ def is_hit(word: str, prefixes: tuple[str, ...]) -> bool:
 
 
 class Reader:
-    """The viewer for one signed-in person."""
+    """The chronology and the viewer for one signed-in person."""
 
     def __init__(self, services: Services, principal: Principal) -> None:
         self.services = services
         self.p = principal
+
+    def chronology(self, child_id: str, *, types: list[str] | None = None, since: date | None = None,
+                   until: date | None = None, pending: bool = False, offset: int = 0, limit: int = 50
+                   ) -> dict[str, Any]:
+        """The child's record as a chronology reads: each document's date, type, whom it is from and
+        a line saying what it is; verified documents unless `pending` (then the others are marked);
+        the newest chronology document pinned first, whatever the filters.
+
+        The line and the sender come from the document's own text, so they are shown only for the
+        documents this person may open (the same rule as the PDF); for the others, only the facts."""
+        wanted = sorted({t for t in (types or []) if t})
+        try:
+            with self.services.db.session() as session:
+                child, grant = access.child_grant(session, self.p, child_id)
+                docs = retrieval.list_documents(session, child_id, actor=self.p.actor,
+                                                doc_type=wanted[0] if len(wanted) == 1 else None,
+                                                since=since, until=until, use=grant.use)
+                if len(wanted) > 1:
+                    docs = [d for d in docs if d["doc_type"] in wanted]
+                waiting = sum(1 for d in docs if d["state"] != VERIFIED)
+                shown = page_of(docs if pending else [d for d in docs if d["state"] == VERIFIED], offset, limit)
+                pinned = session.execute(
+                    select(Document.id, Document.doc_date, Document.state, Document.page_count)
+                    .join(DocumentChild, DocumentChild.document_id == Document.id)
+                    .where(DocumentChild.child_id == child_id, Document.doc_type == CHRONOLOGY_TYPE,
+                           Document.state.not_in(OUT_OF_RECORD))
+                    .order_by(Document.state != VERIFIED, Document.doc_date.desc().nulls_last(), Document.created_at.desc())
+                    .limit(1)).first()
+                lines = self._lines(session, [d["id"] for d in shown.items] + ([pinned.id] if pinned else []))
+                for d in shown.items:
+                    d.update(lines.get(d["id"], {"title": None, "sender": None, "readable": False}))
+                worker = accounts.allocated_worker(session, child_id)
+                types_held = sorted({t for (t,) in session.execute(
+                    select(Document.doc_type).join(DocumentChild).where(DocumentChild.child_id == child_id)) if t})
+        except AccessDenied as exc:
+            with self.services.db.session() as session:
+                retrieval.log_refused(session, actor=self.p.actor, action="list", code=exc.code, child_id=child_id)
+            raise
+        return {"child": child_dict(child), "basis": grant.basis, "break_glass_id": grant.break_glass_id,
+                "allocated_to": worker.username if worker else None, "doc_types": types_held,
+                "documents": shown, "waiting": waiting, "pending_shown": pending,
+                "pinned": None if pinned is None else {
+                    "id": pinned.id, "doc_date": pinned.doc_date.isoformat() if pinned.doc_date else None,
+                    "state": pinned.state, "pages": pinned.page_count,
+                    **lines.get(pinned.id, {"title": None, "sender": None, "readable": False})}}
+
+    def _lines(self, session: Any, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Title and sender of the documents among `doc_ids` this person may open: a person's
+        index entry (tags "title", "sender") first, else read from the first page's text."""
+        if not doc_ids:
+            return {}
+        scope = access.readable_document_ids(session, self.p)
+        readable = set(session.scalars(select(Document.id).where(Document.id.in_(doc_ids),
+                                                                 scope.condition(Document.id.expression))))
+        if not readable:
+            return {}
+        texts = dict(session.execute(select(Page.document_id, func.substr(Page.text, 1, SUMMARY_CHARS))
+                                     .where(Page.document_id.in_(readable), Page.seq == 1)).all())
+        indexed: dict[str, dict[str, str]] = {}
+        for doc_id, name, value in session.execute(select(Tag.document_id, Tag.name, Tag.value)
+                                                   .where(Tag.document_id.in_(readable),
+                                                          Tag.name.in_(["title", "sender"]))):
+            indexed.setdefault(doc_id, {})[name] = value
+        return {doc_id: {"title": indexed.get(doc_id, {}).get("title") or summary.title(texts.get(doc_id) or ""),
+                         "sender": indexed.get(doc_id, {}).get("sender") or summary.sender(texts.get(doc_id) or ""),
+                         "readable": True} for doc_id in readable}
 
     def viewer(self, doc_id: str, page: int | None = None, *, query: str = "", zoom: int | None = None
                ) -> dict[str, Any]:
@@ -96,3 +167,44 @@ class Reader:
                            "w": round((b.right - b.left) * 1000, 1), "h": round((b.bottom - b.top) * 1000, 1),
                            "word": b.text} for b in boxes if is_hit(b.text, prefixes)])
         return data
+
+
+# Status banners (seed 001 sections 17-18): the child index's statuses as words, with their dates.
+BANNER_WORDS = {"cin": "Child in need", "s47": "Section 47 enquiry", "cp": "Child protection plan",
+                "cla": "Looked after", "care_leaver": "Care leaver", "private_fostering": "Private fostering"}
+
+
+def status_banners(statuses: list[dict[str, Any]], category: str | None, status: str | None,
+                   today: date | None = None) -> list[dict[str, str]]:
+    """What holds for the child now, in words with dates ("Child protection plan since 1 March
+    2020", "Closed: final contact 3 May 2024"), from the status history (`escr.record.status.as_dict`
+    rows); from the index's category and status when there is no history. `kind` is for colour."""
+    from escr.app.labels import child_banner, uk_date
+
+    day = today or date.today()
+
+    def holds(s: dict[str, Any]) -> bool:
+        start, end = s.get("from"), s.get("to")
+        return (not start or date.fromisoformat(start) <= day) and (not end or date.fromisoformat(end) >= day)
+
+    out: list[dict[str, str]] = []
+    current = [s for s in statuses if s["status"] in BANNER_WORDS and holds(s)]
+    for s in sorted(current, key=lambda s: s.get("from") or ""):
+        since = f" since {uk_date(s['from'])}" if s.get("from") else ""
+        out.append({"text": BANNER_WORDS[s["status"]] + since, "kind": s["status"]})
+    for s in statuses:
+        if s["status"] == "adoption" and s.get("on"):
+            out.append({"text": f"Adopted: order made {uk_date(s['on'])}", "kind": "adoption"})
+        if s["status"] == "died" and s.get("on"):
+            out.append({"text": f"Died {uk_date(s['on'])}", "kind": "closed"})
+    closures = [s for s in statuses if s["status"] == "closed" and not s.get("to") and s.get("on")]
+    if closures:
+        last = max(closures, key=lambda s: s["on"])
+        out.append({"text": f"Closed: final contact {uk_date(last['on'])}", "kind": "closed"})
+    elif statuses:
+        reopened = max((s["on"] for s in statuses if s["status"] == "closed" and s.get("on")), default="")
+        starts = [s["from"] for s in statuses if s["status"] in BANNER_WORDS and (s.get("from") or "") > reopened]
+        out.append({"text": f"Open since {uk_date(min(starts))}" if starts else "Open", "kind": "open"})
+    if not statuses:
+        out.append({"text": child_banner(category, status), "kind": (category or "") + " " + (status or "")})
+    return out

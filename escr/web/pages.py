@@ -12,7 +12,7 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from escr.app import access, accounts, auditing, homes, labels, reading
@@ -103,8 +103,8 @@ def _paging(request: Request, offset: int | str | None) -> tuple[int, int]:
 
 
 def _url(path: str, **params: Any) -> str:
-    kept = {k: v for k, v in params.items() if v not in (None, "")}
-    return path + ("?" + urlencode(kept) if kept else "")
+    kept = {k: v for k, v in params.items() if v not in (None, "", [])}
+    return path + ("?" + urlencode(kept, doseq=True) if kept else "")
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -214,17 +214,23 @@ def _find_children(request: Request, o: Ops, q: str, offset: int | str | None) -
 
 
 @router.get("/children/{child_id}")
-def child_record(request: Request, o: Ops, child_id: str, type: str = "", since: str = "", until: str = "",
-                 offset: int | None = None) -> Response:
-    data = o.child_record(child_id, doc_type=type or None, since=parse_date(since, "since"),
-                          until=parse_date(until, "until"), offset=_paging(request, offset)[0],
-                          limit=_paging(request, offset)[1])
+def child_record(request: Request, o: Ops, child_id: str, type: Annotated[list[str] | None, Query()] = None,
+                 since: str = "", until: str = "", pending: str = "", offset: int | None = None) -> Response:
+    """The chronology (escr.app.reading): the filters live in the URL, so a view can be kept as a link."""
+    types = [t for t in (type or []) if t]
+    start, limit = _paging(request, offset)
+    data = reading.Reader(services_of(request), o.p).chronology(
+        child_id, types=types, since=parse_date(since, "since"), until=parse_date(until, "until"),
+        pending=bool(pending), offset=start, limit=limit)
     workers = o.team_workers(child_id) if o.p.can(Can.ALLOCATE) else []
     keeping = Keeping(services_of(request), o.p)  # issue 19: status history, paper file, examinations
-    return render(request, "child.html", **data, filters={"type": type, "since": since, "until": until},
-                  doc_type_choices=o.doc_types(), workers=workers, kept=keeping.child_sections(child_id),
-                  may=keeping.may(),
-                  page_url=lambda off: _url(f"/children/{child_id}", type=type, since=since, until=until, offset=off))
+    kept = keeping.child_sections(child_id)
+    filters = {"type": types, "since": since, "until": until, "pending": "1" if pending else ""}
+    return render(request, "child.html", **data, filters=filters, doc_type_choices=o.doc_types(), workers=workers,
+                  kept=kept, may=keeping.may(),
+                  banners=reading.status_banners(kept["statuses"], data["child"]["category"], data["child"]["status"]),
+                  filter_url=lambda **change: _url(f"/children/{child_id}", **{**filters, **change}),
+                  page_url=lambda off: _url(f"/children/{child_id}", **filters, offset=off))
 
 
 @router.get("/children/{child_id}/search")
