@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from escr.app import access, accounts, page_images, retrieval
 from escr.app.access import AccessDenied, Principal
 from escr.app.operations import Operations, child_dict, page_of
-from escr.app.verification import OUT_OF_RECORD, VERIFIED
 from escr.errors import NotFound, ValidationFailed
 from escr.indexing import summary
 from escr.record.models import Document, DocumentChild, Page, Tag
+from escr.record.states import OUT_OF_RECORD, DocumentState
 from escr.services import Services
 
 CHRONOLOGY_TYPE = "chronology"  # the document kept at the front of the file (seed 003)
@@ -81,14 +81,14 @@ class Reader:
                                                 since=since, until=until, use=grant.use)
                 if len(wanted) > 1:
                     docs = [d for d in docs if d["doc_type"] in wanted]
-                waiting = sum(1 for d in docs if d["state"] != VERIFIED)
-                shown = page_of(docs if pending else [d for d in docs if d["state"] == VERIFIED], offset, limit)
+                waiting = sum(1 for d in docs if d["state"] != DocumentState.VERIFIED)
+                shown = page_of(docs if pending else [d for d in docs if d["state"] == DocumentState.VERIFIED], offset, limit)
                 pinned = session.execute(
                     select(Document.id, Document.doc_date, Document.state, Document.page_count)
                     .join(DocumentChild, DocumentChild.document_id == Document.id)
                     .where(DocumentChild.child_id == child_id, Document.doc_type == CHRONOLOGY_TYPE,
                            Document.state.not_in(OUT_OF_RECORD))
-                    .order_by(Document.state != VERIFIED, Document.doc_date.desc().nulls_last(), Document.created_at.desc())
+                    .order_by(Document.state != DocumentState.VERIFIED, Document.doc_date.desc().nulls_last(), Document.created_at.desc())
                     .limit(1)).first()
                 lines = self._lines(session, [d["id"] for d in shown.items] + ([pinned.id] if pinned else []))
                 for d in shown.items:
