@@ -356,13 +356,13 @@ def _document_grant(session: Session, principal: Principal, doc: Document, *, co
         return Grant("audit_purpose", purpose=purpose.purpose)
     if not principal.can(Can.READ_RECORDS):
         raise AccessDenied(f"the {principal.role} role reads no records", code="role_forbidden")
+    if doc.state in OUT_OF_RECORD:  # its links ended with it (escr.app.verification.take_out_of_record)
+        raise AccessDenied(f"document {doc.id} is {doc.state}: it is out of the child's record and opens to "
+                           "intake roles only", code="not_in_record")
     grant = _record_grant(session, principal, doc)
     if grant is None:
         raise AccessDenied(f"document {doc.id} is not in the record of a child in your teams or allocated "
                            "to you", code="not_your_team")
-    if content and doc.state in OUT_OF_RECORD:
-        raise AccessDenied(f"document {doc.id} is {doc.state}: it is out of the child's record and opens to "
-                           "intake roles only", code="not_in_record")
     if content and doc.state != DocumentState.VERIFIED and close_to_child(session, principal, doc) is None:
         raise AccessDenied(f"document {doc.id} is not yet verified; before verification it opens only to "
                            "intake and verification roles and the child's allocated worker and team manager",

@@ -63,6 +63,9 @@ ACCESS_BASES = {"allocated": "allocated worker", "team": "team member", "break_g
 REVIEW_OUTCOMES = {"justified": "Justified", "not_justified": "Not justified"}
 TOKEN_SCOPES = {"read": "Read only", "write": "Read and write", "admin": "Administration"}
 QC_STATUSES = {"pass": "Passed", "warn": "Warning", "fail": "Failed"}
+# Why a document's link to a child ended (escr.app.verification, escr.app.corrections).
+UNLINK_REASONS = {"reindexed": "re-indexed before verification", "corrected": "moved by an approved correction",
+                  "rejected": "the scan was rejected", "withdrawn": "the scanner withdrew the scan"}
 
 # Error codes of escr.errors and escr.app.access, as a sentence a person can act on.
 ERRORS = {
@@ -120,7 +123,8 @@ KINDS = {"document_state": DOCUMENT_STATES, "category": CHILD_CATEGORIES, "child
          "review": REVIEW_OUTCOMES, "scope": TOKEN_SCOPES, "qc": QC_STATUSES, "error": ERRORS,
          "paper_state": PAPER_STATES, "paper_kind": PAPER_KINDS, "incident_outcome": INCIDENT_OUTCOMES,
          "examination": EXAMINATIONS, "disposal_state": DISPOSAL_STATES, "hold_scope": HOLD_SCOPES,
-         "arrival_source": ARRIVAL_SOURCES, "move_purpose": MOVE_PURPOSES}
+         "arrival_source": ARRIVAL_SOURCES, "move_purpose": MOVE_PURPOSES,
+         "unlink": UNLINK_REASONS}
 
 DEFAULT_TIMEZONE = "Europe/London"
 

@@ -99,6 +99,14 @@ def relink(session: Session, doc: Document, child_ids: Sequence[str], *, user: s
     return removed, added
 
 
+def take_out_of_record(session: Session, doc: Document, *, user: str, reason: str, stamp: datetime) -> list[str]:
+    """A rejected or withdrawn scan leaves every child's record: its links end (kept in the link
+    history, so intake roles still see whose paper it was), and with them any access through
+    them; a letter rejected as another family's no longer shows in the wrong child's record."""
+    removed, _ = relink(session, doc, [], user=user, reason=reason, stamp=stamp)
+    return removed
+
+
 def identity_check(session: Session, doc: Document) -> QcResult | None:
     """Re-run the identity QC against the document's links now (the text's identifiers do not
     change: they are kept in the first identity check's numbers, or the strong candidates)."""
@@ -219,8 +227,10 @@ def reject_document(session: Session, doc_id: str, *, user: str, reason: str,
     if not reason.strip():
         raise ValidationFailed("a reason is required to reject a document", code="reason_required")
     claim(session, doc, expected_version)
-    doc.state, doc.state_reasons, doc.updated_at = DocumentState.REJECTED, [reason], now()
-    _event(session, Kind.REJECTED, doc, user, outcome=DocumentState.REJECTED, parameters={"reason": reason})
+    stamp = now()
+    unlinked = take_out_of_record(session, doc, user=user, reason="rejected", stamp=stamp)
+    doc.state, doc.state_reasons, doc.updated_at = DocumentState.REJECTED, [reason], stamp
+    _event(session, Kind.REJECTED, doc, user, outcome=DocumentState.REJECTED, parameters={"reason": reason, "unlinked": unlinked})
     return doc
 
 
@@ -235,8 +245,10 @@ def withdraw_document(session: Session, doc_id: str, *, user: str, reason: str,
     if not reason.strip():
         raise ValidationFailed("a reason is required to withdraw a scan", code="reason_required")
     claim(session, doc, expected_version)
-    doc.state, doc.state_reasons, doc.updated_at = DocumentState.WITHDRAWN, [reason], now()
-    _event(session, Kind.WITHDRAWN, doc, user, outcome=DocumentState.WITHDRAWN, parameters={"reason": reason})
+    stamp = now()
+    unlinked = take_out_of_record(session, doc, user=user, reason="withdrawn", stamp=stamp)
+    doc.state, doc.state_reasons, doc.updated_at = DocumentState.WITHDRAWN, [reason], stamp
+    _event(session, Kind.WITHDRAWN, doc, user, outcome=DocumentState.WITHDRAWN, parameters={"reason": reason, "unlinked": unlinked})
     return doc
 
 
@@ -281,6 +293,8 @@ def set_third_party(session: Session, doc_id: str, *, user: str, on: bool, reaso
                     expected_version: int | None = None) -> Document:
     """An authorised person sets or clears the third-party flag, with a reason (logged)."""
     doc = load_document(session, doc_id)
+    if doc.state in states.OUT_OF_RECORD:
+        raise InvalidState(f"document {doc.id} is {doc.state}: it is out of the record; flag its rescan instead")
     if len((reason or "").strip()) < MIN_REASON_CHARS:
         raise ValidationFailed(f"the reason must be stated in at least {MIN_REASON_CHARS} characters",
                                code="reason_required")

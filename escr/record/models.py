@@ -161,7 +161,7 @@ class DocumentLinkHistory(Base):
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     unlinked_by: Mapped[str] = mapped_column(String(128))
     unlinked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    reason: Mapped[str] = mapped_column(String(64))  # reindexed | corrected
+    reason: Mapped[str] = mapped_column(String(64))  # reindexed | corrected | rejected | withdrawn
 
 
 class CorrectionRequest(Base):
