@@ -9,6 +9,7 @@ rows (same stored objects, new ids), so that no test depends on another's change
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import date, timedelta
 
@@ -226,6 +227,21 @@ def test_a_rejected_scan_leaves_the_record_and_opens_to_intake_roles_only(world,
     assert as_user("bs.jones").get(f"/api/v1/documents/{doc}/content").status_code == 200
 
 
+def test_rejecting_a_letter_unlinks_it_so_the_wrong_team_loses_even_its_details(world, as_user):
+    """A letter rejected as another family's leaves the child's record; whose it was stays in the history."""
+    doc = copy_of(world, "referral", state="awaiting_verification")
+    caseworker, bs = as_user("cw.north"), as_user("bs.jones")
+    assert caseworker.get(f"/api/v1/documents/{doc}").status_code == 200  # listed to the child's team
+    bs.post(f"/api/v1/documents/{doc}/reject", json={"reason": "another family's letter"})
+    assert links_of(world, doc) == []
+    assert code_of(caseworker.get(f"/api/v1/documents/{doc}")) == (403, "not_in_record")
+    shown = bs.get(f"/api/v1/documents/{doc}").json()
+    assert [(h["child_id"], h["reason"], h["unlinked_by"]) for h in shown["earlier_links"]] == [
+        ("AB123456", "rejected", "bs.jones")]
+    rejected = [e for e in protocol_events(world, doc) if e.kind == "rejected"][-1]
+    assert rejected.detail["parameters"]["unlinked"] == ["AB123456"]
+
+
 def test_third_party_documents_open_to_the_allocated_worker_and_team_manager(world, as_user):
     doc = copy_of(world, "third_party", state="verified")
     caseworker = as_user("cw.north")  # the child's team, no permission, not allocated
@@ -349,6 +365,7 @@ def test_the_scanner_withdraws_their_own_scan_and_a_rescan_supersedes_it(world, 
     withdrawn = scanner.post(f"/api/v1/documents/{old}/withdraw", json={"reason": "pages out of order"})
     assert withdrawn.json()["state"] == "withdrawn"
     assert [(e.kind, e.actor) for e in protocol_events(world, old)] == [("withdrawn", "bs.scanner")]
+    assert links_of(world, old) == []  # out of the record: no child lists it any more
 
     new = copy_of(world, "referral", state="awaiting_verification", coversheet="B-RESCAN01")
     with world.services.db.session() as session:  # what the pipeline calls for a filed document
@@ -359,8 +376,9 @@ def test_the_scanner_withdraws_their_own_scan_and_a_rescan_supersedes_it(world, 
     manager = as_user("tm.north")
     chronology = [d["id"] for d in manager.get("/api/v1/children/AB123456/documents?limit=200").json()["items"]]
     assert new in chronology and old not in chronology
-    trail = manager.get(f"/api/v1/documents/{old}/provenance").json()["events"]["items"]
+    trail = as_user("aud.one").get(f"/api/v1/documents/{old}/provenance").json()["events"]["items"]
     assert [e["kind"] for e in trail][-2:] == ["withdrawn", "superseded"]  # kept in the audit trail
+    assert code_of(manager.get(f"/api/v1/documents/{old}")) == (403, "not_in_record")
 
 
 def test_a_person_links_a_rescan_to_the_rejected_scan_it_replaces(world, as_user):
@@ -418,6 +436,8 @@ def test_the_two_person_correction_through_the_html_forms(app, world):
     asked = asker.post(f"/documents/{doc}/corrections", follow_redirects=False, data={
         "csrf_token": csrf_from(page), "reason": "letter about another family's child", "children": "CD654321"})
     assert asked.status_code == 303
+    waiting = approver.get("/corrections").text  # what waits for a second person
+    assert f'href="/documents/{doc}#corrections"' in waiting and "Children: AB123456 &rarr; CD654321" in waiting
     page = approver.get(f"/documents/{doc}").text
     assert "pending" in page and "Approve correction" in page
     request_id = int(page.split('action="/corrections/')[1].split("/")[0])
@@ -430,6 +450,50 @@ def test_the_two_person_correction_through_the_html_forms(app, world):
     sign_in(south, "cw.south")
     page = south.get(f"/documents/{doc}").text
     assert "Misfiling record: while filed to AB123456, opened by cw.north" in page
+
+
+def escr(world: World, *args: str, as_: str) -> str:
+    """`escr ARGS` signed in as an existing user of the world (ESCR_TOKEN); returns its output."""
+    from typer.testing import CliRunner
+
+    from escr.cli.main import app as cli_app
+    from tests.support.cli import cli_env
+
+    result = CliRunner().invoke(cli_app, list(args), env=cli_env(world.services, as_), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_cli_moves_a_misfiled_document_before_and_after_verification(world, as_user):
+    """Re-indexing before verification, and the two-person correction after it, on the command line."""
+    early = copy_of(world, "referral", state="awaiting_verification")
+    escr(world, "index", early, "--child", "CD654321", "--doc-type", "referral", as_="bs.jones")
+    assert links_of(world, early) == ["CD654321"]
+    assert "earlier link: AB123456 (reindexed by bs.jones" in escr(world, "show", early, as_="bs.jones")
+
+    doc = copy_of(world, "south", state="verified", children=["AB123456"])  # verified, then found misfiled
+    escr(world, "get", doc, "-o", str(world.home / f"{doc}.pdf"), as_="cw.north")  # read while misfiled
+    asked = escr(world, "corrections", "ask", doc, "--reason", "letter about Jayden, not Amelia",
+                 "--child", "CD654321", "--json", as_="cw.north")
+    request_id = json.loads(asked)["id"]
+    assert links_of(world, doc) == ["AB123456"]  # one person's word moves nothing
+    waiting = escr(world, "corrections", "list", as_="tm.plain")
+    assert f"correction {request_id} of {doc}: pending" in waiting
+    done = escr(world, "corrections", "approve", str(request_id), "--note", "checked the letter", as_="tm.plain")
+    assert "misfiling record: while filed to AB123456, opened by cw.north" in done
+    assert links_of(world, doc) == ["CD654321"]
+    assert code_of(as_user("cw.north").get(f"/api/v1/documents/{doc}/content")) == (403, "not_your_team")
+    assert "no correction is waiting for you" in escr(world, "corrections", "list", as_="tm.plain")
+
+
+def test_the_cli_withdraws_sets_the_third_party_flag_and_links_a_rescan(world):
+    old = copy_of(world, "referral", state="awaiting_verification")
+    escr(world, "qc", "withdraw", old, "--reason", "pages out of order", as_="bs.scanner")
+    new = copy_of(world, "referral", state="awaiting_verification")
+    assert "which is now superseded" in escr(world, "rescan", new, "--replaces", old, as_="bs.jones")
+    escr(world, "third-party", new, "--set", "--reason", "a neighbour's account in confidence", as_="tm.north")
+    with world.services.db.session() as session:
+        assert (session.get(Document, old).state, session.get(Document, new).third_party) == ("superseded", True)
 
 
 def test_the_person_who_asked_cannot_approve_and_a_refusal_needs_a_reason(world, as_user):

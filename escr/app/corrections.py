@@ -227,3 +227,21 @@ def corrections_of(session: Session, principal: Principal, doc_id: str) -> list[
     rows = session.scalars(select(CorrectionRequest).where(CorrectionRequest.document_id == doc.id)
                            .order_by(CorrectionRequest.id)).all()
     return [request_dict(r) for r in rows]
+
+
+def waiting_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """Corrections waiting for a second person that this person may approve or refuse: asked by
+    someone else, about a document whose every page they may open (so none is offered unseen)."""
+    require(principal, Can.VERIFY)
+    rows = session.scalars(select(CorrectionRequest).where(CorrectionRequest.status == PENDING)
+                           .order_by(CorrectionRequest.requested_at, CorrectionRequest.id)).all()
+    found = []
+    for row in rows:
+        if row.requested_by.strip().casefold() == principal.username.strip().casefold():
+            continue
+        try:
+            access.verify_grant(session, principal, load_document(session, row.document_id))
+        except AccessDenied:
+            continue
+        found.append(request_dict(row))
+    return found

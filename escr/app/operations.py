@@ -40,6 +40,7 @@ from escr.record.models import (
 from escr.record.states import (
     BEFORE_VERIFICATION,
     INDEX,
+    OUT_OF_RECORD,
     QUEUE_CHOICES,
     QUEUE_STATES,
     DocumentState,
@@ -290,7 +291,8 @@ class Operations:
                 access.verify_grant(session, self.p, doc)
             except AccessDenied:
                 return actions  # verification means seeing: nothing is offered unseen
-            actions.append("set_third_party")
+            if doc.state not in OUT_OF_RECORD:
+                actions.append("set_third_party")
             if scanned_or_indexed(doc, self.p.username):
                 return actions  # four-eyes: someone else decides (the routes refuse it too)
             if doc.state == DocumentState.AWAITING_VERIFICATION:
@@ -536,6 +538,13 @@ class Operations:
             else:
                 row = corrections.refuse_correction(session, self.p, request_id, note=note)
             return corrections.request_dict(row)
+
+    def corrections_waiting(self) -> list[dict[str, Any]]:
+        """Corrections asked by someone else that this person may approve or refuse."""
+        from escr.app import corrections
+
+        with self.db.session() as session:
+            return corrections.waiting_for(session, self.p)
 
     def corrections(self, doc_id: str) -> list[dict[str, Any]]:
         from escr.app import corrections

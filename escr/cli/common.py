@@ -37,6 +37,8 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+VersionOpt = Annotated[int | None, typer.Option(
+    "--version", help="The document version you checked (`escr show`): if someone changed it since, a conflict.")]
 UserOpt = Annotated[str | None, typer.Option(
     "--user", help="Your escr user name for the password prompt on a terminal (no effect with ESCR_TOKEN).")]
 

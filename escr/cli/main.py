@@ -21,6 +21,7 @@ from rich.table import Column, Table
 from escr.cli.common import (
     JsonOpt,
     UserOpt,
+    VersionOpt,
     _date,
     _print_json,
     _services,
@@ -191,8 +192,10 @@ def show(doc: str, user: UserOpt = None, as_json: JsonOpt = False) -> None:
         _print_json(data)
         return
     for key in ("id", "doc_type", "doc_date", "pages", "state", "children", "third_party", "operator", "device",
-                "indexed_by", "verified_by", "verified_at"):
+                "indexed_by", "verified_by", "verified_at", "version", "replaces"):
         out.print(f"[bold]{key}[/bold]: {data[key]}")
+    for h in data["earlier_links"]:
+        out.print(f"  earlier link: {h['child_id']} ({h['reason']} by {h['unlinked_by']} at {h['unlinked_at']})")
     for reason in data["state_reasons"]:
         out.print(f"  reason: {reason}")
     for q in data["qc"]:
@@ -268,27 +271,30 @@ def index(
     child: Annotated[list[str], typer.Option("--child", help="Child id; repeat for siblings.")],
     doc_type: Annotated[str, typer.Option("--doc-type")],
     doc_date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD")] = None,
-    user: UserOpt = None,
+    version: VersionOpt = None, user: UserOpt = None,
 ) -> None:
-    """Index a document by hand: pick its child(ren) and type."""
-    state = operations("index", user).index(doc, child_ids=child, doc_type=doc_type, doc_date=_date(doc_date))
+    """Index a document by hand: pick its child(ren) and type; again, before verification, to
+    correct it (the links are replaced; the old ones are kept in its history)."""
+    state = operations("index", user).index(doc, child_ids=child, doc_type=doc_type, doc_date=_date(doc_date),
+                                            version=version)
     out.print(f"{doc} indexed; now {state}")
 
 
 @qc_app.command("verify")
 @handles_errors
-def qc_verify(doc: str, user: UserOpt = None) -> None:
+def qc_verify(doc: str, version: VersionOpt = None, user: UserOpt = None) -> None:
     """Verify a document (you must not be its scanner or indexer)."""
     o = operations("qc verify", user)
-    o.decide(doc, "verify")
+    o.decide(doc, "verify", version=version)
     out.print(f"{doc} verified by {o.p.username}")
 
 
 @qc_app.command("reject")
 @handles_errors
-def qc_reject(doc: str, reason: Annotated[str, typer.Option()], user: UserOpt = None) -> None:
-    """Reject a scan: the paper must be rescanned."""
-    operations("qc reject", user).decide(doc, "reject", reason=reason)
+def qc_reject(doc: str, reason: Annotated[str, typer.Option()], version: VersionOpt = None,
+              user: UserOpt = None) -> None:
+    """Reject a scan: the paper must be rescanned (it leaves the child's record)."""
+    operations("qc reject", user).decide(doc, "reject", reason=reason, version=version)
     out.print(f"{doc} rejected")
 
 
@@ -368,6 +374,7 @@ def access_log(
 
 
 # Each subcommand module adds its commands to the apps in escr.cli.common when imported.
+import escr.cli.corrections  # noqa: E402,F401  (registers qc withdraw, third-party, rescan, corrections)
 import escr.cli.db  # noqa: E402,F401  (registers `escr db`)
 import escr.cli.provenance  # noqa: E402,F401  (registers verify, anchor, fixity, report, paper, audit)
 import escr.cli.records  # noqa: E402,F401  (registers status, examination, volume, disposal, timeliness, ...)

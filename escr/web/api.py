@@ -332,6 +332,11 @@ def request_correction(o: Ops, doc_id: str, body: CorrectionAsk) -> dict[str, An
                                 doc_date=body.doc_date)
 
 
+@router.get("/corrections", summary="Corrections asked by someone else that you may approve or refuse")
+def corrections_waiting(o: Ops) -> list[dict[str, Any]]:
+    return o.corrections_waiting()
+
+
 @router.post("/corrections/{request_id}/approve", summary="Approve a correction: the document moves")
 def approve_correction(o: Ops, request_id: int, body: CorrectionDecision) -> dict[str, Any]:
     return o.decide_correction(request_id, approve=True, note=body.note)

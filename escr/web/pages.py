@@ -34,6 +34,7 @@ NAV: list[tuple[str, str, Can | None]] = [
     ("/", "Home", None),
     ("/intake", "Intake", Can.INTAKE),
     ("/queue", "Work queue", None),
+    ("/corrections", "Corrections", Can.VERIFY),
     ("/children", "Find a child", Can.FIND_CHILDREN),
     ("/search", "Search documents", None),
     ("/paper/files", "Paper files", None),
@@ -59,6 +60,8 @@ def _nav(principal: Principal | None) -> list[tuple[str, str]]:
             continue
         if href == "/paper/files" and principal.role not in (Role.BUSINESS_SUPPORT, Role.TEAM_MANAGER, Role.AUDITOR):
             continue
+        if href == "/corrections" and not principal.can(Can.READ_RECORDS):
+            continue  # they approve corrections of verified documents, which business support do not open
         if need is None or principal.can(need):
             items.append((href, label))
     return items
@@ -344,6 +347,12 @@ def request_correction(request: Request, o: Ops, doc_id: str, reason: Annotated[
                          doc_date=parse_date(doc_date, "document date"))
     notice(request, f"Correction of {doc_id} asked for: it waits for a second person's approval.")
     return back(f"/documents/{doc_id}")
+
+
+@router.get("/corrections")
+def corrections_waiting(request: Request, o: Ops) -> Response:
+    """Corrections asked by someone else that this person may approve or refuse (on the document's page)."""
+    return render(request, "corrections.html", waiting=o.corrections_waiting())
 
 
 @router.post("/corrections/{request_id}/approve")
