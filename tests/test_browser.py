@@ -371,3 +371,51 @@ def test_each_role_s_pages_fit_the_screen_and_pass_axe(browser, base_url, world,
         context.close()
         allocate(world, "AB123456", None)
     assert not problems, "\n".join(problems)
+
+
+def test_business_support_on_a_phone_watch_a_file_read_live_then_filter_and_reject_in_bulk(
+        browser, base_url, world, tmp_path_factory):
+    """Scripts on and the page's own CSP in force: the intake home's part that shows each file's
+    pages updates without a reload; then the queue, filtered, and one scan rejected in bulk."""
+    from tests.support.web import a_file_being_read
+
+    with a_file_being_read(world, "arriving.pdf", "read_pages", 3, 12) as say:
+        context = browser.new_context(viewport=PHONE, base_url=base_url, locale="en-GB")
+        page = context.new_page()
+        try:
+            page.goto("/login")
+            page.get_by_label("User name").fill("bs.jones")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            processing = page.locator("#processing")
+            expect(processing).to_contain_text("arriving.pdf")
+            expect(processing).to_contain_text("Reading the pages")
+            expect(processing).to_contain_text("3 of 12 pages")
+            expect(page.get_by_text("This part updates itself every 5 seconds.")).to_be_visible()
+            page.evaluate("window.stillTheSamePage = true")
+            say("build_reading_copies", 12, 12)
+            expect(processing).to_contain_text("12 of 12 pages", timeout=30_000)
+            expect(processing).to_contain_text("Making reading copies")
+            assert page.evaluate("window.stillTheSamePage") is True  # updated in place, not reloaded
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            page.screenshot(path=str(tmp_path_factory.getbasetemp() / "screenshots" / "intake-live-phone.png"),
+                            full_page=True)
+
+            page.get_by_role("link", name="waiting for verification").click()
+            page.get_by_label("Child (id or name)").fill("Marsh")
+            page.get_by_role("button", name="Filter").click()
+            rows = page.locator("table tbody tr")
+            expect(rows).to_have_count(1)
+            expect(rows.first).to_contain_text("Sophie Marsh")
+            expect(rows.first).to_contain_text("from single.pdf")
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            own = world.docs["own_scan"]
+            page.get_by_label(f"Choose document {own}").check()
+            page.get_by_label("Reason (told to whoever rescans)").fill("Pages skewed: please rescan")
+            page.get_by_role("button", name="Reject the chosen scans").click()
+            expect(page.get_by_role("status").first).to_contain_text(f"1 rejected for a rescan: {own}")
+            expect(page.get_by_label("Child (id or name)")).to_have_value("Marsh")  # back where they were
+            page.screenshot(path=str(tmp_path_factory.getbasetemp() / "screenshots" / "queue-bulk-phone.png"),
+                            full_page=True)
+        finally:
+            context.close()

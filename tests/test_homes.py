@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from datetime import UTC, datetime
 
 import pytest
@@ -12,10 +10,9 @@ from fastapi.testclient import TestClient
 from escr.app import labels
 from escr.app.access import Role
 from escr.errors import ConfigError
-from escr.intake.receipt import claim_copy
 from escr.settings import load_settings
 from escr.web import create_app
-from tests.support.web import SCANNER, World, open_world, sign_in
+from tests.support.web import SCANNER, World, a_file_being_read, open_world, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +49,9 @@ def test_uk_dates_local_times_with_the_zone_and_words_for_codes():
     assert labels.label("third_party_permission_required", "error").startswith("This document holds third-party")
     assert labels.label("awaiting_verification", "document_state") == "Waiting for verification"
     assert labels.label("some_new_code", "document_state") == "Some new code"
+    assert labels.reason("no child identified beyond doubt (no_match)") == \
+        "no child identified beyond doubt (no likely child found)"
+    assert labels.reason("QC: page 2 (skewed 4 degrees)") == "QC: page 2 (skewed 4 degrees)"
     assert set(labels.ROLES) == {r.value for r in Role}
 
 
@@ -89,13 +89,7 @@ def test_a_team_manager_sees_the_team_and_the_documents_waiting_for_verification
 
 
 def test_business_support_start_on_the_intake_with_each_file_s_stage_and_pages(app, world):
-    scan = world.home / "in-progress.pdf"
-    scan.write_bytes(b"%PDF-1.4\n% a file the pipeline is reading\n")
-    claim = claim_copy(scan, world.settings.processing_dir, operator=SCANNER, device="mfd-1")
-    work = world.settings.home / "work" / claim.claim_id
-    work.mkdir(parents=True)
-    (work / "progress.json").write_text(json.dumps({"stage": "read_pages", "pages_done": 3, "pages_total": 12}))
-    try:
+    with a_file_being_read(world, "in-progress.pdf", "read_pages", 3, 12) as say:
         bs = client_for(app, "bs.jones")
         html = bs.get("/").text
         assert "<h1>Intake</h1>" in html and "in-progress.pdf" in html
@@ -104,16 +98,12 @@ def test_business_support_start_on_the_intake_with_each_file_s_stage_and_pages(a
         assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
         assert 'href="/">Refresh now' in html and 'data-src="/intake/processing"' in html
         assert "waiting for indexing" in html and "oldest waiting" in html
-        (work / "progress.json").write_text(json.dumps({"stage": "build_reading_copies", "pages_done": 12,
-                                                        "pages_total": 12}))
+        say("build_reading_copies", 12, 12)
         part = bs.get("/intake/processing")
         assert part.status_code == 200 and "<html" not in part.text
         assert "Making reading copies" in part.text and "12 of 12 pages" in part.text
         assert "BST" in part.text or "GMT" in part.text  # "As of" in local time with the zone
         assert client_for(app, "cw.north").get("/intake/processing").status_code == 403
-    finally:
-        shutil.rmtree(world.settings.processing_dir / claim.claim_id, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
     calm = client_for(app, "bs.jones").get("/").text
     assert "No file is being processed" in calm and "http-equiv" not in calm
 
@@ -180,3 +170,28 @@ def test_business_support_see_throughput_and_queue_ages_as_charts_and_as_tables(
     assert re.match(r"\d{1,2} [A-Z][a-z]+ \d{4}$", rows[-1][0])  # 5 December 2026
     ages = re.search(r'Waiting for verification</a></td><td data-label="Under a day">(\d+)</td>', unescape(html))
     assert ages and int(ages.group(1)) >= 1
+
+
+def test_the_queue_shows_first_pages_names_and_file_names_filters_and_rejects_in_bulk(app, world):
+    from tests.support.web import csrf_from
+
+    bs = client_for(app, "bs.jones")
+    html = bs.get("/queue?state=awaiting_verification").text
+    ref, own = world.docs["referral"], world.docs["own_scan"]
+    assert f'src="/documents/{ref}/pages/1.png"' in html and bs.get(f"/documents/{ref}/pages/1.png").status_code == 200
+    assert "Amelia Rose Whitfield" in html and "from batch.pdf" in html and "from single.pdf" in html
+    assert "(no_match)" not in bs.get("/queue?state=needs_indexing").text  # codes in words
+    assert 'name="documents"' in html and "Approve" not in html  # a bulk rejection, never a bulk verify
+    narrowed = bs.get("/queue?state=awaiting_verification&child=whitfield").text
+    assert ref in narrowed and own not in narrowed and 'value="whitfield"' in narrowed  # the filter stays shown
+    assert "matches these filters" in bs.get("/queue?child=nobody-by-this-name").text
+    assert own in bs.get(f"/queue?operator={SCANNER}&doc_type=consent_form").text
+
+    done = bs.post("/queue/reject", data={"documents": [own, "NO-SUCH-DOC"], "reason": "Pages skewed: rescan them",
+                                          "back_to": "/queue?state=awaiting_verification",
+                                          "csrf_token": csrf_from(html)}, follow_redirects=True)
+    assert done.status_code == 200 and f"1 rejected for a rescan: {own}" in done.text
+    assert "Document NO-SUCH-DOC not rejected: Not found." in done.text
+    assert own in bs.get("/queue?state=rejected").text and own not in bs.get("/queue?state=awaiting_verification").text
+    short = bs.post("/queue/reject", data={"documents": [ref], "reason": "bad", "csrf_token": csrf_from(html)})
+    assert short.status_code == 422 and "at least 10 characters" in short.text

@@ -301,6 +301,8 @@ def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[s
         ("GET", "/intake", {}, {"business_support"}, "role_forbidden"),
         ("GET", "/intake/processing", {}, {"business_support"}, "role_forbidden"),
         ("GET", "/queue", {}, {"business_support", "team_manager"}, "role_forbidden"),
+        ("POST", "/queue/reject", {"data": {"documents": "NO-SUCH-DOC", "reason": "pages skewed, rescan"}},
+         {"business_support", "team_manager"}, "role_forbidden"),
         ("POST", "/quarantine/no-such-claim/retry", {}, {"business_support"}, "role_forbidden"),
         ("POST", "/quarantine/no-such-claim/discard", {"data": {"reason": "blank test page scanned"}},
          {"business_support"}, "role_forbidden"),

@@ -8,6 +8,7 @@ turned to spaces and a capital, so a new code still reads as words.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -196,3 +197,13 @@ def age(value: datetime | str | None, now: datetime | None = None) -> str:
             n = seconds // size
             return f"{n} {unit}{'' if n == 1 else 's'}"
     return "under a minute"
+
+
+# Codes the pipeline writes in brackets inside a document's reasons ("... beyond doubt (no_match)").
+REASON_CODES = {"no_match": "no likely child found", "ambiguous": "more than one child could be meant"}
+_BRACKETED_CODE = re.compile(r"\(([a-z0-9]+(?:_[a-z0-9]+)+|ambiguous)\)")
+
+
+def reason(text: str | None) -> str:
+    """A stored reason with any bracketed code in words: "(no_match)" -> "(no likely child found)"."""
+    return _BRACKETED_CODE.sub(lambda m: f"({REASON_CODES.get(m.group(1), words(m.group(1)).lower())})", text or "")

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from escr.app import access, accounts, coversheets, page_images, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
-from escr.errors import NotFound, ValidationFailed
+from escr.app.verification import MIN_REASON_CHARS
+from escr.errors import EscrError, NotFound, ValidationFailed
 from escr.indexing.identifiers import find_dates
 from escr.record.database import (
     SEARCH_RANK_CANDIDATES,  # a text search ranks and returns at most these
@@ -29,6 +30,7 @@ from escr.record.database import (
 from escr.record.events import AccessEvent, now, record
 from escr.record.models import (
     AuditPurpose,
+    Batch,
     BreakGlass,
     Child,
     Document,
@@ -47,6 +49,7 @@ from escr.record.states import (
 )
 from escr.services import Services
 
+BULK_LIMIT = 100  # documents one bulk decision may take: a queue page's worth
 SEARCH_CAP = 1000  # children found by one child-index search
 
 
@@ -396,8 +399,11 @@ class Operations:
                               "name": claim.name, "received_at": received})
         return items
 
-    def queue(self, state: str | None, offset: int, limit: int) -> PageOf:
-        """Documents waiting for indexing, a QC decision or verification (team managers: their teams')."""
+    def queue(self, state: str | None, offset: int, limit: int, *, operator: str | None = None,
+              doc_type: str | None = None, child: str | None = None) -> PageOf:
+        """Documents waiting for indexing, a QC decision or verification (team managers: their teams'),
+        narrowed by who scanned them, their type or a child (id, or part of a name); each with its
+        children's names and the name of the file it was scanned into."""
         if not (self.p.can(Can.INTAKE) or self.p.can(Can.VERIFY)):
             raise AccessDenied(f"the {self.p.role} role has no intake queue", code="role_forbidden")
         if state and state not in QUEUE_CHOICES:
@@ -411,13 +417,61 @@ class Operations:
                 mine = select(Child.child_id).where(access.findable_children(session, self.p))
                 stmt = stmt.where(Document.id.in_(select(DocumentChild.document_id)
                                                   .where(DocumentChild.child_id.in_(mine))))
+            if operator and operator.strip():
+                stmt = stmt.where(Document.batch_id.in_(select(Batch.id).where(Batch.operator == operator.strip())))
+            if doc_type and doc_type.strip():
+                stmt = stmt.where(Document.doc_type == doc_type.strip())
+            if child and (term := child.strip()):
+                named = select(Child.child_id).where(
+                    (Child.child_id == term.upper()) | func.lower(Child.family_name).contains(term.lower(), autoescape=True)
+                    | func.lower(Child.given_names).contains(term.lower(), autoescape=True))
+                stmt = stmt.where(Document.id.in_(select(DocumentChild.document_id)
+                                                  .where(DocumentChild.child_id.in_(named))))
             total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             docs = session.scalars(stmt.order_by(Document.created_at, Document.id).offset(offset).limit(limit)).all()
+            ids = {link.child_id for d in docs for link in d.children} | {c.child_id for d in docs for c in d.candidates}
+            names = {c.child_id: f"{c.given_names} {c.family_name}".strip()
+                     for c in session.scalars(select(Child).where(Child.child_id.in_(sorted(ids))))}
             items = [{**retrieval.summary(d), "operator": d.batch.operator, "indexed_by": d.indexed_by,
-                      "reasons": d.state_reasons,
-                      "candidates": [{"child_id": c.child_id, "score": c.score} for c in d.candidates]}
+                      "reasons": d.state_reasons, "file_name": PurePosixPath(d.batch.source_name).name,
+                      "child_names": {cid: names.get(cid, "") for cid in sorted(c.child_id for c in d.children)},
+                      "candidates": [{"child_id": c.child_id, "score": c.score, "name": names.get(c.child_id, "")}
+                                     for c in d.candidates]}
                      for d in docs]
         return PageOf(items, offset, limit, total)
+
+    def queue_operators(self) -> list[str]:
+        """Who scanned the documents now waiting: the choices of the queue's "Scanned by" filter."""
+        if not (self.p.can(Can.INTAKE) or self.p.can(Can.VERIFY)):
+            raise AccessDenied(f"the {self.p.role} role has no intake queue", code="role_forbidden")
+        with self.db.session() as session:
+            return sorted(session.scalars(select(Batch.operator).distinct().join(Document, Document.batch_id == Batch.id)
+                                          .where(Document.state.in_(QUEUE_CHOICES))))
+
+    def reject_many(self, doc_ids: list[str], reason: str) -> dict[str, Any]:
+        """Reject several scans for a rescan with one reason: the one bulk decision, because it
+        files nothing to any child (the paper goes back to be scanned again). Each document is
+        decided on its own, under the same rules as one at a time; verifying, indexing and
+        accepting a QC failure are judged page by page and are never done in bulk."""
+        require(self.p, Can.VERIFY)
+        access.require_change(self.p)
+        ids = list(dict.fromkeys(i.strip() for i in doc_ids if i and i.strip()))
+        if not ids:
+            raise ValidationFailed("choose at least one document")
+        if len(ids) > BULK_LIMIT:
+            raise ValidationFailed(f"choose at most {BULK_LIMIT} documents at once")
+        reason = (reason or "").strip()
+        if len(reason) < MIN_REASON_CHARS:
+            raise ValidationFailed(f"the reason must be stated in at least {MIN_REASON_CHARS} characters",
+                                   code="reason_required")
+        done, refused = [], []
+        for doc_id in ids:
+            try:
+                self.decide(doc_id, "reject", reason=reason)
+                done.append(doc_id)
+            except EscrError as exc:
+                refused.append({"id": doc_id, "code": exc.code, "why": str(exc)})
+        return {"rejected": done, "refused": refused}
 
     def quarantine_entries(self) -> list[dict[str, Any]]:
         require(self.p, Can.INTAKE)

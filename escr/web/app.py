@@ -268,6 +268,7 @@ def install_filters(templates: Jinja2Templates, services: Services) -> None:
     env.filters["age"] = labels.age
     env.filters["label"] = labels.label
     env.filters["words"] = labels.words
+    env.filters["reason"] = labels.reason
     env.filters["doc_type"] = lambda code: doc_types.get(code or "", labels.words(code)) if code else "-"
     env.globals["child_banner"] = labels.child_banner
     env.globals["timezone"] = zone

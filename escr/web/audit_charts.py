@@ -62,4 +62,16 @@ def bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequ
     svg = re.sub(r'<svg width="\d+" height="\d+"', f'<svg class="chart" role="img" aria-labelledby="{ident}"', svg,
                  count=1)
     svg = svg.replace("<title>...</title>", f'<title id="{ident}">{escape(title)}</title>', 1)
+    # The pages' CSP (style-src 'self') ignores style="" attributes: the bars would be drawn black
+    # and the labels at the default size. The same properties as presentation attributes are kept.
+    svg = re.sub(r'style="([^"]*)"', _presentation, svg)
+    # Each chart's own ids, so that two charts on one page never share one.
+    svg = svg.replace('id="clip"', f'id="{ident}-clip"').replace("url(#clip)", f"url(#{ident}-clip)")
+    svg = svg.replace('id="group"', f'id="{ident}-group"')
     return svg.replace("<desc>...</desc>", "<desc>The same numbers are in the table below the chart.</desc>", 1)
+
+
+def _presentation(match: re.Match[str]) -> str:
+    """style="fill: red; stroke: none" -> fill="red" stroke="none" (SVG presentation attributes)."""
+    pairs = [part.split(":", 1) for part in match.group(1).split(";") if ":" in part]
+    return " ".join(f'{name.strip()}="{escape(value.strip())}"' for name, value in pairs)

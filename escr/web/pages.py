@@ -477,12 +477,27 @@ def intake(request: Request, o: Ops) -> Response:
 
 
 @router.get("/queue")
-def queue(request: Request, o: Ops, state: str = "", offset: int | None = None) -> Response:
-    page = o.queue(state or None, *_paging(request, offset))
+def queue(request: Request, o: Ops, state: str = "", offset: int | None = None, operator: str = "",
+          doc_type: str = "", child: str = "") -> Response:
+    filters = {"operator": operator, "doc_type": doc_type, "child": child}
+    page = o.queue(state or None, *_paging(request, offset), **{k: v or None for k, v in filters.items()})
     queues = [(s, *labels.QUEUES[s]) for s in QUEUE_CHOICES if s != DocumentState.NEEDS_INDEXING or o.p.can(Can.INDEX)]
-    return render(request, "queue.html", queue_state=state, page=page, queues=queues,
-                  heading=labels.QUEUES[DocumentState(state)][1] if state else None,
-                  page_url=lambda off: _url("/queue", state=state, offset=off))
+    return render(request, "queue.html", queue_state=state, page=page, queues=queues, f=filters,
+                  heading=labels.QUEUES[DocumentState(state)][1] if state else None, operators=o.queue_operators(),
+                  doc_type_choices=[(code, t.label) for code, t in services_of(request).doctypes.types.items()],
+                  page_url=lambda off: _url("/queue", state=state, offset=off, **filters))
+
+
+@router.post("/queue/reject")
+def queue_reject(request: Request, o: Ops, reason: Annotated[str, Form()] = "",
+                 documents: Annotated[list[str] | None, Form()] = None, back_to: Annotated[str, Form()] = "") -> Response:
+    """Reject the chosen scans for a rescan with one reason: the queue's one bulk action."""
+    done = o.reject_many(documents or [], reason)
+    if done["rejected"]:
+        notice(request, f"{len(done['rejected'])} rejected for a rescan: {', '.join(done['rejected'])}.")
+    for r in done["refused"]:
+        notice(request, f"Document {r['id']} not rejected: {labels.label(r['code'], 'error')}", "error")
+    return back(_safe_next(back_to) or "/queue")
 
 
 @router.post("/quarantine/{claim_id}/retry")

@@ -6,6 +6,7 @@ as the rest of the suite, so repeats do not run Tesseract).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,27 @@ def file_document(world: World, pytestconfig: pytest.Config, name: str, *, child
             verify_document(session, doc_id, user=verify_by)
     world.docs[name] = doc_id
     return doc_id
+
+
+@contextmanager
+def a_file_being_read(world: World, name: str, stage: str, done: int, total: int) -> Iterator[Callable[..., None]]:
+    """A file claimed from the intake folder whose pipeline says `stage`, `done` of `total` pages;
+    yields a function that says a later stage. Removed afterwards."""
+    import json
+    import shutil
+
+    scan = (world.home or Path(".")) / name
+    scan.write_bytes(b"%PDF-1.4\n% a file the pipeline is reading\n")
+    claim = claim_copy(scan, world.settings.processing_dir, operator=SCANNER, device="mfd-1")
+    work = world.settings.home / "work" / claim.claim_id
+    work.mkdir(parents=True)
+
+    def say(stage: str, done: int, total: int) -> None:
+        (work / "progress.json").write_text(json.dumps({"stage": stage, "pages_done": done, "pages_total": total}))
+
+    say(stage, done, total)
+    try:
+        yield say
+    finally:
+        shutil.rmtree(world.settings.processing_dir / claim.claim_id, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
