@@ -105,6 +105,7 @@ def test_arrival_date_timeliness_report_chart_and_csv(app, with_children):
 
     report = tm.get("/timeliness?month=2026-03").text
     assert "March 2026" in report and "<svg" in report and "north" in report
+    assert 'aria-labelledby="timeliness-title"' in report and "Target: 5" in report  # drawn by the one charting library
     csv = tm.get("/timeliness.csv?month=2026-03")
     assert csv.headers["content-type"].startswith("text/csv")
     header, row = csv.text.splitlines()[:2]

@@ -11,7 +11,7 @@ from html import escape
 from reportlab.graphics import renderSVG
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.charts.legends import Legend
-from reportlab.graphics.shapes import Drawing
+from reportlab.graphics.shapes import Drawing, Line
 from reportlab.lib import colors
 
 # Colours of the pages' palette, distinguishable without colour vision by the legend's order.
@@ -24,10 +24,11 @@ def stacked_bars(title: str, categories: Sequence[str], series: Sequence[tuple[s
     return bars(title, categories, series, width=width, height=height)
 
 
-def bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[int]]], *,
-         stacked: bool = True, ident: str = "chart-title", width: int = 720, height: int = 300) -> str:
+def bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], *,
+         stacked: bool = True, ident: str = "chart-title", target: tuple[str, float] | None = None,
+         width: int = 720, height: int = 300) -> str:
     """Bars stacked, or side by side (stacked=False), as inline SVG markup; `ident` is the id of
-    the chart's title, distinct for each chart of a page."""
+    the chart's title, distinct for each chart of a page; `target` (name, value) a dashed line."""
     drawing = Drawing(width, height)
     chart = VerticalBarChart()
     chart.x, chart.y, chart.width, chart.height = 48, 80, width - 64, height - 96
@@ -42,20 +43,26 @@ def bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequ
     chart.valueAxis.valueMin = 0
     top = max((sum(v) if stacked else max(v) for v in zip(*[values for _, values in series], strict=True)),
               default=0) if series else 0
-    chart.valueAxis.valueMax = max(4, top)
+    chart.valueAxis.valueMax = max(4, top, target[1] if target else 0)
     chart.valueAxis.valueStep = max(1, round(chart.valueAxis.valueMax / 4))
     chart.barSpacing = 1
     for i in range(len(series)):
         chart.bars[i].fillColor = colors.HexColor(PALETTE[i % len(PALETTE)])
         chart.bars[i].strokeColor = None
     drawing.add(chart)
+    pairs = [(colors.HexColor(PALETTE[i % len(PALETTE)]), name) for i, (name, _) in enumerate(series)]
+    if target is not None:
+        at = chart.y + chart.height * target[1] / chart.valueAxis.valueMax
+        drawing.add(Line(chart.x, at, chart.x + chart.width, at, strokeColor=colors.black, strokeWidth=1.5,
+                         strokeDashArray=[6, 3]))
+        pairs.append((colors.black, f"{target[0]}: {target[1]:g}"))
     legend = Legend()
     legend.x, legend.y = 48, 14
     legend.alignment = "right"
     legend.columnMaximum = 1
     legend.deltax = 150
     legend.fontName, legend.fontSize = "Helvetica", 12
-    legend.colorNamePairs = [(colors.HexColor(PALETTE[i % len(PALETTE)]), name) for i, (name, _) in enumerate(series)]
+    legend.colorNamePairs = pairs
     drawing.add(legend)
     svg = renderSVG.drawToString(drawing)
     svg = svg[svg.index("<svg"):]  # no XML prolog or DOCTYPE inside an HTML page

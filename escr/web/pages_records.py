@@ -22,6 +22,7 @@ from escr.app.access import Principal
 from escr.app.keeping import Keeping
 from escr.app.operations import parse_date
 from escr.errors import ValidationFailed
+from escr.web.audit_charts import bars
 from escr.web.auth import current_principal, services_of
 from escr.web.pages import back, notice, render
 
@@ -197,7 +198,13 @@ def _month(month: str) -> str:
 def timeliness(request: Request, k: Keep, month: str = "") -> Response:
     report = k.timeliness(_month(month))
     label = date.fromisoformat(report["month"] + "-01").strftime("%B %Y")
-    return render(request, "timeliness.html", r=report, month_label=label)
+    teams = report["teams"]
+    chart = bars(f"Working days from arrival to verified, per team, paper that arrived in {label}",
+                 [t["team"] for t in teams], [("Median", [t["median_days"] or 0 for t in teams]),
+                                              ("90th percentile", [t["p90_days"] or 0 for t in teams])],
+                 stacked=False, ident="timeliness-title", target=("Target", report["target_working_days"])) \
+        if teams else ""
+    return render(request, "timeliness.html", r=report, month_label=label, chart=chart)
 
 
 @router.get("/timeliness.csv")
