@@ -264,12 +264,27 @@ STAGES: tuple[Callable[[FixityContext], None], ...] = (
 )
 
 
+# What each stage checks, in words, for a progress bar on a terminal.
+STAGE_WORDS = {"check_scope": "Checking the scope", "load_history": "Reading past runs",
+               "read_anchor_objects": "Reading the anchors", "check_anchor_index": "Checking the anchors",
+               "check_chain": "Checking the event chain", "check_chain_tail": "Checking the chain's newest events",
+               "check_filed_records": "Checking filed records", "check_scans": "Checking every object's hash",
+               "check_store_against_database": "Comparing the store with the database",
+               "record_run": "Recording the run"}
+
+
 def run(services: Services, scope: Scope | None = None, *, actor: Actor | None = None, trigger: str = "verify",
-        alert: Callable[[Finding], None] | None = None) -> FixityResult:
+        alert: Callable[[Finding], None] | None = None,
+        on_progress: Callable[[int, int, str, Tally], None] | None = None) -> FixityResult:
+    """All the stages in order; `on_progress(done, total, stage in words, tally)` before each and at the end."""
     ctx = FixityContext(services=services, scope=scope or Scope(), actor=actor or Actor.system(), trigger=trigger,
                         alert=alert)
-    for stage in STAGES:
+    for n, stage in enumerate(STAGES):
+        if on_progress:
+            on_progress(n, len(STAGES), STAGE_WORDS.get(stage.__name__, stage.__name__), ctx.tally)
         stage(ctx)
+    if on_progress:
+        on_progress(len(STAGES), len(STAGES), "Done", ctx.tally)
     result = FixityResult(ctx.run_id, ctx.scope, trigger, ctx.started_at, now(), ctx.tally, ctx.findings)
     level = logging.INFO if result.ok else logging.ERROR
     log.log(level, "fixity run=%s trigger=%s findings=%s events=%s documents=%s objects=%s bytes=%s",

@@ -137,16 +137,19 @@ def _iso(day: Any) -> str | None:
 
 
 def fixity_check(services: Services, principal: Principal, *, child_id: str | None = None,
-                 document_id: str | None = None, since: Any = None, scheduled: bool = False) -> Any:
-    """A fixity run (the log chain, anchors, every object's hash, the protocol steps); findings hold ids."""
+                 document_id: str | None = None, since: Any = None, scheduled: bool = False,
+                 on_progress: Any = None) -> Any:
+    """A fixity run (the log chain, anchors, every object's hash, the protocol steps); findings hold
+    ids. `on_progress(done, total, stage, tally)` is told each stage, for a terminal's progress bar."""
     require(principal, Can.MAINTAIN)
     from escr.pipelines import fixity
     from escr.provenance.checks import Scope
 
     if scheduled:
-        return fixity.run(services, actor=principal.actor, trigger="schedule", alert=fixity.Alerter(services))
+        return fixity.run(services, actor=principal.actor, trigger="schedule", alert=fixity.Alerter(services),
+                          on_progress=on_progress)
     return fixity.run(services, Scope(child_id=child_id, document_id=document_id, since=since),
-                      actor=principal.actor, trigger="verify")
+                      actor=principal.actor, trigger="verify", on_progress=on_progress)
 
 
 def anchor_now(services: Services, principal: Principal) -> Any:

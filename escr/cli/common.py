@@ -9,7 +9,8 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import wraps
 from typing import Annotated, Any, TypeVar
@@ -111,3 +112,25 @@ def _date(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value}") from None
+
+
+@contextmanager
+def stage_progress(what: str, *, show: bool) -> Iterator[Callable[..., None] | None]:
+    """A bar over a long command's stages on stderr, with its counts so far (events, documents,
+    objects checked); nothing at all when the output is not a terminal or --json was asked for,
+    so scripts read only the answer."""
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stage]}"),
+                  TextColumn("[dim]{task.fields[counts]}"), TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task(what, total=None, stage="starting", counts="")
+
+        def update(done: int, total: int, stage: str, tally: Any) -> None:
+            counts = (f"{tally.events_checked} events, {tally.documents_checked} documents, "
+                      f"{tally.objects_checked} objects" if tally is not None else "")
+            bar.update(task, completed=done, total=total, stage=stage, counts=counts)
+
+        yield update

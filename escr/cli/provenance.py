@@ -20,10 +20,12 @@ from escr.cli.common import (
     _print_json,
     _services,
     app,
+    err,
     handles_errors,
     host_operator,
     out,
     signed_in,
+    stage_progress,
 )
 
 paper_app = typer.Typer(help="The paper originals: custody moves, QA hold and disposition.", no_args_is_help=True)
@@ -71,8 +73,9 @@ def verify(
     """
     if sum(v is not None for v in (child, doc, since)) > 1:
         raise typer.BadParameter("give at most one of --child, --doc, --since")
-    result = maintenance.fixity_check(_services(), host_operator("verify"), child_id=child, document_id=doc,
-                                      since=_date(since))
+    with stage_progress("Fixity check", show=not as_json and err.is_terminal) as on_progress:
+        result = maintenance.fixity_check(_services(), host_operator("verify"), child_id=child, document_id=doc,
+                                          since=_date(since), on_progress=on_progress)
     if as_json:
         _print_json(result.as_dict())
     else:
@@ -85,7 +88,8 @@ def verify(
 @handles_errors
 def fixity_run(as_json: JsonOpt = False) -> None:
     """The scheduled fixity run over the whole store (for cron or a timer): alerts on each finding."""
-    result = maintenance.fixity_check(_services(), host_operator("fixity"), scheduled=True)
+    with stage_progress("Fixity run", show=not as_json and err.is_terminal) as on_progress:
+        result = maintenance.fixity_check(_services(), host_operator("fixity"), scheduled=True, on_progress=on_progress)
     if as_json:
         _print_json(result.as_dict())
     else:
