@@ -41,6 +41,7 @@ from escr.pages.ocr import PageJob
 from escr.pages.readings import PageReading, PageShelf
 from escr.pages.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
 from escr.pages.split import DocumentPlan, split_batch
+from escr.record import payloads
 from escr.record.children import DbChildLookup
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
@@ -136,10 +137,10 @@ def receive(ctx: IntakeContext) -> None:
     """Receipt checksum first, before anything else reads the file."""
     hash_claim(ctx.claim, max_bytes=ctx.services.settings.preflight.max_file_bytes)
     ctx.note(Kind.RECEIVED, actor=ctx.operator,
-             parameters={"operator": ctx.claim.operator, "device": ctx.claim.device,
-                         "intake_path": str(ctx.claim.relpath), "size_bytes": ctx.claim.size,
-                         "claim_id": ctx.claim.claim_id, "received_at": ctx.claim.received_at.isoformat()},
-             inputs={"original": ctx.claim.sha256 or ""})
+             parameters=payloads.Received(operator=ctx.claim.operator, device=ctx.claim.device,
+                                          intake_path=str(ctx.claim.relpath), size_bytes=ctx.claim.size,
+                                          claim_id=ctx.claim.claim_id, received_at=ctx.claim.received_at.isoformat()),
+             inputs=payloads.OriginalInput(original=ctx.claim.sha256 or ""))
 
 
 def refuse_unsafe_paths(ctx: IntakeContext) -> None:
@@ -177,13 +178,13 @@ def refuse_duplicates(ctx: IntakeContext) -> None:
 
 def check_file(ctx: IntakeContext) -> None:
     ctx.report = preflight(ctx.claim.path, limits=ctx.services.settings.preflight)
-    ctx.note(Kind.PREFLIGHT, parameters={
-        "media_type": ctx.report.media_type, "page_count": ctx.report.page_count,
-        "producer": ctx.report.producer, "notes": list(ctx.report.notes),
-        "active_content_removed": list(ctx.report.removed),
-        "pages": [{"index": p.index, "dpi": [p.dpi_x, p.dpi_y], "colour": p.colour, "encoding": p.encoding,
-                   "size_pt": [round(p.width_pt, 1), round(p.height_pt, 1)]} for p in ctx.report.pages]},
-             inputs={"original": ctx.claim.sha256 or ""})
+    ctx.note(Kind.PREFLIGHT, parameters=payloads.Preflight(
+        media_type=ctx.report.media_type, page_count=ctx.report.page_count,
+        producer=ctx.report.producer, notes=list(ctx.report.notes),
+        active_content_removed=list(ctx.report.removed),
+        pages=[payloads.PreflightPage(index=p.index, dpi=[p.dpi_x, p.dpi_y], colour=p.colour, encoding=p.encoding,
+                                      size_pt=[round(p.width_pt, 1), round(p.height_pt, 1)]) for p in ctx.report.pages]),
+             inputs=payloads.OriginalInput(original=ctx.claim.sha256 or ""))
 
 
 def prepare_pdf(ctx: IntakeContext) -> None:
@@ -236,12 +237,12 @@ def note_page_text(ctx: IntakeContext) -> None:
     """Each document's OCR, in the log after the split that made the document."""
     settings = ctx.services.settings
     for doc in ctx.documents:
-        ctx.note(Kind.OCR, document_id=doc.id, parameters={
-            "language": settings.ocr.language,
-            "pages": [{"index": i, "dpi": p.dpi, "rotation": p.rotation, "blank": p.blank,
-                       "mean_conf": None if p.mean_conf is None else round(p.mean_conf, 1),
-                       "words": p.word_count, "tesseract_runs": p.tesseract_runs}
-                      for i, p in zip(doc.plan.pages, doc.ocr, strict=True)]})
+        ctx.note(Kind.OCR, document_id=doc.id, parameters=payloads.Ocr(
+            language=settings.ocr.language,
+            pages=[payloads.OcrPageLog(index=i, dpi=p.dpi, rotation=p.rotation, blank=p.blank,
+                                       mean_conf=None if p.mean_conf is None else round(p.mean_conf, 1),
+                                       words=p.word_count, tesseract_runs=p.tesseract_runs)
+                   for i, p in zip(doc.plan.pages, doc.ocr, strict=True)]))
 
 
 def build_reading_copies(ctx: IntakeContext) -> None:
@@ -356,14 +357,15 @@ def store_objects(ctx: IntakeContext) -> None:
         versions = {f"{name}_version": obj.version for name, obj in
                     (("original", ctx.original), ("searchable", doc.searchable), ("manifest", doc.manifest)) if obj.version}
         ctx.note(Kind.STORED, document_id=doc.id,
-                 parameters={"store": doc.searchable.location.split("/")[0],
-                             "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
-                             "original_retention_until": original_until.isoformat() if original_until else None,
-                             "lock_mode": getattr(store, "lock_mode", None)},
-                 inputs={"original": claim.sha256},
-                 outputs={"original": ctx.original.key, "searchable": doc.searchable.key,
-                          "searchable_sha256": doc.searchable.sha256, "manifest": doc.manifest.key,
-                          "manifest_sha256": doc.manifest.sha256, **versions})
+                 parameters=payloads.Stored(
+                     store=doc.searchable.location.split("/")[0],
+                     retention_until=doc.retention_until.isoformat() if doc.retention_until else None,
+                     original_retention_until=original_until.isoformat() if original_until else None,
+                     lock_mode=getattr(store, "lock_mode", None)),
+                 inputs=payloads.OriginalInput(original=claim.sha256 or ""),
+                 outputs=payloads.StoredOutputs(original=ctx.original.key, searchable=doc.searchable.key,
+                                                searchable_sha256=doc.searchable.sha256, manifest=doc.manifest.key,
+                                                manifest_sha256=doc.manifest.sha256, **versions))
 
 
 def file_records(ctx: IntakeContext) -> None:

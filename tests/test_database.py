@@ -205,7 +205,7 @@ def test_a_value_postgresql_would_refuse_is_refused_on_both(with_children, opera
 def test_time_stamps_come_back_in_utc_whatever_zone_they_were_written_in(services):
     written = datetime(2026, 3, 3, 9, 30, tzinfo=timezone(timedelta(hours=1)))
     with services.db.session() as session:
-        record(session, ProtocolEvent(kind=Kind.RECEIVED, actor=ALICE, at=written, batch_id="S-1"))
+        record(session, ProtocolEvent(kind=Kind.SPLIT, actor=ALICE, at=written, batch_id="S-1"))
     with services.db.session() as session:
         at = session.scalars(select(Event.at)).one()
     assert at.tzinfo is not None and at.utcoffset() == timedelta(0)

@@ -9,11 +9,14 @@ from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, event_ha
 from escr.record.models import Event
 from tests.support.databases import tamper_with_events
 
+RECEIVED = {"operator": "bs1", "device": "mfd-1", "intake_path": "bs1/mfd-1/s.pdf", "size_bytes": 100,
+            "claim_id": "c-1", "received_at": "2026-03-03T09:30:00+00:00"}  # escr.record.payloads.Received
+
 
 def test_events_form_an_unbroken_hash_chain(services):
     with services.db.session() as session:
         record(session, ProtocolEvent(kind=Kind.RECEIVED, actor=Actor(kind="operator", name="bs1"), batch_id="S-1",
-                                      inputs={"original": "ab" * 32}))
+                                      parameters=RECEIVED, inputs={"original": "ab" * 32}))
         record(session, AccessEvent(actor=Actor(kind="user", name="cw1"), action="view", document_id="D-1",
                                     child_id="AB123456"))
     with services.db.session() as session:

@@ -27,7 +27,8 @@ from escr.errors import EscrError, InvalidState, NotFound
 from escr.provenance import anchors as anchor_io
 from escr.provenance import paper
 from escr.provenance.checks import Scope
-from escr.record.events import AccessEvent, Actor, canonical, payload_of, record
+from escr.record import payloads
+from escr.record.events import AccessEvent, Actor, Kind, canonical, payload_of, record
 from escr.record.models import (
     Batch,
     ChainAnchor,
@@ -118,20 +119,24 @@ def active_content(removed: Sequence[str] | None) -> str:
 
 def _settings_used(events: Sequence[Event]) -> dict[str, Any]:
     """Scanner and OCR settings as the log recorded them: per page dpi, colour, encoding."""
-    preflight = _last_of(events, "preflight")
-    params = (preflight.detail.get("parameters") or {}) if preflight else {}
-    return {"media_type": params.get("media_type"), "producer": params.get("producer"),
-            "pages": params.get("pages", []), "notes": params.get("notes", []),
-            "active_content_removed": params.get("active_content_removed")}
+    preflight = _last_of(events, Kind.PREFLIGHT)
+    params = payloads.read(payloads.Preflight, preflight.detail.get("parameters")) if preflight else None
+    if params is None:
+        return {"media_type": None, "producer": None, "pages": [], "notes": [], "active_content_removed": None}
+    return {"media_type": params.media_type, "producer": params.producer,
+            "pages": [p.model_dump() for p in params.pages], "notes": params.notes,
+            "active_content_removed": params.active_content_removed}
 
 
 def _ocr_used(events: Sequence[Event]) -> str:
     """The OCR run of one document as the log recorded it: language, and per page dpi and confidence."""
-    ocr = _last_of(events, "ocr")
-    params = (ocr.detail.get("parameters") or {}) if ocr else {}
-    pages = "; ".join(f"page {p.get('index', 0) + 1}: {p.get('dpi')} dpi, rotation {p.get('rotation')}, "
-                      f"mean confidence {p.get('mean_conf')}, {p.get('words')} words" for p in params.get("pages", []))
-    return f"{params.get('language', '-')}; {pages}" if params else "-"
+    ocr = _last_of(events, Kind.OCR)
+    params = payloads.read(payloads.Ocr, ocr.detail.get("parameters")) if ocr else None
+    if params is None:
+        return "-"
+    pages = "; ".join(f"page {p.index + 1}: {p.dpi} dpi, rotation {p.rotation}, "
+                      f"mean confidence {p.mean_conf}, {p.words} words" for p in params.pages)
+    return f"{params.language}; {pages}"
 
 
 def _document_section(session: Session, services: Services, doc: Document, today: date) -> dict[str, Any]:

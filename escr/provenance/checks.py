@@ -26,8 +26,9 @@ from sqlalchemy import func, select
 
 from escr.errors import EscrError, NotFound
 from escr.provenance.anchors import SHA256, Anchor, StoredAnchor
+from escr.record import payloads
 from escr.record.database import GENESIS_HASH, Database
-from escr.record.events import event_hash, payload_of
+from escr.record.events import Kind, event_hash, payload_of
 from escr.record.models import Batch, ChainAnchor, ChainHead, Document, DocumentChild, Event
 from escr.record.states import DocumentState
 from escr.storage.objectstore import CHUNK, ObjectStore
@@ -439,32 +440,50 @@ class Expected:
 
 
 def expected_hashes(scan: ScanFacts, doc: DocumentFacts) -> Expected:
-    received = _last(scan.events, "received")
-    stored = _last(scan.events, "stored", doc.id)
-    logged_original = (received.detail.get("inputs") or {}).get("original") if received else None
-    outputs = (stored.detail.get("outputs") or {}) if stored else {}
-    return Expected(logged_original or scan.sha256, outputs.get("searchable_sha256") or doc.searchable_sha256,
-                    outputs.get("manifest_sha256") or doc.manifest_sha256)
+    logged_original = _received_original(scan)
+    stored = _last(scan.events, Kind.STORED, doc.id)
+    outputs = _logged(payloads.StoredOutputs, stored, "outputs")
+    return Expected(logged_original or scan.sha256,
+                    (outputs.searchable_sha256 if outputs else None) or doc.searchable_sha256,
+                    (outputs.manifest_sha256 if outputs else None) or doc.manifest_sha256)
+
+
+def _received_original(scan: ScanFacts) -> str | None:
+    """The scan's SHA-256 as logged at receipt ("" or None: refused unread, or not logged)."""
+    received = _last(scan.events, Kind.RECEIVED)
+    logged = _logged(payloads.OriginalInput, received, "inputs")
+    return logged.original if logged else None
+
+
+def _logged(model: type[payloads.P], event: LoggedEvent | None, part: str) -> payloads.P | None:
+    """An event's part through its payload model; None when there is none or it does not fit (an
+    altered event: the chain check reports it, and the row's own values are checked instead)."""
+    if event is None:
+        return None
+    try:
+        return payloads.read(model, event.detail.get(part))
+    except payloads.PayloadMismatch:
+        return None
 
 
 def check_record_against_log(scan: ScanFacts) -> Iterator[Finding]:
     """A row whose key or hash differs from what the chained event recorded was edited."""
-    received = _last(scan.events, "received")
+    received = _last(scan.events, Kind.RECEIVED)
     if received is not None:
-        logged = (received.detail.get("inputs") or {}).get("original")
+        logged = _received_original(scan)
         if logged and logged != scan.sha256:
             yield Finding(Code.RECORD_DISAGREES, "the scan's recorded SHA-256 differs from the one logged at receipt",
                           f"scan {scan.id} (sha256)", received.at, "received at", batch_id=scan.id, event_id=received.id)
     for doc in scan.documents:
-        stored = _last(scan.events, "stored", doc.id)
-        if stored is None:
+        stored = _last(scan.events, Kind.STORED, doc.id)
+        outputs = _logged(payloads.StoredOutputs, stored, "outputs")
+        if stored is None or outputs is None:
             continue
-        outputs = stored.detail.get("outputs") or {}
         pairs = {"original": scan.original_key, "searchable": doc.searchable_key,
                  "searchable_sha256": doc.searchable_sha256, "manifest": doc.manifest_key,
                  "manifest_sha256": doc.manifest_sha256}
         for name, value in pairs.items():
-            if name in outputs and outputs[name] != value:
+            if getattr(outputs, name) != value:
                 yield Finding(Code.RECORD_DISAGREES, f"the document's {name} differs from the one logged when it was stored",
                               f"document {doc.id} ({name})", stored.at, "stored at", doc.id, scan.id, stored.id)
 

@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
 from escr.record.database import chain_head_for_update
 from escr.record.models import Event
+from escr.record.payloads import Payload, check
 
 log = logging.getLogger("escr.record.events")
 
@@ -128,6 +129,19 @@ class ProtocolEvent(BaseModel):
     outputs: dict[str, str] = Field(default_factory=dict)  # name -> sha256 or key
 
     category: Literal["protocol"] = "protocol"
+
+    @field_validator("parameters", "inputs", "outputs", mode="before")
+    @classmethod
+    def _payload_as_json(cls, value: Any) -> Any:
+        """A writer may pass the kind's payload model (escr.record.payloads); it is stored as its JSON."""
+        return value.as_json() if isinstance(value, Payload) else value
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> ProtocolEvent:
+        """A kind with payload models is refused unless each part is exactly its model's JSON."""
+        for part in ("parameters", "inputs", "outputs"):
+            check(self.kind, part, getattr(self, part))
+        return self
 
 
 class AccessEvent(BaseModel):
