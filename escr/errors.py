@@ -112,6 +112,13 @@ class ValidationFailed(EscrError):
     http_status = 422
 
 
+class RequestTooLarge(EscrError):
+    """A request body larger than the web app takes (web.max_body_kb; a scan: preflight's limit)."""
+
+    code = "request_too_large"
+    http_status = 413
+
+
 class Conflict(EscrError):
     """Well-formed, but not allowed now: the record's state, the protocol, or someone else's
     change since this person looked (`code` "conflict") stands in the way."""

@@ -102,6 +102,9 @@ class WebSettings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     break_glass_minutes: float = 60.0  # how long an emergency access to one child lasts
     audit_purpose_minutes: float = 240.0  # how long an auditor's recorded purpose opens content
+    # The largest request body read (forms and JSON); a scan uploaded as multipart/form-data may be
+    # as large as preflight.max_file_bytes. Larger bodies are refused (413) before they fill memory.
+    max_body_kb: int = Field(default=1024, ge=64)
     page_size: int = 50
     max_page_size: int = 200
     # Times on pages are shown in this zone, with its abbreviation (GMT / BST); stored times stay UTC.
@@ -112,8 +115,8 @@ class WebSettings(BaseModel):
     viewer_dpi: int = 150  # the document viewer's page: an A4 page 1240 px wide, sharp at 200 % zoom on a laptop
     discarded_keep_days: int = 365  # a discarded quarantined file is kept at least this long
     # Who may read /healthz, /metrics and the OpenAPI description (/api/v1/openapi.json):
-    # "open" anyone, "localhost" only clients on this machine (a reverse proxy on the same machine
-    # counts as one: block the path there), "signed_in" anyone signed in or with an API token.
+    # "open" anyone, "localhost" only clients on this machine (a request a proxy forwarded, with
+    # X-Forwarded-For or the like, is not local), "signed_in" anyone signed in or with an API token.
     # Health stays open for load balancers by default, but strangers see only ok or failing.
     health_access: Literal["open", "localhost", "signed_in"] = "open"
     metrics_access: Literal["open", "localhost", "signed_in"] = "localhost"

@@ -168,6 +168,25 @@ def test_metrics_and_health_detail_stay_local_when_a_proxy_on_the_server_forward
     assert TestClient(app, client=("127.0.0.1", 5000)).get("/metrics").status_code == 200  # a local scraper
 
 
+def test_a_huge_form_or_body_is_refused_with_413_not_held_in_memory(app, as_user):
+    """A stranger's 300 MB form posted to the sign-in page was held whole in memory before anything
+    looked at it; now anything past web.max_body_kb is refused, declared or not."""
+    stranger = TestClient(app)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    big = b"username=" + b"a" * (2 * 1024 * 1024) + b"&password=x&csrf_token=y"
+    declared = stranger.post("/login", content=big, headers=form)
+    assert declared.status_code == 413 and "too large" in declared.text
+
+    def chunks():  # no Content-Length: counted as it arrives
+        yield b"username="
+        for _ in range(40):
+            yield b"a" * (64 * 1024)
+    assert stranger.post("/login", content=chunks(), headers=form).status_code == 413
+    answer = as_user("tm.north").post("/api/v1/search", content=chunks(), headers={"content-type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "request_too_large"
+    assert as_user("tm.north").post("/api/v1/search", json={"q": "bruising"}).status_code == 200  # ordinary ones pass
+
+
 def test_the_api_takes_searches_in_the_body_too(as_user):
     manager = as_user("tm.north")
     found = manager.post("/api/v1/children/find", json={"q": "Whitfield"}).json()

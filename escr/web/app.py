@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from escr import __version__
 from escr.app.access import AccessDenied, PasswordChangeRequired
-from escr.errors import ConfigError, EscrError, Unauthenticated
+from escr.errors import ConfigError, EscrError, RequestTooLarge, Unauthenticated
 from escr.record.states import DocumentState
 from escr.services import Services
 from escr.settings import Settings
@@ -51,7 +51,7 @@ CSRF token in `X-CSRF-Token` on every POST, PUT, PATCH or DELETE.
 `csrf_failed` (403); `not_found` (404); `method_not_allowed` (405); `invalid_state`,
 `protocol_violation` (four-eyes), `already_exists`, `already_reviewed`, `already_allowed`,
 `own_account`, `user_disabled`, `sign_in_failed` (409); `validation_failed`, `reason_required`,
-`weak_password` (422); `input_rejected` (400); `database_failed`, `storage_failed` (503: an outage,
+`weak_password` (422); `input_rejected` (400); `request_too_large` (413); `database_failed`, `storage_failed` (503: an outage,
 retry later). The status follows from the class of the error (see `escr/errors.py`), never from its code.
 
 **Pagination**: every list takes `offset` (from 0) and `limit` (default 50, at most 200) and
@@ -79,6 +79,62 @@ def session_secret(settings: Settings) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_urlsafe(48) + "\n")
     return path.read_text().strip()
+
+
+class BodyLimit:
+    """Refuse a request body larger than the app takes, counted as it arrives: a stranger's 300 MB
+    form posted to /login was held in memory whole before anything looked at it. Forms and JSON
+    stop at `web.max_body_kb`; a multipart upload (a scan) at preflight's file size limit. The
+    answer is 413, at once when the declared length is too large, else when the count passes it
+    (whatever the route would have answered instead)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_upload_bytes: int) -> None:
+        self.app, self.max_bytes, self.max_upload_bytes = app, max_bytes, max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        upload = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = self.max_upload_bytes if upload else self.max_bytes
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
+            return
+        state = {"seen": 0, "over": False, "answered": False}
+
+        async def counted() -> Message:
+            message = await receive()
+            state["seen"] += len(message.get("body", b""))
+            if state["seen"] > limit:
+                state["over"] = True
+                raise RequestTooLarge("request body too large")  # the route stops reading here
+            return message
+
+        async def answer(message: Message) -> None:
+            if not state["over"]:
+                await send(message)
+            elif not state["answered"]:  # whatever the route made of the error, the answer is 413
+                state["answered"] = True
+                await self._refuse(scope, send, limit)
+
+        await self.app(scope, counted, answer)
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, limit: int) -> None:
+        message = f"the request is larger than {limit // 1024} KB, the most escr takes"
+        request = Request(scope)
+        if wants_json(request):
+            response: Response = JSONResponse(error_body(RequestTooLarge.code, message, 413), status_code=413)
+        else:
+            response = Response(f"<!doctype html><title>Too large - escr</title><p>The form sent was too large: "
+                                f"{message}.</p>", status_code=413, media_type="text/html")
+        await response(scope, lambda: _no_body(), send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 class SecurityHeaders:
@@ -289,6 +345,8 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="escr_session",
                        max_age=int(web.session_hours * 3600), same_site=web.same_site,
                        https_only=web.secure_cookies)
+    app.add_middleware(BodyLimit, max_bytes=web.max_body_kb * 1024,
+                       max_upload_bytes=settings.preflight.max_file_bytes + 1024**2)  # the form around the file
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _install_error_handlers(app)
