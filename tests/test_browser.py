@@ -319,9 +319,11 @@ PHONE = {"width": 390, "height": 844}
 AXE_JS = Path(__file__).resolve().parent / "support" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 ROLE_PAGES = {
     "caseworker": ("cw.north", ["/", "/children/AB123456", "/children", "/break-glass", "/account"]),
-    "team_manager": ("tm.north", ["/", "/children/AB123456", "/queue"]),
-    "business_support": ("bs.jones", ["/", "/intake", "/queue", "/documents/{unmatched}/work"]),
-    "auditor": ("aud.one", ["/", "/access-log", "/break-glass/reviews?all=1", "/documents/{referral}/provenance"]),
+    "team_manager": ("tm.north", ["/", "/children/AB123456", "/queue", "/timeliness?month=2026-03"]),
+    "business_support": ("bs.jones", ["/", "/intake", "/queue", "/documents/{unmatched}/work", "/paper/files",
+                                      "/scanner-checks"]),
+    "auditor": ("aud.one", ["/", "/access-log", "/break-glass/reviews?all=1", "/documents/{referral}/provenance",
+                            "/disposal"]),
     "administrator": ("admin", ["/", "/admin/users", "/admin/teams", "/admin/users/admin/tokens", "/account"]),
 }
 
