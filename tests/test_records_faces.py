@@ -81,6 +81,8 @@ def test_status_history_paper_file_and_examinations_on_the_childs_record(app):
     page = post(tm, f"/paper/moves/{move_id}/confirm", {}, page="/paper/volumes/AB123456-V1")
     assert "Confirmed by tm.smith" in page.text
     assert "Family court" in tm.get("/children/AB123456").text  # where it is now
+    api = tm.get("/api/v1/paper/volumes/AB123456-V1").json()  # the same on the REST API
+    assert (api["location"], api["moves"][0]["confirmed_by"]) == ("Family court", "tm.smith")
 
     page = post(sw, "/paper/volumes/AB123456-V1/loss", {"kind": "missing", "description": "Not returned by court"})
     assert "Incident" in page.text and "Nobody could be told automatically" in page.text
@@ -123,6 +125,7 @@ def test_disposal_with_a_category_hold_and_two_people(app, with_children):
     page = post(one, "/disposal/holds", {"scope": "doc_type", "value": "correspondence",
                                          "reason": "Inquiry destruction freeze"})
     assert "Inquiry destruction freeze" in page.text and doc_id not in page.text.split('id="review"')[1]
+    assert [h["reason"] for h in one.get("/api/v1/disposal/holds").json()["items"]] == ["Inquiry destruction freeze"]
     hold_id = page.text.split('action="/disposal/holds/')[1].split("/")[0]
     page = post(one, f"/disposal/holds/{hold_id}/release", {"reason": "Inquiry over"})
     assert doc_id in page.text.split('id="review"')[1]

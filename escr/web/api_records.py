@@ -113,6 +113,20 @@ class VolumeLink(BaseModel):
     volume_id: str = Field(min_length=1, max_length=64)
 
 
+@router.get("/paper/volumes/{volume_id}")
+def get_volume(volume_id: str, who: Who, svc: Svc) -> dict[str, Any]:
+    """One volume or original: where it is, its moves, incidents and the documents from it."""
+    with svc.db.session() as session:
+        return paper.volume_detail(session, who, volume_id)
+
+
+@router.get("/paper/incidents")
+def get_open_incidents(who: Who, svc: Svc) -> dict[str, Any]:
+    """Every volume or original reported missing or stolen whose incident is still open."""
+    with svc.db.session() as session:
+        return {"items": paper.open_incidents(session, who)}
+
+
 @router.put("/documents/{doc_id}/volume")
 def link_volume(doc_id: str, body: VolumeLink, who: Who, svc: Svc) -> dict[str, Any]:
     with svc.db.session() as session:
@@ -239,6 +253,19 @@ def carry_out(proposal_id: int, who: Who, svc: Svc) -> dict[str, Any]:
     return disposal.carry_out(svc, who, proposal_id).as_dict()
 
 
+@router.get("/disposal/proposals")
+def get_proposals(who: Who, svc: Svc) -> dict[str, Any]:
+    with svc.db.session() as session:
+        return {"items": disposal.proposals(session, who)}
+
+
+@router.get("/disposal/holds")
+def get_holds(who: Who, svc: Svc) -> dict[str, Any]:
+    """The category-wide holds in force."""
+    with svc.db.session() as session:
+        return {"items": disposal.holds(session, who)}
+
+
 @router.get("/disposal/tombstones")
 def get_tombstones(who: Who, svc: Svc, item_id: str | None = None) -> dict[str, Any]:
     with svc.db.session() as session:
@@ -283,6 +310,13 @@ def record_arrival(body: Arrival, who: Who, svc: Svc) -> dict[str, Any]:
     with svc.db.session() as session:
         row = timeliness.record_arrival(session, who, body.ref, body.arrived_on, source=body.source)
         return {"ref": row.ref, "arrived_on": row.arrived_on.isoformat(), "source": row.source}
+
+
+@router.get("/paper/arrivals")
+def get_arrivals(who: Who, svc: Svc, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """The arrival dates recorded last, newest first (an officer's entries and read stamps)."""
+    with svc.db.session() as session:
+        return {"items": timeliness.recent_arrivals(session, who, limit=limit)}
 
 
 @router.get("/reports/timeliness", response_model=None)
