@@ -241,6 +241,27 @@ class MetricsSettings(BaseModel):
     address: str = "127.0.0.1"
 
 
+DEFAULT_EXEMPTIONS = {
+    "third_party": "Third-party personal data",
+    "serious_harm": "Serious harm to the physical or mental health of any person",
+    "legal_privilege": "Legal professional privilege",
+    "crime": "Crime and taxation",
+    "court_proceedings": "Court proceedings and reports to the court",
+    "adoption": "Adoption records and reports",
+    "confidential_reference": "Confidential references",
+    "not_in_scope": "Outside the scope of the request",
+}
+
+
+class DisclosureSettings(BaseModel):
+    """Subject access and disclosure (escr.app.disclosure)."""
+
+    # The exemption reasons a redaction may give: code -> the words on the schedule.
+    exemptions: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EXEMPTIONS))
+    render_dpi: int = Field(default=150, ge=72, le=300)  # bundle pages are re-rendered at this resolution
+    jpeg_quality: int = Field(default=75, ge=30, le=95)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ESCR_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -265,6 +286,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
     records: RecordsSettings = Field(default_factory=RecordsSettings)
+    disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
 
     @field_validator("home", "config_dir")
     @classmethod

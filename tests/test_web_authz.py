@@ -36,7 +36,22 @@ READERS = {"business_support", "caseworker", "team_manager", "auditor"}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, pytestconfig, postgres_server) -> World:
-    yield from open_world(tmp_path_factory, pytestconfig, postgres_server, "authz")
+    for w in open_world(tmp_path_factory, pytestconfig, postgres_server, "authz"):
+        open_disclosure_request(w)
+        yield w
+
+
+def open_disclosure_request(world: World) -> None:
+    """DR-1: a subject access request for the south child, prepared by dis.one (issue 18's routes)."""
+    from escr.app.access import Principal, Role
+    from escr.app.disclosure import Disclosures
+
+    with world.services.db.session() as session:
+        user = accounts.get_user(session, "dis.one")
+        who = Principal(user.id, user.username, user.display_name, Role(user.role), third_party=True)
+    opened = Disclosures(world.services, who).open_request(requester="Jayden Okonkwo", relationship="the child",
+                                                           basis="subject_access", child_ids=["CD654321"])
+    assert opened["ref"] == "DR-1"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +64,7 @@ def tokens(world) -> dict[str, str]:
     """One API token per user name."""
     out = {}
     with world.services.db.session() as session:
-        for name in ("bs.jones", "bs.scanner", "cw.north", "cw.south", "tm.north", "aud.one", "admin"):
+        for name in ("bs.jones", "bs.scanner", "cw.north", "cw.south", "tm.north", "aud.one", "admin", "dis.one"):
             user = accounts.get_user(session, name)
             out[name] = accounts.create_token(session, user, "tests", actor=Actor(kind="user", name="setup"),
                                               scope="admin" if name == "admin" else "write").secret
@@ -167,7 +182,7 @@ def api_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[st
         ("GET", "/api/v1/users/cw.north/tokens", {}, {"administrator"}, "role_forbidden"),
         ("DELETE", "/api/v1/admin/tokens/999999", {}, {"administrator"}, "role_forbidden"),
         ("DELETE", "/api/v1/tokens/999999", {}, ALL, ""),
-    ] + records_routes(d) + audit_routes(d)
+    ] + records_routes(d) + audit_routes(d) + disclosure_routes(d, "/api/v1")
 
 
 def audit_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str], str]]:
@@ -248,6 +263,52 @@ def records_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], se
         ("POST", "/api/v1/scanner-checks", {"data": {"device": "mfd-1"}, "files": {"scan": ("x.txt", b"not a scan")}},
          {"business_support"}, "role_forbidden"),
     ]
+
+
+def disclosure_routes(d: dict[str, str], prefix: str) -> list[tuple[str, str, dict[str, Any], set[str], str]]:
+    """Issue 18's routes, as JSON (prefix /api/v1) or forms: only a disclosure officer working on
+    the request gets past the rules; bodies are refused later (wrong state, unknown ids) or harmless."""
+    south, ref = d["south"], d["referral"]
+    officer = {"disclosure_officer"}
+    body = "json" if prefix else "data"
+    dr = f"{prefix}/disclosures/DR-1"
+    rows: list[tuple[str, str, dict[str, Any], set[str], str]] = [
+        ("GET", f"{prefix}/disclosures", {}, officer, "role_forbidden"),
+        ("POST", f"{prefix}/disclosures", {body: {"requester": "A parent", "relationship": "mother",
+                                                   "basis": "subject_access",
+                                                   "children": ["CD654321"] if prefix else "CD654321"}},
+         officer, "role_forbidden"),
+        ("GET", dr, {}, officer, "role_forbidden"),
+        ("POST", f"{dr}/extend", {body: {"due_on": "2000-01-01", "reason": "more time is needed"}}, officer,
+         "role_forbidden"),
+        ("POST", f"{dr}/propose", {}, officer, "role_forbidden"),
+        ("POST", f"{dr}/search-redact", {body: {"term": "zzzz", "reason": "third_party"}}, officer,
+         "role_forbidden"),
+        ("GET", f"{dr}/documents/{south}", {}, officer, "role_forbidden"),
+        ("POST", f"{dr}/documents/{south}/redactions", {body: {"reason": "no_such_reason", "scope" if prefix else
+                                                               "whole": "page", "page": 1}}, officer,
+         "role_forbidden"),
+        ("POST", f"{dr}/redactions/decide", {body: {"ids": [999999], "action": "accept"}}, officer,
+         "role_forbidden"),
+        ("POST", f"{dr}/submit", {body: {"reviewer": "dis.one"}}, officer, "role_forbidden"),
+        ("POST", f"{dr}/documents/{south}/reviewed", {}, officer, "role_forbidden"),
+        ("POST", f"{dr}/approve", {body: {}}, officer, "role_forbidden"),
+        ("POST", f"{dr}/return", {body: {"note": "please look again"}}, officer, "role_forbidden"),
+        ("POST", f"{dr}/export", {}, officer, "role_forbidden"),
+        ("GET", f"{dr}/bundle.pdf", {}, officer, "role_forbidden"),
+        ("GET", f"{dr}/schedule.csv", {}, officer, "role_forbidden"),
+        ("POST", f"{dr}/copies", {body: {"recipient": "A parent", "method": "post"}}, officer, "role_forbidden"),
+        ("GET", f"{dr}/certificate", {}, officer, "role_forbidden"),
+        # The disclosure log of a child's record: whoever may see the record (not the disclosure role).
+        ("GET", f"{prefix}/children/AB123456/copies-given", {}, READERS, "role_forbidden"),
+        # A copy given outside a request: whoever may open the document (it is not yet verified: 409).
+        ("POST", f"{prefix}/documents/{ref}/copies-given", {body: {"recipient": "Mother", "method": "in_person",
+                                                                   "basis": "subject_access"}},
+         {"business_support", "team_manager"}, "purpose_required|role_forbidden|not_yet_verified"),
+    ]
+    if not prefix:
+        rows.append(("GET", f"{dr}/documents/{south}/pages/1.png", {}, officer, "role_forbidden"))
+    return rows
 
 
 def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str], str]]:
@@ -350,7 +411,7 @@ def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[s
          ALL, ""),
         ("POST", "/account/tokens", {"data": {"name": "script"}}, ALL, ""),
         ("POST", "/account/tokens/999999/revoke", {}, ALL, ""),
-    ]
+    ] + disclosure_routes(d, "")
 
 
 def records_pages(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[str], str]]:
@@ -414,7 +475,7 @@ def _normalise(path: str, d: dict[str, str]) -> str:
     path = re.sub(r"/children/[A-Z]{2}\d{6}", "/children/{}", path)
     path = re.sub(r"/(quarantine|break-glass|tokens|users|teams|corrections)/[^/]+", r"/\1/{}", path)
     path = re.sub(r"/(members|pages)/[^/]+", r"/\1/{}", path)
-    path = re.sub(r"/(volumes|moves|incidents|proposals|holds|coversheets)/[^/]+", r"/\1/{}", path)
+    path = re.sub(r"/(volumes|moves|incidents|proposals|holds|coversheets|disclosures)/[^/]+", r"/\1/{}", path)
     path = re.sub(r"/(runs|casefiles)/[^/]+", r"/\1/{}", path)
     return path.replace("{}.png", "{}")
 
@@ -582,6 +643,9 @@ def cli_commands(d: dict[str, str], out: str) -> list[tuple[list[str], set[str],
         (["coversheets", "unscanned"], {"business_support", "team_manager", "auditor"}, "role_forbidden"),
         (["coversheets", "manifest", "B-NONE"], {"business_support", "team_manager", "auditor"}, "role_forbidden"),
         (["scanner-check", "list"], {"business_support", "team_manager", "auditor"}, "role_forbidden"),
+        (["disclosure", "list"], {"disclosure_officer"}, "role_forbidden"),
+        (["disclosure", "show", "DR-1"], {"disclosure_officer"}, "role_forbidden"),
+        (["disclosure", "approve", "DR-1"], {"disclosure_officer"}, "role_forbidden"),
         (["tokens", "list"], ALL, ""),
         (["tokens", "create", "--name", "script"], ALL, ""),
         (["tokens", "revoke", "999999"], ALL, ""),

@@ -17,6 +17,9 @@ read or change, so a rule holds whether or not a link to the page is shown.
 - Administrators manage accounts and teams and read no record.
 - A document flagged as holding third-party information opens to the child's allocated worker
   and team manager; for everyone else the third-party permission governs.
+- Disclosure officers read no record as casework does: they open the pages of a disclosure
+  request they work on (its preparer or named reviewer), only its verified documents, and
+  third-party documents only with the third-party permission (escr.app.disclosure).
 - Break-glass: a caseworker or team manager may open one other child's record for a while by
   stating a reason; every read under it is flagged in the access log and the access waits for
   an auditor's review.
@@ -47,6 +50,7 @@ class Role(StrEnum):
     TEAM_MANAGER = "team_manager"
     AUDITOR = "auditor"
     ADMINISTRATOR = "administrator"
+    DISCLOSURE_OFFICER = "disclosure_officer"  # prepares and reviews disclosure bundles; no casework
     HOST_OPERATOR = "host_operator"  # the server's own set-up and maintenance commands; never an account
 
 
@@ -67,6 +71,7 @@ class Can(StrEnum):
     BREAK_GLASS = "break_glass"
     ALLOCATE = "allocate"  # allocate a child of one's team to a worker
     ADMINISTER = "administer"  # users and teams
+    DISCLOSE = "disclose"  # disclosure requests they work on: scope, redact, review, export (escr.app.disclosure)
     MAINTAIN = "maintain"  # schema, child index import, fixity, anchors, intake: no record content
 
 
@@ -79,7 +84,7 @@ class Scope(StrEnum):
 
 
 # What a read-only token may still do: look things up. Everything else changes something.
-READ_CAPABILITIES = frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.INTAKE, Can.AUDIT})
+READ_CAPABILITIES = frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.INTAKE, Can.AUDIT, Can.DISCLOSE})
 
 
 def scope_allows(scope: Scope | None, what: Can) -> bool:
@@ -97,6 +102,7 @@ CAPABILITIES: dict[Role, frozenset[Can]] = {
     Role.TEAM_MANAGER: frozenset({Can.FIND_CHILDREN, Can.READ_RECORDS, Can.BREAK_GLASS, Can.VERIFY, Can.ALLOCATE}),
     Role.AUDITOR: frozenset({Can.FIND_CHILDREN, Can.AUDIT, Can.REVIEW_BREAK_GLASS}),
     Role.ADMINISTRATOR: frozenset({Can.ADMINISTER, Can.ALLOCATE}),
+    Role.DISCLOSURE_OFFICER: frozenset({Can.DISCLOSE}),
     Role.HOST_OPERATOR: frozenset({Can.MAINTAIN}),
 }
 

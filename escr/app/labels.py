@@ -53,14 +53,17 @@ ROLES = {
     "team_manager": "Team manager",
     "auditor": "Auditor",
     "administrator": "Administrator",
+    "disclosure_officer": "Disclosure officer",
     "host_operator": "Server operator",
 }
 
 ACCESS_ACTIONS = {"list": "Listed the record", "view": "Viewed", "download": "Downloaded",
-                  "search": "Searched", "provenance": "Read the provenance"}
+                  "search": "Searched", "provenance": "Read the provenance",
+                  "disclose": "Copy given (disclosure)"}
 ACCESS_OUTCOMES = {"ok": "Allowed", "denied": "Refused", "break_glass": "Break-glass"}
 ACCESS_BASES = {"allocated": "allocated worker", "team": "team member", "break_glass": "break-glass",
-                "audit_purpose": "auditor's stated purpose", "intake": "intake work", "verify": "verification"}
+                "audit_purpose": "auditor's stated purpose", "intake": "intake work", "verify": "verification",
+                "disclosure": "disclosure request"}
 REVIEW_OUTCOMES = {"justified": "Justified", "not_justified": "Not justified"}
 TOKEN_SCOPES = {"read": "Read only", "write": "Read and write", "admin": "Administration"}
 QC_STATUSES = {"pass": "Passed", "warn": "Warning", "fail": "Failed"}

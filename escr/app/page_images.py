@@ -42,6 +42,11 @@ def _local_pdf(store: ObjectStore, key: str, sha256: str, cache: Path) -> Path:
     return pdf
 
 
+def local_pdf(store: ObjectStore, key: str, sha256: str, cache: Path) -> Path:
+    """A local copy of a stored PDF in the page cache (for renderers that need a file)."""
+    return _local_pdf(store, key, sha256, cache)
+
+
 def page_image(store: ObjectStore, home: Path, *, key: str, sha256: str, page: int, page_count: int, dpi: int) -> Path:
     """A PNG of one page (1-based) of the stored PDF at `dpi`, rendered once and then cached."""
     if not 1 <= page <= page_count:

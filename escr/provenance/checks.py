@@ -29,7 +29,7 @@ from escr.provenance.anchors import SHA256, Anchor, StoredAnchor
 from escr.record import payloads
 from escr.record.database import GENESIS_HASH, Database
 from escr.record.events import Kind, event_hash, payload_of
-from escr.record.models import Batch, ChainAnchor, ChainHead, Document, DocumentChild, Event
+from escr.record.models import Batch, ChainAnchor, ChainHead, DisclosureRequest, Document, DocumentChild, Event
 from escr.record.states import DocumentState
 from escr.storage.objectstore import CHUNK, ObjectStore
 
@@ -668,6 +668,7 @@ def unreferenced_keys(db: Database, keys: Sequence[str]) -> list[str]:
         named = set(session.scalars(select(Batch.original_key).where(Batch.original_key.in_(keys))))
         named |= set(session.scalars(select(Document.searchable_key).where(Document.searchable_key.in_(keys))))
         named |= set(session.scalars(select(Document.manifest_key).where(Document.manifest_key.in_(keys))))
+        named |= set(session.scalars(select(DisclosureRequest.bundle_key).where(DisclosureRequest.bundle_key.in_(keys))))
     return [k for k in keys if k not in named]
 
 

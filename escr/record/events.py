@@ -94,6 +94,17 @@ class Kind(StrEnum):
     CORRECTION_APPROVED = "correction_approved"
     CORRECTION_REFUSED = "correction_refused"
     MISFILING_RECORDED = "misfiling_recorded"
+    # Subject access and disclosure (issue 18): requests, redactions, review, export, copies given.
+    DISCLOSURE_OPENED = "disclosure_opened"
+    DISCLOSURE_CHANGED = "disclosure_changed"
+    REDACTIONS_PROPOSED = "redactions_proposed"
+    REDACTION_CHANGED = "redaction_changed"
+    DISCLOSURE_SUBMITTED = "disclosure_submitted"
+    DISCLOSURE_PAGES_REVIEWED = "disclosure_pages_reviewed"
+    DISCLOSURE_APPROVED = "disclosure_approved"
+    DISCLOSURE_RETURNED = "disclosure_returned"
+    BUNDLE_EXPORTED = "bundle_exported"
+    COPY_GIVEN = "copy_given"
 
 
 class Actor(BaseModel):
@@ -150,7 +161,8 @@ class AccessEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     actor: Actor
-    action: Literal["list", "view", "download", "search", "provenance", "self_grant"]  # self_grant: own access widened
+    # self_grant: own access widened; disclose: a copy of the record given to someone (escr.app.disclosure)
+    action: Literal["list", "view", "download", "search", "provenance", "self_grant", "disclose"]
     at: datetime = Field(default_factory=now)
     child_id: str | None = None
     document_id: str | None = None

@@ -761,3 +761,116 @@ class ScannerCheck(Base):
     scan_sha256: Mapped[str] = mapped_column(String(64))
     checked_by: Mapped[str] = mapped_column(String(128))
     checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- Subject access and disclosure (issue 18; migration 0012_disclosure) -----------------------
+
+
+class DisclosureRequest(Base):
+    """A request for copies of children's records (subject access, a court, another agency, a
+    care leaver's own file): who asked, on what basis, for what, by when, and how far it has got.
+    Redactions, page reviews and the exported bundle hang off it (escr.app.disclosure)."""
+
+    __tablename__ = "disclosure_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    requester: Mapped[str] = mapped_column(String(200))
+    requester_relationship: Mapped[str] = mapped_column(String(64))  # self | parent | court | agency | ...
+    basis: Mapped[str] = mapped_column(String(32))  # subject_access | court | agency_sharing | care_leaver | other
+    child_ids: Mapped[list[Any]] = mapped_column(default=list)
+    document_ids: Mapped[list[Any] | None] = mapped_column(JSON)  # None: every verified document in scope
+    period_from: Mapped[date | None] = mapped_column(Date)
+    period_to: Mapped[date | None] = mapped_column(Date)
+    received_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # preparing | in_review | approved | disclosed | closed
+    prepared_by: Mapped[str] = mapped_column(String(128), index=True)
+    reviewer: Mapped[str | None] = mapped_column(String(128), index=True)
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    bundle_key: Mapped[str | None] = mapped_column(String(256))
+    bundle_sha256: Mapped[str | None] = mapped_column(String(64))
+    bundle_pages: Mapped[int | None] = mapped_column(Integer)
+    exported_by: Mapped[str | None] = mapped_column(String(128))
+    exported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=0)  # bumped by every change to the bundle
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Redaction(Base):
+    """One area, page or whole document kept out of a disclosure bundle, with its exemption.
+
+    Areas are fractions of the page as displayed (x0, y0 top left; x1, y1 bottom right; 0..1), as Mayan's
+    redaction layer keeps them, so they hold at any rendering resolution. A proposal made by
+    escr (`source` other than "person") is applied only once a person accepts it."""
+
+    __tablename__ = "redactions"
+    __table_args__ = (Index("ix_redactions_request_doc", "request_id", "document_id", "page"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("disclosure_requests.id"))
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"))
+    page: Mapped[int | None] = mapped_column(Integer)  # 1-based; None: the whole document
+    scope: Mapped[str] = mapped_column(String(16))  # area | page | document
+    x0: Mapped[float | None] = mapped_column(Float)
+    y0: Mapped[float | None] = mapped_column(Float)
+    x1: Mapped[float | None] = mapped_column(Float)
+    y1: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(32))  # an exemption code (settings.disclosure.exemptions)
+    status: Mapped[str] = mapped_column(String(16))  # proposed | accepted | rejected | removed
+    source: Mapped[str] = mapped_column(String(32))  # person | other_child | nhs_number | phone | email | ...
+    why: Mapped[str] = mapped_column(String(512), default="")
+    confidence: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DisclosureReview(Base):
+    """A reviewer's check of one document of a bundle: every page seen, at the bundle's version."""
+
+    __tablename__ = "disclosure_reviews"
+    __table_args__ = (UniqueConstraint("request_id", "document_id", "reviewer", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("disclosure_requests.id"), index=True)
+    document_id: Mapped[str] = mapped_column(String(40))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    pages: Mapped[int] = mapped_column(Integer)
+    reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CopyGiven(Base):
+    """A copy of records given to someone (seed 003 appendix 4, "copies given"): who received
+    what, when, how, on which basis, by whom, with the bundle's hash. Kept for ever."""
+
+    __tablename__ = "copies_given"
+    __append_only__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    child_ids: Mapped[list[Any]] = mapped_column(default=list)
+    document_ids: Mapped[list[Any]] = mapped_column(default=list)
+    recipient: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(32))  # post | secure_email | collected | in_person | court
+    basis: Mapped[str] = mapped_column(String(32))
+    redacted: Mapped[bool] = mapped_column(Boolean, default=False)
+    bundle_sha256: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    given_on: Mapped[date] = mapped_column(Date)
+    given_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CopyGivenChild(Base):
+    """Which children's records a copy came from: the disclosure log on each child's record."""
+
+    __tablename__ = "copies_given_children"
+    __append_only__ = True
+
+    copy_id: Mapped[int] = mapped_column(ForeignKey("copies_given.id"), primary_key=True)
+    child_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)

@@ -341,6 +341,9 @@ def create_app(services: Services) -> FastAPI:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["csrf_token"] = csrf_token
     install_filters(templates, services)
+    from escr.app.disclosure import BASES, METHODS
+
+    templates.env.globals["disclosure_bases"], templates.env.globals["disclosure_methods"] = BASES, METHODS
     app.state.templates = templates
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="escr_session",
                        max_age=int(web.session_hours * 3600), same_site=web.same_site,
@@ -360,8 +363,11 @@ def create_app(services: Services) -> FastAPI:
     from escr.web.api_audit import router as audit_api_router  # issue 17: the auditor's tools
 
     app.include_router(audit_api_router)
+    from escr.web import api_disclosure, pages_disclosure  # issue 18: subject access and disclosure
     from escr.web.pages_records import router as records_pages  # issue 19's pages
 
+    app.include_router(api_disclosure.router)
+    app.include_router(pages_disclosure.router)
     app.include_router(pages.router)
     from escr.web.pages_audit import router as audit_router  # issue 17: the auditor's tools
 

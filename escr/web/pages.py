@@ -28,7 +28,7 @@ from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_
 router = APIRouter(include_in_schema=False)
 
 HOME = {Role.BUSINESS_SUPPORT: "/intake", Role.CASEWORKER: "/children", Role.TEAM_MANAGER: "/children",
-        Role.AUDITOR: "/access-log", Role.ADMINISTRATOR: "/admin/users"}
+        Role.AUDITOR: "/access-log", Role.ADMINISTRATOR: "/admin/users", Role.DISCLOSURE_OFFICER: "/disclosures"}
 
 NAV: list[tuple[str, str, Can | None]] = [
     ("/", "Home", None),
@@ -43,6 +43,7 @@ NAV: list[tuple[str, str, Can | None]] = [
     ("/audit/casefiles", "Case-file audits", Can.AUDIT),
     ("/break-glass", "Break-glass", Can.BREAK_GLASS),
     ("/break-glass/reviews", "Break-glass reviews", Can.REVIEW_BREAK_GLASS),
+    ("/disclosures", "Disclosures", Can.DISCLOSE),
     ("/admin/users", "Users", Can.ADMINISTER),
     ("/admin/teams", "Teams", Can.ADMINISTER),
     ("/account", "My account", None),
@@ -56,7 +57,7 @@ def _nav(principal: Principal | None) -> list[tuple[str, str]]:
     for href, label, need in NAV:
         if href == "/queue" and not ({Can.INTAKE, Can.VERIFY} & CAPABILITIES[principal.role]):
             continue
-        if href == "/search" and principal.role is Role.ADMINISTRATOR:
+        if href == "/search" and principal.role in (Role.ADMINISTRATOR, Role.DISCLOSURE_OFFICER):
             continue
         if href == "/paper/files" and principal.role not in (Role.BUSINESS_SUPPORT, Role.TEAM_MANAGER, Role.AUDITOR):
             continue

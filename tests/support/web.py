@@ -41,9 +41,12 @@ USERS: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "tm.north": ("team_manager", ("north",), True),
     "aud.one": ("auditor", (), False),
     "admin": ("administrator", (), False),
+    "dis.one": ("disclosure_officer", (), True),
+    "dis.two": ("disclosure_officer", (), True),
 }
 ROLE_USER = {"business_support": "bs.jones", "caseworker": "cw.north", "team_manager": "tm.north",
-             "auditor": "aud.one", "administrator": "admin"}
+             "auditor": "aud.one", "administrator": "admin",
+             "disclosure_officer": "dis.one"}
 
 UNMATCHED = ["Note of a telephone call", "Date: 2 February 2026",
              "A neighbour rang about the Whitfield girl,", "DOB 14/06/2015. She was crying at night."]
