@@ -95,6 +95,7 @@ def test_a_case_file_audit_is_recorded_noted_on_the_file_and_collated_per_team(a
     assert picked.status_code == 303
     assert "Audit AB123456" in auditor.get("/").text  # due, on the auditor's home
 
+    assert 'href="/audit/casefiles/AB123456">Case-file audit of this file' in auditor.get("/children/AB123456").text
     form = auditor.get("/audit/casefiles/AB123456").text
     assert form.count('name="judgement_') == 14 * 3 and "Is standard 14 met?" in form
     assert "Prepared for case-file audit" in form  # the note on the child's file

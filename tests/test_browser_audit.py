@@ -83,6 +83,10 @@ def test_the_auditor_s_journey_fits_the_screen_and_passes_axe(browser, base_url,
         expect(page.locator("ol.steps details").first).to_contain_text("Position in the chain")
         look("provenance")
 
+        page.goto("/children/AB123456")
+        expect(page.get_by_role("link", name="Case-file audit of this file")).to_be_visible()
+        look("child")
+
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Case-file audits").click()
         page.get_by_role("button", name="Pick the files").click()
         expect(page.get_by_role("status").first).to_contain_text("picked")
