@@ -273,8 +273,9 @@ class Disclosures:
 
     def _documents(self, session: Session, row: DisclosureRequest) -> list[Document]:
         """The verified documents in the request's scope, oldest first."""
-        stmt = (select(Document).join(DocumentChild, DocumentChild.document_id == Document.id)
-                .where(DocumentChild.child_id.in_(row.child_ids), Document.state == DocumentState.VERIFIED).distinct())
+        # An IN subquery, not DISTINCT: PostgreSQL cannot compare the JSON columns DISTINCT would need.
+        linked = select(DocumentChild.document_id).where(DocumentChild.child_id.in_(row.child_ids))
+        stmt = select(Document).where(Document.id.in_(linked), Document.state == DocumentState.VERIFIED)
         if row.document_ids is not None:
             stmt = stmt.where(Document.id.in_(row.document_ids))
         if row.period_from is not None:
