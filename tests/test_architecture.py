@@ -70,3 +70,21 @@ def test_the_faces_never_touch_the_database_or_the_orm_directly():
         assert not reached, f"{name} imports {sorted(reached)}: go through escr.app"
         source = _modules()[name].read_text()
         assert "select(" not in source, f"{name} builds its own query"
+
+
+def test_no_document_or_paper_state_is_spelt_as_a_string_outside_its_module():
+    """A renamed state must not leave a template or a module comparing against the old spelling."""
+    import re
+
+    from escr.record.states import DocumentState, PaperState
+
+    values = "|".join(s.value for s in (*DocumentState, *PaperState))
+    spelt = re.compile(rf"""state\W*\s*(==|!=|\bin\b)\s*\(?\s*["']({values})["']""")
+    offenders = []
+    for path in [*(REPO / "escr").rglob("*.py"), *(REPO / "escr").rglob("*.html"), *(REPO / "pipelines").rglob("*.py")]:
+        if path.name == "states.py" or "migrations" in path.parts:
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if spelt.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{n}")
+    assert offenders == []

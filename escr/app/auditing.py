@@ -37,6 +37,7 @@ from escr.record.models import (
     PaperMove,
     PaperVolume,
 )
+from escr.record.states import PAPER_LOSSES, PaperState
 from escr.services import Services
 
 # --- findings in words --------------------------------------------------------------------------
@@ -449,7 +450,7 @@ def paper_custody(services: Services, principal: Principal, *, child_id: str | N
         for v in volumes:
             history = moves.get(v.id, [])
             last = history[-1] if history else None
-            out = last is not None and v.state == "booked_out"
+            out = last is not None and v.state == PaperState.BOOKED_OUT
             due = last.due_back if out and last is not None else None
             if out and last is not None and last.purpose == "return" and len(history) > 1:
                 due = None  # on its way back: waiting for the receiver to confirm
@@ -469,8 +470,8 @@ def paper_custody(services: Services, principal: Principal, *, child_id: str | N
                                     parameters={"target": "paper_custody", "volumes": len(items)}))
     overdue = [i for i in items if i["overdue_days"] > 0]
     return {"items": items, "overdue": overdue, "unconfirmed": [i for i in items if i["unconfirmed"]],
-            "batches_unconfirmed": batches, "booked_out": sum(1 for i in items if i["state"] == "booked_out"),
-            "lost": sum(1 for i in items if i["state"] in ("missing", "stolen")), "today": today.isoformat()}
+            "batches_unconfirmed": batches, "booked_out": sum(1 for i in items if i["state"] == PaperState.BOOKED_OUT),
+            "lost": sum(1 for i in items if i["state"] in PAPER_LOSSES), "today": today.isoformat()}
 
 
 # --- the access log's activity ----------------------------------------------------------------------

@@ -42,7 +42,7 @@ from escr.record.models import (
 )
 from escr.record.retention import RetentionSchedule
 from escr.record.retention_updates import child_keep_until
-from escr.record.states import DocumentState
+from escr.record.states import DocumentState, PaperState
 from escr.services import Services
 from escr.storage.objectstore import today_utc
 
@@ -52,7 +52,7 @@ SCOPES = ("doc_type", "status")
 OPEN = ("proposed", "approved")
 RECORDS_MANAGERS = (Role.AUDITOR,)
 APPROVERS = (Role.AUDITOR, Role.TEAM_MANAGER)
-VOLUME_DISPOSED = "disposed"  # a paper volume's state (a document's is DocumentState.DISPOSED)
+VOLUME_DISPOSED = PaperState.DISPOSED  # a paper volume's (a document's is DocumentState.DISPOSED)
 
 
 def _require(principal: Principal, roles: tuple[Role, ...], what: str) -> None:
@@ -144,7 +144,7 @@ def _document_candidate(session: Session, doc: Document, holds: list[CategoryHol
 
 def _volume_candidate(session: Session, vol: PaperVolume, schedule: RetentionSchedule, holds: list[CategoryHold],
                       today: date) -> Candidate | None:
-    if vol.state != "in_place" or vol.legal_hold:
+    if vol.state != PaperState.IN_PLACE or vol.legal_hold:
         return None
     child = session.get(Child, vol.child_id)
     until = child_keep_until(schedule, child) if child is not None else None
@@ -166,7 +166,7 @@ def review_list(session: Session, principal: Principal, schedule: RetentionSched
         cand = _document_candidate(session, doc, holds, today)
         if cand and (cand.kind, cand.id) not in proposed:
             found.append(cand)
-    for vol in session.scalars(select(PaperVolume).where(PaperVolume.state == "in_place").order_by(PaperVolume.id)):
+    for vol in session.scalars(select(PaperVolume).where(PaperVolume.state == PaperState.IN_PLACE).order_by(PaperVolume.id)):
         cand = _volume_candidate(session, vol, schedule, holds, today)
         if cand and (cand.kind, cand.id) not in proposed:
             found.append(cand)

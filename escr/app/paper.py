@@ -42,13 +42,14 @@ from escr.record.models import (
     PaperVolume,
     User,
 )
+from escr.record.states import PAPER_LOSSES, PaperState
 from escr.services import Services
 from escr.settings import Settings
 
 log = logging.getLogger("escr.app.paper")
 
 KINDS = ("volume", "original")
-LOSSES = ("missing", "stolen")
+LOSSES = PAPER_LOSSES
 OUTCOMES = ("found", "recovered", "not_found")
 VOLUME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Who keeps the paper file: business support and records managers (auditors) register, move and
@@ -97,7 +98,7 @@ def register(session: Session, principal: Principal, *, volume_id: str, child_id
         raise InvalidState(f"volume {volume_id} is already registered", code="already_exists")
     vol = PaperVolume(id=volume_id, child_id=child_id, kind=kind, title=_text(title, "title"), contents=contents.strip(),
                       doc_type=doc_type, covers_from=covers_from, covers_to=covers_to,
-                      location=_text(location, "location"), state="in_place", legal_hold=False,
+                      location=_text(location, "location"), state=PaperState.IN_PLACE, legal_hold=False,
                       created_by=principal.username, created_at=now())
     session.add(vol)
     session.flush()
@@ -145,7 +146,7 @@ def book_out(session: Session, principal: Principal, volume_id: str, *, recipien
     """Take a volume or original out of its place: a named manager's authority first, a due-back date."""
     _keeper(principal)
     vol = _volume(session, volume_id)
-    if vol.state in LOSSES or vol.state == "disposed":
+    if vol.state in LOSSES or vol.state == PaperState.DISPOSED:
         raise InvalidState(f"volume {volume_id} is {vol.state}")
     manager = _manager(session, authorised_by)
     if due_back < (today or now().date()):
@@ -153,8 +154,8 @@ def book_out(session: Session, principal: Principal, volume_id: str, *, recipien
     move = custody.move(session, vol.id, sender=vol.location, recipient=_text(recipient, "recipient"),
                         purpose="removal", recorded_by=principal.username, authorised_by=manager.username,
                         due_back=due_back)
-    vol.state = "booked_out"
-    _event(session, principal, Kind.PAPER_MOVED, vol, outcome="booked_out", move_id=move.id,
+    vol.state = PaperState.BOOKED_OUT
+    _event(session, principal, Kind.PAPER_MOVED, vol, outcome=PaperState.BOOKED_OUT, move_id=move.id,
            recipient=move.recipient, authorised_by=manager.username, due_back=due_back.isoformat())
     return move
 
@@ -164,7 +165,7 @@ def book_in(session: Session, principal: Principal, volume_id: str, *, to: str) 
     _keeper(principal)
     vol = _volume(session, volume_id)
     history = custody.custody(session, vol.id)
-    if vol.state != "booked_out" or not history:
+    if vol.state != PaperState.BOOKED_OUT or not history:
         raise InvalidState(f"volume {volume_id} is not booked out")
     return custody.move(session, vol.id, sender=history[-1].recipient, recipient=_text(to, "to"), purpose="return",
                         recorded_by=principal.username)
@@ -183,7 +184,7 @@ def confirm_arrival(session: Session, principal: Principal, move_id: int) -> Pap
     row = custody.confirm(session, move_id, by=principal.username)
     vol.location = row.recipient
     if row.purpose == "return":
-        vol.state = "in_place"
+        vol.state = PaperState.IN_PLACE
     return row
 
 
@@ -307,7 +308,7 @@ def close_incident(session: Session, principal: Principal, incident_id: int, *, 
     incident = _open_incident(session, incident_id)
     vol = _volume(session, incident.volume_id)
     if outcome in ("found", "recovered"):
-        vol.location, vol.state = _text(location, "location (where the paper is now)"), "in_place"
+        vol.location, vol.state = _text(location, "location (where the paper is now)"), PaperState.IN_PLACE
     incident.closed_by, incident.closed_at, incident.outcome = principal.username, now(), outcome
     _event(session, principal, Kind.PAPER_INCIDENT_CLOSED, vol, outcome=outcome, incident_id=incident.id)
     return incident

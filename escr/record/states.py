@@ -38,6 +38,20 @@ OUT_OF_RECORD = (DocumentState.REJECTED, DocumentState.WITHDRAWN, DocumentState.
 INTAKE_STATES = (*BEFORE_VERIFICATION, *OUT_OF_RECORD)
 
 
+
+class PaperState(StrEnum):
+    """Where a paper volume or an original is: the strings stored in `paper_volumes.state`."""
+
+    IN_PLACE = "in_place"  # in its recorded location
+    BOOKED_OUT = "booked_out"  # moved out with a manager's authority, due back
+    MISSING = "missing"  # reported missing: an incident is open
+    STOLEN = "stolen"  # reported stolen: an incident is open
+    DISPOSED = "disposed"  # destroyed at the end of its retention
+
+
+# A loss one action reports; it opens an incident.
+PAPER_LOSSES = (PaperState.MISSING, PaperState.STOLEN)
+
 @dataclass(frozen=True)
 class Transition:
     """A move: the states it starts from and the states it may lead to."""

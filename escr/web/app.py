@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from escr import __version__
 from escr.app.access import AccessDenied, PasswordChangeRequired
 from escr.errors import ConfigError, EscrError, RequestTooLarge, Unauthenticated
-from escr.record.states import DocumentState
+from escr.record.states import OUT_OF_RECORD, DocumentState, PaperState
 from escr.services import Services
 from escr.settings import Settings
 from escr.web.auth import authenticate, csrf_guard, csrf_token, is_local
@@ -328,6 +328,8 @@ def install_filters(templates: Jinja2Templates, services: Services) -> None:
     env.filters["doc_type"] = lambda code: doc_types.get(code or "", labels.words(code)) if code else "-"
     env.globals["child_banner"] = labels.child_banner
     env.globals["timezone"] = zone
+    env.globals["OUT_OF_RECORD"] = OUT_OF_RECORD
+    env.globals["PaperState"] = PaperState
     env.globals["State"] = DocumentState  # templates compare states by name, never by spelling the string
 
 
