@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from escr.app import accounts
+from escr.clock import as_utc
 from escr.record.events import Actor
 from escr.record.models import ApiToken, Event, WebSession
 from escr.web import create_app
@@ -85,7 +86,7 @@ def test_a_token_expires_by_default_after_the_configured_days(app, world):
     assert made["scope"] == "write"
     with world.services.db.session() as session:
         token = session.get(ApiToken, made["id"])
-        lifetime = accounts._utc(token.expires_at) - accounts._utc(token.created_at)
+        lifetime = as_utc(token.expires_at) - as_utc(token.created_at)
     assert lifetime == timedelta(days=world.settings.web.token_days)
     too_long = client.post("/api/v1/tokens", json={"days": world.settings.web.token_max_days + 1},
                            headers={"X-CSRF-Token": csrf_from(client.get("/account").text)})

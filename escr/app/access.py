@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, false, or_, select, union
@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, aliased
 
 from escr.app.retrieval import DocumentScope, Use
 from escr.app.verification import MIN_REASON_CHARS
+from escr.clock import as_utc
 from escr.errors import Forbidden, InvalidState, NotFound, Unauthenticated, ValidationFailed  # noqa: F401  (Unauthenticated re-exported)
 from escr.record.database import DocumentCondition
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
@@ -176,9 +177,6 @@ def require_change(principal: Principal) -> None:
     if not principal.may_change:
         raise AccessDenied("a read-only API token cannot change anything", code="token_scope")
 
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- Children -----------------------------------------------------------------------------
@@ -542,7 +540,7 @@ def record_purpose(session: Session, principal: Principal, purpose: str, *, minu
 
 
 def is_active(expires_at: datetime) -> bool:
-    return _utc(expires_at) > now()
+    return as_utc(expires_at) > now()
 
 
 def host_operator(login: str) -> Principal:

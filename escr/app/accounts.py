@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from escr.app.access import ACCOUNT_ROLES, AccessDenied, Can, PasswordChangeRequired, Principal, Role, Scope, require
+from escr.clock import as_utc, iso
 from escr.errors import InvalidState, NotFound, ValidationFailed
 from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import (
@@ -79,11 +80,6 @@ def check_password_strength(password: str) -> None:
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _event(session: Session, actor: Actor, action: str, *, outcome: str = "ok", child_id: str | None = None,
@@ -244,7 +240,7 @@ def _throttle_keys(name: str, client: str | None) -> list[str]:
 def _blocked(session: Session, keys: list[str], stamp: datetime) -> bool:
     for key in keys:
         row = session.get(SignInThrottle, key)
-        until = _utc(row.blocked_until) if row is not None else None
+        until = as_utc(row.blocked_until) if row is not None else None
         if until is not None and until > stamp:
             return True
     return False
@@ -265,7 +261,7 @@ def _count_failure(session: Session, keys: list[str], stamp: datetime, limits: l
             except IntegrityError:
                 row = session.get(SignInThrottle, key, populate_existing=True, with_for_update=True)
                 assert row is not None
-        elif stamp - _utc(row.last_failure_at) > max_wait:  # type: ignore[operator]
+        elif stamp - as_utc(row.last_failure_at) > max_wait:  # type: ignore[operator]
             row.failures, row.blocked_until = 0, None
         row.failures += 1
         row.last_failure_at = stamp
@@ -347,14 +343,14 @@ def session_user(session: Session, sid: str, *, idle: timedelta, lifetime: timed
         return None
     stamp = now()
     user = session.get(User, row.user_id)
-    why = ("expired" if stamp - _utc(row.started_at) > lifetime  # type: ignore[operator]
-           else "idle" if stamp - _utc(row.last_seen_at) > idle  # type: ignore[operator]
+    why = ("expired" if stamp - as_utc(row.started_at) > lifetime  # type: ignore[operator]
+           else "idle" if stamp - as_utc(row.last_seen_at) > idle  # type: ignore[operator]
            else "rights_changed" if user is None or user.disabled or user.session_epoch != row.epoch
            else None)
     if why is not None:
         row.ended_at, row.end_reason = stamp, why
         return None
-    if stamp - _utc(row.last_seen_at) >= _SEEN_EVERY:  # type: ignore[operator]
+    if stamp - as_utc(row.last_seen_at) >= _SEEN_EVERY:  # type: ignore[operator]
         row.last_seen_at = stamp
     return user
 
@@ -444,13 +440,13 @@ def token_for(session: Session, secret: str) -> tuple[User, ApiToken] | None:
     stamp = now()
     if token is None or token.revoked_at is not None:
         return None
-    expires = _utc(token.expires_at)
+    expires = as_utc(token.expires_at)
     if expires is not None and expires <= stamp:
         return None
     user = session.get(User, token.user_id)
     if user is None or user.disabled:
         return None
-    last = _utc(token.last_used_at)
+    last = as_utc(token.last_used_at)
     if last is None or stamp - last > timedelta(minutes=1):
         token.last_used_at = stamp
     return user, token
@@ -468,9 +464,6 @@ def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
 
 def token_dict(token: ApiToken, username: str | None = None) -> dict[str, Any]:
     """What anyone may see of a token: never the token itself or its hash."""
-    def iso(value: datetime | None) -> str | None:
-        return None if value is None else _utc(value).isoformat()  # type: ignore[union-attr]
-
     data = {"id": token.id, "name": token.name, "prefix": token.prefix, "scope": token.scope,
             "created_at": iso(token.created_at), "expires_at": iso(token.expires_at),
             "last_used_at": iso(token.last_used_at), "revoked": token.revoked_at is not None,

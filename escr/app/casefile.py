@@ -17,12 +17,13 @@ the standards most often not met - the figures of seed 002's monitoring report.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from escr import clock
 from escr.app import access, labels
 from escr.app.access import Can, Principal, require, require_change
 from escr.app.records import examine
@@ -72,7 +73,7 @@ def audit_form(services: Services, principal: Principal, child_id: str, *, today
     """The audit tool for one child: the standards with their evidence, the key documents, the
     sample pick it answers, earlier audits, and the notes on the child's file about audits."""
     require(principal, Can.AUDIT)
-    day = today or datetime.now(UTC).date()
+    day = today or clock.now().date()
     with services.db.session() as session:
         child, _ = access.child_grant(session, principal, child_id)
         evidence = _evidence(session, services, principal, child_id, day).as_dict()
@@ -97,7 +98,7 @@ def record_audit(services: Services, principal: Principal, child_id: str, *, jud
     """Record a completed audit; every standard must be judged, and a grading given."""
     require(principal, Can.AUDIT)
     require_change(principal)
-    day = today or datetime.now(UTC).date()
+    day = today or clock.now().date()
     problems = []
     if grading not in GRADINGS:
         problems.append("choose the file's grading: Good, Requires improvement or Inadequate")
@@ -177,7 +178,7 @@ def _month_label(month: str | None) -> str:
 def parse_quarter(text: str | None, today: date | None = None) -> tuple[int, int]:
     """"2026-Q1" (or "2026 Q1"); the current quarter when empty."""
     if not text:
-        day = today or datetime.now(UTC).date()
+        day = today or clock.now().date()
         return day.year, (day.month - 1) // 3 + 1
     cleaned = text.strip().upper().replace(" ", "-")
     year, _, q = cleaned.partition("-Q")

@@ -10,7 +10,7 @@ filed to the wrong child (from the access log), so the council can assess a data
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from escr.app.verification import (
     relink,
     third_party_for,
 )
+from escr.clock import iso
 from escr.errors import InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.indexing.tagging import DocType
 from escr.record.events import Kind, ProtocolEvent, now, record
@@ -43,21 +44,16 @@ def _reason(text: str | None, what: str) -> str:
     return text[:2000]
 
 
-def _iso(value: date | datetime | None) -> str | None:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat() if value is not None else None
-
 
 def _state_of(doc: Document) -> dict[str, Any]:
     return {"children": sorted(c.child_id for c in doc.children), "doc_type": doc.doc_type,
-            "doc_date": _iso(doc.doc_date), "third_party": doc.third_party}
+            "doc_date": iso(doc.doc_date), "third_party": doc.third_party}
 
 
 def request_dict(row: CorrectionRequest) -> dict[str, Any]:
     return {"id": row.id, "document_id": row.document_id, "status": row.status, "reason": row.reason,
-            "changes": row.changes, "requested_by": row.requested_by, "requested_at": _iso(row.requested_at),
-            "decided_by": row.decided_by, "decided_at": _iso(row.decided_at), "decision_note": row.decision_note,
+            "changes": row.changes, "requested_by": row.requested_by, "requested_at": iso(row.requested_at),
+            "decided_by": row.decided_by, "decided_at": iso(row.decided_at), "decision_note": row.decision_note,
             "misfiling": row.misfiling}
 
 
@@ -141,15 +137,15 @@ def misfiling_record(session: Session, doc: Document, links: Sequence[DocumentCh
         seen: set[tuple[str, str, str]] = set()
         for e in rows:
             action = (e.detail or {}).get("action")
-            key = (e.actor, _iso(e.at) or "", str(action))
+            key = (e.actor, iso(e.at) or "", str(action))
             if action not in OPENING_ACTIONS or key in seen:  # one read logs a row per linked child
                 continue
             seen.add(key)
-            entry = people.setdefault(e.actor, {"actor": e.actor, "first": _iso(e.at), "last": _iso(e.at),
+            entry = people.setdefault(e.actor, {"actor": e.actor, "first": iso(e.at), "last": iso(e.at),
                                                 "opened": 0, "break_glass": False})
-            entry["last"], entry["opened"] = _iso(e.at), entry["opened"] + 1
+            entry["last"], entry["opened"] = iso(e.at), entry["opened"] + 1
             entry["break_glass"] = entry["break_glass"] or e.outcome == "break_glass"
-        found.append({"child_id": link.child_id, "linked_at": _iso(since), "linked_by": link.linked_by,
+        found.append({"child_id": link.child_id, "linked_at": iso(since), "linked_by": link.linked_by,
                       "people": sorted(people.values(), key=lambda p: p["first"])})
     return found
 

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role
+from escr.clock import iso
 from escr.errors import EscrError, InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.record import states
 from escr.record.events import Kind, ProtocolEvent, now, record
@@ -247,9 +248,6 @@ class Outcome:
                 "certificate_key": self.certificate_key, "objects_left": self.left}
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
 
 def carry_out(services: Services, principal: Principal, proposal_id: int, *, today: date | None = None) -> Outcome:
     """Dispose of an approved proposal's items whose locks have expired; the rest wait."""
@@ -285,8 +283,8 @@ def carry_out(services: Services, principal: Principal, proposal_id: int, *, tod
                 assert vol is not None
                 vol.state, vol.location = VOLUME_DISPOSED, "destroyed"
                 stone = Tombstone(item_kind="volume", item_id=vol.id, child_ids=[vol.child_id], doc_type=vol.doc_type,
-                                  hashes={}, dates={"covers_from": _iso(vol.covers_from), "covers_to": _iso(vol.covers_to),
-                                                    "registered": _iso(vol.created_at)},
+                                  hashes={}, dates={"covers_from": iso(vol.covers_from), "covers_to": iso(vol.covers_to),
+                                                    "registered": iso(vol.created_at)},
                                   proposal_id=proposal.id, proposed_by=proposal.proposed_by,
                                   approved_by=proposal.decided_by or "", disposed_at=stamp)
             session.add(stone)
@@ -335,8 +333,8 @@ def _dispose_document(session: Session, doc: Document, keys: list[str], proposal
         hashes[batch.original_key] = batch.sha256
     stone = Tombstone(item_kind="document", item_id=doc.id, child_ids=sorted(c.child_id for c in doc.children),
                       doc_type=doc.doc_type, hashes=hashes,
-                      dates={"doc_date": _iso(doc.doc_date), "filed": _iso(doc.created_at),
-                             "verified": _iso(doc.verified_at), "retention_until": _iso(doc.retention_until)},
+                      dates={"doc_date": iso(doc.doc_date), "filed": iso(doc.created_at),
+                             "verified": iso(doc.verified_at), "retention_until": iso(doc.retention_until)},
                       proposal_id=proposal.id, proposed_by=proposal.proposed_by,
                       approved_by=proposal.decided_by or "", disposed_at=stamp)
     # The content goes; the row stays as the tombstone's anchor (ids only, no text).
@@ -379,8 +377,8 @@ def proposals(session: Session, principal: Principal, *, limit: int = 50) -> lis
     _require(principal, RECORDS_MANAGERS + APPROVERS, "read disposal proposals")
     rows = session.scalars(select(DisposalProposal).order_by(DisposalProposal.id.desc()).limit(limit))
     return [{"id": p.id, "items": p.items, "reason": p.reason, "state": p.state, "proposed_by": p.proposed_by,
-             "proposed_at": _iso(p.proposed_at), "decided_by": p.decided_by, "decided_at": _iso(p.decided_at),
-             "disposed_at": _iso(p.disposed_at), "certificate_key": p.certificate_key,
+             "proposed_at": iso(p.proposed_at), "decided_by": p.decided_by, "decided_at": iso(p.decided_at),
+             "disposed_at": iso(p.disposed_at), "certificate_key": p.certificate_key,
              "certificate_sha256": p.certificate_sha256} for p in rows]
 
 
@@ -388,4 +386,4 @@ def holds(session: Session, principal: Principal) -> list[dict[str, Any]]:
     """The category-wide holds in force."""
     _require(principal, RECORDS_MANAGERS + APPROVERS, "read category holds")
     return [{"id": h.id, "scope": h.scope, "value": h.value, "reason": h.reason, "set_by": h.set_by,
-             "set_at": _iso(h.set_at)} for h in active_holds(session)]
+             "set_at": iso(h.set_at)} for h in active_holds(session)]

@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from escr import clock
 from escr.app import access, labels
 from escr.app.access import Can, Principal, Role, require
 from escr.app.operations import Operations, child_dict
+from escr.clock import as_utc, iso
 from escr.errors import ValidationFailed
 from escr.indexing.identifiers import find_dates
 from escr.record.events import AccessEvent, record
@@ -55,13 +57,6 @@ STAGES = {
 }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
-
-
-def _iso(value: datetime | None) -> str | None:
-    moment = _utc(value)
-    return moment.isoformat() if moment else None
 
 
 def home_kind(principal: Principal) -> str:
@@ -97,7 +92,7 @@ class Homes:
             allocated = dict(session.execute(select(ChildAllocation.child_id, User.username)
                                              .join(User, User.id == ChildAllocation.user_id)
                                              .where(ChildAllocation.child_id.in_(ids))).all())
-            last_seen = {cid: _utc(at) for cid, at in session.execute(
+            last_seen = {cid: as_utc(at) for cid, at in session.execute(
                 select(Event.child_id, func.max(Event.at))
                 .where(Event.category == "access", Event.actor_kind == "user", Event.actor == self.p.username,
                        Event.outcome == "ok", Event.child_id.in_(ids))
@@ -107,14 +102,14 @@ class Homes:
                     select(DocumentChild.child_id, Document.created_at, Document.state)
                     .join(Document, Document.id == DocumentChild.document_id)
                     .where(DocumentChild.child_id.in_(ids), Document.state.not_in(OUT_OF_RECORD))):
-                docs[cid].append((_utc(created) or datetime.min.replace(tzinfo=UTC), state))
+                docs[cid].append((as_utc(created) or datetime.min.replace(tzinfo=UTC), state))
             rows = []
             for child in children:
                 seen = last_seen.get(child.child_id)
                 held = docs.get(child.child_id, [])
                 rows.append({**child_dict(child), "banner": labels.child_banner(child.category, child.status),
                              "allocated_to": allocated.get(child.child_id), "mine": child.child_id in mine,
-                             "documents": len(held), "last_seen": _iso(seen),
+                             "documents": len(held), "last_seen": iso(seen),
                              "new": sum(1 for at, _ in held if seen is None or at > seen),
                              "unverified": sum(1 for _, s in held if s != DocumentState.VERIFIED)})
             awaiting = self._awaiting(session, ids)
@@ -135,7 +130,7 @@ class Homes:
                 .where(DocumentChild.child_id.in_(child_ids), Document.state.in_(QUEUE_STATES))
                 .distinct().order_by(Document.created_at).limit(50)).all()
             items += [{"what": labels.label(state, "document_state"), "document_id": doc_id, "doc_type": doc_type,
-                       "since": _iso(created), "href": f"/documents/{doc_id}/work"}
+                       "since": iso(created), "href": f"/documents/{doc_id}/work"}
                       for doc_id, state, doc_type, _, created in waiting]
         if child_ids:
             corrections = session.execute(
@@ -146,7 +141,7 @@ class Homes:
                        CorrectionRequest.requested_by != self.p.username)
                 .distinct().order_by(CorrectionRequest.requested_at).limit(50)).all()
             items += [{"what": f"Correction asked for by {who}", "document_id": doc_id, "doc_type": None,
-                       "since": _iso(at), "href": f"/documents/{doc_id}"} for _, doc_id, who, at in corrections]
+                       "since": iso(at), "href": f"/documents/{doc_id}"} for _, doc_id, who, at in corrections]
         return items
 
     # --- business support --------------------------------------------------------------------
@@ -161,10 +156,10 @@ class Homes:
                 .where(Document.state.in_(QUEUE_CHOICES))
             if (openable := access.queue_condition(self.p)) is not None:
                 stmt = stmt.where(openable)
-            found = {state: (count, _utc(oldest)) for state, count, oldest in
+            found = {state: (count, as_utc(oldest)) for state, count, oldest in
                      session.execute(stmt.group_by(Document.state)).all()}
         queues = [{"state": s, "label": labels.label(s, "document_state"), "count": found.get(s, (0, None))[0],
-                   "oldest": _iso(found.get(s, (0, None))[1])} for s in QUEUE_CHOICES]
+                   "oldest": iso(found.get(s, (0, None))[1])} for s in QUEUE_CHOICES]
         quarantine = ops.quarantine_entries()
         oldest_q = min((q["quarantined_at"] for q in quarantine if q.get("quarantined_at")), default=None)
         return {**now_processing, "queues": queues, "quarantined": len(quarantine),
@@ -180,7 +175,7 @@ class Homes:
         per_day = {first + timedelta(days=n): {"filed": 0, "pages": 0, "verified": 0} for n in range(days)}
 
         def local_day(moment: datetime | None) -> date | None:
-            return None if moment is None else (_utc(moment) or moment).astimezone(zone).date()
+            return None if moment is None else (as_utc(moment) or moment).astimezone(zone).date()
 
         with self.db.session() as session:
             for filed_at, pages in session.execute(
@@ -197,14 +192,14 @@ class Homes:
     def queue_ages(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """Per queue, how many items have waited under a day, 1-3 days, 3-7 days and over a week."""
         require(self.p, Can.INTAKE)
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         rows: dict[str, list[int]] = {s: [0] * len(AGE_BUCKETS) for s in QUEUE_CHOICES}
         with self.db.session() as session:
             stmt = select(Document.state, Document.created_at).where(Document.state.in_(list(rows)))
             if (openable := access.queue_condition(self.p)) is not None:
                 stmt = stmt.where(openable)
             for state, created in session.execute(stmt):
-                waited = (now - (_utc(created) or now)).total_seconds() / 86400
+                waited = (now - (as_utc(created) or now)).total_seconds() / 86400
                 bucket = next(n for n, (_, limit) in enumerate(AGE_BUCKETS) if limit is None or waited < limit)
                 rows[state][bucket] += 1
         return [{"state": s, "label": labels.label(s, "document_state"),
@@ -215,7 +210,7 @@ class Homes:
         this was read (the intake home fetches this part again every few seconds)."""
         ops = Operations(self.services, self.p)
         return {"processing": [{**item, **self.progress(item["claim_id"])} for item in ops.processing()],
-                "as_of": datetime.now(UTC).isoformat()}
+                "as_of": clock.now().isoformat()}
 
     def progress(self, claim_id: str) -> dict[str, Any]:
         """What the pipeline last said of a claim: stage (in words) and pages done of total."""
@@ -251,7 +246,7 @@ class Homes:
             findings = list(run.findings or []) if run else []
             verdict = {
                 "state": "unknown" if run is None else ("bad" if run.findings_count else "ok"),
-                "last_run_at": _iso(run.finished_at) if run else None, "run_id": run.id if run else None,
+                "last_run_at": iso(run.finished_at) if run else None, "run_id": run.id if run else None,
                 "whole": bool(run and (run.scope or {}).get("whole")),
                 "run_trigger": run.trigger if run else None,
                 "events_checked": run.events_checked if run else 0,
@@ -260,7 +255,7 @@ class Homes:
                 "findings_count": run.findings_count if run else 0,
                 "findings": [{**explain(f.get("code")), "what": labels.words(f.get("code")), "where": f.get("where")}
                              for f in findings[:20]],
-                "anchored_at": _iso(anchor.created_at) if anchor else None,
+                "anchored_at": iso(anchor.created_at) if anchor else None,
                 "anchored_event": anchor.event_id if anchor else None,
                 "events": events, "events_since_anchor": since_anchor,
             }
@@ -271,7 +266,7 @@ class Homes:
         due = audits_due(self.services, self.p, limit=20)
         return {"verdict": verdict, "pending_total": pending_total, "audits_due": due,
                 "pending": [{"id": g.id, "user": name, "child_id": g.child_id, "reason": g.reason,
-                             "started_at": _iso(g.started_at), "expires_at": _iso(g.expires_at)}
+                             "started_at": iso(g.started_at), "expires_at": iso(g.expires_at)}
                             for g, name in pending]}
 
     # --- administrators ----------------------------------------------------------------------
@@ -284,20 +279,20 @@ class Homes:
         with self.db.session() as session:
             users = session.scalars(select(User)).all()
             roles = Counter(u.role for u in users if not u.disabled)
-            now = datetime.now(UTC)
-            locked = sorted(u.username for u in users if (until := _utc(u.locked_until)) is not None and until > now)
+            now = clock.now()
+            locked = sorted(u.username for u in users if (until := as_utc(u.locked_until)) is not None and until > now)
             teams = session.execute(select(Team.code, Team.name)).all()
             team_children = dict(session.execute(select(Child.team, func.count()).group_by(Child.team)).all())
             tokens = session.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None))).all()
-            live = [t for t in tokens if (ends := _utc(t.expires_at)) is None or ends > now]
-            soon = [t for t in live if (ends := _utc(t.expires_at)) is not None and (ends - now).days < 14]
+            live = [t for t in tokens if (ends := as_utc(t.expires_at)) is None or ends > now]
+            soon = [t for t in live if (ends := as_utc(t.expires_at)) is not None and (ends - now).days < 14]
             unallocated = session.scalar(select(func.count()).select_from(Child).where(
                 Child.child_id.not_in(select(ChildAllocation.child_id)))) or 0
             docs = dict(session.execute(select(Document.state, func.count()).group_by(Document.state)).all())
             allocation = self._allocation(session, users)
             owners = {u.id: u.username for u in users}
-            expiring = [{"user": owners.get(t.user_id, "?"), "name": t.name, "expires_at": _iso(t.expires_at)}
-                        for t in sorted(soon, key=lambda t: _utc(t.expires_at) or now)][:20]
+            expiring = [{"user": owners.get(t.user_id, "?"), "name": t.name, "expires_at": iso(t.expires_at)}
+                        for t in sorted(soon, key=lambda t: as_utc(t.expires_at) or now)][:20]
             system = self._system_state(session)
         try:
             health = database_health(self.services)
@@ -349,9 +344,9 @@ class Homes:
         run = next((r for r in recent if (r.scope or {}).get("whole")), None)
         anchor = session.scalars(select(ChainAnchor).order_by(ChainAnchor.id.desc()).limit(1)).first()
         return {"processing": processing, "quarantined": quarantined,
-                "fixity_at": _iso(run.finished_at) if run else None,
+                "fixity_at": iso(run.finished_at) if run else None,
                 "fixity_findings": run.findings_count if run else None,
-                "anchored_at": _iso(anchor.created_at) if anchor else None}
+                "anchored_at": iso(anchor.created_at) if anchor else None}
 
 
 def find_for_break_glass(services: Services, principal: Principal, name: str, date_of_birth: str

@@ -17,10 +17,6 @@ from escr.app.access import Principal, Role
 from escr.services import Services
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 class Keeping:
     """Issue 19's capabilities, as the person `principal`."""
 

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from escr import clock
 from escr.record.states import DocumentState
 
 DOCUMENT_STATES: dict[str, str] = {
@@ -194,7 +195,7 @@ def age(value: datetime | str | None, now: datetime | None = None) -> str:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
+    seconds = max(0, int(((now or clock.now()) - moment).total_seconds()))
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
             n = seconds // size

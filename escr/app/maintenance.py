@@ -15,6 +15,7 @@ from sqlalchemy import func, make_url, select, text
 
 from escr.app import accounts
 from escr.app.access import Can, Principal, Role, require
+from escr.clock import iso
 from escr.errors import EscrError, InvalidState
 from escr.record.database import Database, grant_app_role, head_revision
 from escr.record.models import Child, Document
@@ -125,12 +126,9 @@ def recompute_retention(services: Services, principal: Principal, child_ids: lis
         ids = child_ids or list(session.scalars(select(Child.child_id)))
         changes = recompute(session, services.store, services.retention, ids, actor=principal.actor,
                             reason="retention recompute")
-    return [{"document": c.document_id, "old": _iso(c.old), "new": _iso(c.new), "schedule": _iso(c.schedule),
+    return [{"document": c.document_id, "old": iso(c.old), "new": iso(c.new), "schedule": iso(c.schedule),
              "applied": c.applied} for c in changes]
 
-
-def _iso(day: Any) -> str | None:
-    return day.isoformat() if day else None
 
 
 # --- fixity and anchors ------------------------------------------------------------------------------

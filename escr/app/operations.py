@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from escr.app import access, accounts, coversheets, page_images, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
 from escr.app.verification import MIN_REASON_CHARS
+from escr.clock import iso
 from escr.errors import EscrError, NotFound, ValidationFailed
 from escr.indexing.identifiers import find_dates
 from escr.record.database import (
@@ -79,17 +80,10 @@ def page_of(items: list[Any], offset: int, limit: int) -> PageOf:
     return PageOf(items[offset:offset + limit], offset, limit, len(items))
 
 
-def _iso(value: date | datetime | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
-
 
 def child_dict(child: Child) -> dict[str, Any]:
     return {"child_id": child.child_id, "given_names": child.given_names, "family_name": child.family_name,
-            "date_of_birth": _iso(child.date_of_birth), "nhs_number": child.nhs_number, "category": child.category,
+            "date_of_birth": iso(child.date_of_birth), "nhs_number": child.nhs_number, "category": child.category,
             "status": child.status, "team": child.team}
 
 
@@ -97,12 +91,12 @@ def user_dict(user: User) -> dict[str, Any]:
     return {"username": user.username, "display_name": user.display_name, "role": user.role,
             "teams": sorted(m.team_code for m in user.memberships), "third_party_access": user.third_party_access,
             "disabled": user.disabled, "locked": user.locked_until is not None and access.is_active(user.locked_until),
-            "created_at": _iso(user.created_at), "last_login_at": _iso(user.last_login_at)}
+            "created_at": iso(user.created_at), "last_login_at": iso(user.last_login_at)}
 
 
 def event_dict(e: Event) -> dict[str, Any]:
     detail = dict(e.detail or {})
-    return {"seq": e.id, "at": _iso(e.at), "category": e.category, "kind": e.kind, "actor": e.actor,
+    return {"seq": e.id, "at": iso(e.at), "category": e.category, "kind": e.kind, "actor": e.actor,
             "actor_kind": e.actor_kind, "action": detail.get("action"), "child_id": e.child_id,
             "document_id": e.document_id, "batch_id": e.batch_id, "outcome": e.outcome,
             "purpose": detail.get("purpose"), "parameters": detail.get("parameters", {}), "hash": e.hash,
@@ -111,9 +105,9 @@ def event_dict(e: Event) -> dict[str, Any]:
 
 def glass_dict(g: BreakGlass, username: str) -> dict[str, Any]:
     return {"id": g.id, "user": username, "child_id": g.child_id, "reason": g.reason,
-            "started_at": _iso(g.started_at), "expires_at": _iso(g.expires_at),
+            "started_at": iso(g.started_at), "expires_at": iso(g.expires_at),
             "active": access.is_active(g.expires_at),
-            "reviewed_by": g.reviewed_by, "reviewed_at": _iso(g.reviewed_at), "review_outcome": g.review_outcome,
+            "reviewed_by": g.reviewed_by, "reviewed_at": iso(g.reviewed_at), "review_outcome": g.review_outcome,
             "review_note": g.review_note}
 
 
@@ -392,7 +386,7 @@ class Operations:
             for f in files[:1]:
                 claim = Claim(claim_dir.name, f, PurePosixPath(f.relative_to(claim_dir).as_posix()))
                 try:
-                    received = _iso(claim.received_at)
+                    received = iso(claim.received_at)
                 except ValueError:
                     received = None
                 items.append({"claim_id": claim_dir.name, "operator": claim.operator, "device": claim.device,
@@ -695,7 +689,7 @@ class Operations:
         with self.db.session() as session:
             row = access.record_purpose(session, self.p, purpose, minutes=self.settings.web.audit_purpose_minutes,
                                         document_id=document_id, child_id=child_id)
-            return _iso(row.expires_at) or ""
+            return iso(row.expires_at) or ""
 
     def purposes(self) -> list[dict[str, Any]]:
         require(self.p, Can.AUDIT)
@@ -704,7 +698,7 @@ class Operations:
                                                               AuditPurpose.expires_at > now())
                                    .order_by(AuditPurpose.id.desc())).all()
             return [{"id": r.id, "document_id": r.document_id, "child_id": r.child_id, "purpose": r.purpose,
-                     "expires_at": _iso(r.expires_at)} for r in rows]
+                     "expires_at": iso(r.expires_at)} for r in rows]
 
     # --- break-glass ---------------------------------------------------------------------------
 
@@ -781,7 +775,7 @@ class Operations:
             new = accounts.create_token(session, accounts.get_user(session, username), name, actor=self.p.actor,
                                         days=days, scope=scope, via=self.p.via, limits=self.settings.web)
             return {"id": new.token.id, "name": new.token.name, "token": new.secret, "scope": new.token.scope,
-                    "expires_at": _iso(new.token.expires_at)}
+                    "expires_at": iso(new.token.expires_at)}
 
     def revoke_any_token(self, token_id: int) -> None:
         """Administrators: revoke anyone's API token."""
@@ -854,7 +848,7 @@ class Operations:
             new = accounts.create_token(session, user, name, actor=self.p.actor, days=days, scope=scope,
                                         via=self.p.via, limits=self.settings.web)
             return {"id": new.token.id, "name": new.token.name, "token": new.secret, "scope": new.token.scope,
-                    "expires_at": _iso(new.token.expires_at)}
+                    "expires_at": iso(new.token.expires_at)}
 
     def revoke_token(self, token_id: int) -> None:
         access.require_change(self.p)

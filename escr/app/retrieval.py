@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from escr.app.verification import load_document
+from escr.clock import iso
 from escr.errors import NotFound
 from escr.record.database import Database, DocumentCondition
 from escr.record.events import AccessEvent, Actor, record, record_all
@@ -165,9 +166,6 @@ def list_documents(
     return [summary(d) for d in docs]
 
 
-def _iso(value: datetime) -> str:
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()  # SQLite gives naive UTC
-
 
 def show_document(session: Session, doc_id: str, *, actor: Actor, use: Use | None = None) -> dict[str, Any]:
     doc = load_document(session, doc_id)
@@ -181,8 +179,8 @@ def show_document(session: Session, doc_id: str, *, actor: Actor, use: Use | Non
         "candidates": [{"child_id": c.child_id, "score": c.score, "reasons": c.reasons} for c in doc.candidates],
         "children_links": [{"child_id": c.child_id, "basis": c.basis, "linked_by": c.linked_by} for c in doc.children],
         "earlier_links": [{"child_id": h.child_id, "basis": h.basis, "linked_by": h.linked_by,
-                           "linked_at": _iso(h.linked_at), "unlinked_by": h.unlinked_by,
-                           "unlinked_at": _iso(h.unlinked_at), "reason": h.reason}
+                           "linked_at": iso(h.linked_at), "unlinked_by": h.unlinked_by,
+                           "unlinked_at": iso(h.unlinked_at), "reason": h.reason}
                           for h in session.scalars(select(DocumentLinkHistory).where(
                               DocumentLinkHistory.document_id == doc.id).order_by(DocumentLinkHistory.id))],
         "objects": {"original": doc.batch.original_key, "original_sha256": doc.batch.sha256,

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from escr.clock import iso
 from escr.errors import InvalidState, NotFound, ProtocolViolation
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.record.models import Child, Document, DocumentChild
@@ -142,7 +143,7 @@ def recompute_retention(session: Session, store: ObjectStore, schedule: Retentio
             kind=Kind.RETENTION_CHANGED if change.applied else Kind.RETENTION_NOT_SHORTENED,
             actor=actor, batch_id=doc.batch_id, document_id=doc.id,
             outcome=("dated" if change.old is None else "extended") if change.applied else "not_shortened",
-            parameters={"old": _iso(change.old), "new": _iso(change.new), "schedule": _iso(change.schedule),
+            parameters={"old": iso(change.old), "new": iso(change.new), "schedule": iso(change.schedule),
                         "reason": reason, "children": sorted(link.child_id for link in doc.children),
                         "lock_mode": getattr(store, "lock_mode", None),
                         "objects": {k: v for k, v in objects.items() if k in keys}}))
@@ -150,7 +151,7 @@ def recompute_retention(session: Session, store: ObjectStore, schedule: Retentio
         keys = {doc.batch.original_key, doc.searchable_key, doc.manifest_key}
         record(session, ProtocolEvent(
             kind=Kind.LEGAL_HOLD_SET, actor=actor, batch_id=doc.batch_id, document_id=doc.id, outcome="held_for_review",
-            parameters={"reason": f"retention date {_iso(doc.retention_until)} already passed ({reason}); "
+            parameters={"reason": f"retention date {iso(doc.retention_until)} already passed ({reason}); "
                                   "held until a person reviews it",
                         "objects": {k: v for k, v in objects.items() if k in keys}}))
     return changes
@@ -194,6 +195,3 @@ def _floor(*dates: date | None) -> date | None:
     known = [d for d in dates if d is not None]
     return max(known) if known else None
 
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day else None

@@ -21,6 +21,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from escr.clock import iso
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Child, ChildStatus
 from escr.record.retention import StatusPeriod
@@ -84,12 +85,9 @@ def periods_of(child: Child) -> list[StatusPeriod]:
 
 
 def as_dict(row: ChildStatus) -> dict[str, object]:
-    return {"id": row.id, "status": row.status, "from": _iso(row.from_date), "to": _iso(row.to_date),
-            "on": _iso(row.on_date), "source": row.source, "recorded_by": row.recorded_by}
+    return {"id": row.id, "status": row.status, "from": iso(row.from_date), "to": iso(row.to_date),
+            "on": iso(row.on_date), "source": row.source, "recorded_by": row.recorded_by}
 
-
-def _iso(value: date | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def sync_import(session: Session, child: Child, *, history: str | None, categories: Sequence[str],
@@ -156,7 +154,7 @@ def sync_import(session: Session, child: Child, *, history: str | None, categori
 
 
 def _key(s: ChildStatus) -> tuple[str, str, str, str]:
-    return (s.status, _iso(s.from_date) or "", _iso(s.to_date) or "", _iso(s.on_date) or "")
+    return (s.status, iso(s.from_date) or "", iso(s.to_date) or "", iso(s.on_date) or "")
 
 
 def _show(key: tuple[str, str, str, str]) -> dict[str, str | None]:

@@ -21,10 +21,11 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+from escr import clock
 from escr.errors import NotFound, ProtocolViolation, StorageError
 
 log = logging.getLogger("escr.storage.objectstore")
@@ -81,7 +82,7 @@ class ObjectStore(Protocol):
 
 
 def today_utc() -> date:
-    return datetime.now(UTC).date()
+    return clock.now().date()
 
 
 def lock_date(until: date, today: date) -> date:

@@ -7,7 +7,6 @@ rules, the logging and the wording of findings live there.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from escr import clock
 from escr.app import auditing, casefile, labels, stewardship
 from escr.app.access import Can, Principal, require
 from escr.app.operations import parse_date
@@ -88,7 +88,7 @@ def integrity_run(request: Request, who: Who, run_id: int) -> Response:
 @router.get("/audit/casefiles")
 def casefiles(request: Request, who: Who) -> Response:
     return render(request, "audit_casefiles.html", due=casefile.audits_due(services_of(request), who),
-                  this_month=datetime.now(UTC).strftime("%Y-%m"))
+                  this_month=clock.now().strftime("%Y-%m"))
 
 
 @router.post("/audit/sample")
