@@ -73,3 +73,10 @@ def test_the_report_per_team_and_month(people):
     assert exported[0] == {"team": "north", "month": "2024-05", "items": "3", "completed": "2",
                                 "median_days": "5", "p90_days": "8.2", "over_target": "2", "waiting": "1",
                                 "median_days_to_scanned": "1", "median_days_to_filed": "1"}
+
+
+def test_a_team_name_typed_as_a_formula_is_shown_not_run_when_the_export_is_opened():
+    row = timeliness.TeamMonth(team='=HYPERLINK("http://x.example","open me")', month="2024-05")
+    exported = list(csv.DictReader(io.StringIO(timeliness.report_csv([row]))))
+    assert exported[0]["team"] == '\'=HYPERLINK("http://x.example","open me")'
+    assert exported[0]["month"] == "2024-05"

@@ -19,8 +19,6 @@ protocol event carrying ids and counts, never the words redacted.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 import tempfile
@@ -37,6 +35,7 @@ from sqlalchemy.orm import Session
 from escr.app import access, labels, page_images, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require, require_change
 from escr.app.retrieval import Use
+from escr.app.spreadsheet import csv_text
 from escr.app.verification import MIN_REASON_CHARS
 from escr.errors import InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.indexing.identifiers import compile_child_id_pattern, nhs_number_valid
@@ -796,13 +795,9 @@ class Disclosures:
         for d in plan.docs:
             starts[d.id] = pos
             pos += 1 if _withheld(plan, d.id) else d.page_count
-        buf = io.StringIO()
-        out = csv.writer(buf)
-        out.writerow(["bundle_page", "document_id", "document_page", "scope", "reason_code", "reason", "count"])
-        for r in schedule_rows(plan.schedule, starts):
-            out.writerow([r["bundle_page"] or "", r["document_id"], r["document_page"] or "", r["scope"], r["code"],
-                          r["reason"], r["count"]])
-        return buf.getvalue()
+        return csv_text(("bundle_page", "document_id", "document_page", "scope", "reason_code", "reason", "count"),
+                        ([r["bundle_page"] or "", r["document_id"], r["document_page"] or "", r["scope"], r["code"],
+                          r["reason"], r["count"]] for r in schedule_rows(plan.schedule, starts)))
 
     # --- copies given --------------------------------------------------------------------------
 

@@ -12,8 +12,6 @@ count once they are over), and the oldest items still waiting; it exports as CSV
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import statistics
 from collections import defaultdict
@@ -28,6 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role
+from escr.app.spreadsheet import csv_text
 from escr.errors import ValidationFailed
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import Batch, Child, Document, DocumentChild, PaperArrival
@@ -185,13 +184,9 @@ CSV_COLUMNS = ("team", "month", "items", "completed", "median_days", "p90_days",
 
 
 def report_csv(rows: list[TeamMonth]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for r in rows:
-        writer.writerow([r.team, r.month, r.items, r.completed, _num(r.median_days), _num(r.p90_days), r.over_target,
-                         r.waiting, _num(r.stage_medians.get("scanned")), _num(r.stage_medians.get("filed"))])
-    return out.getvalue()
+    return csv_text(CSV_COLUMNS, ([r.team, r.month, r.items, r.completed, _num(r.median_days), _num(r.p90_days),
+                                   r.over_target, r.waiting, _num(r.stage_medians.get("scanned")),
+                                   _num(r.stage_medians.get("filed"))] for r in rows))
 
 
 def _num(value: float | None) -> str:
