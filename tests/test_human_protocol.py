@@ -318,6 +318,20 @@ def test_a_verifier_who_corrects_the_index_becomes_its_indexer_so_another_person
     assert as_user("bs.jones").post(f"/api/v1/documents/{doc}/verify").json()["state"] == "verified"
 
 
+def test_a_verifier_cannot_file_to_another_teams_child_nor_learn_which_ids_exist(world, as_user):
+    doc = copy_of(world, "referral", state="awaiting_verification")
+    manager = as_user("tm.north")
+    answers = [manager.post(f"/api/v1/documents/{doc}/index", json={"children": [child], "doc_type": "referral"})
+               for child in ("CD654321", "ZZ999999")]  # another team's child; an id no child has
+    assert [a.status_code for a in answers] == [403, 403]
+    assert answers[0].json()["error"]["message"].replace("CD654321", "X") == \
+        answers[1].json()["error"]["message"].replace("ZZ999999", "X")
+    assert manager.get(f"/api/v1/documents/{doc}").json()["children"] == ["AB123456"]  # nothing moved
+    # Business support index to any child in the index.
+    assert as_user("bs.jones").post(f"/api/v1/documents/{doc}/index",
+                                    json={"children": ["CD654321"], "doc_type": "referral"}).status_code == 200
+
+
 def test_two_people_deciding_at_once_the_second_gets_a_conflict_and_nothing_of_it_is_applied(world, as_user):
     doc = copy_of(world, "referral", state="awaiting_verification")
     bs, manager = as_user("bs.jones"), as_user("tm.north")

@@ -27,7 +27,7 @@ read or change, so a rule holds whether or not a link to the page is shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -412,6 +412,17 @@ def index_grant(session: Session, principal: Principal, doc: Document) -> Grant:
             raise AccessDenied(f"you cannot open document {doc.id}, so you cannot index it ({exc.code})",
                                code="cannot_see_to_decide") from None
     return verify_grant(session, principal, doc)
+
+
+def correction_targets(session: Session, principal: Principal, child_ids: Sequence[str]) -> None:
+    """A verifier correcting the indexing files only to children they may see. An unknown id and
+    another team's child get the same answer, so the form cannot be used to find which ids exist;
+    business support (who see the whole index) file to anyone."""
+    for child_id in child_ids:
+        child = session.get(Child, child_id)
+        if child is None or need_to_know(session, principal, child) is None:
+            raise AccessDenied(f"child {child_id} is not one of your children or your teams' children; business "
+                               "support index to children outside your teams", code="not_your_team")
 
 
 def readable_document_ids(session: Session, principal: Principal) -> DocumentScope:

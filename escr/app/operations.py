@@ -514,6 +514,8 @@ class Operations:
                 require(self.p, Can.INDEX)
             check_version(doc, version)
             access.index_grant(session, self.p, doc)
+            if not self.p.can(Can.INDEX):
+                access.correction_targets(session, self.p, child_ids)
             doc = index_document(session, doc_id, user=self.p.username, child_ids=child_ids, doc_type=doc_type,
                                  known_types=self.services.doctypes.types, doc_date=doc_date,
                                  on_retention_change=retention_hook(self.services.store, self.services.retention,
