@@ -13,7 +13,7 @@ from sqlalchemy import select
 from escr.app import disposal, paper
 from escr.app.access import AccessDenied
 from escr.app.accounts import add_user, principal_for
-from escr.errors import InvalidState, ProtocolViolation
+from escr.errors import InvalidState, ProtocolViolation, ValidationFailed
 from escr.record.events import Actor
 from escr.record.models import Child, Document, Event, Page, PaperVolume
 from escr.record.status import add_status
@@ -53,13 +53,14 @@ def test_only_what_has_passed_retention_and_is_not_held_is_on_the_review_list(pe
         assert _ids(disposal.review_list(session, p["rm.evans"], services.retention)) == [
             ("document", gone), ("document", held)]
         disposal.set_category_hold(session, p["rm.evans"], scope="doc_type", value="court_order",
-                                   reason="public inquiry destruction freeze")
+                                   reason="public inquiry destruction freeze", known_types=services.doctypes.types)
     with services.db.session() as session:
         assert _ids(disposal.review_list(session, p["rm.evans"], services.retention)) == [("document", gone)]
         # A freeze on a status: every record of a child who has ever had it.
         add_status(session, session.get(Child, "EF111222"), status="cla", from_date=date(2010, 1, 1),
                    to_date=date(2011, 1, 1), on_date=None, actor=ADMIN)
-        disposal.set_category_hold(session, p["rm.evans"], scope="status", value="cla", reason="inquiry into care")
+        disposal.set_category_hold(session, p["rm.evans"], scope="status", value="cla", reason="inquiry into care",
+                                   known_types=services.doctypes.types)
     with services.db.session() as session:
         assert disposal.review_list(session, p["rm.evans"], services.retention) == []
         with pytest.raises(AccessDenied):
@@ -115,7 +116,8 @@ def test_an_item_whose_lock_still_runs_waits_and_a_hold_set_after_approval_stops
         pid = disposal.propose(session, p["rm.evans"], services.retention,
                                [("document", locked), ("document", frozen)], reason="expired").id
         disposal.decide(session, p["tm.smith"], pid, approve=True, note="ok")
-        disposal.set_category_hold(session, p["rm.lee"], scope="doc_type", value="assessment", reason="inquiry")
+        disposal.set_category_hold(session, p["rm.lee"], scope="doc_type", value="assessment", reason="inquiry",
+                                   known_types=services.doctypes.types)
     outcome = disposal.carry_out(services, p["rm.evans"], pid)
     assert outcome.disposed == [] and set(outcome.waiting) == {f"document {locked}", f"document {frozen}"}
     assert "locked until" in outcome.waiting[f"document {locked}"]
@@ -144,3 +146,16 @@ def test_a_paper_volume_past_its_childs_retention_is_disposed_with_a_tombstone(p
     with services.db.session() as session:
         assert session.get(PaperVolume, "EF111222-V1").state == "disposed"
         assert disposal.tombstones(session, p["tm.smith"])[0]["item_id"] == "EF111222-V1"
+
+
+def test_a_category_hold_names_a_known_type_or_status_so_a_typing_slip_cannot_hold_nothing(people):
+    services, p = people
+    with services.db.session() as session:
+        for scope, slip in (("doc_type", "court order"), ("status", "looked-after")):
+            with pytest.raises(ValidationFailed, match="is not a .* escr knows"):
+                disposal.set_category_hold(session, p["rm.evans"], scope=scope, value=slip, reason="inquiry",
+                                           known_types=services.doctypes.types)
+        assert disposal.holds(session, p["rm.evans"]) == []
+        classes = disposal.hold_classes(services.doctypes.types)
+        assert "court_order" in classes["doc_type"] and {"cla", "adoption", "died"} <= set(classes["status"])
+        assert "lac" not in classes["status"]  # an alias of cla: one entry per class

@@ -122,7 +122,7 @@ def test_disposal_with_a_category_hold_and_two_people(app, with_children):
                            verified_at=datetime(2000, 1, 5, tzinfo=UTC))
     one, two = browser(app, "aud.one"), browser(app, "aud.two")
     assert doc_id in one.get("/disposal").text
-    page = post(one, "/disposal/holds", {"scope": "doc_type", "value": "correspondence",
+    page = post(one, "/disposal/holds", {"class": "doc_type:correspondence",
                                          "reason": "Inquiry destruction freeze"})
     assert "Inquiry destruction freeze" in page.text and doc_id not in page.text.split('id="review"')[1]
     assert [h["reason"] for h in one.get("/api/v1/disposal/holds").json()["items"]] == ["Inquiry destruction freeze"]

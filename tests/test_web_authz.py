@@ -451,7 +451,7 @@ def records_pages(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set
         ("POST", "/disposal/proposals/999999/decision", {"data": {"decision": "approve", "note": "checked"}},
          managers, "role_forbidden"),
         ("POST", "/disposal/proposals/999999/carry-out", {}, {"auditor"}, "role_forbidden"),
-        ("POST", "/disposal/holds", {"data": {"scope": "doc_type", "value": "no_such_type", "reason": "authz test"}},
+        ("POST", "/disposal/holds", {"data": {"class": "doc_type:no_such_type", "reason": "authz test"}},
          {"auditor"}, "role_forbidden"),
         ("POST", "/disposal/holds/999999/release", {"data": {"reason": "authz test"}}, {"auditor"}, "role_forbidden"),
         ("GET", "/scanner-checks", {}, keepers, "role_forbidden"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -24,10 +25,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from escr.app import labels
 from escr.app.access import AccessDenied, Principal, Role
 from escr.clock import iso
 from escr.errors import EscrError, InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.record import states
+from escr.record import status as status_codes
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import (
     Batch,
@@ -70,12 +73,26 @@ def _reason(text: str | None, what: str = "reason") -> str:
 # --- category-wide holds -----------------------------------------------------------------------
 
 
-def set_category_hold(session: Session, principal: Principal, *, scope: str, value: str, reason: str) -> CategoryHold:
+def hold_classes(known_types: Collection[str]) -> dict[str, tuple[str, ...]]:
+    """What a category hold can name: a document type escr knows, or a status or category a child
+    can have. A class picked from these lists cannot be a typing slip that holds nothing."""
+    return {"doc_type": tuple(sorted(known_types)),
+            "status": tuple(dict.fromkeys(c for c in (*status_codes.STATUSES, *labels.CHILD_CATEGORIES)
+                                          if c not in status_codes.ALIASES))}
+
+
+def set_category_hold(session: Session, principal: Principal, *, scope: str, value: str, reason: str,
+                      known_types: Collection[str]) -> CategoryHold:
     """Stop disposal of a whole class of records at once (e.g. an inquiry's destruction freeze)."""
     _require(principal, RECORDS_MANAGERS, "set a category hold")
     if scope not in SCOPES:
         raise ValidationFailed(f"scope is one of {', '.join(SCOPES)}")
-    hold = CategoryHold(scope=scope, value=_reason(value, "value").lower(), reason=_reason(reason),
+    value = (value or "").strip().lower()
+    classes = hold_classes(known_types)[scope]
+    if value not in classes:
+        what = "document type" if scope == "doc_type" else "status"
+        raise ValidationFailed(f"{value or '(none)'} is not a {what} escr knows; pick one of {', '.join(classes)}")
+    hold = CategoryHold(scope=scope, value=value, reason=_reason(reason),
                         set_by=principal.username, set_at=now())
     session.add(hold)
     session.flush()
@@ -121,7 +138,8 @@ class Candidate:
 
 
 def _held_by_category(holds: list[CategoryHold], doc_type: str | None, children: list[Child]) -> CategoryHold | None:
-    statuses = {s.status for c in children for s in c.statuses} | {(c.category or "").lower() for c in children}
+    categories = {(c.category or "").lower() for c in children}
+    statuses = {s.status for c in children for s in c.statuses} | {status_codes.ALIASES.get(c, c) for c in categories}
     for hold in holds:
         if (hold.scope == "doc_type" and doc_type and doc_type.lower() == hold.value) or \
                 (hold.scope == "status" and hold.value in statuses):

@@ -125,7 +125,8 @@ class Keeping:
         with self.services.db.session() as session:
             return {"review": [c.as_dict() for c in disposal.review_list(session, self.p, self.services.retention)],
                     "proposals": disposal.proposals(session, self.p),
-                    "holds": disposal.holds(session, self.p)}
+                    "holds": disposal.holds(session, self.p),
+                    "hold_classes": disposal.hold_classes(self.services.doctypes.types)}
 
     def propose_disposal(self, items: list[tuple[str, str]], *, reason: str) -> dict[str, Any]:
         with self.services.db.session() as session:
@@ -146,7 +147,8 @@ class Keeping:
 
     def set_hold(self, *, scope: str, value: str, reason: str) -> dict[str, Any]:
         with self.services.db.session() as session:
-            h = disposal.set_category_hold(session, self.p, scope=scope, value=value, reason=reason)
+            h = disposal.set_category_hold(session, self.p, scope=scope, value=value, reason=reason,
+                                           known_types=self.services.doctypes.types)
             return {"hold_id": h.id, "scope": h.scope, "value": h.value}
 
     def release_hold(self, hold_id: int, *, reason: str) -> dict[str, Any]:

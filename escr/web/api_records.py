@@ -281,7 +281,8 @@ class Hold(BaseModel):
 @router.post("/disposal/holds", status_code=201)
 def set_hold(body: Hold, who: Who, svc: Svc) -> dict[str, Any]:
     with svc.db.session() as session:
-        h = disposal.set_category_hold(session, who, scope=body.scope, value=body.value, reason=body.reason)
+        h = disposal.set_category_hold(session, who, scope=body.scope, value=body.value, reason=body.reason,
+                                       known_types=svc.doctypes.types)
         return {"hold_id": h.id, "scope": h.scope, "value": h.value}
 
 

@@ -256,8 +256,9 @@ def carry_out(request: Request, k: Keep, proposal_id: int) -> Response:
 
 
 @router.post("/disposal/holds")
-def set_hold(request: Request, k: Keep, scope: Annotated[str, Form()], value: Annotated[str, Form()],
+def set_hold(request: Request, k: Keep, hold_class: Annotated[str, Form(alias="class")],
              reason: Annotated[str, Form()]) -> Response:
+    scope, _, value = hold_class.partition(":")  # one list of every class: "doc_type:court_order", "status:cla"
     h = k.set_hold(scope=scope, value=value, reason=reason)
     notice(request, f"Category hold {h['hold_id']} set: nothing of it will be disposed of.")
     return back("/disposal#holds")
