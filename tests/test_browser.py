@@ -318,7 +318,7 @@ def test_keyboard_alone_signs_in_skips_the_menu_and_finds_a_child(browser, base_
 PHONE = {"width": 390, "height": 844}
 AXE_JS = Path(__file__).resolve().parent / "support" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 ROLE_PAGES = {
-    "caseworker": ("cw.north", ["/", "/children/AB123456", "/children", "/break-glass", "/account"]),
+    "caseworker": ("cw.north", ["/", "/children/AB123456", "/children", "/break-glass", "/account", "/views"]),
     "team_manager": ("tm.north", ["/", "/children/AB123456", "/queue", "/timeliness?month=2026-03"]),
     "business_support": ("bs.jones", ["/", "/intake", "/queue", "/documents/{unmatched}/work", "/paper/files",
                                       "/scanner-checks"]),

@@ -44,7 +44,8 @@ def assessment(world, pytestconfig):
                          pages=ASSESSMENT, sheet="B-WEB00005", verify_by="tm.north")
 
 
-def check(page: Page, tmp_path_factory, step: str, width: str, problems: list[str]) -> None:
+def check(page: Page, tmp_path_factory, step: str, width: str, problems: list[str], journey: str = "reading") -> None:
+    """No sideways scrolling, no serious axe finding; a screenshot named `journey-step-width.png`."""
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     wide, window = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     if wide > window:
@@ -53,7 +54,7 @@ def check(page: Page, tmp_path_factory, step: str, width: str, problems: list[st
     for folder in (tmp_path_factory.getbasetemp() / "screenshots", os.environ.get("ESCR_TEST_SCREENSHOTS")):
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(Path(folder) / f"reading-{step}-{width}.png"), full_page=True)
+            page.screenshot(path=str(Path(folder) / f"{journey}-{step}-{width}.png"), full_page=True)
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])

@@ -109,6 +109,11 @@ def api_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[st
         ("POST", "/api/v1/children/find", {"json": {"q": "Whitfield"}}, READERS, "role_forbidden"),
         ("GET", "/api/v1/children/AB123456", {}, READERS, "role_forbidden"),
         ("GET", "/api/v1/children/AB123456/documents", {}, READERS, "role_forbidden"),
+        ("GET", "/api/v1/children/AB123456/chronology", {}, READERS, "role_forbidden"),
+        ("PUT", "/api/v1/views/Mine", {"json": {"state": "all"}}, READERS, "role_forbidden"),
+        ("GET", "/api/v1/views", {}, READERS, "role_forbidden"),
+        ("GET", "/api/v1/views/Mine", {}, READERS, "role_forbidden"),
+        ("DELETE", "/api/v1/views/Mine", {}, READERS, "role_forbidden"),
         ("GET", "/api/v1/children/AB123456/search?q=bruising", {}, READERS, "role_forbidden"),
         ("POST", "/api/v1/children/AB123456/search", {"json": {"q": "bruising"}}, READERS, "role_forbidden"),
         ("POST", "/api/v1/children/AB123456/coversheet", {"json": {"doc_type": "referral", "pages": 2}},
@@ -318,6 +323,9 @@ def page_routes(d: dict[str, str]) -> list[tuple[str, str, dict[str, Any], set[s
         ("GET", "/children", {}, READERS, "role_forbidden"),
         ("GET", "/children?q=Whitfield", {}, READERS, "role_forbidden"),
         ("GET", "/children/AB123456", {}, READERS, "role_forbidden"),
+        ("POST", "/children/AB123456/views", {"data": {"name": "Mine", "state": "all"}}, READERS, "role_forbidden"),
+        ("GET", "/views", {}, READERS, "role_forbidden"),
+        ("POST", "/views/remove", {"data": {"name": "Mine"}}, READERS, "role_forbidden"),
         ("GET", "/children/AB123456/search?q=bruising", {}, READERS, "role_forbidden"),
         ("GET", "/search?q=bruising", {}, READERS, "role_forbidden"),
         ("POST", "/children", {"data": {"q": "Whitfield"}}, READERS, "role_forbidden"),
@@ -477,6 +485,7 @@ def _normalise(path: str, d: dict[str, str]) -> str:
     path = re.sub(r"/(members|pages)/[^/]+", r"/\1/{}", path)
     path = re.sub(r"/(volumes|moves|incidents|proposals|holds|coversheets|disclosures)/[^/]+", r"/\1/{}", path)
     path = re.sub(r"/(runs|casefiles)/[^/]+", r"/\1/{}", path)
+    path = re.sub(r"^/api/v1/views/[^/]+", "/api/v1/views/{}", path)
     return path.replace("{}.png", "{}")
 
 
@@ -559,6 +568,9 @@ def cli_commands(d: dict[str, str], out: str) -> list[tuple[list[str], set[str],
     ref, south = d["referral"], d["south"]
     return [
         (["documents", "--child", "AB123456"], READERS, "role_forbidden"),
+        (["views", "save", "Mine", "--child", "AB123456"], READERS, "role_forbidden|not_your_team"),
+        (["views", "list"], READERS, "role_forbidden"),
+        (["views", "remove", "Mine"], READERS, "role_forbidden"),
         (["show", ref], READERS, "role_forbidden"),
         (["get", ref, "-o", out], {"business_support", "caseworker", "team_manager"},
          "purpose_required|role_forbidden"),

@@ -16,11 +16,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from escr.app import access, accounts, page_images, retrieval
+from escr.app import access, accounts, page_images, retrieval, saved_views
 from escr.app.access import AccessDenied, Principal
 from escr.app.operations import Operations, child_dict, page_of
+from escr.app.saved_views import ViewFilters
 from escr.errors import NotFound, ValidationFailed
 from escr.indexing import summary
+from escr.record.database import SEARCH_RANK_CANDIDATES
 from escr.record.models import Document, DocumentChild, Page, Tag
 from escr.record.states import OUT_OF_RECORD, DocumentState
 from escr.services import Services
@@ -63,26 +65,45 @@ class Reader:
         self.services = services
         self.p = principal
 
-    def chronology(self, child_id: str, *, types: list[str] | None = None, since: date | None = None,
-                   until: date | None = None, pending: bool = False, offset: int = 0, limit: int = 50
-                   ) -> dict[str, Any]:
+    def chronology(self, child_id: str, filters: ViewFilters | None = None, *, view: str | None = None,
+                   offset: int = 0, limit: int = 50) -> dict[str, Any]:
         """The child's record as a chronology reads: each document's date, type, whom it is from and
-        a line saying what it is; verified documents unless `pending` (then the others are marked);
-        the newest chronology document pinned first, whatever the filters.
+        a line saying what it is; verified documents unless the filters' state says otherwise (then
+        the others are marked); the newest chronology document pinned first, whatever the filters.
+        `view` opens one of this person's saved views (escr.app.saved_views) instead of `filters`:
+        it holds filters only, so the read below is checked and logged exactly as any other.
 
         The line and the sender come from the document's own text, so they are shown only for the
-        documents this person may open (the same rule as the PDF); for the others, only the facts."""
-        wanted = sorted({t for t in (types or []) if t})
+        documents this person may open (the same rule as the PDF); for the others, only the facts.
+        Words to find in the text, likewise, find only documents this person may open."""
+        view_id = None
+        if view is not None:
+            view_id, filters = saved_views.SavedViews(self.services, self.p).filters(view)
+        f = filters or ViewFilters()
+        wanted = list(f.types)
         try:
             with self.services.db.session() as session:
                 child, grant = access.child_grant(session, self.p, child_id)
                 docs = retrieval.list_documents(session, child_id, actor=self.p.actor,
                                                 doc_type=wanted[0] if len(wanted) == 1 else None,
-                                                since=since, until=until, use=grant.use)
+                                                since=f.since, until=f.until, use=grant.use,
+                                                view_id=view_id)
                 if len(wanted) > 1:
                     docs = [d for d in docs if d["doc_type"] in wanted]
+                if f.third_party != "any":
+                    docs = [d for d in docs if bool(d["third_party"]) == (f.third_party == "only")]
+                if f.text:
+                    found = {h["id"] for h in retrieval.search(
+                        session, self.services.db, f.text, actor=self.p.actor, child_id=child_id,
+                        limit=SEARCH_RANK_CANDIDATES, document_ids=access.readable_document_ids(session, self.p),
+                        use=grant.use)}
+                    docs = [d for d in docs if d["id"] in found]
+                if f.sort == "newest":
+                    docs = [d for d in docs if d["doc_date"]][::-1] + [d for d in docs if not d["doc_date"]]
                 waiting = sum(1 for d in docs if d["state"] != DocumentState.VERIFIED)
-                shown = page_of(docs if pending else [d for d in docs if d["state"] == DocumentState.VERIFIED], offset, limit)
+                kept = {"verified": [d for d in docs if d["state"] == DocumentState.VERIFIED], "all": docs,
+                        "pending": [d for d in docs if d["state"] != DocumentState.VERIFIED]}[f.state]
+                shown = page_of(kept, offset, limit)
                 pinned = session.execute(
                     select(Document.id, Document.doc_date, Document.state, Document.page_count)
                     .join(DocumentChild, DocumentChild.document_id == Document.id)
@@ -102,7 +123,8 @@ class Reader:
             raise
         return {"child": child_dict(child), "basis": grant.basis, "break_glass_id": grant.break_glass_id,
                 "allocated_to": worker.username if worker else None, "doc_types": types_held,
-                "documents": shown, "waiting": waiting, "pending_shown": pending,
+                "documents": shown, "waiting": waiting, "pending_shown": f.shows_unverified,
+                "filters": f, "view": view,
                 "pinned": None if pinned is None else {
                     "id": pinned.id, "doc_date": pinned.doc_date.isoformat() if pinned.doc_date else None,
                     "state": pinned.state, "pages": pinned.page_count,

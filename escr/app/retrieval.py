@@ -144,10 +144,11 @@ def summaries(session: Session, doc_ids: Collection[str]) -> dict[str, dict[str,
 
 def list_documents(
     session: Session, child_id: str, *, actor: Actor, doc_type: str | None = None,
-    since: date | None = None, until: date | None = None, use: Use | None = None,
+    since: date | None = None, until: date | None = None, use: Use | None = None, view_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """A child's documents in date order (the chronology), undated ones last; rejected, withdrawn
-    and superseded scans are out of the record (they stay in the audit trail)."""
+    and superseded scans are out of the record (they stay in the audit trail). `view_id`: the
+    saved view it was opened through, noted in the access event."""
     if session.get(Child, child_id) is None:
         raise NotFound(f"no child {child_id} in the child index")
     stmt = (select(Document).join(DocumentChild).where(DocumentChild.child_id == child_id,
@@ -162,7 +163,8 @@ def list_documents(
     docs = session.scalars(stmt).all()
     docs = sorted(docs, key=lambda d: (d.doc_date is None, d.doc_date or date.min, d.created_at, d.id))
     _access(session, actor, "list", child_id=child_id, use=use,
-            parameters={"doc_type": doc_type, "since": since, "until": until, "count": len(docs)})
+            parameters={"doc_type": doc_type, "since": since, "until": until, "count": len(docs),
+                        **({"view": view_id} if view_id is not None else {})})
     return [summary(d) for d in docs]
 
 

@@ -169,15 +169,25 @@ def documents(
     doc_type: Annotated[str | None, typer.Option("--type")] = None,
     since: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     until: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    view: Annotated[str | None, typer.Option("--view", help="Open one of your saved views (`escr views list`).")] = None,
     user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """A child's scanned documents in date order."""
-    docs = operations("documents", user).child_documents(child, doc_type=doc_type, since=_date(since),
-                                                         until=_date(until), offset=0, limit=EVERYTHING).items
+    """A child's scanned documents in date order (with --view, as your saved view shows them)."""
+    o = operations("documents", user)
+    if view is not None:
+        if doc_type or since or until:
+            raise typer.BadParameter("--view holds its own filters: leave out --type, --since and --until")
+        from escr.app.reading import Reader
+
+        docs = Reader(o.services, o.p).chronology(child, view=view, offset=0, limit=EVERYTHING)["documents"].items
+    else:
+        docs = o.child_documents(child, doc_type=doc_type, since=_date(since), until=_date(until), offset=0,
+                                 limit=EVERYTHING).items
     if as_json:
         _print_json(docs)
         return
-    table = Table("date", "type", "pages", "state", Column("document", no_wrap=True), title=f"Documents of {child}")
+    table = Table("date", "type", "pages", "state", Column("document", no_wrap=True),
+                  title=f"Documents of {child}" + (f", view {escape(view)}" if view else ""))
     for d in docs:
         table.add_row(d["doc_date"] or "undated", d["doc_type"] or "-", str(d["pages"]), d["state"], d["id"])
     out.print(table)
@@ -380,5 +390,6 @@ import escr.cli.disclosure  # noqa: E402,F401  (registers `escr disclosure`)
 import escr.cli.provenance  # noqa: E402,F401  (registers verify, anchor, fixity, report, paper, audit)
 import escr.cli.records  # noqa: E402,F401  (registers status, examination, volume, disposal, timeliness, ...)
 import escr.cli.storage  # noqa: E402,F401  (registers `escr hold`, `escr retention`)
+import escr.cli.views  # noqa: E402,F401  (registers `escr views`)
 import escr.cli.web  # noqa: E402,F401  (registers serve, run, users, teams, tokens, quarantine discard)
 import escr.cli.worker  # noqa: E402,F401  (registers `escr worker`)

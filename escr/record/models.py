@@ -359,6 +359,25 @@ class ApiToken(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(32))  # by_owner | password_reset | disabled | ...
 
 
+class SavedView(Base):
+    """A person's named filters for a chronology (types, period, state, third-party, text, sort).
+
+    Filters only, never access: opening one still goes through need-to-know and is logged as any
+    read. `child_id` is the record it was saved from, so it opens there in one click; its filters
+    apply to any child's chronology. A view belongs to its owner alone (escr.app.saved_views)."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_views_user_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    child_id: Mapped[str | None] = mapped_column(String(64))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class SignInThrottle(Base):
     """Failed sign-ins counted per client address and per account-from-that-address, with back-off.
 

@@ -10,11 +10,13 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from escr.app.access import Principal
 from escr.app.operations import Operations, PageOf
+from escr.app.reading import Reader
+from escr.app.saved_views import SavedViews, ViewFilters
 from escr.record.states import DocumentState
 from escr.web.auth import current_principal, services_of
 from escr.web.exports import ACCESS_LOG_COLUMNS, PROVENANCE_COLUMNS, access_log_row, csv_response
@@ -193,6 +195,24 @@ def child_documents(o: Ops, pg: Paging, child_id: str, type: str | None = None, 
     return _page(o.child_documents(child_id, doc_type=type, since=since, until=until, offset=pg[0], limit=pg[1]))
 
 
+@router.get("/children/{child_id}/chronology",
+            summary="The child's chronology as the page reads it: filtered, or opened through a saved view")
+def child_chronology(o: Ops, pg: Paging, child_id: str, view: str | None = None,
+                     type: Annotated[list[str] | None, Query()] = None, since: date | None = None,
+                     until: date | None = None, state: str | None = None, third_party: str | None = None,
+                     sort: str | None = None) -> dict[str, Any]:
+    """With `view`, one of your saved views (its filters, not the others given here); the read is
+    checked and logged as any other. States: verified (default), all, pending."""
+    reader = Reader(o.services, o.p)
+    if view is not None:
+        data = reader.chronology(child_id, view=view, offset=pg[0], limit=pg[1])
+    else:
+        data = reader.chronology(child_id, ViewFilters.parse(types=type, since=since, until=until, state=state,
+                                                             third_party=third_party, sort=sort),
+                                 offset=pg[0], limit=pg[1])
+    return {**data, "filters": data["filters"].as_dict(), "documents": _page(data["documents"])}
+
+
 @router.get("/children/{child_id}/search", response_model=Page, summary="Full-text search in one child's record")
 def child_search(o: Ops, pg: Paging, child_id: str, q: str) -> dict[str, Any]:
     return _page(o.search(q, child_id=child_id, offset=pg[0], limit=pg[1]))
@@ -228,6 +248,47 @@ def child_purpose(o: Ops, child_id: str, body: Purpose) -> dict[str, Any]:
 def allocation(o: Ops, child_id: str, body: Allocation) -> dict[str, Any]:
     o.allocate(child_id, body.username)
     return {"child_id": child_id, "allocated_to": body.username}
+
+
+# --- saved views (escr.app.saved_views): your own, by name ------------------------------------
+
+
+class ViewBody(BaseModel):
+    """A saved view's filters (all optional: the chronology as it opens) and the child it opens on."""
+
+    child_id: str | None = Field(default=None, max_length=64)
+    types: list[str] = Field(default_factory=list, max_length=30)
+    since: date | None = None
+    until: date | None = None
+    state: Literal["verified", "all", "pending"] = "verified"
+    third_party: Literal["any", "only", "without"] = "any"
+    text: str = Field(default="", max_length=200)
+    sort: Literal["oldest", "newest"] = "oldest"
+
+
+@router.get("/views", summary="Your saved views")
+def views(o: Ops) -> list[dict[str, Any]]:
+    return SavedViews(o.services, o.p).list()
+
+
+@router.get("/views/{name}", summary="One of your saved views")
+def view(o: Ops, name: str) -> dict[str, Any]:
+    return SavedViews(o.services, o.p).get(name)
+
+
+@router.put("/views/{name}", summary="Save a view under this name (replacing yours of that name)")
+def put_view(o: Ops, name: str, body: ViewBody, response: Response) -> dict[str, Any]:
+    filters = ViewFilters.parse(types=body.types, since=body.since, until=body.until, state=body.state,
+                                third_party=body.third_party, text=body.text, sort=body.sort)
+    saved = SavedViews(o.services, o.p).save(name, filters, child_id=body.child_id)
+    response.status_code = 201 if saved.pop("created") else 200
+    return saved
+
+
+@router.delete("/views/{name}", status_code=204, summary="Remove one of your saved views")
+def delete_view(o: Ops, name: str) -> Response:
+    SavedViews(o.services, o.p).remove(name)
+    return Response(status_code=204)
 
 
 @router.get("/search", response_model=Page, summary="Full-text search over the documents you may open")

@@ -15,10 +15,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from escr.app import access, accounts, auditing, homes, labels, reading
+from escr.app import access, accounts, auditing, homes, labels, reading, saved_views
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.keeping import Keeping
 from escr.app.operations import Operations, parse_date
+from escr.app.saved_views import SavedViews, ViewFilters
 from escr.errors import EscrError, ValidationFailed
 from escr.record.states import QUEUE_CHOICES, DocumentState
 from escr.web.audit_charts import bars
@@ -165,7 +166,8 @@ def home(request: Request, principal: Annotated[Principal, Depends(current_princ
         # Issue 19: paper out of place, on the team manager's and the records manager's home.
         paper_overdue = Keeping(services, principal).overdue() if principal.role in (Role.TEAM_MANAGER,
                                                                                      Role.AUDITOR) else None
-        return render(request, f"home_{kind}.html", data=data, paper_overdue=paper_overdue)
+        saved = SavedViews(services, principal).list() if principal.can(Can.FIND_CHILDREN) else []
+        return render(request, f"home_{kind}.html", data=data, paper_overdue=paper_overdue, saved_views=saved)
     every = services.settings.web.intake_refresh_seconds
     return render(request, "home_intake.html", data=data, refresh=every if data["processing"] else None,
                   poll_seconds=every, charts=_intake_charts(data["throughput"], data["queue_ages"]))
@@ -219,22 +221,75 @@ def _find_children(request: Request, o: Ops, q: str, offset: int | str | None) -
 
 @router.get("/children/{child_id}")
 def child_record(request: Request, o: Ops, child_id: str, type: Annotated[list[str] | None, Query()] = None,
-                 since: str = "", until: str = "", pending: str = "", offset: int | None = None) -> Response:
-    """The chronology (escr.app.reading): the filters live in the URL, so a view can be kept as a link."""
-    types = [t for t in (type or []) if t]
+                 since: str = "", until: str = "", pending: str = "", state: str = "", third_party: str = "",
+                 sort: str = "", view: str = "", offset: int | None = None) -> Response:
+    """The chronology (escr.app.reading): the filters live in the URL, so a view can be kept as a
+    link; a saved view (escr.app.saved_views) by its name alone, so its words stay out of the URL."""
     start, limit = _paging(request, offset)
-    data = reading.Reader(services_of(request), o.p).chronology(
-        child_id, types=types, since=parse_date(since, "since"), until=parse_date(until, "until"),
-        pending=bool(pending), offset=start, limit=limit)
+    if view:
+        return _chronology_page(request, o, child_id, view=view, offset=start, limit=limit)
+    filters = ViewFilters.parse(types=type, since=since, until=until, state=state or ("all" if pending else "verified"),
+                                third_party=third_party, sort=sort)
+    return _chronology_page(request, o, child_id, filters, offset=start, limit=limit)
+
+
+def _chronology_page(request: Request, o: Ops, child_id: str, filters: ViewFilters | None = None, *,
+                     view: str | None = None, offset: int = 0, limit: int = 50, typed: dict[str, str] | None = None,
+                     error: str | None = None) -> Response:
+    data = reading.Reader(services_of(request), o.p).chronology(child_id, filters, view=view, offset=offset,
+                                                                limit=limit)
+    f: ViewFilters = data.pop("filters")
     workers = o.team_workers(child_id) if o.p.can(Can.ALLOCATE) else []
     keeping = Keeping(services_of(request), o.p)  # issue 19: status history, paper file, examinations
     kept = keeping.child_sections(child_id)
-    filters = {"type": types, "since": since, "until": until, "pending": "1" if pending else ""}
-    return render(request, "child.html", **data, filters=filters, doc_type_choices=o.doc_types(), workers=workers,
-                  kept=kept, may=keeping.may(),
+    shown = f.as_query()
+    link = {"view": view} if view else shown
+    return render(request, "child.html", 422 if error else 200, **data, filters=shown,
+                  doc_type_choices=o.doc_types(), workers=workers, kept=kept, may=keeping.may(),
+                  saved=SavedViews(services_of(request), o.p).list(), save_error=error,
+                  typed=typed or {"name": view or "", "text": f.text},
+                  view_choices={"state": saved_views.STATES, "third_party": saved_views.THIRD_PARTY,
+                                "sort": saved_views.SORTS},
                   banners=reading.status_banners(kept["statuses"], data["child"]["category"], data["child"]["status"]),
-                  filter_url=lambda **change: _url(f"/children/{child_id}", **{**filters, **change}),
-                  page_url=lambda off: _url(f"/children/{child_id}", **filters, offset=off))
+                  filter_url=lambda **change: _url(f"/children/{child_id}", **{**shown, **change}),
+                  page_url=lambda off: _url(f"/children/{child_id}", **link, offset=off))
+
+
+@router.post("/children/{child_id}/views")
+def save_view(request: Request, o: Ops, child_id: str, name: Annotated[str, Form()] = "",
+              type: Annotated[list[str] | None, Form()] = None, since: Annotated[str, Form()] = "",
+              until: Annotated[str, Form()] = "", state: Annotated[str, Form()] = "",
+              third_party: Annotated[str, Form()] = "", sort: Annotated[str, Form()] = "",
+              text: Annotated[str, Form()] = "") -> Response:
+    """Save the chronology's filters as it shows them (and any words to find) under a name."""
+    views = SavedViews(services_of(request), o.p)
+    try:
+        filters = ViewFilters.parse(types=type, since=since, until=until, state=state, third_party=third_party,
+                                    sort=sort, text=text)
+        saved = views.save(name, filters, child_id=child_id)
+    except ValidationFailed as exc:  # the page again, with what was typed and why it was not saved
+        try:
+            kept_filters: ViewFilters | None = ViewFilters.parse(types=type, since=since, until=until, state=state,
+                                                                 third_party=third_party, sort=sort)
+        except ValidationFailed:
+            kept_filters = None
+        return _chronology_page(request, o, child_id, kept_filters, limit=_paging(request, 0)[1],
+                                typed={"name": name, "text": text}, error=exc.message)
+    notice(request, f"View \u201c{saved['name']}\u201d {'saved' if saved['created'] else 'updated'}.")
+    return back(_url(f"/children/{child_id}", view=saved["name"]) + "#chronology")
+
+
+@router.get("/views")
+def views_page(request: Request, o: Ops) -> Response:
+    """This person's saved views: open one in one click, or remove it."""
+    return render(request, "views.html", saved=SavedViews(services_of(request), o.p).list())
+
+
+@router.post("/views/remove")
+def remove_view(request: Request, o: Ops, name: Annotated[str, Form()], next: Annotated[str, Form()] = "") -> Response:
+    SavedViews(services_of(request), o.p).remove(name)
+    notice(request, "View removed.")
+    return back(_safe_next(next) or "/views")
 
 
 @router.get("/children/{child_id}/search")
