@@ -1,9 +1,11 @@
 """The intake pipeline: one scanned file, from the intake folder to children's records.
 
-`STAGES` below is the controlled-scanning protocol in order; read it top to bottom. Each stage
-is a small function of the context that calls into `escr` and notes a protocol event. Nothing
-is written to the database or removed from `processing/` until every object is durably stored,
-so a crash at any point leaves the file filed exactly once or still waiting to be processed.
+`file_scan` below is the controlled-scanning protocol in order; read it top to bottom. It runs
+in two parts. The file check (`receive` to `prepare_pdf`) takes the file in and may refuse it;
+what passes is a `CheckedScan`, with nothing missing, and every later stage takes that. Each
+stage is a small function that calls into `escr` and notes a protocol event. Nothing is written
+to the database or removed from `processing/` until every object is durably stored, so a crash
+at any point leaves the file filed exactly once or still waiting to be processed.
 """
 
 from __future__ import annotations
@@ -21,9 +23,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from escr.app.scanner_checks import qc_for as scanner_qc
 from escr.app.timeliness import stamped_arrival
@@ -34,17 +34,16 @@ from escr.indexing.tagging import Tag as TextTag
 from escr.indexing.tagging import tag_text
 from escr.intake.preflight import PreflightReport, preflight, too_large
 from escr.intake.quarantine import quarantine
-from escr.intake.receipt import REFUSALS, Claim, hash_claim, release
+from escr.intake.receipt import REFUSALS, Claim, Receipt, Refused, hash_claim, release
 from escr.pages import qc
 from escr.pages.coversheet import CoverSheet
 from escr.pages.ocr import PageJob
 from escr.pages.readings import PageReading, PageShelf
 from escr.pages.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
 from escr.pages.split import DocumentPlan, split_batch
-from escr.record import payloads
+from escr.record import filing, payloads
 from escr.record.children import DbChildLookup
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
-from escr.record.models import Batch, Child, Document, DocumentChild, LinkCandidate, Page, QcResult, Tag
 from escr.record.states import DocumentState
 from escr.runtime import metrics
 from escr.runtime.distributed import LocalPageOcr, PageOcr, open_page_ocr, shared_page_ocr
@@ -53,8 +52,8 @@ from escr.storage.objectstore import StoredObject, content_key, private_dir, sha
 
 log = logging.getLogger("escr.intake")
 
-PAGE_ROWS_PER_FLUSH = 25  # page rows written together, then let go of
-
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class AlreadyFiled(Exception):
@@ -62,59 +61,46 @@ class AlreadyFiled(Exception):
 
 
 @dataclass
-class DocumentWork:
-    plan: DocumentPlan
-    id: str
-    ocr: list[PageReading] = field(default_factory=list)
-    searchable_path: Path | None = None
-    text_tags: list[TextTag] = field(default_factory=list)
-    doc_type: str | None = None
-    doc_date: date | None = None
-    third_party: bool = False
-    match: MatchResult | None = None
-    links: dict[str, str] = field(default_factory=dict)  # child id -> basis
-    link_reasons: list[str] = field(default_factory=list)
-    retention_until: date | None = None
-    qc: list[qc.CheckResult] = field(default_factory=list)
-    state: DocumentState | None = None  # one of FILING_STATES, set by decide_states
-    reasons: list[str] = field(default_factory=list)
-    searchable: StoredObject | None = None
-    manifest: StoredObject | None = None
+class Intake:
+    """One file's run through the pipeline: what every stage may use, and what it leaves behind
+    for the result, whatever stage the file reaches (events, timings, progress)."""
 
-    @property
-    def text(self) -> str:
-        return "\n\f\n".join(page.text for page in self.ocr)
-
-
-@dataclass
-class IntakeContext:
     services: Services
     claim: Claim
     work_dir: Path
-    events: list[ProtocolEvent] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics and benchmarks
-    report: PreflightReport | None = None
-    pdf_path: Path | None = None
-    pages: dict[int, PageReading] = field(default_factory=dict)  # source page index -> its reading
-    covers: dict[int, CoverSheet] = field(default_factory=dict)
-    empty_covers: tuple[int, ...] = ()
-    documents: list[DocumentWork] = field(default_factory=list)
-    original: StoredObject | None = None
     page_ocr: PageOcr | None = None  # who OCRs the pages (run() picks it from settings); None = local pool
     on_progress: Callable[[Claim, str, int, int | None], None] | None = None
+    events: list[ProtocolEvent] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics and benchmarks
+    receipt: Receipt | Refused | None = None  # what `receive` found, once it has run
+    pages_total: int | None = None  # known after the file check
+    pages_read: int = 0
+    documents: list[DocumentWork] = field(default_factory=list)  # once split, for the metrics
+
+    @property
+    def sha256(self) -> str | None:
+        return self.receipt.sha256 if isinstance(self.receipt, Receipt) else None
 
     @property
     def scan_id(self) -> str:
-        return f"S-{self.claim.sha256[:16]}" if self.claim.sha256 else f"S-claim-{self.claim.claim_id}"
+        return scan_id(self.claim, self.sha256)
 
     @property
     def operator(self) -> Actor:
         return Actor(kind="operator", name=self.claim.operator)
 
+    def stage(self, step: Callable[Concatenate[Intake, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one stage: say so in the progress file, and time it."""
+        self.progress(step.__name__, self.pages_read)
+        started = time.perf_counter()
+        answer = step(self, *args, **kwargs)
+        self.timings[step.__name__] = time.perf_counter() - started
+        return answer
+
     def progress(self, stage: str, pages_done: int = 0) -> None:
         """Say where this file is (stage, pages done of total) in `progress.json` of its work folder,
         for the intake home, and to `on_progress` (the CLI's progress bar)."""
-        total = self.report.page_count if self.report is not None else None
+        total = self.pages_total
         try:
             tmp = self.work_dir / "progress.json.tmp"
             tmp.write_text(json.dumps({"stage": stage, "pages_done": pages_done, "pages_total": total}))
@@ -130,114 +116,221 @@ class IntakeContext:
                                          software=self.services.software, **fields))
 
 
-# --- the stages, in protocol order ------------------------------------------------------------
+def scan_id(claim: Claim, sha256: str | None) -> str:
+    return f"S-{sha256[:16]}" if sha256 else f"S-claim-{claim.claim_id}"
 
 
-def receive(ctx: IntakeContext) -> None:
+@dataclass(frozen=True)
+class CheckedScan:
+    """A file that passed the file check. Every later stage takes one; nothing in it is missing."""
+
+    claim: Claim
+    receipt: Receipt  # its SHA-256 and size, taken before anything else read it
+    report: PreflightReport
+    pdf_path: Path  # the file itself when a PDF, else its images wrapped, not re-encoded, in one
+
+    @property
+    def sha256(self) -> str:
+        return self.receipt.sha256
+
+    @property
+    def id(self) -> str:
+        return scan_id(self.claim, self.sha256)
+
+
+@dataclass
+class DocumentWork:
+    """One document of the scan, filled in stage by stage."""
+
+    plan: DocumentPlan
+    id: str
+    reading_copy: Path  # where its searchable PDF is built in the work folder
+    ocr: list[PageReading] = field(default_factory=list)
+    text_tags: list[TextTag] = field(default_factory=list)
+    doc_type: str | None = None
+    doc_date: date | None = None
+    third_party: bool = False
+    match: MatchResult | None = None
+    links: dict[str, str] = field(default_factory=dict)  # child id -> basis
+    link_reasons: list[str] = field(default_factory=list)
+    retention_until: date | None = None  # None: keep (no date known yet)
+    qc: list[qc.CheckResult] = field(default_factory=list)
+    state: DocumentState = DocumentState.NEEDS_INDEXING  # one of FILING_STATES, decided by decide_states
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n\f\n".join(page.text for page in self.ocr)
+
+
+@dataclass(frozen=True)
+class Split:
+    """The scan's pages, and the documents its cover sheets divide it into."""
+
+    pages: dict[int, PageReading]  # source page index -> its reading
+    covers: dict[int, CoverSheet]  # source page index -> the cover sheet read there
+    empty_covers: tuple[int, ...]
+    documents: list[DocumentWork]
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    searchable: StoredObject
+    manifest: StoredObject
+
+
+@dataclass(frozen=True)
+class StoredScan:
+    """Every object of the scan, stored, read back and locked."""
+
+    original: StoredObject
+    documents: dict[str, StoredDocument]  # document id -> its objects
+
+
+# --- the protocol, in order -------------------------------------------------------------------
+
+
+def file_scan(intake: Intake) -> Split:
+    """The controlled-scanning protocol, one stage after another."""
+    # The file check: a file refused here is quarantined with its reason.
+    received = intake.stage(receive)
+    receipt = intake.stage(refuse_unsafe_paths, received)
+    intake.stage(refuse_duplicates, receipt)
+    report = intake.stage(check_file, receipt)
+    scan = CheckedScan(intake.claim, receipt, report, intake.stage(prepare_pdf, report))
+    # From here every stage takes the checked scan, or the documents made from it.
+    pages = intake.stage(read_pages, scan)
+    split = intake.stage(split_into_documents, scan, pages)
+    intake.stage(note_page_text, split)
+    intake.stage(build_reading_copies, scan, split)
+    intake.stage(tag_documents, split)
+    intake.stage(link_documents, split)
+    intake.stage(decide_retention, split)
+    intake.stage(check_quality, scan, split)
+    intake.stage(decide_states, split)
+    stored = intake.stage(store_objects, scan, split)
+    intake.stage(file_records, scan, split, stored)
+    intake.stage(release_intake_file, scan)
+    return split
+
+
+# --- the file check ---------------------------------------------------------------------------
+
+
+def receive(intake: Intake) -> Receipt | Refused:
     """Receipt checksum first, before anything else reads the file."""
-    hash_claim(ctx.claim, max_bytes=ctx.services.settings.preflight.max_file_bytes)
-    ctx.note(Kind.RECEIVED, actor=ctx.operator,
-             parameters=payloads.Received(operator=ctx.claim.operator, device=ctx.claim.device,
-                                          intake_path=str(ctx.claim.relpath), size_bytes=ctx.claim.size,
-                                          claim_id=ctx.claim.claim_id, received_at=ctx.claim.received_at.isoformat()),
-             inputs=payloads.OriginalInput(original=ctx.claim.sha256 or ""))
+    claim = intake.claim
+    intake.receipt = received = hash_claim(claim, max_bytes=intake.services.settings.preflight.max_file_bytes)
+    intake.note(Kind.RECEIVED, actor=intake.operator,
+                parameters=payloads.Received(operator=claim.operator, device=claim.device,
+                                             intake_path=str(claim.relpath), size_bytes=received.size,
+                                             claim_id=claim.claim_id, received_at=claim.received_at.isoformat()),
+                inputs=payloads.OriginalInput(original=intake.sha256 or ""))
+    return received
 
 
-def refuse_unsafe_paths(ctx: IntakeContext) -> None:
-    problem = ctx.claim.problem
-    if problem == "symlink":
-        raise InputRejected("symlink", "This is a link to another file, not a scan; it was not followed.",
-                            "Scan to the intake folder directly; remove the link.")
-    if problem == "escapes_intake":
-        raise InputRejected("outside_intake", "This file's path leads outside the intake folder.",
-                            "Scan into the intake folder itself.")
-    if problem == "no_operator":
-        raise InputRejected("no_operator", "The file was put straight in the intake folder, so it does not say who scanned it.",
-                            "Scan from your own profile folder (intake/<your name>/); then retry.")
-    if problem == "too_large":
-        raise too_large(ctx.claim.size, ctx.services.settings.preflight)
-    if problem in REFUSALS:
+def refuse_unsafe_paths(intake: Intake, received: Receipt | Refused) -> Receipt:
+    """Refuse what must not be read (a link, a pipe, a path outside the intake, a file too large);
+    the receipt of a file that may be read goes on."""
+    claim = intake.claim
+    if isinstance(received, Refused):
+        problem = received.problem
+        if problem == "symlink":
+            raise InputRejected("symlink", "This is a link to another file, not a scan; it was not followed.",
+                                "Scan to the intake folder directly; remove the link.")
+        if problem == "escapes_intake":
+            raise InputRejected("outside_intake", "This file's path leads outside the intake folder.",
+                                "Scan into the intake folder itself.")
+        if problem == "no_operator":
+            raise InputRejected("no_operator", "The file was put straight in the intake folder, so it does not say who scanned it.",
+                                "Scan from your own profile folder (intake/<your name>/); then retry.")
+        if problem == "too_large":
+            raise too_large(received.size, intake.services.settings.preflight)
         raise InputRejected(problem, *REFUSALS[problem])
-    claim = ctx.claim
     if len(claim.operator) > 128 or len(claim.device) > 128 or len(str(claim.relpath)) > 1024:
         raise InputRejected("path_too_long", "The folder or file name is too long to record who scanned it on what.",
                             "Use a shorter scan-to-folder profile name (at most 128 characters) and retry.")
+    return received
 
 
-def refuse_duplicates(ctx: IntakeContext) -> None:
-    with ctx.services.db.session() as session:
-        existing = session.scalars(select(Batch).where(Batch.sha256 == ctx.claim.sha256)).first()
+def refuse_duplicates(intake: Intake, receipt: Receipt) -> None:
+    with intake.services.db.session() as session:
+        existing = filing.earlier_scan(session, receipt.sha256)
     if existing is None:
         return
-    if existing.claim_id == ctx.claim.claim_id:
+    if existing.claim_id == intake.claim.claim_id:
         raise AlreadyFiled(existing.id)
     raise InputRejected("duplicate", f"This file is identical to scan {existing.id}, already filed on "
                         f"{existing.filed_at:%d %B %Y}; it was not filed twice.",
                         "Nothing to do if it was scanned twice by mistake: discard it.")
 
 
-def check_file(ctx: IntakeContext) -> None:
-    ctx.report = preflight(ctx.claim.path, limits=ctx.services.settings.preflight)
-    ctx.note(Kind.PREFLIGHT, parameters=payloads.Preflight(
-        media_type=ctx.report.media_type, page_count=ctx.report.page_count,
-        producer=ctx.report.producer, notes=list(ctx.report.notes),
-        active_content_removed=list(ctx.report.removed),
+def check_file(intake: Intake, receipt: Receipt) -> PreflightReport:
+    report = preflight(intake.claim.path, limits=intake.services.settings.preflight)
+    intake.pages_total = report.page_count
+    intake.note(Kind.PREFLIGHT, parameters=payloads.Preflight(
+        media_type=report.media_type, page_count=report.page_count,
+        producer=report.producer, notes=list(report.notes),
+        active_content_removed=list(report.removed),
         pages=[payloads.PreflightPage(index=p.index, dpi=[p.dpi_x, p.dpi_y], colour=p.colour, encoding=p.encoding,
-                                      size_pt=[round(p.width_pt, 1), round(p.height_pt, 1)]) for p in ctx.report.pages]),
-             inputs=payloads.OriginalInput(original=ctx.claim.sha256 or ""))
+                                      size_pt=[round(p.width_pt, 1), round(p.height_pt, 1)]) for p in report.pages]),
+                inputs=payloads.OriginalInput(original=receipt.sha256))
+    return report
 
 
-def prepare_pdf(ctx: IntakeContext) -> None:
+def prepare_pdf(intake: Intake, report: PreflightReport) -> Path:
     """Images are wrapped, not re-encoded, into a PDF that the reading copy is built on."""
-    assert ctx.report is not None
-    if ctx.report.media_type == "application/pdf":
-        ctx.pdf_path = ctx.claim.path
-    else:
-        unknown_dpi = any(p.dpi_x is None for p in ctx.report.pages)
-        ctx.pdf_path = images_to_pdf(ctx.claim.path, ctx.report.media_type, ctx.work_dir / "wrapped.pdf",
-                                     assumed_dpi=ctx.services.settings.ocr.max_dpi if unknown_dpi else None)
+    if report.media_type == "application/pdf":
+        return intake.claim.path
+    unknown_dpi = any(p.dpi_x is None for p in report.pages)
+    return images_to_pdf(intake.claim.path, report.media_type, intake.work_dir / "wrapped.pdf",
+                         assumed_dpi=intake.services.settings.ocr.max_dpi if unknown_dpi else None)
 
 
-def read_pages(ctx: IntakeContext) -> None:
+# --- the checked scan, page by page and document by document ----------------------------------
+
+
+def read_pages(intake: Intake, scan: CheckedScan) -> dict[int, PageReading]:
     """Every page rendered once, over every core here or over every worker: a cover sheet is
     read from its code and not OCRed; any other page is measured and, unless blank, OCRed."""
-    assert ctx.report is not None and ctx.pdf_path is not None
-    settings = ctx.services.settings
-    jobs = [PageJob(path=ctx.pdf_path, media_type="application/pdf", index=i,
-                    dpi=_ocr_dpi(ctx.report, i, settings.ocr.min_dpi, settings.ocr.max_dpi,
+    settings = intake.services.settings
+    jobs = [PageJob(path=scan.pdf_path, media_type="application/pdf", index=i,
+                    dpi=_ocr_dpi(scan.report, i, settings.ocr.min_dpi, settings.ocr.max_dpi,
                                  settings.ocr.max_render_pixels), key=i, find_cover=True)
-            for i in range(ctx.report.page_count)]
-    page_ocr = ctx.page_ocr or LocalPageOcr(settings.ocr, settings.ocr_workers)
-    shelf = PageShelf(ctx.work_dir / "pages")  # words and text layers wait on disk, not in memory
-    for job, page in page_ocr(jobs, scope=ctx.claim.claim_id):
-        ctx.pages[job.key] = shelf.keep(job.index, page)
-        ctx.progress("read_pages", len(ctx.pages))
-    ctx.covers = {i: page.cover for i, page in ctx.pages.items() if page.cover is not None}
+            for i in range(scan.report.page_count)]
+    page_ocr = intake.page_ocr or LocalPageOcr(settings.ocr, settings.ocr_workers)
+    shelf = PageShelf(intake.work_dir / "pages")  # words and text layers wait on disk, not in memory
+    pages: dict[int, PageReading] = {}
+    for job, page in page_ocr(jobs, scope=intake.claim.claim_id):
+        pages[job.index] = shelf.keep(job.index, page)
+        intake.pages_read = len(pages)
+        intake.progress("read_pages", len(pages))
+    return pages
 
 
-def split_into_documents(ctx: IntakeContext) -> None:
-    assert ctx.report is not None
-    result = split_batch(ctx.report.page_count, ctx.covers)
-    ctx.empty_covers = result.empty_covers
-    seed = ctx.claim.sha256 or ""
-    ctx.documents = [
-        DocumentWork(plan=plan, id="D-" + hashlib.sha256(f"{seed}:{plan.seq}".encode()).hexdigest()[:16],
-                     ocr=[ctx.pages[i] for i in plan.pages])
-        for plan in result.documents
-    ]
-    ctx.note(Kind.SPLIT, outcome="ok" if not result.empty_covers else "empty_cover_sheets", parameters={
-        "cover_pages": sorted(ctx.covers), "cover_batches": sorted({c.batch_id for c in ctx.covers.values()}),
+def split_into_documents(intake: Intake, scan: CheckedScan, pages: dict[int, PageReading]) -> Split:
+    covers = {i: page.cover for i, page in pages.items() if page.cover is not None}
+    result = split_batch(scan.report.page_count, covers)
+    documents = []
+    for plan in result.documents:
+        doc_id = "D-" + hashlib.sha256(f"{scan.sha256}:{plan.seq}".encode()).hexdigest()[:16]
+        documents.append(DocumentWork(plan=plan, id=doc_id, reading_copy=intake.work_dir / f"{doc_id}.pdf",
+                                      ocr=[pages[i] for i in plan.pages]))
+    intake.documents = documents
+    intake.note(Kind.SPLIT, outcome="ok" if not result.empty_covers else "empty_cover_sheets", parameters={
+        "cover_pages": sorted(covers), "cover_batches": sorted({c.batch_id for c in covers.values()}),
         "empty_cover_pages": list(result.empty_covers),
         "documents": [{"id": d.id, "pages": list(d.plan.pages), "cover_page": d.plan.cover_index,
                        "declared_pages": d.plan.cover.declared_pages if d.plan.cover else None}
-                      for d in ctx.documents]})
+                      for d in documents]})
+    return Split(pages=pages, covers=covers, empty_covers=result.empty_covers, documents=documents)
 
 
-def note_page_text(ctx: IntakeContext) -> None:
+def note_page_text(intake: Intake, split: Split) -> None:
     """Each document's OCR, in the log after the split that made the document."""
-    settings = ctx.services.settings
-    for doc in ctx.documents:
-        ctx.note(Kind.OCR, document_id=doc.id, parameters=payloads.Ocr(
+    settings = intake.services.settings
+    for doc in split.documents:
+        intake.note(Kind.OCR, document_id=doc.id, parameters=payloads.Ocr(
             language=settings.ocr.language,
             pages=[payloads.OcrPageLog(index=i, dpi=p.dpi, rotation=p.rotation, blank=p.blank,
                                        mean_conf=None if p.mean_conf is None else round(p.mean_conf, 1),
@@ -245,19 +338,17 @@ def note_page_text(ctx: IntakeContext) -> None:
                    for i, p in zip(doc.plan.pages, doc.ocr, strict=True)]))
 
 
-def build_reading_copies(ctx: IntakeContext) -> None:
-    assert ctx.pdf_path is not None
-    for doc in ctx.documents:
-        out = ctx.work_dir / f"{doc.id}.pdf"
+def build_reading_copies(intake: Intake, scan: CheckedScan, split: Split) -> None:
+    for doc in split.documents:
         pages = [SearchablePage(i, page) for i, page in zip(doc.plan.pages, doc.ocr, strict=True)]
-        doc.searchable_path = build_searchable_pdf(ctx.pdf_path, pages, out)
+        build_searchable_pdf(scan.pdf_path, pages, doc.reading_copy)
 
 
-def tag_documents(ctx: IntakeContext) -> None:
-    settings = ctx.services.settings
-    for doc in ctx.documents:
+def tag_documents(intake: Intake, split: Split) -> None:
+    settings = intake.services.settings
+    for doc in split.documents:
         cover = doc.plan.cover
-        doc.text_tags = tag_text(doc.text, catalogue=ctx.services.doctypes,
+        doc.text_tags = tag_text(doc.text, catalogue=intake.services.doctypes,
                                  child_id_pattern=settings.child_id_pattern, today=now().date(),
                                  declared_type=cover.doc_type if cover is not None else None)
         by_name = {t.name: t for t in doc.text_tags}
@@ -270,19 +361,19 @@ def tag_documents(ctx: IntakeContext) -> None:
         if "doc_date" in by_name:
             doc.doc_date = date.fromisoformat(by_name["doc_date"].value)
         doc.third_party = "third_party" in by_name  # a phrase, or the (declared) type's default
-        ctx.note(Kind.TAGGED, document_id=doc.id, parameters={
+        intake.note(Kind.TAGGED, document_id=doc.id, parameters={
             "tags": [{"name": t.name, "source": t.source, "confidence": round(t.confidence, 3)}
                      for t in doc.text_tags],
             "doc_type": doc.doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
             "third_party": doc.third_party})
 
 
-def link_documents(ctx: IntakeContext) -> None:
+def link_documents(intake: Intake, split: Split) -> None:
     """Link to the children on the cover sheet, else to one child the text identifies beyond doubt."""
-    with ctx.services.db.session() as session:
+    with intake.services.db.session() as session:
         lookup = DbChildLookup(session)
-        for doc in ctx.documents:
-            doc.match = match_child([t for t in doc.text_tags if t.source != "coversheet"], doc.text, lookup)
+        for doc in split.documents:
+            doc.match = match = match_child([t for t in doc.text_tags if t.source != "coversheet"], doc.text, lookup)
             cover = doc.plan.cover
             if cover is not None:
                 known = {c.child_id for c in lookup.by_ids(cover.child_ids)}
@@ -291,40 +382,45 @@ def link_documents(ctx: IntakeContext) -> None:
                 if unknown:
                     doc.links = {}
                     doc.link_reasons.append(f"cover sheet names children not in the child index: {', '.join(unknown)}")
-            elif doc.match.status == "linked":
-                doc.links = {c: doc.match.basis for c in doc.match.linked}
+            elif match.status == "linked":
+                doc.links = {c: match.basis for c in match.linked}
             else:
-                doc.link_reasons.append(f"no child identified beyond doubt ({doc.match.status})")
-            doc.retention_until = _retention(ctx.services, session, doc.links)
-            ctx.note(Kind.LINKED if doc.links else Kind.NEEDS_INDEXING, document_id=doc.id,
-                     outcome="linked" if doc.links else doc.match.status,
-                     parameters={"children": doc.links, "text_match": doc.match.status,
-                                 "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
-                                 "candidates": [c.child_id for c in doc.match.candidates]})
+                doc.link_reasons.append(f"no child identified beyond doubt ({match.status})")
+            intake.note(Kind.LINKED if doc.links else Kind.NEEDS_INDEXING, document_id=doc.id,
+                        outcome="linked" if doc.links else match.status,
+                        parameters={"children": doc.links, "text_match": match.status,
+                                    "candidates": [c.child_id for c in match.candidates]})
 
 
-def check_quality(ctx: IntakeContext) -> None:
-    assert ctx.report is not None
-    thresholds = ctx.services.settings.qc
-    with ctx.services.db.session() as session:  # protocol step 1: the device's scanner check that day
-        scanner = qc.CheckResult(**scanner_qc(session, ctx.services.settings.records, ctx.claim.device,
-                                              ctx.claim.received_at.date()))
-    for doc in ctx.documents:
-        facts = [_page_facts(ctx.report, seq, i, page)
+def decide_retention(intake: Intake, split: Split) -> None:
+    """Each document is kept until the longest period of any linked child's category; with no
+    child, or a child whose period is not yet known, it is kept (no date)."""
+    with intake.services.db.session() as session:
+        for doc in split.documents:
+            doc.retention_until = filing.retention_until(session, intake.services.retention, doc.links)
+
+
+def check_quality(intake: Intake, scan: CheckedScan, split: Split) -> None:
+    services = intake.services
+    with services.db.session() as session:  # protocol step 1: the device's scanner check that day
+        scanner = qc.CheckResult(**scanner_qc(session, services.settings.records, scan.claim.device,
+                                              scan.claim.received_at.date()))
+    for doc in split.documents:
+        facts = [_page_facts(scan.report, seq, i, page)
                  for seq, (i, page) in enumerate(zip(doc.plan.pages, doc.ocr, strict=True), start=1)]
-        doc_type = ctx.services.doctypes.types.get(doc.doc_type or "")
+        doc_type = services.doctypes.types.get(doc.doc_type or "")
         declared = doc.plan.cover.declared_pages if doc.plan.cover else None
-        doc.qc = qc.check_document(facts, declared_pages=declared, thresholds=thresholds,
+        doc.qc = qc.check_document(facts, declared_pages=declared, thresholds=services.settings.qc,
                                    ocr_expected=doc_type.ocr_expected if doc_type else True)
         doc.qc.append(scanner)
         doc.qc.append(qc.check_identity(list(doc.links), doc.match))
-        ctx.note(Kind.QC, document_id=doc.id, outcome=qc.overall(doc.qc), parameters={
+        intake.note(Kind.QC, document_id=doc.id, outcome=qc.overall(doc.qc), parameters={
             "checks": [{"check": r.check, "status": r.status, "numbers": r.numbers} for r in doc.qc]})
 
 
-def decide_states(ctx: IntakeContext) -> None:
+def decide_states(intake: Intake, split: Split) -> None:
     """QC failures first (rescan before indexing), then indexing, then the verifier's queue."""
-    for doc in ctx.documents:
+    for doc in split.documents:
         failures = [r.message for r in doc.qc if r.status == qc.FAIL]
         if failures:
             doc.state, doc.reasons = DocumentState.QC_FAILED, failures + doc.link_reasons
@@ -335,100 +431,91 @@ def decide_states(ctx: IntakeContext) -> None:
             doc.state, doc.reasons = DocumentState.AWAITING_VERIFICATION, []
 
 
-def store_objects(ctx: IntakeContext) -> None:
+def store_objects(intake: Intake, scan: CheckedScan, split: Split) -> StoredScan:
     """Original, reading copies and manifests, each read back and locked before anything refers to it.
 
     Each object is retained until its document's date (None: keep, under a legal hold until the
     date is known); the original, shared by every document of the scan, until the longest."""
-    store, claim = ctx.services.store, ctx.claim
-    assert claim.sha256 is not None and ctx.report is not None
-    original_until = ctx.services.retention.longest(d.retention_until for d in ctx.documents)
-    ctx.original = store.put_file(content_key("originals", claim.sha256, _suffix(ctx.report.media_type)),
-                                  claim.path, sha256=claim.sha256, content_type=ctx.report.media_type,
-                                  retain_until=original_until)
-    for doc in ctx.documents:
-        assert doc.searchable_path is not None
-        sha = sha256_file(doc.searchable_path)
-        doc.searchable = store.put_file(content_key("searchable", sha, ".pdf"), doc.searchable_path,
-                                        sha256=sha, content_type="application/pdf", retain_until=doc.retention_until)
-        manifest = _manifest(ctx, doc)
-        doc.manifest = store.put_bytes(content_key("manifests", hashlib.sha256(manifest).hexdigest(), ".json"),
-                                       manifest, content_type="application/json", retain_until=doc.retention_until)
+    store, media_type = intake.services.store, scan.report.media_type
+    original_until = intake.services.retention.longest(d.retention_until for d in split.documents)
+    original = store.put_file(content_key("originals", scan.sha256, _suffix(media_type)), scan.claim.path,
+                              sha256=scan.sha256, content_type=media_type, retain_until=original_until)
+    stored: dict[str, StoredDocument] = {}
+    for doc in split.documents:
+        sha = sha256_file(doc.reading_copy)
+        searchable = store.put_file(content_key("searchable", sha, ".pdf"), doc.reading_copy,
+                                    sha256=sha, content_type="application/pdf", retain_until=doc.retention_until)
+        body = _manifest(intake, scan, doc, original, searchable)
+        manifest = store.put_bytes(content_key("manifests", hashlib.sha256(body).hexdigest(), ".json"),
+                                   body, content_type="application/json", retain_until=doc.retention_until)
+        stored[doc.id] = StoredDocument(searchable, manifest)
         versions = {f"{name}_version": obj.version for name, obj in
-                    (("original", ctx.original), ("searchable", doc.searchable), ("manifest", doc.manifest)) if obj.version}
-        ctx.note(Kind.STORED, document_id=doc.id,
-                 parameters=payloads.Stored(
-                     store=doc.searchable.location.split("/")[0],
-                     retention_until=doc.retention_until.isoformat() if doc.retention_until else None,
-                     original_retention_until=original_until.isoformat() if original_until else None,
-                     lock_mode=getattr(store, "lock_mode", None)),
-                 inputs=payloads.OriginalInput(original=claim.sha256 or ""),
-                 outputs=payloads.StoredOutputs(original=ctx.original.key, searchable=doc.searchable.key,
-                                                searchable_sha256=doc.searchable.sha256, manifest=doc.manifest.key,
-                                                manifest_sha256=doc.manifest.sha256, **versions))
+                    (("original", original), ("searchable", searchable), ("manifest", manifest)) if obj.version}
+        intake.note(Kind.STORED, document_id=doc.id,
+                    parameters=payloads.Stored(
+                        store=searchable.location.split("/")[0],
+                        retention_until=doc.retention_until.isoformat() if doc.retention_until else None,
+                        original_retention_until=original_until.isoformat() if original_until else None,
+                        lock_mode=getattr(store, "lock_mode", None)),
+                    inputs=payloads.OriginalInput(original=scan.sha256),
+                    outputs=payloads.StoredOutputs(original=original.key, searchable=searchable.key,
+                                                   searchable_sha256=searchable.sha256, manifest=manifest.key,
+                                                   manifest_sha256=manifest.sha256, **versions))
+    return StoredScan(original, stored)
 
 
-def file_records(ctx: IntakeContext) -> None:
+def file_records(intake: Intake, scan: CheckedScan, split: Split, stored: StoredScan) -> None:
     """One transaction: the scan, its documents, pages, tags, QC, links and every protocol event."""
-    claim, report, stamp = ctx.claim, ctx.report, now()
-    assert report is not None and ctx.original is not None and claim.sha256 is not None
-    with ctx.services.db.session() as session:
-        session.add(Batch(id=ctx.scan_id, sha256=claim.sha256, claim_id=claim.claim_id, operator=claim.operator,
-                          device=claim.device, source_name=str(claim.relpath), media_type=report.media_type,
-                          size_bytes=claim.size, page_count=report.page_count, producer=report.producer,
-                          cover_batch_ids=sorted({c.batch_id for c in ctx.covers.values()}),
-                          original_key=ctx.original.key, received_at=claim.received_at, filed_at=stamp))
-        session.flush()
-        for doc in ctx.documents:
-            session.add(_document_row(ctx, doc, stamp))
-        session.flush()
-        for doc in ctx.documents:
-            _add_page_rows(session, ctx, doc)
-        for doc in ctx.documents:
-            ctx.note(Kind.FILED, document_id=doc.id, outcome=doc.state,
-                     parameters={"state": doc.state, "reasons": doc.reasons, "children": sorted(doc.links)})
-        _note_stamped_arrivals(ctx, session)
-        for event in ctx.events:
+    claim, report = scan.claim, scan.report
+    new_scan = filing.NewScan(
+        id=scan.id, sha256=scan.sha256, claim_id=claim.claim_id, operator=claim.operator, device=claim.device,
+        source_name=str(claim.relpath), media_type=report.media_type, size_bytes=scan.receipt.size,
+        page_count=report.page_count, producer=report.producer,
+        cover_batch_ids=sorted({c.batch_id for c in split.covers.values()}), original_key=stored.original.key,
+        received_at=claim.received_at)
+    documents = [_new_document(scan, doc, stored.documents[doc.id]) for doc in split.documents]
+    with intake.services.db.session() as session:
+        filing.add_scan(session, new_scan, documents, now())
+        for doc in split.documents:
+            intake.note(Kind.FILED, document_id=doc.id, outcome=doc.state,
+                        parameters={"state": doc.state, "reasons": doc.reasons, "children": sorted(doc.links)})
+        _note_stamped_arrivals(intake, scan, split, session)
+        for event in intake.events:
             record(session, event)
-        for doc in ctx.documents:  # a rescan under a rejected or withdrawn scan's cover sheet replaces it
+        for doc in split.documents:  # a rescan under a rejected or withdrawn scan's cover sheet replaces it
             link_rescan_by_coversheet(session, doc.id)
 
 
-def _note_stamped_arrivals(ctx: IntakeContext, session: Any) -> None:
+def release_intake_file(intake: Intake, scan: CheckedScan) -> None:
+    release(scan.claim)
+
+
+def _new_document(scan: CheckedScan, doc: DocumentWork, stored: StoredDocument) -> filing.NewDocument:
+    cover = doc.plan.cover
+    return filing.NewDocument(
+        id=doc.id, seq=doc.plan.seq, coversheet_batch_id=cover.batch_id if cover else None,
+        cover_page=doc.plan.cover_index, declared_pages=cover.declared_pages if cover else None,
+        doc_type=doc.doc_type, doc_date=doc.doc_date, third_party=doc.third_party, state=doc.state,
+        reasons=doc.reasons, retention_until=doc.retention_until,
+        searchable_key=stored.searchable.key, searchable_sha256=stored.searchable.sha256,
+        manifest_key=stored.manifest.key, manifest_sha256=stored.manifest.sha256,
+        tags=doc.text_tags, qc=doc.qc, children=doc.links,
+        candidates=doc.match.candidates if doc.match is not None else (),
+        pages=[filing.NewPage(i, page, scan.report.pages[i].dpi_x, scan.report.pages[i].dpi_y)
+               for i, page in zip(doc.plan.pages, doc.ocr, strict=True)])
+
+
+def _note_stamped_arrivals(intake: Intake, scan: CheckedScan, split: Split, session: Any) -> None:
     """The "received" date stamped on each cover sheet becomes its batch's arrival (timeliness)."""
-    for i in sorted(ctx.covers):
-        stamped = ctx.pages[i].stamp
+    for i in sorted(split.covers):
+        stamped = split.pages[i].stamp
         if stamped is None:
             continue
-        ref = ctx.covers[i].batch_id
-        row = stamped_arrival(session, ref, stamped, scanned_on=ctx.claim.received_at.date(),
-                              recorded_by=ctx.claim.operator)
-        ctx.note(Kind.PAPER_ARRIVAL, outcome="cover_stamp" if row is not None else "cover_stamp_not_used",
-                 parameters={"ref": ref, "arrived_on": stamped.isoformat(), "cover_page": i, "old": None})
-
-
-def release_intake_file(ctx: IntakeContext) -> None:
-    release(ctx.claim)
-
-
-STAGES: tuple[Callable[[IntakeContext], None], ...] = (
-    receive,
-    refuse_unsafe_paths,
-    refuse_duplicates,
-    check_file,
-    prepare_pdf,
-    read_pages,
-    split_into_documents,
-    note_page_text,
-    build_reading_copies,
-    tag_documents,
-    link_documents,
-    check_quality,
-    decide_states,
-    store_objects,
-    file_records,
-    release_intake_file,
-)
+        ref = split.covers[i].batch_id
+        row = stamped_arrival(session, ref, stamped, scanned_on=scan.claim.received_at.date(),
+                              recorded_by=scan.claim.operator)
+        intake.note(Kind.PAPER_ARRIVAL, outcome="cover_stamp" if row is not None else "cover_stamp_not_used",
+                    parameters={"ref": ref, "arrived_on": stamped.isoformat(), "cover_page": i, "old": None})
 
 
 # --- running it -------------------------------------------------------------------------------
@@ -462,11 +549,11 @@ def run(claim: Claim, services: Services, *, page_ocr: PageOcr | None = None,
         stack.enter_context(_SAME_SIZE.held(_size_of(claim.path)))
         if page_ocr is None:
             page_ocr = stack.enter_context(open_page_ocr(services.settings))
-        ctx = IntakeContext(services=services, claim=claim, work_dir=work_dir, page_ocr=page_ocr,
-                            on_progress=on_progress)
-        result = _run_stages(ctx)
-    metrics.observe_intake(result, timings=ctx.timings, executor=page_ocr.name,
-                           pages=[page for doc in ctx.documents for page in doc.ocr])
+        intake = Intake(services=services, claim=claim, work_dir=work_dir, page_ocr=page_ocr,
+                        on_progress=on_progress)
+        result = _run(intake)
+    metrics.observe_intake(result, timings=intake.timings, executor=page_ocr.name,
+                           pages=[page for doc in intake.documents for page in doc.ocr])
     return result
 
 
@@ -518,73 +605,63 @@ def run_all(claims: Sequence[Claim], services: Services, *,
         return list(pool.map(lambda claim: run(claim, services, page_ocr=page_ocr, on_progress=on_progress), claims))
 
 
-def _run_stages(ctx: IntakeContext) -> IntakeResult:
-    claim, work_dir = ctx.claim, ctx.work_dir
+def _run(intake: Intake) -> IntakeResult:
+    claim, work_dir = intake.claim, intake.work_dir
     private_dir(work_dir)  # reading copies in the making hold personal data
     started_at = time.time()
     try:
-        for stage in STAGES:
-            ctx.progress(stage.__name__, len(ctx.pages))
-            started = time.perf_counter()
-            stage(ctx)
-            ctx.timings[stage.__name__] = time.perf_counter() - started
-        result = _filed_result(ctx)
+        split = file_scan(intake)
+        result = _filed_result(intake, split)
         result.window = (round(started_at, 3), round(time.time(), 3))
         log.info("filed claim=%s scan=%s documents=%s", claim.claim_id, result.scan_id,
                  " ".join(f"{d['id']}:{d['state']}" for d in result.documents))
         return result
     except AlreadyFiled:
         release(claim)
-        return IntakeResult(claim.claim_id, "filed", ctx.scan_id, claim.sha256, warnings=["already filed before a restart"])
+        return IntakeResult(claim.claim_id, "filed", intake.scan_id, intake.sha256,
+                            warnings=["already filed before a restart"])
     except InputRejected as rejection:
-        return _quarantine(ctx, rejection)
+        return _quarantine(intake, rejection)
     except EscrError as exc:
         if not exc.transient:
-            return _quarantine(ctx, InputRejected(exc.code, f"escr could not process this file: {exc.message}",
-                                                  "Check the file opens; retry it from quarantine, or tell the system administrator."))
+            return _quarantine(intake, InputRejected(exc.code, f"escr could not process this file: {exc.message}",
+                                                     "Check the file opens; retry it from quarantine, or tell the system administrator."))
         # An outage (storage, database, broker, a file unreadable just now): nothing is wrong with the scan.
         log.error("deferred claim=%s: %s (%s); the file waits in processing/ for a retry",
                   claim.claim_id, exc.code, type(exc.__cause__ or exc).__name__)
-        return IntakeResult(claim.claim_id, "deferred", ctx.scan_id, claim.sha256, warnings=[exc.message])
+        return IntakeResult(claim.claim_id, "deferred", intake.scan_id, intake.sha256, warnings=[exc.message])
     except Exception as exc:  # a bug must not lose the file or stop the watcher
         log.error("internal error on claim=%s: %s\n%s", claim.claim_id, type(exc).__name__,
                   "".join(traceback.format_tb(exc.__traceback__)))
-        return _quarantine(ctx, InputRejected("internal_error", f"escr failed on this file ({type(exc).__name__}); "
-                                              "it has been kept unchanged.", "Tell the system administrator; retry it from quarantine after a fix."))
+        return _quarantine(intake, InputRejected("internal_error", f"escr failed on this file ({type(exc).__name__}); "
+                                                 "it has been kept unchanged.", "Tell the system administrator; retry it from quarantine after a fix."))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _quarantine(ctx: IntakeContext, rejection: InputRejected) -> IntakeResult:
-    claim = ctx.claim
-    ctx.note(Kind.QUARANTINED, outcome=rejection.code, parameters={"reason": rejection.message})
+def _quarantine(intake: Intake, rejection: InputRejected) -> IntakeResult:
+    claim, sha256 = intake.claim, intake.sha256
+    intake.note(Kind.QUARANTINED, outcome=rejection.code, parameters={"reason": rejection.message})
     try:
-        with ctx.services.db.session() as session:
-            for event in ctx.events:
+        with intake.services.db.session() as session:
+            for event in intake.events:
                 record(session, event)
     except DatabaseError as exc:  # the reason file beside the scan still says why
         log.error("could not log quarantine of claim=%s: %s", claim.claim_id, exc.code)
-    target = quarantine(claim, rejection, ctx.services.settings.quarantine_dir)
-    return IntakeResult(claim.claim_id, "quarantined", ctx.scan_id if claim.sha256 else None, claim.sha256,
+    target = quarantine(claim, rejection, intake.services.settings.quarantine_dir, receipt=intake.receipt)
+    return IntakeResult(claim.claim_id, "quarantined", intake.scan_id if sha256 else None, sha256,
                         quarantine={"code": rejection.code, "reason": rejection.message,
                                     "what_to_do": rejection.action, "path": str(target)})
 
 
-def _filed_result(ctx: IntakeContext) -> IntakeResult:
-    warnings = [f"cover sheet on page {i + 1} is followed by no pages" for i in ctx.empty_covers]
+def _filed_result(intake: Intake, split: Split) -> IntakeResult:
+    warnings = [f"cover sheet on page {i + 1} is followed by no pages" for i in split.empty_covers]
     docs = [{"id": d.id, "seq": d.plan.seq, "pages": len(d.plan.pages), "doc_type": d.doc_type,
              "doc_date": d.doc_date.isoformat() if d.doc_date else None, "children": sorted(d.links),
              "state": d.state, "reasons": d.reasons, "qc": {r.check: r.status for r in d.qc}}
-            for d in ctx.documents]
-    return IntakeResult(ctx.claim.claim_id, "filed", ctx.scan_id, ctx.claim.sha256, docs, warnings,
-                        timings={k: round(v, 4) for k, v in ctx.timings.items()})
-
-
-def _retention(services: Services, session: Any, child_ids: Any) -> date | None:
-    """Keep until the longest period of any linked child's category; unknown means keep."""
-    from escr.record.retention_updates import keep_until
-
-    return keep_until(services.retention, (session.get(Child, c) for c in child_ids))
+            for d in split.documents]
+    return IntakeResult(intake.claim.claim_id, "filed", intake.scan_id, intake.sha256, docs, warnings,
+                        timings={k: round(v, 4) for k, v in intake.timings.items()})
 
 
 def _ocr_dpi(report: PreflightReport, index: int, min_dpi: int, max_dpi: int, max_pixels: int) -> int:
@@ -608,63 +685,21 @@ def _suffix(media_type: str) -> str:
     return {"application/pdf": ".pdf", "image/tiff": ".tif", "image/jpeg": ".jpg", "image/png": ".png"}[media_type]
 
 
-def _manifest(ctx: IntakeContext, doc: DocumentWork) -> bytes:
+def _manifest(intake: Intake, scan: CheckedScan, doc: DocumentWork, original: StoredObject,
+              searchable: StoredObject) -> bytes:
     """The document's provenance in one JSON object stored beside it; deterministic per input."""
-    import json
-
-    assert ctx.original is not None and doc.searchable is not None
+    claim = scan.claim
     body = {
-        "document_id": doc.id, "scan_id": ctx.scan_id, "seq": doc.plan.seq,
-        "original": {"key": ctx.original.key, "sha256": ctx.claim.sha256, "media_type": ctx.report.media_type if ctx.report else None},
-        "searchable": {"key": doc.searchable.key, "sha256": doc.searchable.sha256},
+        "document_id": doc.id, "scan_id": scan.id, "seq": doc.plan.seq,
+        "original": {"key": original.key, "sha256": scan.sha256, "media_type": scan.report.media_type},
+        "searchable": {"key": searchable.key, "sha256": searchable.sha256},
         "pages": list(doc.plan.pages), "cover_page": doc.plan.cover_index,
         "cover_sheet": doc.plan.cover.__dict__ if doc.plan.cover else None,
-        "operator": ctx.claim.operator, "device": ctx.claim.device,
-        "received_at": ctx.claim.received_at.isoformat(), "software": ctx.services.software,
+        "operator": claim.operator, "device": claim.device,
+        "received_at": claim.received_at.isoformat(), "software": intake.services.software,
         "doc_type": doc.doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
         "children": doc.links, "state_at_filing": doc.state,
         "retention_until": doc.retention_until.isoformat() if doc.retention_until else None,
         "qc": [{"check": r.check, "status": r.status, "numbers": r.numbers} for r in doc.qc],
     }
     return json.dumps(body, sort_keys=True, indent=1, default=list).encode()
-
-
-def _add_page_rows(session: Any, ctx: IntakeContext, doc: DocumentWork) -> None:
-    """The document's page rows, a page's words read from the work folder at a time: written in
-    the filing transaction and let go of, so a long file is never held whole."""
-    assert ctx.report is not None
-    batch: list[Page] = []
-    for seq, (i, p) in enumerate(zip(doc.plan.pages, doc.ocr, strict=True), start=1):
-        batch.append(Page(
-            document_id=doc.id, seq=seq, source_index=i, text=p.text, words=[[w.text, round(w.conf, 1)] for w in p.words],
-            mean_conf=p.mean_conf, word_count=p.word_count, rotation=p.rotation, skew_deg=p.skew_deg,
-            dpi_x=ctx.report.pages[i].dpi_x, dpi_y=ctx.report.pages[i].dpi_y, blank=p.blank,
-            metrics={"mean": p.metrics.mean, "dark_fraction": p.metrics.dark_fraction,
-                     "ink_fraction": p.metrics.ink_fraction, "p1": p.metrics.p1, "p99": p.metrics.p99}))
-        if len(batch) == PAGE_ROWS_PER_FLUSH or seq == len(doc.plan.pages):
-            session.add_all(batch)
-            session.flush()
-            for row in batch:
-                session.expunge(row)
-            batch = []
-
-
-def _document_row(ctx: IntakeContext, doc: DocumentWork, stamp: Any) -> Document:
-    assert ctx.report is not None and doc.searchable is not None and doc.manifest is not None
-    row = Document(
-        id=doc.id, batch_id=ctx.scan_id, seq=doc.plan.seq,
-        coversheet_batch_id=doc.plan.cover.batch_id if doc.plan.cover else None,
-        cover_page=doc.plan.cover_index, first_page=doc.plan.pages[0], last_page=doc.plan.pages[-1],
-        page_count=len(doc.plan.pages), declared_pages=doc.plan.cover.declared_pages if doc.plan.cover else None,
-        doc_type=doc.doc_type, doc_date=doc.doc_date, third_party=doc.third_party, state=doc.state,
-        retention_until=doc.retention_until,
-        state_reasons=doc.reasons, searchable_key=doc.searchable.key, searchable_sha256=doc.searchable.sha256,
-        manifest_key=doc.manifest.key, manifest_sha256=doc.manifest.sha256, created_at=stamp, updated_at=stamp)
-    row.tags = [Tag(name=t.name, value=t.value, source=t.source, confidence=t.confidence, detail=t.detail,
-                    created_at=stamp) for t in doc.text_tags]
-    row.qc_results = [QcResult(check=r.check, status=r.status, numbers=r.numbers, message=r.message) for r in doc.qc]
-    row.children = [DocumentChild(child_id=c, basis=b, linked_by="escr", linked_at=stamp) for c, b in doc.links.items()]
-    if doc.match is not None and not doc.links:
-        row.candidates = [LinkCandidate(child_id=c.child_id, score=c.score, reasons=list(c.reasons))
-                          for c in doc.match.candidates]
-    return row

@@ -4,6 +4,7 @@ reason, never opened, never lost, and never holds up an intake slot."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from escr.intake.quarantine import list_quarantine
-from escr.intake.receipt import Claim, claim_from_intake, pending_claims
+from escr.intake.receipt import Claim, Receipt, Refused, claim_from_intake, hash_claim, pending_claims
 from escr.pipelines import intake
 from escr.services import Services
 
@@ -93,6 +94,17 @@ def test_a_sparse_giant_is_refused_by_its_size_without_being_read(services):
     assert result.sha256 is None  # refused before hashing: nothing read
     entry = listed(services, result.claim_id)
     assert entry["size_bytes"] == 4 * 1024**3 and "more than" in entry["reason"]
+
+
+def test_the_receipt_is_an_answer_and_leaves_the_claim_as_it_was(services):
+    data = b"%PDF-1.4 a scan"
+    path = drop(services, "bs.jones/mfd-1/scan.pdf")
+    path.write_bytes(data)
+    claim = take(services, path)
+    before = dict(vars(claim))
+    assert hash_claim(claim) == Receipt(hashlib.sha256(data).hexdigest(), len(data))
+    assert hash_claim(claim, max_bytes=len(data) - 1) == Refused("too_large", len(data))
+    assert vars(claim) == before and path.exists() is False and claim.path.read_bytes() == data
 
 
 def test_a_file_name_too_long_for_a_reason_file_is_quarantined_and_listed(services):

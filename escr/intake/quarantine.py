@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from escr.errors import InputRejected, NotFound, ValidationFailed
-from escr.intake.receipt import Claim
+from escr.intake.receipt import Claim, Receipt, Refused
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.storage.objectstore import private_dir, private_file
 
@@ -37,7 +37,9 @@ class QuarantineEntry:
     reason: dict[str, Any]
 
 
-def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **extra: Any) -> Path:
+def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, *,
+               receipt: Receipt | Refused | None = None, **extra: Any) -> Path:
+    """Keep the claimed file with its reason; `receipt` is what taking it in found, if it got that far."""
     target_dir = private_dir(quarantine_dir / claim.claim_id)
     target = target_dir / claim.name
     reason = {
@@ -50,8 +52,8 @@ def quarantine(claim: Claim, rejection: InputRejected, quarantine_dir: Path, **e
         "device": claim.device,
         "received_at": claim.received_at.isoformat(),
         "quarantined_at": datetime.now(UTC).isoformat(),
-        "sha256": claim.sha256,
-        "size_bytes": claim.size,
+        "sha256": receipt.sha256 if isinstance(receipt, Receipt) else None,
+        "size_bytes": receipt.size if receipt is not None else 0,
         "file_name": claim.name,
         **extra,
     }

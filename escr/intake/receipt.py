@@ -30,9 +30,7 @@ class Claim:
     claim_id: str
     path: Path  # where the file is now, under processing/
     relpath: PurePosixPath  # where it was under the intake folder: <operator>/[<device>/]name
-    problem: str | None = None  # a key of REFUSALS, or "symlink" | "escapes_intake" | "no_operator" | "too_large"
-    sha256: str | None = None
-    size: int = 0
+    problem: str | None = None  # a key of REFUSALS, or "symlink" | "escapes_intake" | "no_operator"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -149,7 +147,7 @@ def claim_copy(source: Path, processing_dir: Path, *, operator: str, device: str
 
 def pending_claims(processing_dir: Path) -> list[Claim]:
     """Claims left by a process that stopped before finishing them, oldest first."""
-    claims = []
+    claims: list[Claim] = []
     if not processing_dir.is_dir():
         return claims
     for claim_dir in sorted(p for p in processing_dir.iterdir() if p.is_dir() and not p.is_symlink()):
@@ -165,35 +163,51 @@ def pending_claims(processing_dir: Path) -> list[Claim]:
     return claims
 
 
-def hash_claim(claim: Claim, *, max_bytes: int | None = None) -> None:
+@dataclass(frozen=True)
+class Receipt:
+    """The receipt of a file that may be read: its SHA-256, taken before anything else read it."""
+
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A file that must not be read: why (a key of REFUSALS, or one of `Claim.problem`'s codes, or
+    "too_large"), and its size when it had one."""
+
+    problem: str
+    size: int = 0
+
+
+def hash_claim(claim: Claim, *, max_bytes: int | None = None) -> Receipt | Refused:
     """The receipt checksum, computed before anything else reads the file.
 
     The entry is opened without following a link and without waiting (a pipe cannot block an
     intake slot), then checked on the open descriptor: a regular file with one name, and no
-    larger than `max_bytes` (a sparse file of terabytes is refused by its size, never read)."""
+    larger than `max_bytes` (a sparse file of terabytes is refused by its size, never read).
+    The claim is left as it was; what was found is the answer."""
     if claim.problem is not None:
-        return
+        return Refused(claim.problem)
     try:
         fd = os.open(claim.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        claim.problem = _problem_of(claim.path, claim.relpath)
-        if claim.problem is None:  # a plain file that cannot be opened now (a permission, an I/O error)
+        problem = _problem_of(claim.path, claim.relpath)
+        if problem is None:  # a plain file that cannot be opened now (a permission, an I/O error)
             raise FileUnreadable("the intake file could not be read") from exc
-        return
+        return Refused(problem)
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
-        claim.size = st.st_size if stat.S_ISREG(st.st_mode) else 0
         if not stat.S_ISREG(st.st_mode):
-            claim.problem = "not_regular_file"
-        elif st.st_nlink > 1:
-            claim.problem = "hardlink"
-        elif max_bytes is not None and st.st_size > max_bytes:
-            claim.problem = "too_large"
-        else:
-            try:
-                claim.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
-            except OSError as exc:
-                raise FileUnreadable("the intake file could not be read") from exc
+            return Refused("not_regular_file")
+        if st.st_nlink > 1:
+            return Refused("hardlink", st.st_size)
+        if max_bytes is not None and st.st_size > max_bytes:
+            return Refused("too_large", st.st_size)
+        try:
+            return Receipt(hashlib.file_digest(fh, "sha256").hexdigest(), st.st_size)
+        except OSError as exc:
+            raise FileUnreadable("the intake file could not be read") from exc
 
 
 def release(claim: Claim) -> None:
