@@ -421,3 +421,26 @@ def test_business_support_on_a_phone_watch_a_file_read_live_then_filter_and_reje
                             full_page=True)
         finally:
             context.close()
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_a_refused_form_comes_back_with_the_reason_and_what_was_typed(browser, base_url, tmp_path_factory, width):
+    context, page = sign_in_at(browser, base_url, "aud.one", PHONE if width == "phone" else LAPTOP)
+    try:
+        page.goto("/disposal")
+        page.get_by_text("Set a category hold").click()
+        chosen = page.get_by_label("Hold every record").select_option(index=1)
+        page.get_by_label("Why").fill("   ")  # passes the browser's `required`, not escr's
+        page.get_by_role("button", name="Set hold").click()
+        expect(page).to_have_url(f"{base_url}/disposal")  # the form's own page, not an error page
+        expect(page.get_by_role("alert")).to_contain_text("Please check what you entered: required: reason")
+        expect(page.get_by_label("Hold every record")).to_have_value(chosen[0])  # nothing typed is lost
+        expect(page.get_by_label("Hold every record")).to_be_focused()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(tmp_path_factory.getbasetemp() / "screenshots" / f"refused-form-{width}.png"),
+                        full_page=True)
+        assert serious_axe_findings(page) == []
+        page.reload()  # kept for one round trip only
+        expect(page.get_by_role("alert")).to_have_count(0)
+    finally:
+        context.close()

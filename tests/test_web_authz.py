@@ -1018,7 +1018,7 @@ def test_session_cookie_is_httponly_and_samesite(app):
     cookie = resp.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
     assert resp.headers["cache-control"] == "no-store"
-    assert resp.headers["referrer-policy"] == "no-referrer"
+    assert resp.headers["referrer-policy"] == "same-origin"
 
 
 def _cookie(client: TestClient) -> str:

@@ -14,7 +14,7 @@ import secrets
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -138,7 +138,7 @@ async def _no_body() -> Message:
 
 
 class SecurityHeaders:
-    """Headers for every response: no caching of record pages, no framing, no referrer, no type
+    """Headers for every response: no caching of record pages, no framing, no referrer to other sites, no type
     sniffing; a strict CSP on pages, and on everything else (PDFs, original scans, page images,
     exports) `sandbox`, so a file opened in the browser runs nothing and reaches nothing of escr."""
 
@@ -147,7 +147,7 @@ class SecurityHeaders:
                                      b"script-src 'self'; object-src 'self'; frame-ancestors 'self'; "
                                      b"form-action 'self'; base-uri 'none'"),
         (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"no-referrer"),
+        (b"referrer-policy", b"same-origin"),  # to escr itself only: a refused form finds its page
         (b"x-frame-options", b"SAMEORIGIN"),
         (b"cache-control", b"no-store"),
     ]
@@ -197,12 +197,33 @@ def _error_response(request: Request, status: int, code: str, message: str) -> R
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    form_page = _refused_form_page(request, status)
+    if form_page is not None:
+        # Back to the form the person filled in, the reason on top (static/forms.js puts back what
+        # they typed): an error page with a Home link would lose both their place and their input.
+        heading = "Please check what you entered" if status == 422 else "Not possible now"
+        from escr.web.pages import notice
+
+        notice(request, f"{heading}: {message}", "error", form=request.url.path)
+        return RedirectResponse(form_page, status_code=303)
     templates: Jinja2Templates = request.app.state.templates
     from escr.web.pages import base_context
 
     context = base_context(request)
     context.update(status=status, code=code, message=message, path=request.url.path)
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+def _refused_form_page(request: Request, status: int) -> str | None:
+    """The page (path and query) of this site a refused HTML form was posted from, if any."""
+    if request.method != "POST" or status not in (409, 422) or "session" not in request.scope:
+        return None
+    referer = urlsplit(request.headers.get("referer", ""))
+    if not referer.path.startswith("/") or referer.path.startswith("//") or referer.path == request.url.path:
+        return None
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
 def _install_error_handlers(app: FastAPI) -> None:

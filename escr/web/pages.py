@@ -75,7 +75,8 @@ def base_context(request: Request) -> dict[str, Any]:
     except EscrError:
         principal = None
     return {"request": request, "me": principal, "nav": _nav(principal),
-            "notices": request.session.pop("notices", []) if "session" in request.scope else []}
+            "notices": [(list(n) + ["", ""])[:3] for n in request.session.pop("notices", [])]
+            if "session" in request.scope else []}
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -84,8 +85,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status)
 
 
-def notice(request: Request, text: str, kind: str = "ok") -> None:
-    request.session["notices"] = [*request.session.get("notices", []), [kind, text]]
+def notice(request: Request, text: str, kind: str = "ok", *, form: str = "") -> None:
+    """A line shown at the top of the next page; `form` names the form a refusal is about."""
+    request.session["notices"] = [*request.session.get("notices", []), [kind, text, form]]
 
 
 def back(url: str) -> RedirectResponse:
