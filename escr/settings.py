@@ -159,7 +159,7 @@ class AnchorSettings(BaseModel):
 
     # Anchors are sealed with HMAC-SHA256. The key is ESCR_ANCHOR__KEY when set, else the file
     # `key_file` (default <home>/keys/anchor.key, kept apart from the database), created with
-    # owner-only permissions at the first anchor. `escr verify` reports a missing key and any
+    # owner-only permissions at the first anchor. `escr fixity` reports a missing key and any
     # unsealed (plain SHA-256) anchor as findings.
     key: SecretStr | None = None
     key_file: Path | None = None
@@ -169,7 +169,7 @@ class AnchorSettings(BaseModel):
 
 
 class ProvenanceSettings(BaseModel):
-    """Fixity checks, paper disposition and case-file audit (escr verify / paper / audit)."""
+    """Fixity checks, paper disposition and case-file audit (escr fixity / paper / audit)."""
 
     qa_hold_days: int = 28  # DOMAIN.md step 9: a published UK example; 30-90 days elsewhere
     # Document types whose paper is always kept, on top of `keep_original: true` in doctypes.yaml.

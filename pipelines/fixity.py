@@ -2,7 +2,7 @@
 
 `STAGES` reads top to bottom: the anchors first (the evidence outside the database), then the
 chain against them, then every scan (its rows against the chained log, its protocol steps, its
-objects' bytes), then the store against the database. `escr verify` runs it on demand, for
+objects' bytes), then the store against the database. `escr fixity` runs it on demand, for
 everything or a part; the watcher runs it over everything on a schedule with alerting on, so a
 failure is raised as it is found (seed 003: the Director must be told at once if a file goes
 missing): an ERROR log line with ids, a `fixity_alert` protocol event, and the configured
@@ -50,7 +50,7 @@ class FixityContext:
     services: Services
     scope: Scope
     actor: Actor
-    trigger: str  # verify | schedule
+    trigger: str  # server | schedule | auditor | report
     alert: Callable[[Finding], None] | None = None
     started_at: datetime = field(default_factory=now)
     tally: Tally = field(default_factory=Tally)
@@ -273,7 +273,7 @@ STAGE_WORDS = {"check_scope": "Checking the scope", "load_history": "Reading pas
                "record_run": "Recording the run"}
 
 
-def run(services: Services, scope: Scope | None = None, *, actor: Actor | None = None, trigger: str = "verify",
+def run(services: Services, scope: Scope | None = None, *, actor: Actor | None = None, trigger: str = "server",
         alert: Callable[[Finding], None] | None = None,
         on_progress: Callable[[int, int, str, Tally], None] | None = None) -> FixityResult:
     """All the stages in order; `on_progress(done, total, stage in words, tally)` before each and at the end."""

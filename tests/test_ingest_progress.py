@@ -59,9 +59,9 @@ def test_ingest_shows_pages_done_of_total_on_a_terminal_and_only_json_with_json(
 
 def test_a_fixity_check_shows_its_stages_on_a_terminal_and_only_json_with_json(with_children):
     env = home_env(with_children)
-    code, shown = escr_on_a_terminal(["verify"], env)
+    code, shown = escr_on_a_terminal(["fixity"], env)
     assert code == 0, shown
     assert "Fixity check" in shown and "10/10" in shown and "Done" in shown  # the bar, filled
-    code, quiet = escr_on_a_terminal(["verify", "--json"], env)
+    code, quiet = escr_on_a_terminal(["fixity", "--json"], env)
     assert code == 0, quiet
     assert json.loads(quiet)["ok"] is True and "Fixity check" not in quiet  # nothing but the answer

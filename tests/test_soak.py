@@ -206,7 +206,7 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
         assert any(a.user == user and a.status == 200 for a in load.answers), f"{user} never got an answer"
 
     # --- and the integrity check finds nothing --------------------------------------------------------
-    done = subprocess.run([sys.executable, "-m", "escr", "verify", "--json"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "escr", "fixity", "--json"], env=env, capture_output=True,
                           text=True, timeout=600)
     report = json.loads(done.stdout)
     assert done.returncode == 0 and not report.get("findings"), report
@@ -225,7 +225,7 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
                      "pages_ocred_by_worker": {w.name: w.log().count("ocr page done") for w in workers}},
         "web": web_figures,
         "outcome": {"filed_once": len(batches), "quarantined": dict(Counter(r["code"] for r in quarantined.values())),
-                    "verify_findings": len(report.get("findings") or [])},
+                    "fixity_findings": len(report.get("findings") or [])},
     }
     out = Path(os.environ.get("ESCR_SOAK_REPORT") or tmp_path / "soak.json")
     out.write_text(json.dumps(figures, indent=2) + "\n")

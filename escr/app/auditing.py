@@ -6,7 +6,7 @@ instead of its paper, then show why. So the provenance answer leads with a verdi
 checks an inspector would ask about - the events' hashes recomputed and chained, the events
 sealed by an anchor, four-eyes kept, the stored files' SHA-256 recomputed by a fixity run - and
 then tells the protocol events as steps in words, with their fields on demand. Integrity checks
-for a child, a document or a period run the same fixity pipeline as `escr verify` (each run is
+for a child, a document or a period run the same fixity pipeline as `escr fixity` (each run is
 recorded and logged) and explain each finding in plain English with what to do.
 
 The web pages and the API only render these answers.
@@ -335,7 +335,8 @@ def _scope_words(scope: dict[str, Any]) -> str:
 
 def _run_dict(run: FixityRun) -> dict[str, Any]:
     return {"id": run.id, "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
-            "trigger": {"schedule": "Scheduled", "verify": "On the server", "auditor": "From the browser"}.get(
+            "trigger": {"schedule": "Scheduled", "server": "On the server", "verify": "On the server",  # verify: before 2026-12
+                        "auditor": "From the browser"}.get(
                 run.trigger, labels.words(run.trigger)),
             "by": run.actor, "scope": _scope_words(run.scope or {}), "events": run.events_checked,
             "documents": run.documents_checked, "objects": run.objects_checked, "bytes": run.bytes_read,
@@ -378,7 +379,7 @@ def check_integrity(services: Services, principal: Principal, *, child_id: str |
                     document_id: str | None = None, since: date | None = None) -> dict[str, Any]:
     """Run the fixity checks now for a child, a document, or what was received in a period.
 
-    The same pipeline as `escr verify`: the run is recorded (fixity_runs, a fixity_checked
+    The same pipeline as `escr fixity`: the run is recorded (fixity_runs, a fixity_checked
     event) and a named record's check is logged as a use of it. The whole store is left to the
     scheduled run, which can take hours."""
     require(principal, Can.AUDIT)

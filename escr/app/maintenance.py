@@ -147,7 +147,7 @@ def fixity_check(services: Services, principal: Principal, *, child_id: str | No
         return fixity.run(services, actor=principal.actor, trigger="schedule", alert=fixity.Alerter(services),
                           on_progress=on_progress)
     return fixity.run(services, Scope(child_id=child_id, document_id=document_id, since=since),
-                      actor=principal.actor, trigger="verify", on_progress=on_progress)
+                      actor=principal.actor, trigger="server", on_progress=on_progress)
 
 
 def anchor_now(services: Services, principal: Principal) -> Any:

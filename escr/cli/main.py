@@ -387,7 +387,7 @@ def access_log(
 import escr.cli.corrections  # noqa: E402,F401  (registers qc withdraw, third-party, rescan, corrections)
 import escr.cli.db  # noqa: E402,F401  (registers `escr db`)
 import escr.cli.disclosure  # noqa: E402,F401  (registers `escr disclosure`)
-import escr.cli.provenance  # noqa: E402,F401  (registers verify, anchor, fixity, report, paper, audit)
+import escr.cli.provenance  # noqa: E402,F401  (registers fixity, anchor, report, paper, audit)
 import escr.cli.records  # noqa: E402,F401  (registers status, examination, volume, disposal, timeliness, ...)
 import escr.cli.storage  # noqa: E402,F401  (registers `escr hold`, `escr retention`)
 import escr.cli.views  # noqa: E402,F401  (registers `escr views`)

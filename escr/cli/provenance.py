@@ -1,4 +1,4 @@
-"""`escr verify`, `escr anchor`, `escr fixity`, `escr report`, `escr paper ...`, `escr audit ...`.
+"""`escr fixity`, `escr anchor`, `escr report`, `escr paper ...`, `escr audit ...`.
 
 Provenance for auditors: checks that exit non-zero on any finding, certificates of scanning,
 the paper original's custody and disposition, and case-file audit support.
@@ -49,7 +49,7 @@ def _today(value: str | None) -> date:
 def _print_findings(result: Any) -> None:
     tally = result.tally
     head = "no findings" if result.ok else f"{len(result.findings)} finding(s)"
-    _say(f"escr verify: [bold]{head}[/bold] (run {result.run_id}; checked {tally.events_checked} events, "
+    _say(f"escr fixity: [bold]{head}[/bold] (run {result.run_id}; checked {tally.events_checked} events, "
               f"{tally.anchors_checked} anchors, {tally.documents_checked} documents, {tally.objects_checked} objects, "
               f"{tally.bytes_read} bytes)")
     for f in result.findings:
@@ -59,12 +59,14 @@ def _print_findings(result: Any) -> None:
         _say(f"  note: {note}")
 
 
-@app.command()
+@app.command("fixity")
 @handles_errors
-def verify(
+def fixity(
     child: Annotated[str | None, typer.Option("--child", help="Only this child's documents.")] = None,
     doc: Annotated[str | None, typer.Option("--doc", help="Only this document.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only scans received and events since YYYY-MM-DD.")] = None,
+    scheduled: Annotated[bool, typer.Option("--scheduled", help="The scheduled whole-store run (for cron or a "
+                                            "timer): alerts auditors on each finding.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check the log chain and anchors, every object's SHA-256, the protocol steps, store against database.
@@ -73,23 +75,12 @@ def verify(
     """
     if sum(v is not None for v in (child, doc, since)) > 1:
         raise typer.BadParameter("give at most one of --child, --doc, --since")
-    with stage_progress("Fixity check", show=not as_json and err.is_terminal) as on_progress:
-        result = maintenance.fixity_check(_services(), host_operator("verify"), child_id=child, document_id=doc,
-                                          since=_date(since), on_progress=on_progress)
-    if as_json:
-        _print_json(result.as_dict())
-    else:
-        _print_findings(result)
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-@app.command("fixity")
-@handles_errors
-def fixity_run(as_json: JsonOpt = False) -> None:
-    """The scheduled fixity run over the whole store (for cron or a timer): alerts on each finding."""
-    with stage_progress("Fixity run", show=not as_json and err.is_terminal) as on_progress:
-        result = maintenance.fixity_check(_services(), host_operator("fixity"), scheduled=True, on_progress=on_progress)
+    if scheduled and any(v is not None for v in (child, doc, since)):
+        raise typer.BadParameter("--scheduled checks the whole store: give no --child, --doc or --since")
+    with stage_progress("Fixity run" if scheduled else "Fixity check",
+                        show=not as_json and err.is_terminal) as on_progress:
+        result = maintenance.fixity_check(_services(), host_operator("fixity"), child_id=child, document_id=doc,
+                                          since=_date(since), scheduled=scheduled, on_progress=on_progress)
     if as_json:
         _print_json(result.as_dict())
     else:

@@ -7,10 +7,10 @@ its hash and the number of events up to it, sealed with HMAC-SHA256. The key is
 `ESCR_ANCHOR__KEY` when set, else a key file kept apart from the database (default
 `<home>/keys/anchor.key`), made with owner-only permissions at the first anchor: without a key,
 someone who can write the database and the store could delete an event, rehash the chain and
-re-make a plain-SHA-256 anchor that checks. Old unsealed anchors still read, and `escr verify`
+re-make a plain-SHA-256 anchor that checks. Old unsealed anchors still read, and `escr fixity`
 reports them. Anchor objects are written once and kept by the store's retention, so a rewritten
 table no longer matches them. The `chain_anchors` table is only an index: the objects themselves
-are the evidence, and `escr verify` reads them from the store. Anchors are written every few
+are the evidence, and `escr fixity` reads them from the store. Anchors are written every few
 minutes and after each scan filed, so the unanchored tail of the log is short.
 """
 

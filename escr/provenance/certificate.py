@@ -261,7 +261,7 @@ def _how_to_verify(report: dict[str, Any]) -> list[str]:
         "`jq -j '.anchor.hash_input' certificate.json | sha256sum` must print the anchor's digest (for "
         "hmac-sha256, `openssl dgst -sha256 -hmac KEY` with the anchor key); the named event's hash must equal "
         "the anchor's head_hash.",
-        "The whole chain, every object and the protocol steps: `escr verify --json` (exit code 0: no findings).",
+        "The whole chain, every object and the protocol steps: `escr fixity --json` (exit code 0: no findings).",
     ]
     return steps
 

@@ -5,7 +5,7 @@ the protocol log is intact and matches the anchors written outside the database;
 object exists with the SHA-256 recorded when it was received; every filed document went
 through the protocol's steps in order and was verified by a second person; and the store and
 the database agree with each other. `pipelines/fixity.py` runs these checks in order;
-`escr verify` and the scheduled fixity run both go through it.
+`escr fixity` and the scheduled fixity run both go through it.
 
 Everything streams: events and scans are read in short keyset-paged transactions of
 `chunk` rows (short, so that a long check never holds SQLite's write lock and holds up intake),

@@ -477,7 +477,7 @@ class FixityRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    trigger: Mapped[str] = mapped_column(String(16))  # schedule | verify
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | server | auditor | report; "verify" before 2026-12
     actor: Mapped[str] = mapped_column(String(128))
     scope: Mapped[dict[str, Any]] = mapped_column(default=dict)
     events_checked: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,4 +1,4 @@
-"""`escr verify` and the fixity pipeline: tamper with each thing an auditor relies on, and see it reported.
+"""`escr fixity` and the fixity pipeline: tamper with each thing an auditor relies on, and see it reported.
 
 Scans go through the real intake pipeline. Tampering is done as an attacker with database access
 would: raw SQL on a separate connection, past escr's guards (the append-only triggers are
@@ -168,9 +168,22 @@ def test_an_untouched_record_verifies_clean_reading_each_object_once(filed, cli)
         logged = session.scalars(select(Event).where(Event.kind == "fixity_checked")).one()
         assert logged.actor == "auditor.li" and logged.outcome == "ok"
 
-    shown = cli("verify", "--json")
+    shown = cli("fixity", "--json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["ok"] is True
+
+
+def test_the_integrity_check_is_escr_fixity_and_verify_is_not_one(filed, cli):
+    """`verify` is the second person's four-eyes check only; the integrity check is `escr fixity`."""
+    assert cli("verify", "--json").exit_code == 2  # no such command
+    assert "four-eyes" not in cli("fixity", "--help").output
+    on_demand = cli("fixity", "--json")
+    scheduled = cli("fixity", "--scheduled", "--json")
+    assert on_demand.exit_code == scheduled.exit_code == 0, scheduled.output
+    assert json.loads(on_demand.output)["trigger"] == "server" and json.loads(scheduled.output)["trigger"] == "schedule"
+    assert cli("fixity", "--scheduled", "--child", "AB123456").exit_code == 2  # the scheduled run is whole-store
+    with filed.services.db.session() as session:
+        assert sorted(session.scalars(select(FixityRun.trigger))) == ["schedule", "server"]
 
 
 def _keys(services: Services) -> list[str]:
@@ -198,10 +211,10 @@ def test_changed_bytes_of_a_stored_object_are_reported_with_where_and_since(file
     assert doc.searchable_key in altered.where and doc.id in altered.where
     with services.db.session() as session:
         assert altered.since == session.get(Batch, doc.batch_id).filed_at and altered.since_basis == "stored at"
-    shown = cli("verify", "--json")
+    shown = cli("fixity", "--json")
     assert shown.exit_code == 1
     assert [f["code"] for f in json.loads(shown.output)["findings"]] == ["object_altered"]
-    human = cli("verify")
+    human = cli("fixity")
     assert human.exit_code == 1 and "object_altered" in human.output and doc.searchable_key in human.output
 
 
@@ -290,7 +303,7 @@ def test_an_edited_event_field_is_reported(filed, cli):
     (edited,) = found(result, Code.EVENT_ALTERED)
     assert edited.where == f"event {target}" and edited.event_id == target
     assert {f.code for f in result.findings} == {Code.EVENT_ALTERED}
-    assert "event_altered" in cli("verify").output
+    assert "event_altered" in cli("fixity").output
 
 
 def test_a_deleted_event_leaves_a_gap_and_a_missing_step(filed):
@@ -508,9 +521,9 @@ def test_a_scoped_check_covers_only_its_child_or_document(filed, cli):
     assert check(services, Scope(document_id=filed.docs[0])).ok
     assert check(services, Scope(child_id="AB123456")).ok
     assert [f.code for f in check(services, Scope(child_id="CD654321")).findings] == [Code.OBJECT_MISSING]
-    assert cli("verify", "--doc", filed.docs[0]).exit_code == 0
-    assert cli("verify", "--child", "CD654321").exit_code == 1
-    assert cli("verify", "--since", "2000-01-01").exit_code == 1
+    assert cli("fixity", "--doc", filed.docs[0]).exit_code == 0
+    assert cli("fixity", "--child", "CD654321").exit_code == 1
+    assert cli("fixity", "--since", "2000-01-01").exit_code == 1
     with services.db.session() as session:
         looked = session.scalars(select(Event).where(Event.kind == "accessed", Event.child_id == "CD654321")).all()
     assert any(e.detail.get("action") == "provenance" and e.actor == "auditor.li" for e in looked)
