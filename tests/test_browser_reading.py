@@ -40,6 +40,10 @@ def world(tmp_path_factory, pytestconfig, postgres_server) -> World:
 
 @pytest.fixture(scope="module")
 def assessment(world, pytestconfig):
+    # A second verified letter first, so the viewer has a document to move on to.
+    file_document(world, pytestconfig, "letter", child_id="AB123456", doc_type="correspondence",
+                  pages=[["Letter from the school", "Date: 2 February 2026", "Amelia's attendance has improved."]],
+                  sheet="B-WEB00006", verify_by="tm.north")
     return file_document(world, pytestconfig, "assessment", child_id="AB123456", doc_type="assessment",
                          pages=ASSESSMENT, sheet="B-WEB00005", verify_by="tm.north")
 
@@ -80,6 +84,16 @@ def test_a_caseworker_reads_a_document_from_the_caseload_to_a_marked_word(
         expect(image).to_be_visible()
         assert page.evaluate("i => i.naturalWidth", image.element_handle()) > 600  # readable, not a thumbnail
         check(page, tmp_path_factory, "3-viewer", width, problems)
+        # The file reads on from one document to the next in the chronology's order.
+        where = page.get_by_text(re.compile(r"^Document \d+ of \d+ in the chronology$"))
+        position, count = map(int, re.findall(r"\d+", where.inner_text()))
+        assert count >= 2, "the world files more than one verified document to AB123456"
+        later = position < count
+        page.get_by_role("link", name="Later document →" if later else "← Earlier document").click()
+        expect(where).to_have_text(f"Document {position + 1 if later else position - 1} of {count} in the chronology")
+        page.get_by_role("link", name="← Earlier document" if later else "Later document →").click()
+        expect(where).to_have_text(f"Document {position} of {count} in the chronology")
+        expect(page.get_by_text("Page 1 of 2", exact=True)).to_be_visible()  # back on the assessment
 
         page.locator("body").press("ArrowRight")  # the keyboard turns the page
         expect(page.get_by_text("Page 2 of 2", exact=True)).to_be_visible()
@@ -96,6 +110,7 @@ def test_a_caseworker_reads_a_document_from_the_caseload_to_a_marked_word(
         box, sheet = mark.bounding_box(), page.locator(".sheet img").bounding_box()
         assert box and sheet and box["width"] > 10 and box["height"] > 5
         assert sheet["y"] < box["y"] < sheet["y"] + sheet["height"] / 2  # on the second line, near the top
+        expect(page.get_by_text(f"Document {position} of {count} in the chronology")).to_be_visible()  # kept
         check(page, tmp_path_factory, "4-found", width, problems)
 
         page.locator("body").press("+")  # zoom in place; the page scrolls inside its frame, not sideways

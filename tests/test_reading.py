@@ -82,7 +82,7 @@ def test_the_chronology_reads_like_one_with_the_chronology_pinned_and_pending_ma
     assert "Chronology: Chronology of significant events" in pinned and "20 January 2026" in pinned
     rows = south.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     assert "Dear Mr Okonkwo" in rows  # the letter's first line as its summary
-    assert f'href="/documents/{world.docs["south"]}/view"' in rows  # one click to its pages
+    assert f'href="/documents/{world.docs["south"]}/view?child=CD654321"' in rows  # one click to its pages
 
     north = client_for(app, "cw.north")
     verified_only = north.get("/children/AB123456").text

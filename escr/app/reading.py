@@ -130,6 +130,31 @@ class Reader:
                     "state": pinned.state, "pages": pinned.page_count,
                     **lines.get(pinned.id, {"title": None, "sender": None, "readable": False})}}
 
+    def _around(self, doc: dict[str, Any], child_id: str) -> dict[str, Any] | None:
+        """Where the document stands in the child's chronology (date order, as the chronology
+        lists it): its position and the ids before and after, to read the file on page by page.
+        Only ids and a count: nothing of the neighbours is shown until they are opened (and logged).
+        A verified document's neighbours are the verified ones, as the chronology shows by default."""
+        if child_id not in doc["children"]:
+            return None
+        with self.services.db.session() as session:
+            try:
+                access.child_grant(session, self.p, child_id)
+            except AccessDenied:
+                return None
+            states = ((DocumentState.VERIFIED,) if doc["state"] == DocumentState.VERIFIED
+                      else tuple(s for s in DocumentState if s not in OUT_OF_RECORD))
+            rows = session.execute(
+                select(Document.id, Document.doc_date, Document.created_at)
+                .join(DocumentChild, DocumentChild.document_id == Document.id)
+                .where(DocumentChild.child_id == child_id, Document.state.in_(states))).all()
+        ids = [r.id for r in sorted(rows, key=lambda r: (r.doc_date is None, r.doc_date or date.min, r.created_at, r.id))]
+        if doc["id"] not in ids:
+            return None
+        at = ids.index(doc["id"])
+        return {"child_id": child_id, "position": at + 1, "count": len(ids),
+                "previous": ids[at - 1] if at > 0 else None, "next": ids[at + 1] if at + 1 < len(ids) else None}
+
     def _lines(self, session: Any, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Title and sender of the documents among `doc_ids` this person may open: a person's
         index entry (tags "title", "sender") first, else read from the first page's text."""
@@ -151,10 +176,11 @@ class Reader:
                          "sender": indexed.get(doc_id, {}).get("sender") or summary.sender(texts.get(doc_id) or ""),
                          "readable": True} for doc_id in readable}
 
-    def viewer(self, doc_id: str, page: int | None = None, *, query: str = "", zoom: int | None = None
-               ) -> dict[str, Any]:
+    def viewer(self, doc_id: str, page: int | None = None, *, query: str = "", zoom: int | None = None,
+               child: str | None = None) -> dict[str, Any]:
         """The document (as `Operations.document` gives it, which checks and logs the view), the page
-        shown, and with a query the pages that hold its words and their boxes on this page."""
+        shown, and with a query the pages that hold its words and their boxes on this page. Opened
+        from a child's chronology (`child`), also the documents before and after it there."""
         query = " ".join((query or "").split())
         if len(query) > MAX_QUERY_CHARS:
             raise ValidationFailed(f"search for at most {MAX_QUERY_CHARS} characters")
@@ -163,7 +189,8 @@ class Reader:
         shown = min(max(1, page or 1), count)
         data: dict[str, Any] = {"doc": doc, "page": shown, "page_count": count, "query": query,
                                 "zoom": zoom if zoom in ZOOMS else ZOOMS[0], "zooms": ZOOMS,
-                                "hit_pages": [], "hits": [], "searched": bool(query)}
+                                "hit_pages": [], "hits": [], "searched": bool(query),
+                                "around": self._around(doc, child) if child else None}
         if not doc["content"]["allowed"]:
             return data
         prefixes = query_prefixes(query)

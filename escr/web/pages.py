@@ -362,22 +362,23 @@ def document(request: Request, o: Ops, doc_id: str) -> Response:
 
 @router.get("/documents/{doc_id}/view")
 def viewer(request: Request, principal: Annotated[Principal, Depends(current_principal)], doc_id: str,
-           page: int | None = None, zoom: int | None = None) -> Response:
+           page: int | None = None, zoom: int | None = None, child: str | None = None) -> Response:
     """The document's pages in the app (escr.app.reading): one page at a readable size, zoom,
-    previous and next, thumbnails; plain links and images, so it needs no script."""
-    data = reading.Reader(services_of(request), principal).viewer(doc_id, page, zoom=zoom)
+    previous and next, thumbnails; plain links and images, so it needs no script. From a child's
+    chronology (`child`), also the previous and next document there."""
+    data = reading.Reader(services_of(request), principal).viewer(doc_id, page, zoom=zoom, child=child)
     return render(request, "viewer.html", **data)
 
 
 @router.post("/documents/{doc_id}/view")
 def viewer_search(request: Request, principal: Annotated[Principal, Depends(current_principal)], doc_id: str,
                   q: Annotated[str, Form()] = "", page: Annotated[str, Form()] = "",
-                  zoom: Annotated[str, Form()] = "") -> Response:
+                  zoom: Annotated[str, Form()] = "", child: Annotated[str, Form()] = "") -> Response:
     """The viewer with the words searched for marked on the page: posted, so the words stay out
     of the URL (and of the browser's history), as every search's do."""
     data = reading.Reader(services_of(request), principal).viewer(
         doc_id, int(page) if page.strip().isdigit() else None, query=q,
-        zoom=int(zoom) if zoom.strip().isdigit() else None)
+        zoom=int(zoom) if zoom.strip().isdigit() else None, child=child.strip() or None)
     return render(request, "viewer.html", **data)
 
 
