@@ -65,3 +65,18 @@ def test_a_fixity_check_shows_its_stages_on_a_terminal_and_only_json_with_json(w
     code, quiet = escr_on_a_terminal(["fixity", "--json"], env)
     assert code == 0, quiet
     assert json.loads(quiet)["ok"] is True and "Fixity check" not in quiet  # nothing but the answer
+
+
+def test_every_stage_of_the_intake_has_words_on_the_intake_home():
+    """A new stage must not show as its function name on business support's screen."""
+    import ast
+    import inspect
+
+    from escr.app.homes import STAGES
+    from escr.pipelines import intake
+
+    tree = ast.parse(inspect.getsource(intake.file_scan))
+    stages = [call.args[0].id for call in ast.walk(tree) if isinstance(call, ast.Call)
+              and isinstance(call.func, ast.Attribute) and call.func.attr == "stage"]
+    assert len(stages) >= 15
+    assert [s for s in stages if s not in STAGES] == []

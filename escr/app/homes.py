@@ -46,12 +46,13 @@ AGE_BUCKETS = (("Under a day", 1), ("1 to 3 days", 3), ("3 to 7 days", 7), ("Ove
 CASELOAD_CAP = 500  # a team's children shown on one home; a larger team is found by search
 PROGRESS_FILE = "progress.json"  # written by the intake pipeline in each claim's work folder
 
-# The intake's stages (escr.pipelines.intake.STAGES) in words, for the intake home and the CLI.
+# The intake's stages (the order of escr.pipelines.intake.file_scan) in words, for the intake home and the CLI.
 STAGES = {
     "receive": "Received", "refuse_unsafe_paths": "Checking the file", "refuse_duplicates": "Checking the file",
     "check_file": "Checking the file", "prepare_pdf": "Preparing the pages", "read_pages": "Reading the pages",
     "split_into_documents": "Splitting into documents", "note_page_text": "Reading the pages",
     "build_reading_copies": "Making reading copies", "tag_documents": "Indexing", "link_documents": "Matching to children",
+    "decide_retention": "Working out how long to keep it",
     "check_quality": "Quality checks", "decide_states": "Quality checks", "store_objects": "Storing",
     "file_records": "Filing", "release_intake_file": "Filing",
 }
