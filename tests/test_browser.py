@@ -188,7 +188,7 @@ def test_business_support_see_the_intake_verify_one_index_one_and_print_a_cover_
     image = page.get_by_role("img", name="Page 1 of 1 as scanned")
     expect(image).to_be_visible()
     assert image_loads(page, image.get_attribute("src"))
-    expect(page.locator("dl.meta")).to_contain_text("AB123456")  # the metadata beside the image
+    expect(page.locator("table.fields")).to_contain_text("Amelia Rose Whitfield")  # the fields beside the image
     assert_labelled(page)
     shot(page, tmp_path_factory, "business_support")
     page.get_by_role("button", name="Approve: verified").click()

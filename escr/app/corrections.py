@@ -117,7 +117,7 @@ def _pending(session: Session, principal: Principal, request_id: int) -> tuple[C
         raise NotFound(f"no correction {request_id}")
     if row.status != PENDING:
         raise InvalidState(f"correction {request_id} was already {row.status}", code="already_reviewed")
-    if row.requested_by.strip().casefold() == principal.username.strip().casefold():
+    if _asked_by(row, principal):
         raise ProtocolViolation(f"{principal.username} asked for correction {request_id} and cannot approve or "
                                 "refuse it (four-eyes rule)")
     doc = load_document(session, row.document_id)
@@ -217,12 +217,25 @@ def refuse_correction(session: Session, principal: Principal, request_id: int, *
 
 
 def corrections_of(session: Session, principal: Principal, doc_id: str) -> list[dict[str, Any]]:
-    """A document's correction requests, for whoever may see its metadata."""
+    """A document's correction requests, for whoever may see its metadata; `may_decide` says
+    whether this person may approve or refuse one (a second person who may open every page)."""
     doc = load_document(session, doc_id)
     access.document_grant(session, principal, doc, content=False)
     rows = session.scalars(select(CorrectionRequest).where(CorrectionRequest.document_id == doc.id)
                            .order_by(CorrectionRequest.id)).all()
-    return [request_dict(r) for r in rows]
+    seeing = False
+    if principal.can(Can.VERIFY) and any(r.status == PENDING for r in rows):
+        try:
+            access.verify_grant(session, principal, doc)
+            seeing = True
+        except AccessDenied:
+            pass
+    return [{**request_dict(r), "may_decide": seeing and r.status == PENDING and not _asked_by(r, principal)}
+            for r in rows]
+
+
+def _asked_by(row: CorrectionRequest, principal: Principal) -> bool:
+    return row.requested_by.strip().casefold() == principal.username.strip().casefold()
 
 
 def waiting_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
@@ -233,7 +246,7 @@ def waiting_for(session: Session, principal: Principal) -> list[dict[str, Any]]:
                            .order_by(CorrectionRequest.requested_at, CorrectionRequest.id)).all()
     found = []
     for row in rows:
-        if row.requested_by.strip().casefold() == principal.username.strip().casefold():
+        if _asked_by(row, principal):
             continue
         try:
             access.verify_grant(session, principal, load_document(session, row.document_id))

@@ -122,6 +122,12 @@ HOLD_SCOPES = {"doc_type": "Document type", "status": "Child status (ever held)"
 ARRIVAL_SOURCES = {"cover_stamp": "Date stamp on the cover sheet", "officer": "Business support entry"}
 MOVE_PURPOSES = {"removal": "Booked out", "return": "Booked back in", "to_scanning": "To scanning",
                  "to_archive": "To the archive", "other": "Other"}
+# The verify page: each indexed field, and where its value came from.
+INDEXED_FIELDS = {"doc_type": "Document type", "doc_date": "Document date", "child": "Child",
+                  "third_party": "Third-party information"}
+FIELD_SOURCES = {"coversheet": "Pipeline, from the cover sheet", "text": "Pipeline, matched in the OCR text",
+                 "type_default": "Pipeline, the document type's default", "person": "Typed by a person",
+                 "none": "Nothing found"}
 
 KINDS = {"document_state": DOCUMENT_STATES, "category": CHILD_CATEGORIES, "child_status": CHILD_STATUSES,
          "role": ROLES, "action": ACCESS_ACTIONS, "outcome": ACCESS_OUTCOMES, "basis": ACCESS_BASES,
@@ -129,7 +135,7 @@ KINDS = {"document_state": DOCUMENT_STATES, "category": CHILD_CATEGORIES, "child
          "paper_state": PAPER_STATES, "paper_kind": PAPER_KINDS, "incident_outcome": INCIDENT_OUTCOMES,
          "examination": EXAMINATIONS, "disposal_state": DISPOSAL_STATES, "hold_scope": HOLD_SCOPES,
          "arrival_source": ARRIVAL_SOURCES, "move_purpose": MOVE_PURPOSES,
-         "unlink": UNLINK_REASONS}
+         "unlink": UNLINK_REASONS, "indexed_field": INDEXED_FIELDS, "field_source": FIELD_SOURCES}
 
 DEFAULT_TIMEZONE = "Europe/London"
 

@@ -139,6 +139,11 @@ def third_party_for(doc: Document, doc_type: str | None, types: Mapping[str, Doc
     return bool(phrase or (kind is not None and kind.third_party_default))
 
 
+def _flag_decided_by_a_person(doc: Document) -> bool:
+    flags = [t for t in doc.tags if t.name == "third_party"]
+    return bool(flags) and max(flags, key=lambda t: (t.id is None, t.id or 0)).source.startswith("person:")
+
+
 def index_document(
     session: Session, doc_id: str, *, user: str, child_ids: Sequence[str], doc_type: str,
     known_types: Sequence[str] | Mapping[str, DocType], doc_date: date | None = None,
@@ -173,8 +178,8 @@ def index_document(
         doc.doc_date = doc_date
         doc.tags.append(Tag(name="doc_date", value=doc_date.isoformat(), source=f"person:{user}", confidence=1.0, created_at=stamp))
     flag = third_party_for(doc, doc_type, known_types if isinstance(known_types, Mapping) else None)
-    if flag is not None:
-        doc.third_party = flag
+    if flag is not None and not (doc_type == before["doc_type"] and _flag_decided_by_a_person(doc)):
+        doc.third_party = flag  # a person's stated decision stands while the type it was made on does
     identity = identity_check(session, doc)
     doc.state = states.moved(doc.id, doc.state, states.INDEX, DocumentState.AWAITING_VERIFICATION)
     doc.state_reasons = [identity.message] if identity is not None and identity.status == "fail" else []
@@ -291,7 +296,9 @@ MIN_REASON_CHARS = 10  # a stated reason (break-glass, purposes, corrections, th
 
 def set_third_party(session: Session, doc_id: str, *, user: str, on: bool, reason: str,
                     expected_version: int | None = None) -> Document:
-    """An authorised person sets or clears the third-party flag, with a reason (logged)."""
+    """An authorised person sets or clears the third-party flag, with a reason (logged). Before
+    verification this corrects the indexing: whoever does it becomes the indexer, so yet another
+    person verifies (four-eyes)."""
     doc = load_document(session, doc_id)
     if doc.state in states.OUT_OF_RECORD:
         raise InvalidState(f"document {doc.id} is {doc.state}: it is out of the record; flag its rescan instead")
@@ -303,8 +310,91 @@ def set_third_party(session: Session, doc_id: str, *, user: str, on: bool, reaso
     claim(session, doc, expected_version)
     stamp = now()
     doc.third_party, doc.updated_at = on, stamp
+    indexed_by = doc.indexed_by
+    if doc.state in states.BEFORE_VERIFICATION:
+        doc.indexed_by = user
     doc.tags.append(Tag(name="third_party", value="true" if on else "false", source=f"person:{user}",
                         confidence=1.0, detail=reason.strip()[:512], created_at=stamp))
     _event(session, Kind.THIRD_PARTY_CHANGED, doc, user, outcome="set" if on else "cleared",
            parameters={"third_party": on, "reason": reason.strip()})
+    if indexed_by != doc.indexed_by:  # the indexing was corrected: the log names the new indexer
+        _event(session, Kind.INDEXED, doc, user, parameters={
+            "before": {"third_party": not on, "indexed_by": indexed_by}, "after": {"third_party": on},
+            "reason": reason.strip()})
     return doc
+
+
+# --- what the verifier checks: every indexed field, with its source and confidence -----------
+
+_TEXT_BASES = {"child_id": "child id in the text", "nhs_number": "NHS number in the text",
+               "name_dob": "name and date of birth in the text"}
+
+
+def _tag_source(tag: Tag) -> tuple[str, str | None]:
+    """(source code, who or how) of a tag: cover sheet, OCR text, a person, or a type's default."""
+    if tag.source.startswith("person:"):
+        return "person", tag.source.split(":", 1)[1]
+    if (tag.detail or "").startswith("default for doc type"):
+        return "type_default", None
+    if tag.source == "coversheet":
+        return "coversheet", None
+    return "text", None
+
+
+def _latest(doc: Document, name: str, value: str | None) -> Tag | None:
+    """The tag that gave the field its value: a person's latest, else the cover sheet's, else the
+    latest reading of the text."""
+    tags = [t for t in doc.tags if t.name == name and (value is None or t.value == value)]
+    rank = {"person": 2, "coversheet": 1}
+    return max(tags, key=lambda t: (rank.get(_tag_source(t)[0], 0), t.id is None, t.id or 0)) if tags else None
+
+
+def _field(field: str, value: object, tag: Tag | None, *, confidence: float | None = None,
+           how: str | None = None, **more: object) -> dict[str, object]:
+    source, by = _tag_source(tag) if tag is not None else ("none", None)
+    if tag is not None and confidence is None:
+        confidence = tag.confidence
+    return {"field": field, "value": value, "source": source, "by": by, "how": how,
+            "confidence": None if confidence is None else round(min(1.0, confidence), 2), **more}
+
+
+def indexed_fields(session: Session, doc: Document) -> list[dict[str, object]]:
+    """Every indexed field of the document as the verifier checks it against the pages: its type,
+    date, each linked child (with the child's name, date of birth and NHS number, so identity can
+    be checked) and the third-party flag; each with where it came from (the pipeline, from a cover
+    sheet or a match in the OCR text, or typed by a person) and how sure that is, least sure first
+    (a field nothing supports has no confidence and comes first)."""
+    fields = [_field("doc_type", doc.doc_type, _latest(doc, "doc_type", doc.doc_type) if doc.doc_type else None),
+              _field("doc_date", doc.doc_date.isoformat() if doc.doc_date else None,
+                     _latest(doc, "doc_date", doc.doc_date.isoformat()) if doc.doc_date else None)]
+    scores = {c.child_id: c.score for c in doc.candidates}
+    for link in sorted(doc.children, key=lambda c: c.child_id):
+        child = session.get(Child, link.child_id)
+        identity = None if child is None else {
+            "child_id": child.child_id, "given_names": child.given_names, "family_name": child.family_name,
+            "date_of_birth": child.date_of_birth.isoformat() if child.date_of_birth else None,
+            "nhs_number": child.nhs_number}
+        confidence: float | None
+        if link.basis == "person":
+            source, by, confidence, how = "person", link.linked_by, 1.0, None
+        elif link.basis == "coversheet":
+            source, by, confidence, how = "coversheet", None, 1.0, None
+        else:
+            source, by, confidence, how = "text", None, scores.get(link.child_id), _TEXT_BASES.get(link.basis)
+        fields.append({"field": "child", "value": link.child_id, "child": identity, "source": source, "by": by,
+                       "how": how, "confidence": None if confidence is None else round(min(1.0, confidence), 2)})
+    flag = _latest(doc, "third_party", None)
+    if flag is not None and (flag.value == "true") == doc.third_party:
+        fields.append(_field("third_party", doc.third_party, flag,
+                             how=flag.detail if flag.source.startswith("person:") else None))
+    else:  # the type's default (no phrase of the text says otherwise): as sure as the type is
+        kind = _latest(doc, "doc_type", doc.doc_type) if doc.doc_type else None
+        fields.append({**_field("third_party", doc.third_party, kind),
+                       "source": "type_default" if kind is not None else "none", "by": None})
+    order = {"doc_type": 0, "doc_date": 1, "child": 2, "third_party": 3}
+
+    def least_sure_first(f: dict[str, object]) -> tuple[float, int]:
+        confidence = f["confidence"]
+        return (-1.0 if not isinstance(confidence, float | int) else float(confidence), order[str(f["field"])])
+
+    return sorted(fields, key=least_sure_first)
