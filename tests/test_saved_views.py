@@ -120,6 +120,14 @@ def test_a_view_that_cannot_be_saved_says_why_and_keeps_what_was_typed(app):
     assert "<details id=\"save-view\" class=\"save-view\" open>" in refused.text
 
 
+def test_business_support_find_their_views_on_the_intake_home(api, app):
+    api("bs.jones").put("/api/v1/views/Consent forms", json={"child_id": "EF111222", "types": ["consent_form"],
+                                                              "state": "all"})
+    home = browser(app, "bs.jones").get("/").text
+    assert 'href="/children/EF111222?view=Consent%20forms#chronology">Consent forms</a>' in home
+    assert "Your saved views" not in browser(app, "admin").get("/admin/users").text
+
+
 def test_views_are_their_owners_alone_and_hold_no_access(app, world):
     north = browser(app, "cw.north")
     page = north.get("/children/AB123456")

@@ -164,15 +164,15 @@ def home(request: Request, principal: Annotated[Principal, Depends(current_princ
     if kind == "none":
         return back(HOME.get(principal.role, "/account"))
     data = getattr(homes.Homes(services, principal), kind)()
+    saved = SavedViews(services, principal).list() if principal.can(Can.FIND_CHILDREN) else []
     if kind != "intake":
         # Issue 19: paper out of place, on the team manager's and the records manager's home.
         paper_overdue = Keeping(services, principal).overdue() if principal.role in (Role.TEAM_MANAGER,
                                                                                      Role.AUDITOR) else None
-        saved = SavedViews(services, principal).list() if principal.can(Can.FIND_CHILDREN) else []
         return render(request, f"home_{kind}.html", data=data, paper_overdue=paper_overdue, saved_views=saved)
     every = services.settings.web.intake_refresh_seconds
     return render(request, "home_intake.html", data=data, refresh=every if data["processing"] else None,
-                  poll_seconds=every, charts=_intake_charts(data["throughput"], data["queue_ages"]))
+                  saved_views=saved, poll_seconds=every, charts=_intake_charts(data["throughput"], data["queue_ages"]))
 
 
 def _intake_charts(throughput: list[dict[str, Any]], queue_ages: list[dict[str, Any]]) -> dict[str, str]:
