@@ -164,3 +164,61 @@ def test_the_disclosure_pages_fit_a_phone_and_pass_axe(browser, base_url, world,
     finally:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_a_saved_area_dragged_to_another_line_is_burnt_in_there_and_not_where_it_was(
+        browser, base_url, world, tmp_path_factory, tmp_path):  # noqa: F811
+    from tests.test_disclosure import _document_pages_text, officer
+
+    one, two = officer(world, "dis.one"), officer(world, "dis.two")
+    rid = one.open_request(requester="Jayden Okonkwo", relationship="the child", basis="care_leaver",
+                           child_ids=["CD654321"])["id"]
+    one.propose(rid)
+    proposed = [r for r in one.document(rid, world.docs["note"])["redactions"] if r["status"] == "proposed"]
+    phone = next(r for r in proposed if r["source"] == "phone")["box"]  # the line "Please call Mrs Patel on ..."
+    one.decide(rid, [r["id"] for r in proposed], "reject")  # only the box moved below is applied
+    saved = one.redact(rid, world.docs["note"], reason="serious_harm", page=1, box=(0.1, 0.10, 0.6, 0.145))
+    problems: list[str] = []
+    context, page = sign_in_at(browser, base_url, "dis.one", LAPTOP)
+    try:
+        page.goto(f"/disclosures/{rid}/documents/{world.docs['note']}")
+        sheet = page.locator('.sheet[data-page="1"]').bounding_box()
+        assert sheet is not None
+        # Take hold of the saved box over the heading and drag it down onto the phone number's line.
+        dy = (phone[1] + phone[3]) / 2 - 0.1225
+        page.mouse.move(sheet["x"] + sheet["width"] * 0.35, sheet["y"] + sheet["height"] * 0.1225)
+        page.mouse.down()
+        page.mouse.move(sheet["x"] + sheet["width"] * 0.35, sheet["y"] + sheet["height"] * (0.1225 + dy), steps=8)
+        page.mouse.up()
+        top = page.get_by_label("New top %")
+        assert float(top.input_value()) == pytest.approx((0.1 + dy) * 100, abs=1)
+        assert float(page.get_by_label("New left %").input_value()) == pytest.approx(10, abs=1)
+        problems += check(page, "document-moving", "desktop", tmp_path_factory)
+        page.get_by_role("button", name="Move this area").click()
+        expect(page.get_by_role("status").first).to_contain_text("1 redaction moved")
+        # The form shows the new place, and the keyboard moves it too: N selects it, arrows move it.
+        assert float(page.get_by_label("New top %").input_value()) == pytest.approx((0.1 + dy) * 100, abs=1)
+        page.locator('.sheet[data-page="1"]').focus()
+        for key in ("n", "ArrowLeft", "ArrowLeft"):
+            page.keyboard.press(key)
+        assert float(page.get_by_label("New left %").input_value()) == pytest.approx(8, abs=0.5)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("status").first).to_contain_text("1 redaction moved")
+    finally:
+        context.close()
+    moved = next(r for r in one.document(rid, world.docs["note"])["redactions"] if r["id"] == saved["id"])
+    assert moved["box"][0] == pytest.approx(0.08, abs=0.005) and moved["box"][1] == pytest.approx(0.1 + dy, abs=0.01)
+    assert moved["reason"] == "serious_harm" and moved["created_by"] == "dis.one"
+
+    one.submit(rid, "dis.two")
+    for d in two.request(rid)["documents"]:
+        two.review_document(rid, d["id"])
+    two.approve(rid)
+    one.export(rid)
+    stream, _ = one.open_bundle(rid)
+    with stream:
+        text = _document_pages_text(stream.read(), tmp_path)
+    assert "Family support note" in text  # where the box was: readable again
+    for gone in ("Please", "call", "Mrs"):  # where it is now: burnt in
+        assert gone not in text, gone
+    assert not problems, "\n".join(problems)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from escr.app.access import AccessDenied, Principal, Role
 from escr.app.disclosure import Disclosures, add_month
 from escr.app.verification import verify_document
-from escr.errors import InvalidState, ProtocolViolation
+from escr.errors import InvalidState, ProtocolViolation, ValidationFailed
 from escr.intake.receipt import claim_copy
 from escr.pages.coversheet import CoverSheet
 from escr.pipelines import intake
@@ -192,3 +192,36 @@ def test_a_caseworker_and_an_auditor_cannot_work_on_disclosures(world):
             Disclosures(world.services, p).open_request(requester="x", relationship="parent", basis="subject_access",
                                                         child_ids=["CD654321"])
         assert refused.value.code == "role_forbidden"
+
+
+def test_the_preparer_moves_a_saved_area_keeping_its_reason_and_author_and_the_move_is_logged(world):
+    one, two = officer(world, "dis.one"), officer(world, "dis.two")
+    rid = one.open_request(requester="A parent", relationship="mother", basis="subject_access",
+                           child_ids=["CD654321"])["id"]
+    drawn = one.redact(rid, world.docs["note"], reason="serious_harm", page=1, box=(0.1, 0.1, 0.5, 0.15))
+    moved = one.move(rid, drawn["id"], (0.2, 0.6, 0.7, 0.65))
+    assert moved["box"] == [0.2, 0.6, 0.7, 0.65]
+    assert moved["reason"] == "serious_harm" and moved["created_by"] == "dis.one" and moved["status"] == "accepted"
+    # The same through decide (the form and the API): one redaction, four edges.
+    assert one.decide(rid, [drawn["id"]], "move", box=(0.3, 0.6, 0.8, 0.66)) == 1
+    with pytest.raises(ValidationFailed):
+        one.decide(rid, [drawn["id"]], "move")  # no edges
+    with pytest.raises(ValidationFailed):
+        one.decide(rid, [drawn["id"], drawn["id"] + 1], "move", box=(0.3, 0.6, 0.8, 0.66))  # one at a time
+    whole = one.redact(rid, world.docs["note"], reason="serious_harm", page=1, whole="page")
+    with pytest.raises(InvalidState):
+        one.move(rid, whole["id"], (0.1, 0.1, 0.2, 0.2))  # a withheld page has no edges to move
+    with world.services.db.session() as session:
+        moves = [e for e in session.scalars(select(Event).where(Event.kind == "redaction_changed"))
+                 if e.detail["parameters"].get("request_id") == rid and e.outcome == "move"]
+    assert [m.detail["parameters"]["after"] for m in moves] == [[0.2, 0.6, 0.7, 0.65], [0.3, 0.6, 0.8, 0.66]]
+    assert moves[0].detail["parameters"]["before"] == [0.1, 0.1, 0.5, 0.15] and moves[0].actor == "dis.one"
+    one.decide(rid, [whole["id"]], "remove")
+    with pytest.raises(AccessDenied):
+        two.move(rid, drawn["id"], (0.1, 0.1, 0.2, 0.2))  # not the preparer
+    one.submit(rid, "dis.two")
+    for anyone in (one, two):
+        with pytest.raises(InvalidState):
+            anyone.move(rid, drawn["id"], (0.1, 0.1, 0.2, 0.2))  # only while it is being prepared
+    area = next(r for r in one.document(rid, world.docs["note"])["redactions"] if r["id"] == drawn["id"])
+    assert area["box"] == [0.3, 0.6, 0.8, 0.66]

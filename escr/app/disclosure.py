@@ -542,6 +542,13 @@ class Disclosures:
         """Accept or reject proposals, remove applied redactions, change a reason, or move an area."""
         if action not in ("accept", "reject", "remove", "reason", "move"):
             raise ValidationFailed("unknown action on a redaction", code="validation_failed")
+        if action == "move":
+            if len(set(redaction_ids)) != 1:
+                raise ValidationFailed("move one redaction at a time", code="validation_failed")
+            if box is None:
+                raise ValidationFailed("give the four edges of the area's new place", code="validation_failed")
+            self.move(request_id, next(iter(redaction_ids)), box)
+            return 1
         with self.db.session() as session:
             row = self._request(session, request_id, change=True)
             self._editable(row)
@@ -563,8 +570,6 @@ class Disclosures:
                     red.status = "removed"
                 elif action == "reason" and red.status in ("proposed", "accepted") and reason:
                     red.reason = reason
-                elif action == "move" and red.status in ("proposed", "accepted") and red.scope == "area" and box:
-                    red.x0, red.y0, red.x1, red.y1 = _box(*box)
                 else:
                     continue
                 red.decided_by, red.decided_at = self.p.username, now()
@@ -574,6 +579,31 @@ class Disclosures:
                 self._event(session, Kind.REDACTION_CHANGED, row, action, redactions=sorted(r.id for r in reds),
                             count=changed)
             return changed
+
+    def move(self, request_id: int, redaction_id: int, box: tuple[float, float, float, float]) -> dict[str, Any]:
+        """Move or resize a saved area redaction: new edges, the same reason and the same author.
+
+        Only the preparer, only while the bundle is being prepared; the protocol event keeps the old
+        and the new edges (fractions of the page), never what lies under them."""
+        with self.db.session() as session:
+            row = self._request(session, request_id, change=True)
+            self._editable(row)
+            red = session.scalars(select(Redaction).where(Redaction.request_id == row.id,
+                                                          Redaction.id == redaction_id)).first()
+            if red is None:
+                raise NotFound(f"redaction {redaction_id} is not in {ref(row.id)}")
+            self._document(session, row, red.document_id)  # the third-party permission, if it is one
+            if red.scope != "area" or red.status not in ("proposed", "accepted"):
+                raise InvalidState("only an area that is applied or proposed can be moved; withdraw a page or "
+                                   "document again instead", code="invalid_state")
+            before = [red.x0, red.y0, red.x1, red.y1]
+            red.x0, red.y0, red.x1, red.y1 = _box(*box)
+            red.decided_by, red.decided_at = self.p.username, now()
+            self._touch(row)
+            self._event(session, Kind.REDACTION_CHANGED, row, "move", document_id=red.document_id,
+                        redaction_id=red.id, page=red.page, before=before, after=[red.x0, red.y0, red.x1, red.y1],
+                        redactions=[red.id], count=1)
+            return _redaction_dict(red, self.exemptions)
 
     # --- review --------------------------------------------------------------------------------
 
