@@ -405,6 +405,32 @@ def test_a_person_links_a_rescan_to_the_rejected_scan_it_replaces(world, as_user
     assert again.status_code == 409
 
 
+def test_a_rescan_is_a_new_version_beside_the_old_and_the_record_shows_which_is_current(app, world, as_user):
+    first = copy_of(world, "referral", state="rejected")
+    second = copy_of(world, "referral", state="awaiting_verification")
+    bs = as_user("bs.jones")
+    with world.services.db.session() as session:
+        objects = {d: session.get(Document, d).searchable_sha256 for d in (first, second)}
+    bs.post(f"/api/v1/documents/{second}/replaces", json={"replaces": first})
+    shown = bs.get(f"/api/v1/documents/{first}").json()
+    assert shown["replaced_by"] == second
+    assert [(v["id"], v["state"], v["current"]) for v in shown["versions"]] == [
+        (first, "superseded", False), (second, "awaiting_verification", True)]
+    assert bs.get(f"/api/v1/documents/{second}").json()["versions"] == shown["versions"]
+    with world.services.db.session() as session:  # nothing stored was rewritten: both scans are kept
+        assert {d: session.get(Document, d).searchable_sha256 for d in (first, second)} == objects
+    browser = TestClient(app)
+    sign_in(browser, "bs.jones")
+    page = browser.get(f"/documents/{first}").text
+    assert "Scans of this paper" in page and "the current version" in page
+    assert f'The rescan that replaces it is <a class="mono" href="/documents/{second}">' in page
+    assert f"scan of this paper: {second} (awaiting_verification) - current" in escr(world, "show", first,
+                                                                                       as_="bs.jones")
+    # A rescan rejected in its turn leaves no current version until the paper is scanned again.
+    assert bs.post(f"/api/v1/documents/{second}/reject", json={"reason": "the rescan is blurred too"}).status_code == 200
+    assert not any(v["current"] for v in bs.get(f"/api/v1/documents/{first}").json()["versions"])
+
+
 # --- 5. correcting a verified document -------------------------------------------------------------
 
 

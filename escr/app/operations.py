@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from escr.app import access, accounts, coversheets, page_images, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
-from escr.app.verification import MIN_REASON_CHARS, indexed_fields
+from escr.app.verification import MIN_REASON_CHARS, indexed_fields, versions
 from escr.clock import iso
 from escr.errors import EscrError, NotFound, ValidationFailed
 from escr.indexing.identifiers import find_dates
@@ -262,6 +262,11 @@ class Operations:
             # Every indexed field beside its source and confidence (the children with the name,
             # date of birth and NHS number to check identity by): for those who may open the pages.
             data["fields"] = indexed_fields(session, doc) if data["content"]["allowed"] else []
+            chain = versions(session, doc)
+            data["versions"] = chain if len(chain) > 1 else []
+            ids = [str(v["id"]) for v in chain]
+            later = ids[ids.index(doc.id) + 1:]
+            data["replaced_by"] = later[0] if later else None
             data["four_eyes"] = self.p.can(Can.VERIFY) and self._scanned_or_indexed(doc)
             return data
 

@@ -398,3 +398,29 @@ def indexed_fields(session: Session, doc: Document) -> list[dict[str, object]]:
         return (-1.0 if not isinstance(confidence, float | int) else float(confidence), order[str(f["field"])])
 
     return sorted(fields, key=least_sure_first)
+
+
+def versions(session: Session, doc: Document) -> list[dict[str, object]]:
+    """The scans of one piece of paper, oldest first: each rescan is a new document beside the one
+    it replaces (nothing stored is ever rewritten). The current one is the newest still in the
+    record; when the newest is itself rejected or withdrawn, none is current until it is rescanned.
+    A document never rescanned has one version (itself)."""
+    chain = [doc]
+    seen = {doc.id}
+    while chain[0].replaces_id and chain[0].replaces_id not in seen:
+        older = session.get(Document, chain[0].replaces_id)
+        if older is None:
+            break
+        chain.insert(0, older)
+        seen.add(older.id)
+    while True:
+        newer = session.scalars(select(Document).where(Document.replaces_id == chain[-1].id)
+                                .order_by(Document.created_at, Document.id)).first()
+        if newer is None or newer.id in seen:
+            break
+        chain.append(newer)
+        seen.add(newer.id)
+    newest = chain[-1]
+    current = newest.id if newest.state not in states.OUT_OF_RECORD else None
+    return [{"id": d.id, "state": d.state, "current": d.id == current,
+             "received_at": d.created_at.isoformat() if d.created_at else None} for d in chain]

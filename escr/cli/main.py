@@ -202,8 +202,10 @@ def show(doc: str, user: UserOpt = None, as_json: JsonOpt = False) -> None:
         _print_json(data)
         return
     for key in ("id", "doc_type", "doc_date", "pages", "state", "children", "third_party", "operator", "device",
-                "indexed_by", "verified_by", "verified_at", "version", "replaces"):
+                "indexed_by", "verified_by", "verified_at", "version", "replaces", "replaced_by"):
         out.print(f"[bold]{key}[/bold]: {data[key]}")
+    for v in data["versions"]:
+        out.print(f"  scan of this paper: {v['id']} ({v['state']}){' - current' if v['current'] else ''}")
     for h in data["earlier_links"]:
         out.print(f"  earlier link: {h['child_id']} ({h['reason']} by {h['unlinked_by']} at {h['unlinked_at']})")
     for reason in data["state_reasons"]:
