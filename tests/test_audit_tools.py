@@ -180,3 +180,47 @@ def test_the_api_gives_the_same_verdict_runs_and_audits(app, world):
     teams = {t["team"]: t for t in api.get("/api/v1/casefile-audits/collation").json()["teams"]}
     assert teams["south"]["completed"] == 1
     assert api.get("/api/v1/access-log/activity?days=7").json()["total"] > 0
+
+
+def test_an_audit_is_recorded_from_the_command_line_and_the_quarter_exports_as_csv(app, auditor, world):
+    import csv
+    import io
+
+    from typer.testing import CliRunner
+
+    from escr.cli.main import app as cli_app
+    from tests.support.cli import cli_env
+
+    quarter = f"{date.today().year}-Q{(date.today().month - 1) // 3 + 1}"
+
+    def south() -> dict[str, str]:
+        sheet = csv.DictReader(io.StringIO(auditor.get(f"/audit/collation.csv?quarter={quarter}").text))
+        return next((r for r in sheet if r["team"] == "south"), {"completed": "0", "good": "0"})
+
+    before = south()
+    env = cli_env(world.services, "aud.one", role="auditor")
+    judged = [f"--judge={n}=yes" for n in range(1, 14)]
+    runner = CliRunner()
+    refused = runner.invoke(cli_app, ["audit", "record", "--child", "CD654321", *judged, "--grading", "good"], env=env)
+    assert refused.exit_code == 1 and "not judged: 14" in refused.output  # every standard, or nothing recorded
+    done = runner.invoke(cli_app, ["audit", "record", "--child", "CD654321", *judged, "--judge", "14=NA",
+                                   "--comment", "14=No plan yet", "--grading", "Good", "--overall", "A clear file."],
+                         env=env)
+    assert done.exit_code == 0, done.output
+    assert "of CD654321 recorded: Good" in done.output
+    assert "Good" in auditor.get("/audit/casefiles/CD654321").text  # the same record the browser shows
+
+    page = auditor.get(f"/audit/collation?quarter={quarter}").text
+    assert f'href="/audit/collation.csv?quarter={quarter}"' in page
+    web = auditor.get(f"/audit/collation.csv?quarter={quarter}")
+    assert web.headers["content-disposition"] == f'attachment; filename="casefile-audits-{quarter}.csv"'
+    rows = {r["team"]: r for r in csv.DictReader(io.StringIO(web.text))}
+    after = south()
+    assert (int(after["completed"]), int(after["good"])) == (int(before["completed"]) + 1, int(before["good"]) + 1)
+    assert rows["All teams"]["quarter"] == quarter
+    cli = runner.invoke(cli_app, ["audit", "collation", "--quarter", quarter, "--csv"], env=env)
+    assert cli.exit_code == 0 and cli.output.splitlines() == web.text.splitlines()  # one collation, every face
+    token = env["ESCR_TOKEN"]
+    api = TestClient(app).get(f"/api/v1/casefile-audits/collation.csv?quarter={quarter}",
+                              headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 200 and api.text == web.text

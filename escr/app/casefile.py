@@ -27,6 +27,7 @@ from escr import clock
 from escr.app import access, labels
 from escr.app.access import Can, Principal, require, require_change
 from escr.app.records import examine
+from escr.app.spreadsheet import csv_text
 from escr.errors import ValidationFailed
 from escr.record.events import AccessEvent, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditSelection, CasefileAudit, Child, FileExamination
@@ -259,3 +260,18 @@ def collation(services: Services, principal: Principal, quarter: str | None = No
             "previous": f"{year - (q == 1)}-Q{4 if q == 1 else q - 1}",
             "next": f"{year + (q == 4)}-Q{1 if q == 4 else q + 1}"}
 
+
+
+COLLATION_COLUMNS = ("quarter", "team", "selected", "completed", "completion_percent", "good", "requires_improvement",
+                     "inadequate", "revised", "follow_up", "standards_most_often_not_met")
+
+
+def collation_csv(data: dict[str, Any]) -> str:
+    """The quarter's collation (as `collation` gives it) as CSV: a row per team, then all teams,
+    for the quarterly report that goes to the service's management team."""
+    def row(t: dict[str, Any]) -> list[Any]:
+        counts = {g["grading"]: g["count"] for g in t["gradings"]}
+        return [data["quarter"], t["team"], t["selected"], t["completed"], t["completion"],
+                *(counts.get(g, 0) for g in GRADINGS), t["revised"], t["follow_up"],
+                "; ".join(f"{s['number']} ({s['count']})" for s in t["not_met"][:5])]
+    return csv_text(COLLATION_COLUMNS, [row(t) for t in (*data["teams"], data["all"])])

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from escr.app import maintenance, stewardship
+from escr.app import casefile, maintenance, stewardship
 from escr.cli.common import (
     JsonOpt,
     UserOpt,
@@ -280,6 +280,69 @@ def audit_casefile(
         _say(f"{s.number}. {s.question}")
         for line in s.column:
             _say(f"     {line}")
+
+
+@audit_app.command("record")
+@handles_errors
+def audit_record(
+    child: Annotated[str, typer.Option("--child", help="The child id.")],
+    judge: Annotated[list[str], typer.Option("--judge", help="A standard's judgement, NUMBER=yes|no|na; once per standard.")],
+    grading: Annotated[str, typer.Option("--grading", help="good, requires_improvement or inadequate.")],
+    overall: Annotated[str, typer.Option("--overall", help="The overall comments.")] = "",
+    comment: Annotated[list[str] | None, typer.Option("--comment", help="A standard's comment, NUMBER=TEXT.")] = None,
+    manager_comments: Annotated[str, typer.Option("--manager-comments", help="The team manager's reply.")] = "",
+    follow_up: Annotated[bool, typer.Option("--follow-up", help="Immediate follow-up is recommended.")] = False,
+    revises: Annotated[int | None, typer.Option("--revises", help="The audit this one revises (after the reply).")] = None,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a completed case-file audit: every one of the 14 standards judged, and a grading."""
+    services = _services()
+    judgements, comments = _numbered(judge, "--judge"), _numbered(comment or [], "--comment")
+    done = casefile.record_audit(services, signed_in(services, "audit record", user), child,
+                                 judgements={n: v.strip().lower() for n, v in judgements.items()}, comments=comments,
+                                 grading=grading.strip().lower(), overall=overall, manager_comments=manager_comments,
+                                 follow_up=follow_up, revises=revises)
+    if as_json:
+        _print_json(done)
+        return
+    _say(f"case-file audit {done['id']} of {child} recorded: {done['grading_label']}; "
+         "a note that the file was audited is on the child's file")
+
+
+def _numbered(values: list[str], option: str) -> dict[int, str]:
+    """`3=yes` pairs into {3: "yes"}; anything else is a usage error naming the option."""
+    out: dict[int, str] = {}
+    for value in values:
+        number, sep, text = value.partition("=")
+        if not sep or not number.strip().isdigit():
+            raise typer.BadParameter(f"{value!r}: write NUMBER=VALUE, for example 3=yes", param_hint=option)
+        out[int(number)] = text
+    return out
+
+
+@audit_app.command("collation")
+@handles_errors
+def audit_collation(
+    quarter: Annotated[str | None, typer.Option("--quarter", help="YYYY-Qn (default: this quarter).")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the CSV for the quarterly report.")] = False,
+    user: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A quarter's case-file audits collated per team: completion, gradings, standards not met."""
+    services = _services()
+    data = casefile.collation(services, signed_in(services, "audit collation", user), quarter)
+    if csv:
+        typer.echo(casefile.collation_csv(data), nl=False)
+        return
+    if as_json:
+        _print_json(data)
+        return
+    _say(f"[bold]{data['label']}[/bold]")
+    for t in (*data["teams"], data["all"]):
+        grades = ", ".join(f"{g['count']} {g['label'].lower()}" for g in t["gradings"])
+        rate = f" ({t['completion']}%)" if t["completion"] is not None else ""
+        _say(f"{t['team']}: {t['completed']} of {t['selected']} audited{rate}; {grades}")
 
 
 @audit_app.command("sample")

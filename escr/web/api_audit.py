@@ -79,6 +79,13 @@ def audit_sample(body: Sample, who: Who, svc: Svc) -> dict[str, Any]:
     return stewardship.audit_sample(svc, who, body.month).as_dict()  # type: ignore[no-any-return]
 
 
+@router.get("/casefile-audits/collation.csv", response_class=Response, summary="The quarter's collation as CSV, a row per team")
+def collation_csv(who: Who, svc: Svc, quarter: str | None = None) -> Response:
+    data = casefile.collation(svc, who, quarter)
+    return Response(casefile.collation_csv(data), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="casefile-audits-{data["quarter"]}.csv"'})
+
+
 @router.get("/casefile-audits/collation", summary="A quarter's audits collated per team (quarter: 2026-Q1)")
 def collation(who: Who, svc: Svc, quarter: str | None = None) -> dict[str, Any]:
     return casefile.collation(svc, who, quarter)

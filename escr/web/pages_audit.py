@@ -159,6 +159,13 @@ async def casefile_record(request: Request, who: Who, child_id: str) -> Response
     return back(f"/audit/casefiles/{child_id}#audit-{done['id']}")
 
 
+@router.get("/audit/collation.csv")
+def collation_csv(request: Request, who: Who, quarter: str = "") -> Response:
+    data = casefile.collation(services_of(request), who, quarter or None)
+    return Response(casefile.collation_csv(data), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="casefile-audits-{data["quarter"]}.csv"'})
+
+
 @router.get("/audit/collation")
 def collation(request: Request, who: Who, quarter: str = "") -> Response:
     try:
