@@ -95,6 +95,7 @@ def test_a_caseworker_reads_a_document_from_the_caseload_to_a_marked_word(
         expect(where).to_have_text(f"Document {position} of {count} in the chronology")
         expect(page.get_by_text("Page 1 of 2", exact=True)).to_be_visible()  # back on the assessment
 
+        expect(page.locator("#keys")).to_be_visible()  # the viewer's script is listening (it shows the keys)
         page.locator("body").press("ArrowRight")  # the keyboard turns the page
         expect(page.get_by_text("Page 2 of 2", exact=True)).to_be_visible()
         expect(page).to_have_url(re.compile(r"page=2"))
