@@ -536,6 +536,17 @@ def test_the_cli_withdraws_sets_the_third_party_flag_and_links_a_rescan(world):
         assert (session.get(Document, old).state, session.get(Document, new).third_party) == ("superseded", True)
 
 
+def test_the_cli_finds_a_child_to_index_to_and_shows_each_field_with_its_source(world):
+    by_name = escr(world, "children", "find", "Okonkwo 30/11/2011", as_="bs.jones")
+    assert "CD654321" in by_name and "Jayden Okonkwo" in by_name and "30 November 2011" in by_name
+    assert "AB123456" in escr(world, "children", "find", "9434765919", as_="bs.jones")  # by NHS number
+    doc = copy_of(world, "unmatched", state="needs_indexing", children=[])
+    escr(world, "index", doc, "--child", "CD654321", "--doc-type", "correspondence", as_="bs.jones")
+    shown = escr(world, "show", doc, as_="bs.scanner")
+    assert "child: CD654321 Jayden Okonkwo, born 30 November 2011, NHS number 4010232137" in shown
+    assert "(typed by a person bs.jones; confidence 1.00)" in shown
+
+
 def test_the_person_who_asked_cannot_approve_and_a_refusal_needs_a_reason(world, as_user):
     doc = copy_of(world, "referral", state="verified")
     manager = as_user("tm.north")

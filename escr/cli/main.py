@@ -18,6 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
+from escr.app.labels import label, uk_date
 from escr.cli.common import (
     JsonOpt,
     UserOpt,
@@ -162,6 +163,22 @@ def children_import(file: Path) -> None:
     out.print(f"children: {summary['added']} added, {summary['updated']} updated, {summary['unchanged']} unchanged")
 
 
+@children_app.command("find")
+@handles_errors
+def children_find(query: Annotated[str, typer.Argument(help="A child id, an NHS number, or a name and date of birth.")],
+                  user: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """Find a child to index a document to: by id, NHS number, or name and date of birth."""
+    found = operations("children find", user).find_children(query, 0, EVERYTHING).items
+    if as_json:
+        _print_json(found)
+        return
+    table = Table(Column("child", no_wrap=True), "name", "born", "NHS number", "team")
+    for c in found:
+        table.add_row(c["child_id"], f"{c['given_names']} {c['family_name']}", uk_date(c["date_of_birth"], empty="unknown"),
+                      c["nhs_number"] or "-", c["team"] or "-")
+    out.print(table if found else f"no child found for {escape(query)}")
+
+
 @app.command()
 @handles_errors
 def documents(
@@ -204,6 +221,14 @@ def show(doc: str, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     for key in ("id", "doc_type", "doc_date", "pages", "state", "children", "third_party", "operator", "device",
                 "indexed_by", "verified_by", "verified_at", "version", "replaces", "replaced_by"):
         out.print(f"[bold]{key}[/bold]: {data[key]}")
+    for f in data["fields"]:  # what a verifier checks against the pages, least certain first
+        value = f["child"] if f["field"] == "child" and f["child"] else f["value"]
+        if isinstance(value, dict):
+            value = (f"{value['child_id']} {value['given_names']} {value['family_name']}, born "
+                     f"{uk_date(value['date_of_birth'], empty='unknown')}, NHS number {value['nhs_number'] or '-'}")
+        confidence = "-" if f["confidence"] is None else f"{f['confidence']:.2f}"
+        out.print(f"  {label(f['field'], 'indexed_field').lower()}: {escape(str(value))} "
+                  f"({label(f['source'], 'field_source').lower()}{' ' + f['by'] if f['by'] else ''}; confidence {confidence})")
     for v in data["versions"]:
         out.print(f"  scan of this paper: {v['id']} ({v['state']}){' - current' if v['current'] else ''}")
     for h in data["earlier_links"]:
