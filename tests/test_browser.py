@@ -325,7 +325,28 @@ ROLE_PAGES = {
     "auditor": ("aud.one", ["/", "/access-log", "/break-glass/reviews?all=1", "/documents/{referral}/provenance",
                             "/disposal"]),
     "administrator": ("admin", ["/", "/admin/users", "/admin/teams", "/admin/users/admin/tokens", "/account"]),
+    "disclosure_officer": ("dis.one", ["/", "/disclosures", "/disclosures/{request}", "/disclosures/{request}/documents/{south}",
+                                       "/disclosures/{request}/certificate", "/account"]),
 }
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def disclosure_request(world: World) -> int:
+    """A request of dis.one's for the south child, with escr's proposals on its verified letter."""
+    from sqlalchemy import select
+
+    from escr.app.access import Principal, Role
+    from escr.app.disclosure import Disclosures
+    from escr.record.models import User
+
+    with world.services.db.session() as session:
+        user = session.scalars(select(User).where(User.username == "dis.one")).one()
+        who = Principal(user.id, user.username, user.display_name, Role(user.role), third_party=True)
+    d = Disclosures(world.services, who)
+    rid = int(d.open_request(requester="A parent", relationship="mother", basis="subject_access",
+                             child_ids=["CD654321"])["id"])
+    d.propose(rid)
+    return rid
 
 
 def sign_in_at(browser, base_url: str, username: str, viewport: dict[str, int]):  # type: ignore[no-untyped-def]
@@ -354,11 +375,12 @@ def test_each_role_s_pages_fit_the_screen_and_pass_axe(browser, base_url, world,
         pytest.fail("axe-core is not installed: `make test` installs it (npm install in tests/support/axe)")
     allocate(world, "AB123456", "cw.north")
     username, paths = ROLE_PAGES[role]
-    context, page = sign_in_at(browser, base_url, username, PHONE if width == "phone" else LAPTOP)
+    ids = {**world.docs, "request": disclosure_request(world) if role == "disclosure_officer" else ""}
+    context, page = sign_in_at(browser, base_url, username, PHONE if width == "phone" else DESKTOP)
     problems = []
     try:
         for path in paths:
-            page.goto(path.format(**world.docs))
+            page.goto(path.format(**ids))
             assert page.locator("main").count() == 1, path
             expect(page.get_by_role("heading", level=1)).to_be_visible()
             overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
