@@ -100,7 +100,7 @@ def test_a_verifier_s_correction_makes_them_the_indexer_so_another_person_verifi
             "A note the family wrote themselves, not from the police")
         page.get_by_role("button", name="Clear the third-party flag").click()
         expect(page.get_by_role("status").first).to_contain_text("no longer flagged")
-        page.goto(f"/documents/{tp}/work")
+        expect(page).to_have_url(re.compile(f"/documents/{tp}/work$"))  # back where they were verifying
         row = field_row(page, "Third-party information")
         expect(row).to_contain_text("Typed by a person (tm.north)")
         # Their correction makes them the indexer: yet another person verifies.
@@ -142,6 +142,7 @@ def test_a_correction_is_asked_by_one_person_and_approved_by_another_with_a_misf
         card = page.locator(".card").filter(has_text="asked by cw.north")
         expect(card).to_contain_text("pending")
         # They asked, so they are not offered the decision (four-eyes).
+        expect(card).to_contain_text("You asked for this correction, so a second person approves or refuses it.")
         expect(page.get_by_role("button", name=re.compile("^Approve correction"))).to_have_count(0)
         expect(page.get_by_role("button", name=re.compile("^Refuse correction"))).to_have_count(0)
     finally:

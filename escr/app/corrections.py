@@ -230,8 +230,8 @@ def corrections_of(session: Session, principal: Principal, doc_id: str) -> list[
             seeing = True
         except AccessDenied:
             pass
-    return [{**request_dict(r), "may_decide": seeing and r.status == PENDING and not _asked_by(r, principal)}
-            for r in rows]
+    return [{**request_dict(r), "asked_by_you": _asked_by(r, principal),
+             "may_decide": seeing and r.status == PENDING and not _asked_by(r, principal)} for r in rows]
 
 
 def _asked_by(row: CorrectionRequest, principal: Principal) -> bool:

@@ -384,10 +384,11 @@ def viewer_search(request: Request, principal: Annotated[Principal, Depends(curr
 
 @router.post("/documents/{doc_id}/third-party")
 def third_party(request: Request, o: Ops, doc_id: str, third_party: Annotated[str, Form()],
-                reason: Annotated[str, Form()]) -> Response:
-    on = o.set_third_party(doc_id, on=third_party == "yes", reason=reason)
+                reason: Annotated[str, Form()], version: Annotated[int | None, Form()] = None,
+                back_to: Annotated[str, Form()] = "") -> Response:
+    on = o.set_third_party(doc_id, on=third_party == "yes", reason=reason, version=version)
     notice(request, f"Document {doc_id} is {'now' if on else 'no longer'} flagged as holding third-party information.")
-    return back(f"/documents/{doc_id}")
+    return back(f"/documents/{doc_id}/work" if back_to == "work" else f"/documents/{doc_id}")
 
 
 @router.post("/documents/{doc_id}/replaces")
