@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from escr.errors import DatabaseError, InputRejected, ProtocolViolation
+from escr.record import payloads
 from escr.record.database import GENESIS_HASH, Database, grant_app_role
 from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, event_hash, payload_of, record
 from escr.record.models import Batch, ChainHead, Document, DocumentChild, Event, Page
@@ -24,7 +25,8 @@ ALICE = Actor(kind="user", name="v1")
 def add_events(db: Database, count: int) -> None:
     with db.session() as session:
         for n in range(count):
-            record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=ALICE, document_id=f"D-{n}"))
+            record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=ALICE, document_id=f"D-{n}",
+                                          parameters=payloads.Verified(children=[], doc_type=None, third_party=False)))
 
 
 def chain_breaks(db: Database) -> list[int]:
@@ -205,7 +207,8 @@ def test_a_value_postgresql_would_refuse_is_refused_on_both(with_children, opera
 def test_time_stamps_come_back_in_utc_whatever_zone_they_were_written_in(services):
     written = datetime(2026, 3, 3, 9, 30, tzinfo=timezone(timedelta(hours=1)))
     with services.db.session() as session:
-        record(session, ProtocolEvent(kind=Kind.SPLIT, actor=ALICE, at=written, batch_id="S-1"))
+        record(session, ProtocolEvent(kind=Kind.SPLIT, actor=ALICE, at=written, batch_id="S-1",
+                                      parameters=payloads.Split(cover_pages=[], cover_batches=[], empty_cover_pages=[], documents=[])))
     with services.db.session() as session:
         at = session.scalars(select(Event.at)).one()
     assert at.tzinfo is not None and at.utcoffset() == timedelta(0)

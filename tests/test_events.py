@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from escr.record import payloads
 from escr.record.database import GENESIS_HASH
 from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, event_hash, payload_of, record
 from escr.record.models import Event
@@ -20,7 +21,8 @@ def test_events_form_an_unbroken_hash_chain(services):
         record(session, AccessEvent(actor=Actor(kind="user", name="cw1"), action="view", document_id="D-1",
                                     child_id="AB123456"))
     with services.db.session() as session:
-        record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=Actor(kind="user", name="v1"), document_id="D-1"))
+        record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=Actor(kind="user", name="v1"), document_id="D-1",
+                                      parameters=payloads.Verified(children=[], doc_type=None, third_party=False)))
     with services.db.session() as session:
         rows = session.scalars(select(Event).order_by(Event.id)).all()
         assert [r.kind for r in rows] == ["received", "accessed", "verified"]
@@ -35,7 +37,8 @@ def test_editing_an_event_behind_escrs_back_breaks_its_hash(services):
     """Someone with the owner's rights switches the append-only guard off and edits a row: the
     chain still shows it."""
     with services.db.session() as session:
-        record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=Actor(kind="user", name="v1"), document_id="D-1"))
+        record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=Actor(kind="user", name="v1"), document_id="D-1",
+                                      parameters=payloads.Verified(children=[], doc_type=None, third_party=False)))
     tamper_with_events(services.db, "UPDATE events SET actor = 'someone-else'")
     with services.db.session() as session:
         row = session.scalars(select(Event)).one()

@@ -28,6 +28,7 @@ from escr.pages.coversheet import CoverSheet
 from escr.pipelines import fixity
 from escr.provenance import anchors
 from escr.provenance.checks import Code, Scope
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, event_hash, payload_of, record
 from escr.record.models import Batch, ChainAnchor, Document, Event, FixityRun
 from escr.services import Services
@@ -371,7 +372,8 @@ def test_a_verification_by_the_scanner_is_reported_from_the_log(with_children, t
         d = session.get(Document, doc)
         d.state, d.verified_by, d.verified_at = "verified", "bs.jones", d.updated_at
         record(session, ProtocolEvent(kind=Kind.VERIFIED, actor=Actor(kind="user", name="bs.jones"),
-                                      batch_id=d.batch_id, document_id=doc))
+                                      batch_id=d.batch_id, document_id=doc,
+                                      parameters=payloads.Verified(children=["AB123456"], doc_type=d.doc_type, third_party=False)))
 
     (four_eyes,) = check(services).findings
     assert four_eyes.code == Code.FOUR_EYES and four_eyes.document_id == doc and "scanned" in four_eyes.what

@@ -189,9 +189,12 @@ def check_anchored_events(db: Database, anchors: Sequence[Anchor]) -> Iterator[F
         if not rows:
             break
         for _, detail in rows:
-            key = ((detail or {}).get("outputs") or {}).get("anchor")
-            if key:
-                recorded.add(key)
+            try:
+                outputs = payloads.read(payloads.AnchoredOutputs, (detail or {}).get("outputs"))
+            except payloads.PayloadMismatch:  # an altered row: check_chain reports it
+                outputs = None
+            if outputs is not None:
+                recorded.add(outputs.anchor)
         last_id = rows[-1][0]
     for anchor in anchors:
         if anchor.key not in recorded:

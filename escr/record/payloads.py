@@ -15,6 +15,7 @@ is optional, and `read` ignores a field that a model no longer declares.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -101,6 +102,157 @@ class StoredOutputs(Payload):
     manifest_version: str | None = None
 
 
+class SplitDocument(Payload):
+    id: str
+    pages: list[int]
+    cover_page: int | None
+    declared_pages: int | None
+
+
+class Split(Payload):
+    cover_pages: list[int]
+    cover_batches: list[str]
+    empty_cover_pages: list[int]
+    documents: list[SplitDocument]
+
+
+class TagFound(Payload):
+    name: str
+    source: str
+    confidence: Number
+
+
+class Tagged(Payload):
+    tags: list[TagFound]
+    doc_type: str | None
+    doc_date: str | None  # ISO date
+    third_party: bool
+
+
+class Linked(Payload):
+    """Written as `linked` when the document has children, else as `needs_indexing`."""
+
+    children: dict[str, str]  # child id -> basis
+    text_match: str
+    candidates: list[str]
+
+
+class QcCheck(Payload):
+    check: str
+    status: str
+    numbers: dict[str, Any]
+
+
+class Qc(Payload):
+    checks: list[QcCheck]
+
+
+class Filed(Payload):
+    state: str
+    reasons: list[str]
+    children: list[str]
+
+
+class Reason(Payload):
+    """Why: a quarantine's message, in words."""
+
+    reason: str
+
+
+class PaperArrival(Payload):
+    ref: str
+    arrived_on: str  # ISO date
+    old: str | None  # the date recorded before, if any
+    cover_page: int | None = None  # only when read from a cover sheet's stamp
+
+
+class IndexedBefore(Payload):
+    children: list[str]
+    doc_type: str | None
+    doc_date: str | None
+    third_party: bool | None = None
+    indexed_by: str | None = None
+
+
+class IndexedAfter(Payload):
+    children: list[str]
+    doc_type: str | None
+    doc_date: str | None
+    third_party: bool | None = None
+
+
+class Indexed(Payload):
+    before: IndexedBefore
+    after: IndexedAfter
+    removed: list[str] | None = None  # absent from rows before 4 December 2026
+    added: list[str] | None = None
+    identity_qc: str | None = None
+
+
+class QcAccepted(Payload):
+    reason: str
+    new_state: str
+
+
+class Verified(Payload):
+    children: list[str]
+    doc_type: str | None
+    third_party: bool | None
+
+
+class Decided(Payload):
+    """A rejection or withdrawal: why, and the children the document was unlinked from."""
+
+    reason: str
+    unlinked: list[str] | None = None  # absent from rows before 5 December 2026
+
+
+class Anchored(Payload):
+    event_id: int
+    event_count: int
+    method: str
+    head_hash: str
+
+
+class AnchoredOutputs(Payload):
+    anchor: str  # the anchor object's key
+    anchor_sha256: str
+
+
+class FixityScope(Payload):
+    child_id: str | None
+    document_id: str | None
+    scan_id: str | None
+    since: str | None
+
+
+class FixityChecked(Payload):
+    run_id: int
+    trigger: str
+    scope: FixityScope
+    events: int
+    documents: int
+    objects: int
+    bytes: int
+    findings: int
+    by_code: dict[str, int]
+
+
+class FixityAlert(Payload):
+    """One finding, as `escr.provenance.checks.Finding.as_dict` gives it."""
+
+    code: str
+    what: str
+    where: str
+    since: str | None
+    since_basis: str | None
+    document_id: str | None = None
+    batch_id: str | None = None
+    event_id: int | None = None
+    object_key: str | None = None
+    first_reported: str | None = None
+
+
 @dataclass(frozen=True)
 class Shape:
     """The models of one kind's parameters, inputs and outputs (None: that part stays empty)."""
@@ -117,6 +269,22 @@ SHAPES: dict[str, Shape] = {
     "preflight": Shape(Preflight, OriginalInput),
     "ocr": Shape(Ocr),
     "stored": Shape(Stored, OriginalInput, StoredOutputs),
+    "split": Shape(Split),
+    "tagged": Shape(Tagged),
+    "linked": Shape(Linked),
+    "needs_indexing": Shape(Linked),
+    "qc": Shape(Qc),
+    "filed": Shape(Filed),
+    "quarantined": Shape(Reason),
+    "paper_arrival": Shape(PaperArrival),
+    "indexed": Shape(Indexed),
+    "qc_accepted": Shape(QcAccepted),
+    "verified": Shape(Verified),
+    "rejected": Shape(Decided),
+    "withdrawn": Shape(Decided),
+    "anchored": Shape(Anchored, outputs=AnchoredOutputs),
+    "fixity_checked": Shape(FixityChecked),
+    "fixity_alert": Shape(FixityAlert),
 }
 
 
@@ -133,12 +301,13 @@ def check(kind: str, part: str, data: dict[str, Any]) -> None:
         if shape is not None and data:
             raise PayloadMismatch(f"a {kind} event has no {part}")
         return
+    stored = json.loads(json.dumps(data, default=str))  # as the log keeps it: {2: 270} is {"2": 270} there
     try:
-        parsed = model.model_validate(data)
+        parsed = model.model_validate(stored)
     except ValidationError as exc:  # field names and error types only: values may be personal data
         wrong = ", ".join(f"{'.'.join(map(str, e['loc']))} ({e['type']})" for e in exc.errors())
         raise PayloadMismatch(f"the {part} of a {kind} event do not fit {model.__name__}: {wrong}") from None
-    if parsed.as_json() != data:
+    if parsed.as_json() != stored:
         raise PayloadMismatch(f"the {part} of a {kind} event would not read back as written")
 
 
