@@ -69,6 +69,14 @@ def test_rows_already_in_the_log_read_back_exactly(kind, part):
     assert payloads.read(model, row).as_json() == row
 
 
+def test_a_third_party_correction_before_verification_logs_a_partial_indexing():
+    row = {"before": {"third_party": False, "indexed_by": "bs.jones"}, "after": {"third_party": True},
+           "reason": "a letter from the GP about the mother"}
+    event = ProtocolEvent(kind=Kind.INDEXED, actor=Actor(kind="user", name="tm.okafor"), document_id="D-1",
+                          parameters=row)
+    assert event.parameters == row and payloads.read(payloads.Indexed, row).as_json() == row
+
+
 def test_a_renamed_field_is_refused_on_writing_and_fails_on_reading():
     row = dict(STORED_ROWS[(Kind.PREFLIGHT, "parameters")])
     row["mediatype"] = row.pop("media_type")

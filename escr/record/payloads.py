@@ -166,27 +166,24 @@ class PaperArrival(Payload):
     cover_page: int | None = None  # only when read from a cover sheet's stamp
 
 
-class IndexedBefore(Payload):
-    children: list[str]
-    doc_type: str | None
-    doc_date: str | None
-    third_party: bool | None = None
-    indexed_by: str | None = None
+class IndexedFields(Payload):
+    """What indexing set, before or after. A whole indexing names them all; a correction of the
+    third-party flag before verification names only the flag (and, before, the indexer it replaced)."""
 
-
-class IndexedAfter(Payload):
-    children: list[str]
-    doc_type: str | None
-    doc_date: str | None
-    third_party: bool | None = None
+    children: list[str] | None = None
+    doc_type: str | None = None
+    doc_date: str | None = None  # ISO date
+    third_party: bool | None = None  # absent from rows before 4 December 2026
+    indexed_by: str | None = None  # before only
 
 
 class Indexed(Payload):
-    before: IndexedBefore
-    after: IndexedAfter
+    before: IndexedFields
+    after: IndexedFields
     removed: list[str] | None = None  # absent from rows before 4 December 2026
     added: list[str] | None = None
     identity_qc: str | None = None
+    reason: str | None = None  # a correction of the third-party flag: why
 
 
 class QcAccepted(Payload):
