@@ -178,3 +178,37 @@ def test_a_correction_is_asked_by_one_person_and_approved_by_another_with_a_misf
     finally:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_the_scanner_withdraws_a_scan_links_its_rescan_and_the_record_shows_the_current_one(
+        browser, base_url, world, pytestconfig, tmp_path_factory):  # noqa: F811
+    old = world.docs["own_scan"]  # scanned by bs.scanner, waiting for verification
+    new = file_document(world, pytestconfig, "rescan", child_id="EF111222", doc_type="consent_form",
+                        pages=[["Consent form", "Date: 1 March 2026", "I agree to the assessment of my family."]],
+                        sheet="B-WEB00011")
+    problems: list[str] = []
+    context, page = sign_in_at(browser, base_url, "bs.scanner", DESKTOP)
+    try:
+        page.goto(f"/documents/{old}/work")
+        page.get_by_label("Reason").fill("The second page went through the feeder twice")
+        page.get_by_role("button", name="Withdraw for rescan").click()
+        expect(page.get_by_role("status").first).to_contain_text(f"Scan {old} withdrawn for a rescan.")
+        page.goto(f"/documents/{new}")
+        page.get_by_label("This is a rescan of document").fill(old)
+        page.get_by_role("button", name="Link the rescan").click()
+        expect(page.get_by_role("status").first).to_contain_text("now superseded")
+    finally:
+        context.close()
+    for width, viewport in WIDTHS.items():
+        context, page = sign_in_at(browser, base_url, "bs.scanner", viewport)
+        try:
+            page.goto(f"/documents/{old}")
+            scans = page.locator("ol.versions li")
+            expect(scans).to_have_count(2)
+            expect(scans.nth(0)).to_contain_text(f"{old} (this one): Replaced by a rescan")
+            expect(scans.nth(1)).to_contain_text("the current version")
+            expect(page.get_by_text("The rescan that replaces it is")).to_be_visible()
+            check(page, tmp_path_factory, "superseded", width, problems)
+        finally:
+            context.close()
+    assert not problems, "\n".join(problems)
