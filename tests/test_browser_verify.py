@@ -194,7 +194,8 @@ def test_the_scanner_withdraws_a_scan_links_its_rescan_and_the_record_shows_the_
         page.get_by_role("button", name="Withdraw for rescan").click()
         expect(page.get_by_role("status").first).to_contain_text(f"Scan {old} withdrawn for a rescan.")
         page.goto(f"/documents/{new}")
-        page.get_by_label("This is a rescan of document").fill(old)
+        check(page, tmp_path_factory, "rescan-choice", "1280", problems)
+        page.get_by_role("group", name="This is a rescan of").get_by_label(re.compile(old)).check()  # offered
         page.get_by_role("button", name="Link the rescan").click()
         expect(page.get_by_role("status").first).to_contain_text("now superseded")
     finally:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from escr.app import access, accounts, coversheets, page_images, retrieval
 from escr.app.access import AccessDenied, Can, Principal, Role, require
-from escr.app.verification import MIN_REASON_CHARS, indexed_fields, versions
+from escr.app.verification import MIN_REASON_CHARS, indexed_fields, rescan_candidates, versions
 from escr.clock import iso
 from escr.errors import EscrError, NotFound, ValidationFailed
 from escr.indexing.identifiers import find_dates
@@ -267,6 +267,7 @@ class Operations:
             ids = [str(v["id"]) for v in chain]
             later = ids[ids.index(doc.id) + 1:]
             data["replaced_by"] = later[0] if later else None
+            data["rescan_candidates"] = rescan_candidates(session, doc) if "link_rescan" in data["actions"] else []
             data["four_eyes"] = self.p.can(Can.VERIFY) and self._scanned_or_indexed(doc)
             return data
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import false, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -424,3 +424,16 @@ def versions(session: Session, doc: Document) -> list[dict[str, object]]:
     current = newest.id if newest.state not in states.OUT_OF_RECORD else None
     return [{"id": d.id, "state": d.state, "current": d.id == current,
              "received_at": d.created_at.isoformat() if d.created_at else None} for d in chain]
+
+
+def rescan_candidates(session: Session, doc: Document, limit: int = 10) -> list[dict[str, object]]:
+    """The rejected or withdrawn scans this document may be the rescan of, most recent first: those
+    once filed to one of its children, or under the same cover-sheet batch id, so the person links
+    the rescan by choosing rather than by typing an id."""
+    children = [c.child_id for c in doc.children]
+    near = or_(Document.id.in_(select(DocumentLinkHistory.document_id).where(DocumentLinkHistory.child_id.in_(children))),
+               Document.coversheet_batch_id == doc.coversheet_batch_id if doc.coversheet_batch_id else false())
+    rows = session.scalars(select(Document).where(Document.state.in_(states.SUPERSEDE.sources), Document.id != doc.id, near)
+                           .order_by(Document.updated_at.desc(), Document.id).limit(limit)).all()
+    return [{"id": d.id, "state": d.state, "doc_type": d.doc_type, "doc_date": d.doc_date.isoformat() if d.doc_date else None,
+             "pages": d.page_count, "reasons": list(d.state_reasons or [])} for d in rows]

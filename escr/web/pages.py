@@ -392,9 +392,13 @@ def third_party(request: Request, o: Ops, doc_id: str, third_party: Annotated[st
 
 
 @router.post("/documents/{doc_id}/replaces")
-def replaces(request: Request, o: Ops, doc_id: str, replaces: Annotated[str, Form()]) -> Response:
-    o.link_rescan(doc_id, replaces.strip())
-    notice(request, f"Document {doc_id} replaces {replaces.strip()}, which is now superseded.")
+def replaces(request: Request, o: Ops, doc_id: str, replaces: Annotated[str, Form()] = "",
+             replaces_other: Annotated[str, Form()] = "") -> Response:
+    chosen = replaces_other.strip() or replaces.strip()  # an id typed in wins over a scan ticked
+    if not chosen:
+        raise ValidationFailed("choose the rejected or withdrawn scan this one replaces, or type its id")
+    o.link_rescan(doc_id, chosen)
+    notice(request, f"Document {doc_id} replaces {chosen}, which is now superseded.")
     return back(f"/documents/{doc_id}")
 
 
