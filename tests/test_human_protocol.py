@@ -179,7 +179,10 @@ def test_reindexing_before_verification_replaces_the_links_logs_both_and_recheck
             ("AB123456", "coversheet", "bs.jones", "reindexed")]
     back = bs.post(f"/api/v1/documents/{doc}/index", json={"children": ["AB123456"], "doc_type": "referral"})
     assert back.status_code == 200
-    assert bs.get(f"/api/v1/documents/{doc}").json()["state_reasons"] == []  # identity agrees again
+    again = bs.get(f"/api/v1/documents/{doc}").json()
+    assert again["state_reasons"] == []  # identity agrees again
+    assert [q["status"] for q in again["qc"] if q["check"] == "identity"] == ["pass"]  # the stale failure is gone
+    assert "fail" in [q["status"] for q in again["qc_earlier"] if q["check"] == "identity"]  # and kept
 
 
 def test_the_form_finds_a_child_by_id_nhs_number_or_name_and_date_of_birth(as_user):

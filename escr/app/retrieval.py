@@ -20,7 +20,7 @@ from escr.clock import iso
 from escr.errors import NotFound
 from escr.record.database import Database, DocumentCondition
 from escr.record.events import AccessEvent, Actor, record, record_all
-from escr.record.models import Batch, Child, Document, DocumentChild, DocumentLinkHistory, Event
+from escr.record.models import Batch, Child, Document, DocumentChild, DocumentLinkHistory, Event, QcResult
 from escr.record.states import OUT_OF_RECORD, DocumentState
 from escr.storage.objectstore import ObjectStore
 
@@ -169,15 +169,30 @@ def list_documents(
 
 
 
+def _qc(q: QcResult) -> dict[str, Any]:
+    return {"check": q.check, "status": q.status, "message": q.message, "numbers": q.numbers}
+
+
+def _latest_checks(results: Sequence[QcResult]) -> list[QcResult]:
+    latest: dict[str, QcResult] = {}
+    for q in results:  # in the order they were recorded
+        latest[q.check] = q
+    return sorted(latest.values(), key=lambda q: results.index(q))
+
+
 def show_document(session: Session, doc_id: str, *, actor: Actor, use: Use | None = None) -> dict[str, Any]:
     doc = load_document(session, doc_id)
     _access_document(session, actor, "view", doc, use=use)
+    current = _latest_checks(doc.qc_results)
     return {
         **summary(doc),
         "state_reasons": doc.state_reasons, "operator": doc.batch.operator, "device": doc.batch.device,
         "indexed_by": doc.indexed_by, "verified_at": doc.verified_at.isoformat() if doc.verified_at else None,
         "tags": [{"name": t.name, "value": t.value, "source": t.source, "confidence": t.confidence} for t in doc.tags],
-        "qc": [{"check": q.check, "status": q.status, "message": q.message, "numbers": q.numbers} for q in doc.qc_results],
+        # Each check's latest result (a re-index re-runs the identity check; the earlier results stay
+        # in `qc_earlier` and the log), so nobody is told of a failure that no longer holds.
+        "qc": [_qc(q) for q in current],
+        "qc_earlier": [_qc(q) for q in doc.qc_results if q not in current],
         "candidates": [{"child_id": c.child_id, "score": c.score, "reasons": c.reasons} for c in doc.candidates],
         "children_links": [{"child_id": c.child_id, "basis": c.basis, "linked_by": c.linked_by} for c in doc.children],
         "earlier_links": [{"child_id": h.child_id, "basis": h.basis, "linked_by": h.linked_by,
