@@ -78,6 +78,7 @@ def test_the_verify_page_shows_every_field_beside_the_pages_least_certain_first(
         # is offered (nor the flag, nor the index): it waits for a verifier who may open it.
         page.goto(f"/documents/{tp}/work")
         expect(page.get_by_role("img", name=re.compile("as scanned"))).to_have_count(0)
+        expect(page.get_by_text("so no decision on it is offered to you")).to_be_visible()
         for button in ("Approve: verified", "Reject", "Clear the third-party flag", "Save index"):
             expect(page.get_by_role("button", name=button)).to_have_count(0)
         check(page, tmp_path_factory, "unseen", width, problems)
