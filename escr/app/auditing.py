@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from escr.app import access, labels
 from escr.app.access import AccessDenied, Can, Principal, Role, require, require_change
 from escr.app.operations import Operations
+from escr.clock import as_utc, iso
 from escr.errors import InvalidState, NotFound, ValidationFailed
 from escr.record.events import AccessEvent, event_hash, payload_of, record
 from escr.record.models import (
@@ -123,14 +124,6 @@ def explain(code: str | None) -> dict[str, str]:
     return {"code": code or "", "title": title, "meaning": meaning, "action": action}
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
-
-
-def _iso(value: datetime | date | None) -> str | None:
-    if isinstance(value, datetime):
-        value = _utc(value)
-    return value.isoformat() if value is not None else None
 
 
 # --- provenance with a verdict ------------------------------------------------------------------
@@ -281,7 +274,7 @@ def _verdict(session: Session, doc: Document, event_ids: list[int]) -> dict[str,
     last = max(event_ids) if event_ids else None
     anchor = session.scalars(select(ChainAnchor).order_by(ChainAnchor.event_id.desc()).limit(1)).first()
     sealed = anchor is not None and last is not None and anchor.event_id >= last
-    anchored = {"ok": sealed, "at": _iso(anchor.created_at) if anchor else None,
+    anchored = {"ok": sealed, "at": iso(anchor.created_at) if anchor else None,
                 "event": anchor.event_id if anchor else None, "method": anchor.method if anchor else None,
                 "last_event": last}
     kinds = {r.kind: r for r in rows}
@@ -300,7 +293,7 @@ def _verdict(session: Session, doc: Document, event_ids: list[int]) -> dict[str,
 def _last_fixity_of(session: Session, doc: Document) -> dict[str, Any]:
     """The newest fixity run that covered this document, and whether it found anything in it."""
     children = set(session.scalars(select(DocumentChild.child_id).where(DocumentChild.document_id == doc.id)))
-    received = _utc(doc.batch.received_at)
+    received = as_utc(doc.batch.received_at)
     for run in session.scalars(select(FixityRun).order_by(FixityRun.id.desc()).limit(200)):
         scope = run.scope or {}
         since = scope.get("since")
@@ -311,7 +304,7 @@ def _last_fixity_of(session: Session, doc: Document) -> dict[str, Any]:
         if not covers:
             continue
         mine = [f for f in (run.findings or []) if doc.id in str(f.get("where")) or doc.batch_id in str(f.get("where"))]
-        return {"ok": not mine, "state": "bad" if mine else "ok", "run": run.id, "at": _iso(run.finished_at),
+        return {"ok": not mine, "state": "bad" if mine else "ok", "run": run.id, "at": iso(run.finished_at),
                 "findings": [{**explain(f.get("code")), "where": f.get("where")} for f in mine]}
     return {"ok": False, "state": "never", "run": None, "at": None, "findings": []}
 
@@ -334,7 +327,7 @@ def _scope_words(scope: dict[str, Any]) -> str:
 
 
 def _run_dict(run: FixityRun) -> dict[str, Any]:
-    return {"id": run.id, "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
+    return {"id": run.id, "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
             "trigger": {"schedule": "Scheduled", "server": "On the server", "verify": "On the server",  # verify: before 2026-12
                         "auditor": "From the browser"}.get(
                 run.trigger, labels.words(run.trigger)),
@@ -421,8 +414,8 @@ def _move_dict(m: PaperMove, today: date) -> dict[str, Any]:
     overdue = m.due_back is not None and m.due_back < today
     return {"id": m.id, "paper_ref": m.paper_ref, "purpose": MOVE_PURPOSES.get(m.purpose, labels.words(m.purpose)),
             "sender": m.sender, "recipient": m.recipient, "authorised_by": m.authorised_by,
-            "due_back": _iso(m.due_back), "moved_at": _iso(m.moved_at), "recorded_by": m.recorded_by,
-            "confirmed_by": m.confirmed_by, "confirmed_at": _iso(m.confirmed_at),
+            "due_back": iso(m.due_back), "moved_at": iso(m.moved_at), "recorded_by": m.recorded_by,
+            "confirmed_by": m.confirmed_by, "confirmed_at": iso(m.confirmed_at),
             "overdue_days": (today - m.due_back).days if overdue and m.due_back else 0}
 
 
@@ -459,7 +452,7 @@ def paper_custody(services: Services, principal: Principal, *, child_id: str | N
                           "title": v.title, "location": v.location, "state": v.state,
                           "state_label": PAPER_STATES.get(v.state, labels.words(v.state)),
                           "with": last.recipient if out and last is not None else None,
-                          "due_back": _iso(due), "overdue_days": (today - due).days if due and due < today else 0,
+                          "due_back": iso(due), "overdue_days": (today - due).days if due and due < today else 0,
                           "unconfirmed": last is not None and last.confirmed_at is None,
                           "moves": [_move_dict(m, today) for m in reversed(history)]})
         batches = [] if child_id else [
@@ -498,7 +491,7 @@ def access_activity(services: Services, principal: Principal, *, days: int = 30,
                                .where(Event.category == "access", Event.at >= start)
                                .execution_options(yield_per=2000))
         for at, outcome, actor in rows:
-            day = (_utc(at) or at).astimezone(tz).date()
+            day = (as_utc(at) or at).astimezone(tz).date()
             if day not in counts:
                 continue
             counts[day][{"denied": "refused", "break_glass": "break_glass"}.get(outcome, "allowed")] += 1

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escr import __version__
+from escr.clock import iso
 from escr.errors import EscrError, InvalidState, NotFound
 from escr.provenance import anchors as anchor_io
 from escr.provenance import paper
@@ -44,13 +45,6 @@ from escr.services import Services
 
 FORMATS = ("json", "html", "pdf")
 
-
-def _iso(value: datetime | date | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
 
 
 # --- gathering -----------------------------------------------------------------------------------
@@ -82,7 +76,7 @@ def _scope_documents(session: Session, *, document_id: str | None, batch: str | 
 
 def _event_dict(e: Event) -> dict[str, Any]:
     payload = canonical(payload_of(e)).decode()
-    return {"id": e.id, "at": _iso(e.at), "kind": e.kind, "actor": e.actor, "actor_kind": e.actor_kind,
+    return {"id": e.id, "at": iso(e.at), "kind": e.kind, "actor": e.actor, "actor_kind": e.actor_kind,
             "outcome": e.outcome, "prev_hash": e.prev_hash, "hash": e.hash, "canonical_payload": payload,
             "hash_input": e.prev_hash + payload}
 
@@ -150,26 +144,26 @@ def _document_section(session: Session, services: Services, doc: Document, today
     label = services.doctypes.types.get(doc.doc_type or "")
     return {
         "id": doc.id, "seq": doc.seq, "doc_type": doc.doc_type, "doc_type_label": label.label if label else None,
-        "doc_date": _iso(doc.doc_date), "page_count": doc.page_count, "declared_pages": doc.declared_pages,
+        "doc_date": iso(doc.doc_date), "page_count": doc.page_count, "declared_pages": doc.declared_pages,
         "original_pages": {"first": doc.first_page + 1, "last": doc.last_page + 1,
                            "cover": None if doc.cover_page is None else doc.cover_page + 1},
         "cover_batch_id": doc.coversheet_batch_id, "state": doc.state,
         "children": sorted(c.child_id for c in doc.children),
-        "links": [{"child_id": c.child_id, "basis": c.basis, "linked_by": c.linked_by, "linked_at": _iso(c.linked_at)}
+        "links": [{"child_id": c.child_id, "basis": c.basis, "linked_by": c.linked_by, "linked_at": iso(c.linked_at)}
                   for c in doc.children],
         "qc": [{"check": q.check, "status": q.status, "numbers": q.numbers, "message": q.message}
                for q in doc.qc_results],
-        "indexer": {"by": doc.indexed_by, "at": _iso(indexed.at) if indexed else None,
+        "indexer": {"by": doc.indexed_by, "at": iso(indexed.at) if indexed else None,
                     "event_id": indexed.id if indexed else None},
-        "verifier": {"by": doc.verified_by, "at": _iso(doc.verified_at), "event_id": verified.id if verified else None},
-        "qc_accepted": {"by": accepted.actor, "at": _iso(accepted.at), "event_id": accepted.id} if accepted else None,
+        "verifier": {"by": doc.verified_by, "at": iso(doc.verified_at), "event_id": verified.id if verified else None},
+        "qc_accepted": {"by": accepted.actor, "at": iso(accepted.at), "event_id": accepted.id} if accepted else None,
         "storage": {"searchable": _stored(services, doc.searchable_key, doc.searchable_sha256),
                     "manifest": _stored(services, doc.manifest_key, doc.manifest_sha256)},
         "ocr": _ocr_used([e for e in events if e.document_id == doc.id]),
-        "retention_until": _iso(doc.retention_until),
+        "retention_until": iso(doc.retention_until),
         "paper": {**status.as_dict(), "qa_hold_days": services.settings.provenance.qa_hold_days,
                   "disposition": None if disposition is None else {
-                      "action": disposition.action, "on": _iso(disposition.at), "by": disposition.by,
+                      "action": disposition.action, "on": iso(disposition.at), "by": disposition.by,
                       "method": disposition.method, "certificate_ref": disposition.certificate_ref,
                       "returned_to": disposition.returned_to, "recorded_by": disposition.recorded_by}},
         "events": [_event_dict(e) for e in events],
@@ -181,9 +175,9 @@ def _custody(session: Session, refs: Sequence[str]) -> list[dict[str, Any]]:
     for ref in dict.fromkeys(r for r in refs if r):
         for m in paper.custody(session, ref):
             moves.append({"move_id": m.id, "paper_ref": m.paper_ref, "purpose": m.purpose, "sender": m.sender,
-                          "recipient": m.recipient, "moved_at": _iso(m.moved_at), "authorised_by": m.authorised_by,
-                          "due_back": _iso(m.due_back), "confirmed_by": m.confirmed_by,
-                          "confirmed_at": _iso(m.confirmed_at)})
+                          "recipient": m.recipient, "moved_at": iso(m.moved_at), "authorised_by": m.authorised_by,
+                          "due_back": iso(m.due_back), "confirmed_by": m.confirmed_by,
+                          "confirmed_at": iso(m.confirmed_at)})
     return moves
 
 
@@ -198,7 +192,7 @@ def _scanner_check(session: Session, batch: Batch, docs: list[Document]) -> dict
         return {"check_id": None, "device": batch.device, "summary": why}
     m = row.measures or {}
     return {"check_id": row.id, "device": row.device, "day": row.day.isoformat(), "passed": row.passed,
-            "checked_by": row.checked_by, "checked_at": _iso(row.checked_at), "target_scan_sha256": row.scan_sha256,
+            "checked_by": row.checked_by, "checked_at": iso(row.checked_at), "target_scan_sha256": row.scan_sha256,
             "target_scan_key": row.scan_key, "measures": m,
             "summary": f"check {row.id} of {row.device} on {row.day.isoformat()} by {row.checked_by}: "
                        f"{'passed' if row.passed else 'failed'} (effective {m.get('effective_dpi')} dpi, "
@@ -213,7 +207,7 @@ def _scan_section(session: Session, services: Services, batch: Batch, docs: list
     software = (received.detail.get("software") or {}) if received else {}
     return {
         "scan_id": batch.id, "sha256": batch.sha256, "size_bytes": batch.size_bytes, "media_type": batch.media_type,
-        "page_count": batch.page_count, "received_at": _iso(batch.received_at), "filed_at": _iso(batch.filed_at),
+        "page_count": batch.page_count, "received_at": iso(batch.received_at), "filed_at": iso(batch.filed_at),
         "operator": batch.operator, "device": batch.device, "producer": batch.producer,
         "scanner_check": _scanner_check(session, batch, docs),
         "cover_batch_ids": list(batch.cover_batch_ids or []),
@@ -237,7 +231,7 @@ def _newest_anchor(session: Session, services: Services) -> dict[str, Any] | Non
         stored = anchor_io.StoredAnchor(row.object_key, None, "unreadable")
     body = stored.anchor.body() if stored.anchor else None
     return {"key": row.object_key, "location": row.location, "event_id": row.event_id, "head_hash": row.head_hash,
-            "event_count": row.event_count, "created_at": _iso(row.created_at), "method": row.method,
+            "event_count": row.event_count, "created_at": iso(row.created_at), "method": row.method,
             "digest": row.digest, "seal": "holds" if stored.problem is None else stored.problem,
             "hash_input": canonical(body).decode() if body else None}
 
@@ -287,7 +281,7 @@ def build_report(services: Services, *, actor: Actor, document_id: str | None = 
             event["anchored"] = anchor is not None and event["id"] <= anchor["event_id"]
         head = session.get(ChainHead, 1)
         report = {
-            "title": "Certificate of scanning", "scope": scope, "generated_at": _iso(datetime.now(UTC)),
+            "title": "Certificate of scanning", "scope": scope, "generated_at": iso(datetime.now(UTC)),
             "generated_by": actor.name, "escr_version": __version__,
             "summary": {"scans": len(scans), "documents": sum(len(s["documents"]) for s in scans),
                         "pages": sum(d["page_count"] for s in scans for d in s["documents"])},

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from escr.clock import as_utc
 from escr.errors import EscrError, NotFound
 from escr.provenance.anchors import SHA256, Anchor, StoredAnchor
 from escr.record import payloads
@@ -131,9 +132,6 @@ class Scope:
                 "since": self.since.isoformat() if self.since else None}
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
 
 # --- the chain and its anchors -----------------------------------------------------------------
 
@@ -216,7 +214,7 @@ def check_anchor_index(db: Database, anchor_keys: set[str]) -> Iterator[Finding]
         for _row_id, key, created in rows:
             if key not in anchor_keys:
                 yield Finding(Code.ANCHOR_MISSING, "anchor listed in the database is missing from the store",
-                              f"object {key}", _utc(created), "anchored at", object_key=key)
+                              f"object {key}", as_utc(created), "anchored at", object_key=key)
         last_id = rows[-1][0]
 
 
@@ -242,7 +240,7 @@ def chain_segment_start(db: Database, first_event_id: int | None) -> _ChainState
 
 
 def _check_event(row: Event, state: _ChainState, anchors: dict[int, list[Anchor]]) -> Iterator[Finding]:
-    at = _utc(row.at)
+    at = as_utc(row.at)
     if event_hash(row.prev_hash, payload_of(row)) != row.hash:
         yield Finding(Code.EVENT_ALTERED, f"{row.kind} event's fields no longer give its recorded hash",
                       f"event {row.id}", at, "recorded at", row.document_id, row.batch_id, row.id)
@@ -330,7 +328,7 @@ def check_filed_records_exist(db: Database, tally: Tally, *, chunk: int = 500) -
         for r in rows:
             if r.document_id and r.document_id not in present:
                 yield Finding(Code.DOCUMENT_MISSING, "the log records this document as filed; its row is gone",
-                              f"document {r.document_id}", _utc(r.at), "filed at", r.document_id, r.batch_id, r.id)
+                              f"document {r.document_id}", as_utc(r.at), "filed at", r.document_id, r.batch_id, r.id)
         last_id = rows[-1].id
 
 
@@ -412,7 +410,7 @@ def iter_scans(db: Database, scope: Scope, *, chunk: int = 100) -> Iterator[Scan
             events: dict[str, list[LoggedEvent]] = {b: [] for b in batch_ids}
             for e in session.scalars(select(Event).where(Event.batch_id.in_(batch_ids), Event.category == "protocol")
                                      .order_by(Event.id)):
-                events[e.batch_id].append(LoggedEvent(e.id, e.kind, e.actor, e.document_id, e.outcome, _utc(e.at),
+                events[e.batch_id].append(LoggedEvent(e.id, e.kind, e.actor, e.document_id, e.outcome, as_utc(e.at),
                                                       e.detail or {}))
             scans = []
             for batch in session.scalars(select(Batch).where(Batch.id.in_(batch_ids)).order_by(Batch.id)):
@@ -420,7 +418,7 @@ def iter_scans(db: Database, scope: Scope, *, chunk: int = 100) -> Iterator[Scan
                                            d.searchable_sha256, d.manifest_key, d.manifest_sha256)
                              for d in _docs_in_scope(batch, scope))
                 scans.append(ScanFacts(batch.id, batch.operator, batch.sha256, batch.original_key,
-                                       _utc(batch.filed_at), docs, tuple(events[batch.id])))
+                                       as_utc(batch.filed_at), docs, tuple(events[batch.id])))
         yield from scans
         last = batch_ids[-1]
 
