@@ -148,7 +148,7 @@ class Reader:
                 select(Document.id, Document.doc_date, Document.created_at)
                 .join(DocumentChild, DocumentChild.document_id == Document.id)
                 .where(DocumentChild.child_id == child_id, Document.state.in_(states))).all()
-        ids = [r.id for r in sorted(rows, key=lambda r: (r.doc_date is None, r.doc_date or date.min, r.created_at, r.id))]
+        ids = [r.id for r in sorted(rows, key=retrieval.chronology_order)]
         if doc["id"] not in ids:
             return None
         at = ids.index(doc["id"])

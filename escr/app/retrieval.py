@@ -142,6 +142,12 @@ def summaries(session: Session, doc_ids: Collection[str]) -> dict[str, dict[str,
     return {r.id: _summary(r, children[r.id], r.received_at) for r in rows}
 
 
+def chronology_order(doc: Any) -> tuple[bool, date, Any, str]:
+    """A child's chronology's order: by the document's date, undated last, then as filed; for a
+    document row or any row with its `doc_date`, `created_at` and `id`."""
+    return (doc.doc_date is None, doc.doc_date or date.min, doc.created_at, doc.id)
+
+
 def list_documents(
     session: Session, child_id: str, *, actor: Actor, doc_type: str | None = None,
     since: date | None = None, until: date | None = None, use: Use | None = None, view_id: int | None = None,
@@ -161,7 +167,7 @@ def list_documents(
     if until:
         stmt = stmt.where(Document.doc_date <= until)
     docs = session.scalars(stmt).all()
-    docs = sorted(docs, key=lambda d: (d.doc_date is None, d.doc_date or date.min, d.created_at, d.id))
+    docs = sorted(docs, key=chronology_order)
     _access(session, actor, "list", child_id=child_id, use=use,
             parameters={"doc_type": doc_type, "since": since, "until": until, "count": len(docs),
                         **({"view": view_id} if view_id is not None else {})})
