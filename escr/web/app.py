@@ -197,18 +197,16 @@ def _error_response(request: Request, status: int, code: str, message: str) -> R
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    from escr.web.pages import base_context, notice  # pages imports this module: deliberate, lazy
+
     form_page = _refused_form_page(request, status)
     if form_page is not None:
         # Back to the form the person filled in, the reason on top (static/forms.js puts back what
         # they typed): an error page with a Home link would lose both their place and their input.
         heading = "Please check what you entered" if status == 422 else "Not possible now"
-        from escr.web.pages import notice
-
         notice(request, f"{heading}: {message}", "error", form=request.url.path)
         return RedirectResponse(form_page, status_code=303)
     templates: Jinja2Templates = request.app.state.templates
-    from escr.web.pages import base_context
-
     context = base_context(request)
     context.update(status=status, code=code, message=message, path=request.url.path)
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
