@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-
-if TYPE_CHECKING:
-    from escr.pages.ocr import OcrPage
 
 log = logging.getLogger("escr.runtime.metrics")
 
@@ -51,7 +48,17 @@ WORKER_TESSERACT_RUNS = Counter("escr_worker_tesseract_runs", "Tesseract process
                                 registry=PROCESS)
 
 
-def observe_intake(result: Any, *, timings: dict[str, float], pages: Iterable[OcrPage], executor: str) -> None:
+class CountedPage(Protocol):
+    """What a page's count needs: an `OcrPage`, or the `PageReading` the intake keeps of one."""
+
+    @property
+    def blank(self) -> bool: ...
+
+    @property
+    def tesseract_runs(self) -> int: ...
+
+
+def observe_intake(result: Any, *, timings: dict[str, float], pages: Iterable[CountedPage], executor: str) -> None:
     """Count one file's outcome: its documents' states and QC results, pages, stage times."""
     FILES.labels(result.status).inc()
     if result.status == "filed":
