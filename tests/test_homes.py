@@ -69,7 +69,7 @@ def test_a_caseworker_starts_on_their_caseload_with_new_documents_marked(app, wo
         assert page.status_code == 200
         html = page.text
         assert "Your caseload" in html and "Amelia Rose Whitfield" in html
-        assert "Child protection plan, open" in html and "cp / open" not in html
+        assert '<li class="banner cp">Child protection plan</li>' in html and "cp / open" not in html  # in words
         assert "14/06/2015" in html  # born, a UK date
         assert "new</span>" in html and "not opened yet" in html
         cw.get("/children/AB123456")  # reading the record...
@@ -85,7 +85,8 @@ def test_a_team_manager_sees_the_team_and_the_documents_waiting_for_verification
     assert "Your team’s caseload" in html
     assert "Amelia Rose Whitfield" in html and "Oliver Whitfield" in html and "Jayden" not in html
     assert "Waiting for verification" in html and f"/documents/{world.docs['referral']}/work" in html
-    assert "Child in need, closed" in html  # Sophie Marsh: cin / closed, in words
+    sophie = html[html.index("Sophie"):html.index("</tr>", html.index("Sophie"))]
+    assert '<li class="banner closed">Closed</li>' in sophie and "Open" not in sophie  # cin / closed, in words
 
 
 def test_business_support_start_on_the_intake_with_each_file_s_stage_and_pages(app, world):
@@ -161,8 +162,9 @@ def test_business_support_see_throughput_and_queue_ages_as_charts_and_as_tables(
     from html import unescape
 
     html = client_for(app, "bs.jones").get("/").text
-    charts = re.findall(r'<svg class="chart" role="img" aria-labelledby="([a-z-]+)".*?</svg>', html, re.S)
-    assert charts == ["throughput-title", "ages-title"]  # two charts drawn on the server, each titled
+    charts = re.findall(r'<svg class="chart (?:wide|narrow)" role="img" aria-labelledby="([a-z-]+)".*?</svg>', html, re.S)
+    # Two charts drawn on the server, each titled, each drawn for a desktop and for a phone.
+    assert charts == ["throughput-title", "throughput-title-phone", "ages-title", "ages-title-phone"]
     assert "Documents filed and verified each day" in html and "<script" not in html.split("<main")[1]
     # The numbers as tables: today's row counts the documents the world filed today.
     rows = re.findall(r'<tr><td data-label="Day">([^<]+)</td><td data-label="Documents filed">(\d+)</td>', html)

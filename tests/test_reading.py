@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from escr.app.reading import is_hit, query_prefixes, status_banners
+from escr.app.labels import status_banners
+from escr.app.reading import is_hit, query_prefixes
 from escr.web import create_app
 from tests.support.web import World, csrf_from, file_document, open_world, sign_in
 
@@ -108,6 +109,8 @@ def test_status_banners_say_what_holds_now_in_words_with_dates(app):
     assert [b["text"] for b in status_banners(closed, "care_leaver", "closed", date(2026, 1, 1))] == \
         ["Care leaver since 3 May 2024", "Closed: final contact 1 July 2025"]
     assert [b["text"] for b in status_banners([], "cp", "open")] == ["Child protection plan, open"]
+    undated = [{"status": "cin", "from": None, "to": None, "on": None}]  # closed in the index, no final contact date
+    assert [b["text"] for b in status_banners(undated, "cin", "closed", date(2026, 1, 1))] == ["Child in need", "Closed"]
     page = client_for(app, "cw.north").get("/children/AB123456").text
-    banners = page.split('<ul class="banners"', 1)[1].split("</ul>", 1)[0]
+    banners = page.split('<ul class="banners lead"', 1)[1].split("</ul>", 1)[0]
     assert "Child protection plan" in banners and "cp" not in banners.replace('class="banner cp"', "")

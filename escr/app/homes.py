@@ -30,6 +30,7 @@ from escr.record.models import (
     ChainAnchor,
     Child,
     ChildAllocation,
+    ChildStatus,
     CorrectionRequest,
     Document,
     DocumentChild,
@@ -39,6 +40,7 @@ from escr.record.models import (
     User,
 )
 from escr.record.states import OUT_OF_RECORD, QUEUE_CHOICES, QUEUE_STATES, DocumentState
+from escr.record.status import as_dict as status_as_dict
 from escr.services import Services
 
 THROUGHPUT_DAYS = 14  # the intake home's throughput chart: the last fortnight, day by day
@@ -104,11 +106,18 @@ class Homes:
                     .join(Document, Document.id == DocumentChild.document_id)
                     .where(DocumentChild.child_id.in_(ids), Document.state.not_in(OUT_OF_RECORD))):
                 docs[cid].append((as_utc(created) or datetime.min.replace(tzinfo=UTC), state))
+            statuses: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for row in session.scalars(select(ChildStatus).where(ChildStatus.child_id.in_(ids))
+                                       .order_by(ChildStatus.id)):
+                statuses[row.child_id].append(status_as_dict(row))
+            today = labels.local_today(self.settings.web.timezone)
             rows = []
             for child in children:
                 seen = last_seen.get(child.child_id)
                 held = docs.get(child.child_id, [])
-                rows.append({**child_dict(child), "banner": labels.child_banner(child.category, child.status),
+                rows.append({**child_dict(child),
+                             "banners": labels.status_banners(statuses[child.child_id], child.category, child.status,
+                                                              today),
                              "allocated_to": allocated.get(child.child_id), "mine": child.child_id in mine,
                              "documents": len(held), "last_seen": iso(seen),
                              "new": sum(1 for at, _ in held if seen is None or at > seen),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from escr import clock
@@ -194,6 +195,11 @@ def local_time(value: datetime | str | None, zone: str = DEFAULT_TIMEZONE, *, sh
     return f"{day} {local:%H:%M %Z}"
 
 
+def local_today(zone: str = DEFAULT_TIMEZONE) -> date:
+    """Today where the council is: a status ending today still holds until local midnight."""
+    return clock.now().astimezone(ZoneInfo(zone)).date()
+
+
 def age(value: datetime | str | None, now: datetime | None = None) -> str:
     """How long ago, in words: "3 days", "5 hours", "under a minute"."""
     if value is None or value == "":
@@ -217,3 +223,44 @@ _BRACKETED_CODE = re.compile(r"\(([a-z0-9]+(?:_[a-z0-9]+)+|ambiguous)\)")
 def reason(text: str | None) -> str:
     """A stored reason with any bracketed code in words: "(no_match)" -> "(no likely child found)"."""
     return _BRACKETED_CODE.sub(lambda m: f"({REASON_CODES.get(m.group(1), words(m.group(1)).lower())})", text or "")
+
+
+# Status banners (seed 001 sections 17-18): the child index's statuses as words, with their dates.
+BANNER_WORDS = {"cin": "Child in need", "s47": "Section 47 enquiry", "cp": "Child protection plan",
+                "cla": "Looked after", "care_leaver": "Care leaver", "private_fostering": "Private fostering"}
+
+
+def status_banners(statuses: list[dict[str, Any]], category: str | None, status: str | None,
+                   today: date | None = None) -> list[dict[str, str]]:
+    """What holds for the child now, in words with dates ("Child protection plan since 1 March
+    2020", "Closed: final contact 3 May 2024"), from the status history (`escr.record.status.as_dict`
+    rows); from the index's category and status when there is no history. `kind` is for colour."""
+    day = today or local_today()
+
+    def holds(s: dict[str, Any]) -> bool:
+        start, end = s.get("from"), s.get("to")
+        return (not start or date.fromisoformat(start) <= day) and (not end or date.fromisoformat(end) >= day)
+
+    out: list[dict[str, str]] = []
+    current = [s for s in statuses if s["status"] in BANNER_WORDS and holds(s)]
+    for s in sorted(current, key=lambda s: s.get("from") or ""):
+        since = f" since {uk_date(s['from'])}" if s.get("from") else ""
+        out.append({"text": BANNER_WORDS[s["status"]] + since, "kind": s["status"]})
+    for s in statuses:
+        if s["status"] == "adoption" and s.get("on"):
+            out.append({"text": f"Adopted: order made {uk_date(s['on'])}", "kind": "adoption"})
+        if s["status"] == "died" and s.get("on"):
+            out.append({"text": f"Died {uk_date(s['on'])}", "kind": "closed"})
+    closures = [s for s in statuses if s["status"] == "closed" and not s.get("to") and s.get("on")]
+    if closures:
+        last = max(closures, key=lambda s: s["on"])
+        out.append({"text": f"Closed: final contact {uk_date(last['on'])}", "kind": "closed"})
+    elif statuses and status == "closed":  # the index says closed but gave no final contact date
+        out.append({"text": "Closed", "kind": "closed"})
+    elif statuses:
+        reopened = max((s["on"] for s in statuses if s["status"] == "closed" and s.get("on")), default="")
+        starts = [s["from"] for s in statuses if s["status"] in BANNER_WORDS and (s.get("from") or "") > reopened]
+        out.append({"text": f"Open since {uk_date(min(starts))}" if starts else "Open", "kind": "open"})
+    if not statuses:
+        out.append({"text": child_banner(category, status), "kind": (category or "") + " " + (status or "")})
+    return out

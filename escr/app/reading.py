@@ -11,7 +11,6 @@ exactly as for the PDF; a reader who may not open the content gets the reason an
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
@@ -216,44 +215,3 @@ class Reader:
                            "w": round((b.right - b.left) * 1000, 1), "h": round((b.bottom - b.top) * 1000, 1),
                            "word": b.text} for b in boxes if is_hit(b.text, prefixes)])
         return data
-
-
-# Status banners (seed 001 sections 17-18): the child index's statuses as words, with their dates.
-BANNER_WORDS = {"cin": "Child in need", "s47": "Section 47 enquiry", "cp": "Child protection plan",
-                "cla": "Looked after", "care_leaver": "Care leaver", "private_fostering": "Private fostering"}
-
-
-def status_banners(statuses: list[dict[str, Any]], category: str | None, status: str | None,
-                   today: date | None = None) -> list[dict[str, str]]:
-    """What holds for the child now, in words with dates ("Child protection plan since 1 March
-    2020", "Closed: final contact 3 May 2024"), from the status history (`escr.record.status.as_dict`
-    rows); from the index's category and status when there is no history. `kind` is for colour."""
-    from escr.app.labels import child_banner, uk_date
-
-    day = today or date.today()
-
-    def holds(s: dict[str, Any]) -> bool:
-        start, end = s.get("from"), s.get("to")
-        return (not start or date.fromisoformat(start) <= day) and (not end or date.fromisoformat(end) >= day)
-
-    out: list[dict[str, str]] = []
-    current = [s for s in statuses if s["status"] in BANNER_WORDS and holds(s)]
-    for s in sorted(current, key=lambda s: s.get("from") or ""):
-        since = f" since {uk_date(s['from'])}" if s.get("from") else ""
-        out.append({"text": BANNER_WORDS[s["status"]] + since, "kind": s["status"]})
-    for s in statuses:
-        if s["status"] == "adoption" and s.get("on"):
-            out.append({"text": f"Adopted: order made {uk_date(s['on'])}", "kind": "adoption"})
-        if s["status"] == "died" and s.get("on"):
-            out.append({"text": f"Died {uk_date(s['on'])}", "kind": "closed"})
-    closures = [s for s in statuses if s["status"] == "closed" and not s.get("to") and s.get("on")]
-    if closures:
-        last = max(closures, key=lambda s: s["on"])
-        out.append({"text": f"Closed: final contact {uk_date(last['on'])}", "kind": "closed"})
-    elif statuses:
-        reopened = max((s["on"] for s in statuses if s["status"] == "closed" and s.get("on")), default="")
-        starts = [s["from"] for s in statuses if s["status"] in BANNER_WORDS and (s.get("from") or "") > reopened]
-        out.append({"text": f"Open since {uk_date(min(starts))}" if starts else "Open", "kind": "open"})
-    if not statuses:
-        out.append({"text": child_banner(category, status), "kind": (category or "") + " " + (status or "")})
-    return out

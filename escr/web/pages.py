@@ -252,7 +252,8 @@ def _chronology_page(request: Request, o: Ops, child_id: str, filters: ViewFilte
                   typed=typed or {"name": view or "", "text": f.text},
                   view_choices={"state": saved_views.STATES, "third_party": saved_views.THIRD_PARTY,
                                 "sort": saved_views.SORTS},
-                  banners=reading.status_banners(kept["statuses"], data["child"]["category"], data["child"]["status"]),
+                  banners=labels.status_banners(kept["statuses"], data["child"]["category"], data["child"]["status"],
+                                                labels.local_today(services_of(request).settings.web.timezone)),
                   filter_url=lambda **change: _url(f"/children/{child_id}", **{**shown, **change}),
                   page_url=lambda off: _url(f"/children/{child_id}", **link, offset=off))
 
