@@ -156,7 +156,7 @@ def test_paper_custody_shows_where_each_volume_is_and_when_it_is_due_back(audito
 
 def test_the_access_log_activity_is_a_chart_with_its_numbers_in_a_table(auditor):
     html = auditor.get("/access-log/activity?days=7").text
-    assert '<svg class="chart" role="img" aria-labelledby="chart-title"' in html and "<?xml" not in html
+    assert '<svg class="chart wide" role="img" aria-labelledby="chart-title"' in html and "<?xml" not in html
     assert "The numbers in the chart" in html and "Allowed" in html
     today = date.today()
     assert f"{today.day} {today:%B %Y}" in html

@@ -322,8 +322,9 @@ ROLE_PAGES = {
     "team_manager": ("tm.north", ["/", "/children/AB123456", "/queue", "/timeliness?month=2026-03"]),
     "business_support": ("bs.jones", ["/", "/intake", "/queue", "/documents/{unmatched}/work", "/paper/files",
                                       "/scanner-checks"]),
-    "auditor": ("aud.one", ["/", "/access-log", "/break-glass/reviews?all=1", "/documents/{referral}/provenance",
-                            "/disposal"]),
+    "auditor": ("aud.one", ["/", "/access-log", "/access-log/activity", "/break-glass/reviews?all=1",
+                            "/documents/{referral}/provenance", "/integrity", "/audit/casefiles", "/audit/collation",
+                            "/paper", "/disposal"]),
     "administrator": ("admin", ["/", "/admin/users", "/admin/teams", "/admin/users/admin/tokens", "/account"]),
     "disclosure_officer": ("dis.one", ["/", "/disclosures", "/disclosures/{request}", "/disclosures/{request}/documents/{south}",
                                        "/disclosures/{request}/certificate", "/account"]),
@@ -387,6 +388,15 @@ def test_each_role_s_pages_fit_the_screen_and_pass_axe(browser, base_url, world,
             if overflow[0] > overflow[1]:
                 problems.append(f"{path} scrolls sideways: {overflow[0]} px wide in {overflow[1]} px")
             problems += [f"{path}: {finding}" for finding in serious_axe_findings(page)]
+            # A chart's words are read at their size: the chart shown is the one drawn for this width.
+            heights = page.evaluate("""[...document.querySelectorAll('svg.chart')]
+                .filter(s => s.getBoundingClientRect().width > 0)
+                .flatMap(s => [...s.querySelectorAll('text')].filter(t => t.textContent.trim())
+                    .map(t => [parseFloat(getComputedStyle(t).fontSize)
+                               * s.getBoundingClientRect().width / s.viewBox.baseVal.width, t.textContent]))""")
+            small = [f"{text!r} {size:.1f} px" for size, text in heights if size < 9]
+            if small:
+                problems.append(f"{path}: a chart's words are too small to read: {small[:3]}")
             name = re.sub(r"[^a-z0-9]+", "-", path.split("?")[0].lower()).strip("-") or "home"
             out = tmp_path_factory.getbasetemp() / "screenshots" / f"{role}-{name}-{width}.png"
             out.parent.mkdir(exist_ok=True)
