@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import overload
+from zoneinfo import ZoneInfo
 
 
 def now() -> datetime:
     """This moment, in UTC."""
     return datetime.now(UTC)
+
+
+def today(zone: str) -> date:
+    """Today's date where the council is (`web.timezone`): a day ends at local midnight, not UTC's."""
+    return now().astimezone(ZoneInfo(zone)).date()
 
 
 @overload

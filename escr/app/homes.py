@@ -110,7 +110,7 @@ class Homes:
             for row in session.scalars(select(ChildStatus).where(ChildStatus.child_id.in_(ids))
                                        .order_by(ChildStatus.id)):
                 statuses[row.child_id].append(status_as_dict(row))
-            today = labels.local_today(self.settings.web.timezone)
+            today = clock.today(self.settings.web.timezone)
             rows = []
             for child in children:
                 seen = last_seen.get(child.child_id)
@@ -179,7 +179,7 @@ class Homes:
         """Per local day of the last `days`: documents and pages filed, and documents verified."""
         require(self.p, Can.INTAKE)
         zone = ZoneInfo(self.settings.web.timezone)
-        today = today or datetime.now(zone).date()
+        today = today or clock.today(self.settings.web.timezone)
         first = today - timedelta(days=days - 1)
         start = datetime.combine(first, datetime.min.time(), zone).astimezone(UTC)
         per_day = {first + timedelta(days=n): {"filed": 0, "pages": 0, "verified": 0} for n in range(days)}

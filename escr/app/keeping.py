@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from escr import clock
 from escr.app import coversheets, disposal, paper, records, scanner_checks, timeliness
 from escr.app.access import Principal, Role
 from escr.services import Services
@@ -167,8 +168,10 @@ class Keeping:
             row = timeliness.record_arrival(session, self.p, ref, arrived_on, source=source)
             return {"ref": row.ref, "arrived_on": row.arrived_on.isoformat(), "source": row.source}
 
-    def timeliness(self, month: str) -> dict[str, Any]:
+    def timeliness(self, month: str | None = None) -> dict[str, Any]:
+        """The month's timeliness per team (YYYY-MM); without one, this month where the council is."""
         rec = self.services.settings.records
+        month = (month or "").strip() or clock.today(self.services.settings.web.timezone).strftime("%Y-%m")
         with self.services.db.session() as session:
             rows = timeliness.report(session, self.p, month, target=rec.target_working_days, oldest=rec.oldest_waiting)
         return {"month": month, "target_working_days": rec.target_working_days, "teams": [r.as_dict() for r in rows],

@@ -195,11 +195,6 @@ def local_time(value: datetime | str | None, zone: str = DEFAULT_TIMEZONE, *, sh
     return f"{day} {local:%H:%M %Z}"
 
 
-def local_today(zone: str = DEFAULT_TIMEZONE) -> date:
-    """Today where the council is: a status ending today still holds until local midnight."""
-    return clock.now().astimezone(ZoneInfo(zone)).date()
-
-
 def age(value: datetime | str | None, now: datetime | None = None) -> str:
     """How long ago, in words: "3 days", "5 hours", "under a minute"."""
     if value is None or value == "":
@@ -235,7 +230,7 @@ def status_banners(statuses: list[dict[str, Any]], category: str | None, status:
     """What holds for the child now, in words with dates ("Child protection plan since 1 March
     2020", "Closed: final contact 3 May 2024"), from the status history (`escr.record.status.as_dict`
     rows); from the index's category and status when there is no history. `kind` is for colour."""
-    day = today or local_today()
+    day = today or clock.today(DEFAULT_TIMEZONE)
 
     def holds(s: dict[str, Any]) -> bool:
         start, end = s.get("from"), s.get("to")

@@ -6,12 +6,13 @@ the paper original's custody and disposition, and case-file audit support.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from escr import clock
 from escr.app import casefile, maintenance, stewardship
 from escr.cli.common import (
     JsonOpt,
@@ -43,7 +44,7 @@ def _say(text: str) -> None:
 
 
 def _today(value: str | None) -> date:
-    return _date(value) or datetime.now(UTC).date()
+    return _date(value) or clock.today("UTC")
 
 
 def _print_findings(result: Any) -> None:

@@ -8,7 +8,6 @@ door as the web pages; the rules decide who may do what.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -417,7 +416,6 @@ def timeliness_report(
     as_json: JsonOpt = False,
 ) -> None:
     """Working days from arrival to verified, per team, for paper that arrived in the month."""
-    month = month or date.today().strftime("%Y-%m")
     r = _keeping("timeliness", user).timeliness(month)
     if csv_out is not None:
         csv_out.write_text(r["csv"])

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from escr import clock
 from escr.errors import FileUnreadable
 from escr.storage.objectstore import private_dir, private_file
 
@@ -101,7 +102,7 @@ def _problem_of(path: Path, relpath: PurePosixPath) -> str | None:
 
 
 def new_claim_id() -> str:
-    return f"{datetime.now(UTC).strftime(_CLAIM_TIME)}-{uuid.uuid4().hex[:8]}"
+    return f"{clock.now().strftime(_CLAIM_TIME)}-{uuid.uuid4().hex[:8]}"
 
 
 def claim_from_intake(path: Path, intake_dir: Path, processing_dir: Path) -> Claim | None:

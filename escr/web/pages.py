@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from escr import clock
 from escr.app import access, accounts, auditing, homes, labels, reading, saved_views
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.keeping import Keeping
@@ -253,7 +254,7 @@ def _chronology_page(request: Request, o: Ops, child_id: str, filters: ViewFilte
                   view_choices={"state": saved_views.STATES, "third_party": saved_views.THIRD_PARTY,
                                 "sort": saved_views.SORTS},
                   banners=labels.status_banners(kept["statuses"], data["child"]["category"], data["child"]["status"],
-                                                labels.local_today(services_of(request).settings.web.timezone)),
+                                                clock.today(services_of(request).settings.web.timezone)),
                   filter_url=lambda **change: _url(f"/children/{child_id}", **{**shown, **change}),
                   page_url=lambda off: _url(f"/children/{child_id}", **link, offset=off))
 

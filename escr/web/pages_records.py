@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from escr import clock
 from escr.app.access import Principal
 from escr.app.keeping import Keeping
 from escr.app.operations import parse_date
@@ -91,7 +92,7 @@ def paper_desk(request: Request, k: Keep) -> Response:
         k.overdue()  # raises the role's refusal
     return render(request, "paper.html", may=may, overdue=k.overdue(), incidents=k.open_incidents(),
                   unscanned=k.unscanned(), arrivals=k.recent_arrivals() if may["record_arrival"] else [],
-                  today=date.today().isoformat())
+                  today=clock.today(services_of(request).settings.web.timezone).isoformat())
 
 
 @router.post("/paper/arrivals")
@@ -190,13 +191,9 @@ def list_missing(request: Request, k: Keep, cover_batch_id: str, description: An
 # --- timeliness ---------------------------------------------------------------------------------------
 
 
-def _month(month: str) -> str:
-    return month.strip() or date.today().strftime("%Y-%m")
-
-
 @router.get("/timeliness")
 def timeliness(request: Request, k: Keep, month: str = "") -> Response:
-    report = k.timeliness(_month(month))
+    report = k.timeliness(month)
     label = date.fromisoformat(report["month"] + "-01").strftime("%B %Y")
     teams = report["teams"]
     chart = bars(f"Working days from arrival to verified, per team, paper that arrived in {label}",
@@ -209,7 +206,7 @@ def timeliness(request: Request, k: Keep, month: str = "") -> Response:
 
 @router.get("/timeliness.csv")
 def timeliness_csv(k: Keep, month: str = "") -> Response:
-    report = k.timeliness(_month(month))
+    report = k.timeliness(month)
     return Response(report["csv"], media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="timeliness-{report["month"]}.csv"'})
 
