@@ -55,12 +55,15 @@ test-postgres: system-deps $(VENV)/.installed $(AXE)
 
 # `make soak` (docs/operations.md, "Soak test"): tests/test_soak.py for SOAK_SECONDS of load (the short
 # form of a few files runs in `make test`). Needs Redis on 127.0.0.1:6379; on PostgreSQL too when
-# ESCR_TEST_DATABASE_URL names a server. Its figures are written as JSON to SOAK_REPORT.
+# ESCR_TEST_DATABASE_URL names a server. Its figures are written as JSON to SOAK_REPORT, kept as
+# bench/results/soak/<date>-<time>-<commit>.json (commit it to publish the run) and docs/soak.md is
+# regenerated from every file there.
 SOAK_SECONDS ?= 600
 SOAK_REPORT ?= var/soak-report.json
 soak: system-deps $(VENV)/.installed
 	mkdir -p $(dir $(SOAK_REPORT)) && ESCR_SOAK_SECONDS=$(SOAK_SECONDS) ESCR_SOAK_REPORT=$(abspath $(SOAK_REPORT)) \
 	  $(VENV)/bin/python -m pytest -q -m soak tests/test_soak.py $(PYTEST_ARGS)
+	$(VENV)/bin/python -m bench.soak_report --keep $(SOAK_REPORT)
 
 # `make bench` (bench/README.md): throughput against Tesseract alone and OCRmyPDF, memory,
 # retrieval latency on PostgreSQL, Celery scaling. OCRmyPDF and py-spy live in their own venv,

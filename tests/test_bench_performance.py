@@ -62,3 +62,34 @@ def test_the_page_lists_every_run_newest_first_with_its_targets(tmp_path: Path) 
 def test_no_results_yet_says_so_and_how_to_make_one(tmp_path: Path) -> None:
     page = performance.write(tmp_path / "none", tmp_path / "performance.md").read_text()
     assert "No benchmark results are kept yet" in page and "make bench" in page
+
+
+def test_the_soak_page_is_generated_from_a_soak_run_s_figures(tmp_path: Path) -> None:
+    from bench import soak_report
+
+    figures = {
+        "date": "2026-12-06 00:30 UTC", "escr_commit": "373ebda", "machine": {"cores": 2, "load_average": [1.5, 1, 1]},
+        "seed": 20261204, "load_seconds": 120, "wall_seconds": 151.2, "database": "postgresql", "broker": "redis",
+        "workers": 2,
+        "files": {"good": 12, "duplicate": 4, "bad": 6, "total": 22, "bad_kinds": {"empty": 3, "pipe": 1, "truncated": 2}},
+        "pages": {"in_good_scans": 40, "filed_in_documents": 24, "documents": 17},
+        "faults": [{"fault": "worker SIGKILL", "at_s": 10.0, "target": "worker-1", "files_in_processing": 2},
+                   {"fault": "pg_terminate_backend", "at_s": 50.0, "connections": 5, "files_in_processing": 0}],
+        "restarts": {"worker-1": 1, "worker-2": 0, "watcher": 0, "web": 0},
+        "recovery": {"claims_resumed_by_the_watcher": 0, "deferred_and_retried": 1,
+                     "pages_ocred_by_worker": {"worker-1": 19, "worker-2": 21}},
+        "web": {"requests": 1234, "by_status": {"200": 1000, "403": 234}, "by_user": {"a": 1, "b": 2},
+                "failed_in_database_window": 0, "failed_outside": []},
+        "outcome": {"filed_once": 12, "quarantined": {"duplicate": 4, "empty": 3, "truncated": 2, "not_regular_file": 1},
+                    "fixity_findings": 0},
+    }
+    report = tmp_path / "soak.json"
+    report.write_text(json.dumps(figures))
+    kept = soak_report.keep(report, tmp_path / "soak")
+    assert kept.name == "2026-12-06-0030-373ebda.json"
+    page = soak_report.render(soak_report.load(tmp_path / "soak"))
+    assert "## 2026-12-06 00:30 UTC, escr 373ebda" in page
+    assert "| files | 22: 12 good scans, 4 second copies, 6 bad (3 `empty`, 2 `truncated`, 1 `pipe`) |" in page
+    assert "1 × worker SIGKILL, 1 × pg_terminate_backend; 1 struck with a file in processing" in page
+    assert "1,234 requests by 2 users: 1,000 answered 200, 234 answered 403" in page
+    assert "12 filed once; quarantined: 4 `duplicate`, 3 `empty`, 2 `truncated`, 1 `not_regular_file`" in page

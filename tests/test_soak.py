@@ -25,6 +25,7 @@ import redis
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
+from escr import clock
 from escr.intake.quarantine import list_quarantine
 from escr.record.models import Batch, Document, Event, Page
 from tests.support.cli import cli_env
@@ -62,6 +63,16 @@ def broker_env():
         db.delete(key)
 
 
+def _commit() -> str:
+    """The escr commit the figures are of ("-dirty" with changes not committed), as the benchmark names it."""
+    repo = Path(__file__).resolve().parents[1]
+    git = ["git", "-C", str(repo)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           check=False)
+    return (head.stdout.strip() or "unknown") + ("-dirty" if dirty.stdout.strip() else "")
+
+
 def cut_database_connections(url: str) -> int:
     """`pg_terminate_backend` on every connection to the app's database but this one."""
     engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
@@ -77,6 +88,7 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
     services, settings = with_children, with_children.settings
     database_url = settings.database_url
     rng = random.Random(SEED)
+    load_at_start = os.getloadavg()  # the figures say how busy the machine was
     began = time.monotonic()
     arrivals = plan_load(rng, SECONDS, tmp_path)
     tokens = {user: cli_env(services, user, role, teams=teams)["ESCR_TOKEN"] for user, (role, teams) in USERS.items()}
@@ -212,6 +224,8 @@ def test_soak_nothing_lost_or_filed_twice_under_load_and_faults(with_children, b
     assert done.returncode == 0 and not report.get("findings"), report
 
     figures = {
+        "date": clock.now().strftime("%Y-%m-%d %H:%M UTC"), "escr_commit": _commit(),
+        "machine": {"cores": os.cpu_count(), "load_average": [round(x, 2) for x in load_at_start]},
         "seed": SEED, "load_seconds": SECONDS, "wall_seconds": round(time.monotonic() - began, 1),
         "database": "postgresql" if database_url else "sqlite", "broker": "redis", "workers": 2,
         "files": {**Counter(a.kind for a in arrivals), "total": len(arrivals),
