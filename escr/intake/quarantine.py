@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from escr.errors import InputRejected, NotFound, ValidationFailed
+from escr.errors import FileUnreadable, InputRejected, NotFound, ValidationFailed
 from escr.intake.receipt import Claim, Receipt, Refused
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.storage.objectstore import private_dir, private_file
@@ -106,11 +106,25 @@ def release_to_intake(claim_id: str, quarantine_dir: Path, intake_dir: Path) -> 
     relpath = PurePosixPath(entry.reason["intake_path"])
     if ".." in relpath.parts or relpath.is_absolute():
         relpath = PurePosixPath("unknown", entry.path.name)
-    target = intake_dir / relpath
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(entry.path, target)
+    try:
+        target = _free_name(intake_dir / relpath)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(entry.path, target)
+    except OSError as exc:
+        raise FileUnreadable(f"quarantined file {claim_id} could not be put back in the intake folder "
+                             f"({exc.strerror or 'input/output error'}); it is still in quarantine") from None
     shutil.rmtree(entry.path.parent, ignore_errors=True)
     return target
+
+
+def _free_name(target: Path) -> Path:
+    """`target`, or `<name> (retry N)<suffix>` beside it when a file of that name is already waiting:
+    a rename would replace it, and two quarantined scans often share a scanner's file name."""
+    candidate, n = target, 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = target.with_name(f"{target.stem} (retry {n}){target.suffix}")
+    return candidate
 
 
 DISCARD_RECORD = "discarded.json"
