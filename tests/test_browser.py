@@ -350,9 +350,12 @@ def disclosure_request(world: World) -> int:
     return rid
 
 
-def sign_in_at(browser, base_url: str, username: str, viewport: dict[str, int]):  # type: ignore[no-untyped-def]
-    """Scripts on and the page's CSP bypassed, only so that the test can run axe-core in the page."""
-    context = browser.new_context(viewport=viewport, base_url=base_url, bypass_csp=True, locale="en-GB")
+def sign_in_at(browser, base_url: str, username: str, viewport: dict[str, int],  # type: ignore[no-untyped-def]
+               *, scripts: bool = True):
+    """Scripts on and the page's CSP bypassed, only so that the test can run axe-core in the page;
+    or, `scripts=False`, a plain browser with JavaScript off."""
+    options = {"bypass_csp": True} if scripts else {"java_script_enabled": False}
+    context = browser.new_context(viewport=viewport, base_url=base_url, locale="en-GB", **options)
     page = context.new_page()
     page.goto("/login")
     page.get_by_label("User name").fill(username)
@@ -453,6 +456,49 @@ def test_business_support_on_a_phone_watch_a_file_read_live_then_filter_and_reje
                             full_page=True)
         finally:
             context.close()
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_business_support_retry_chosen_quarantined_files_with_scripts_off(browser, base_url, world,
+                                                                        tmp_path_factory, width):
+    """The quarantine list with its boxes fits the screen and passes axe; then, scripts off, two
+    of three files are ticked and retried with one button, and the page says which went back."""
+    from tests.support.web import quarantine_a_file
+
+    claims = [quarantine_a_file(world, f"{name}-{width}.pdf") for name in ("letter", "report", "leave")]
+    viewport = PHONE if width == "phone" else DESKTOP
+    shots = tmp_path_factory.getbasetemp() / "screenshots"
+    shots.mkdir(exist_ok=True)
+    context, page = sign_in_at(browser, base_url, "bs.jones", viewport)
+    try:
+        page.goto("/intake#quarantine")
+        expect(page.get_by_role("button", name="Retry the chosen files")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert serious_axe_findings(page) == []
+        page.screenshot(path=str(shots / f"quarantine-{width}.png"), full_page=True)
+    finally:
+        context.close()
+
+    context, page = sign_in_at(browser, base_url, "bs.jones", viewport, scripts=False)
+    try:
+        page.goto("/intake")
+        assert_labelled(page)
+        page.get_by_label(f"Choose bs.scanner/mfd-1/letter-{width}.pdf").check()
+        page.get_by_label(f"Choose bs.scanner/mfd-1/report-{width}.pdf").check()
+        page.get_by_role("button", name="Retry the chosen files").click()
+        expect(page.get_by_role("status").first).to_contain_text(
+            f"2 files put back in the intake folder for another try: bs.scanner/mfd-1/letter-{width}.pdf, "
+            f"bs.scanner/mfd-1/report-{width}.pdf.")
+        expect(page.get_by_label(f"Choose bs.scanner/mfd-1/leave-{width}.pdf")).not_to_be_checked()  # still listed
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(shots / f"quarantine-retried-{width}.png"), full_page=True)
+    finally:
+        context.close()
+    assert (world.settings.intake_dir / "bs.scanner" / "mfd-1" / f"letter-{width}.pdf").exists()
+    from escr.intake.quarantine import list_quarantine
+
+    assert [e.claim_id for e in list_quarantine(world.settings.quarantine_dir)
+            if e.claim_id in claims] == [claims[2]]
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])

@@ -135,3 +135,23 @@ def test_quarantined_file_can_be_sent_back_for_another_try_and_that_is_logged(cl
     with with_children.db.session() as session:
         released = session.scalars(select(Event).where(Event.kind == "quarantine_released")).one()
     assert released.actor == "bs.patel" and released.detail["parameters"]["claim_id"] == entry["claim_id"]
+
+
+def test_several_quarantined_files_go_back_with_one_command_and_a_missing_one_is_named(cli, with_children,
+                                                                                       tmp_path):
+    for name in ("one.pdf", "two.pdf"):
+        (tmp_path / name).write_bytes(b"")
+        cli("ingest", str(tmp_path / name), "--operator", "bs.jones", "--json", ok=False)
+    claims = [e["claim_id"] for e in json.loads(cli("quarantine", "list", "--json", as_="bs.patel").output)]
+    assert len(claims) == 2
+    result = cli("quarantine", "retry", *claims, "no-such-claim", ok=False, as_="bs.patel")
+    assert result.exit_code == 1  # one was not retried: said, after the others went back
+    assert "returned to intake: bs.jones/unspecified/one.pdf" in result.output
+    assert "returned to intake: bs.jones/unspecified/two.pdf" in result.output
+    assert "not retried: no-such-claim: it is not in quarantine" in result.output
+    assert json.loads(cli("quarantine", "list", "--json", as_="bs.patel").output) == []
+    with with_children.db.session() as session:
+        released = session.scalars(select(Event).where(Event.kind == "quarantine_released")).all()
+    assert sorted(e.detail["parameters"]["claim_id"] for e in released) == sorted(claims)
+    refused = cli("quarantine", "retry", *[f"c{i}" for i in range(101)], ok=False, as_="bs.patel")
+    assert refused.exit_code == 1 and "choose at most 100 quarantined files at once" in refused.output

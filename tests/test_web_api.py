@@ -198,6 +198,37 @@ def test_intake_dashboard_and_quarantine_retry_and_discard(world, as_user):
     assert error_of(bs.post(f"/api/v1/quarantine/{keep}/retry")) == (404, "not_found")
 
 
+def test_quarantined_files_are_retried_together_each_on_its_own_and_nothing_is_overwritten(world, as_user):
+    """Two scans of the same name and one claim already gone: both files go back, the second
+    beside the first rather than over it, each retry logged, and the missing one named."""
+    bs = as_user("bs.jones")
+    first, second = quarantine_a_file(world, "same.pdf"), quarantine_a_file(world, "same.pdf")
+    too_many = bs.post("/api/v1/quarantine/retry", json={"claim_ids": [first] + [f"c{i}" for i in range(100)]})
+    assert error_of(too_many) == (422, "validation_failed")
+    assert "at most 100" in too_many.json()["error"]["message"]
+    assert {q["claim_id"] for q in bs.get("/api/v1/quarantine").json()["items"]} == {first, second}  # none moved
+    assert error_of(as_user("cw.north").post("/api/v1/quarantine/retry", json={"claim_ids": [first]})) == (
+        403, "role_forbidden")
+    assert error_of(bs.post("/api/v1/quarantine/retry", json={"claim_ids": [" "]})) == (422, "validation_failed")
+
+    done = bs.post("/api/v1/quarantine/retry", json={"claim_ids": [first, second, "no-such-claim", first]})
+    assert done.status_code == 200
+    body = done.json()
+    assert [r["claim_id"] for r in body["returned"]] == [first, second]
+    assert [r["returned_to"] for r in body["returned"]] == ["bs.scanner/mfd-1/same.pdf",
+                                                            "bs.scanner/mfd-1/same (retry 2).pdf"]
+    for r in body["returned"]:
+        assert (world.settings.intake_dir / r["returned_to"]).read_bytes().startswith(b"%PDF-1.4")
+    assert [(r["claim_id"], r["code"]) for r in body["refused"]] == [("no-such-claim", "not_found")]
+    assert "not in quarantine" in body["refused"][0]["why"]
+    assert bs.get("/api/v1/quarantine").json()["total"] == 0
+    with world.services.db.session() as session:
+        released = session.scalars(select(Event).where(Event.kind == "quarantine_released")
+                                   .order_by(Event.id.desc()).limit(2)).all()
+    assert {(e.actor, e.detail["parameters"]["claim_id"]) for e in released} == {("bs.jones", first),
+                                                                              ("bs.jones", second)}
+
+
 def test_cover_sheet_from_the_record_reads_back_as_that_child(as_user, tmp_path):
     from pdf2image import convert_from_bytes
 

@@ -120,6 +120,18 @@ def parse_date(value: str | None, field: str) -> date | None:
         raise ValidationFailed(f"{field} is not a date (YYYY-MM-DD)") from None
 
 
+def _chosen(ids: list[str], what: str, done: str) -> list[str]:
+    """What a bulk action was given, blanks and repeats dropped: at least one, at most BULK_LIMIT,
+    or nothing is done at all."""
+    chosen = list(dict.fromkeys(i.strip() for i in ids if i and i.strip()))
+    if not chosen:
+        raise ValidationFailed(f"choose at least one of the {what}; nothing was {done}")
+    if len(chosen) > BULK_LIMIT:
+        raise ValidationFailed(f"choose at most {BULK_LIMIT} {what} at once ({len(chosen)} were chosen); "
+                               f"nothing was {done}")
+    return chosen
+
+
 def _same(a: str | None, b: str | None) -> bool:
     return bool(a and b and a.strip().casefold() == b.strip().casefold())
 
@@ -458,11 +470,7 @@ class Operations:
         accepting a QC failure are judged page by page and are never done in bulk."""
         require(self.p, Can.VERIFY)
         access.require_change(self.p)
-        ids = list(dict.fromkeys(i.strip() for i in doc_ids if i and i.strip()))
-        if not ids:
-            raise ValidationFailed("choose at least one document")
-        if len(ids) > BULK_LIMIT:
-            raise ValidationFailed(f"choose at most {BULK_LIMIT} documents at once")
+        ids = _chosen(doc_ids, "documents", "rejected")
         reason = (reason or "").strip()
         if len(reason) < MIN_REASON_CHARS:
             raise ValidationFailed(f"the reason must be stated in at least {MIN_REASON_CHARS} characters",
@@ -497,6 +505,25 @@ class Operations:
         target = retry(claim_id, quarantine_dir=self.settings.quarantine_dir, intake_dir=self.settings.intake_dir,
                        db=self.db, actor=self.p.actor)
         return str(target.relative_to(self.settings.intake_dir))
+
+    def retry_many_quarantined(self, claim_ids: list[str]) -> dict[str, Any]:
+        """Put several quarantined files back in the intake folder: business support's bulk action
+        on quarantine. Each file is retried on its own, exactly as one at a time (the same
+        permission, the same logged event); one that cannot be is reported with its reason and
+        stays in quarantine, and the others still go back."""
+        require(self.p, Can.INTAKE)
+        access.require_change(self.p)
+        ids = _chosen(claim_ids, "quarantined files", "retried")
+        returned, refused = [], []
+        for claim_id in ids:
+            try:
+                returned.append({"claim_id": claim_id, "returned_to": self.retry_quarantined(claim_id)})
+            except NotFound as exc:  # retried or discarded by someone else since the list was shown
+                refused.append({"claim_id": claim_id, "code": exc.code,
+                                "why": "it is not in quarantine (already retried or discarded, or never there)"})
+            except EscrError as exc:
+                refused.append({"claim_id": claim_id, "code": exc.code, "why": exc.message})
+        return {"returned": returned, "refused": refused}
 
     def discard_quarantined(self, claim_id: str, reason: str) -> str:
         """Discard a quarantined file: off the list, bytes kept until retention allows; logged."""

@@ -357,10 +357,28 @@ def quarantine_list(user: UserOpt = None, as_json: JsonOpt = False) -> None:
 
 @quarantine_app.command("retry")
 @handles_errors
-def quarantine_retry(claim_id: str, user: UserOpt = None) -> None:
-    """Put a quarantined file back into the intake folder for another try (logged)."""
-    target = operations("quarantine retry", user).retry_quarantined(claim_id)
-    out.print(f"returned to intake: {target}")
+def quarantine_retry(claim_ids: Annotated[list[str], typer.Argument(help="One or more claim ids (at most 100).",
+                                                                     show_default=False)],
+                     user: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """Put quarantined files back into the intake folder for another try (each logged).
+
+    Each file is retried on its own; one that cannot be is named with the reason and the
+    command exits 1 after trying the others."""
+    o = operations("quarantine retry", user)
+    if len(claim_ids) == 1:
+        done = {"returned": [{"claim_id": claim_ids[0], "returned_to": o.retry_quarantined(claim_ids[0])}],
+                "refused": []}
+    else:
+        done = o.retry_many_quarantined(claim_ids)
+    if as_json:
+        _print_json(done)
+    else:
+        for r in done["returned"]:
+            out.print(f"returned to intake: {escape(r['returned_to'])}", highlight=False)
+        for r in done["refused"]:
+            err.print(f"not retried: {escape(r['claim_id'])}: {escape(r['why'])}", highlight=False)
+    if done["refused"]:
+        raise typer.Exit(1)
 
 
 @app.command()

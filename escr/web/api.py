@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from escr.app.access import Principal
-from escr.app.operations import Operations, PageOf
+from escr.app.operations import BULK_LIMIT, Operations, PageOf
 from escr.app.reading import Reader
 from escr.app.saved_views import SavedViews, ViewFilters
 from escr.record.states import DocumentState
@@ -426,6 +426,19 @@ def queue(o: Ops, pg: Paging,
 @router.get("/quarantine", response_model=Page, summary="Quarantined files with the reason and what to do")
 def quarantine(o: Ops, pg: Paging) -> dict[str, Any]:
     return _page(o.quarantine(*pg))
+
+
+class ClaimIds(BaseModel):
+    claim_ids: list[Annotated[str, Field(max_length=100)]] = Field(
+        description=f"Claim ids of quarantined files; at most {BULK_LIMIT}")
+
+
+@router.post("/quarantine/retry", summary="Put several quarantined files back in the intake folder")
+def quarantine_retry_many(o: Ops, body: ClaimIds) -> dict[str, Any]:
+    """Each file is retried on its own: `returned` lists those put back (and where), `refused`
+    those that were not, each with a code and the reason in words. More than the limit, or
+    none, is refused whole (422) and nothing is retried."""
+    return o.retry_many_quarantined(body.claim_ids)
 
 
 @router.post("/quarantine/{claim_id}/retry", summary="Put a quarantined file back in the intake folder")

@@ -19,7 +19,7 @@ from escr import clock
 from escr.app import access, accounts, auditing, homes, labels, reading, saved_views
 from escr.app.access import CAPABILITIES, Can, Principal, Role, require
 from escr.app.keeping import Keeping
-from escr.app.operations import Operations, parse_date
+from escr.app.operations import BULK_LIMIT, Operations, parse_date
 from escr.app.saved_views import SavedViews, ViewFilters
 from escr.errors import EscrError, ValidationFailed
 from escr.record.states import QUEUE_CHOICES, DocumentState
@@ -539,7 +539,7 @@ def withdraw(request: Request, o: Ops, doc_id: str, reason: Annotated[str, Form(
 
 @router.get("/intake")
 def intake(request: Request, o: Ops) -> Response:
-    return render(request, "intake.html", dash=o.dashboard(), quarantine=o.quarantine_entries())
+    return render(request, "intake.html", dash=o.dashboard(), quarantine=o.quarantine_entries(), bulk_limit=BULK_LIMIT)
 
 
 @router.get("/queue")
@@ -564,6 +564,20 @@ def queue_reject(request: Request, o: Ops, reason: Annotated[str, Form()] = "",
     for r in done["refused"]:
         notice(request, f"Document {r['id']} not rejected: {labels.label(r['code'], 'error')}", "error")
     return back(_safe_next(back_to) or "/queue")
+
+
+@router.post("/quarantine/retry")
+def quarantine_retry_many(request: Request, o: Ops,
+                          claim_ids: Annotated[list[str] | None, Form()] = None) -> Response:
+    """Put the chosen quarantined files back in the intake folder: quarantine's bulk action."""
+    done = o.retry_many_quarantined(claim_ids or [])
+    if done["returned"]:
+        n = len(done["returned"])
+        notice(request, f"{n} file{'' if n == 1 else 's'} put back in the intake folder for another try: "
+               f"{', '.join(r['returned_to'] for r in done['returned'])}.")
+    for r in done["refused"]:
+        notice(request, f"Quarantined file {r['claim_id']} not retried: {r['why']}.", "error")
+    return back("/intake#quarantine")
 
 
 @router.post("/quarantine/{claim_id}/retry")
