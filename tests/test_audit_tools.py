@@ -87,6 +87,26 @@ def test_an_integrity_check_keeps_what_was_typed_when_it_cannot_run(auditor):
     assert "Received since 1 January 2020" in auditor.get("/integrity").text
 
 
+def test_an_integrity_check_of_a_period_has_an_end_date_after_its_start(auditor):
+    page = auditor.get("/integrity").text
+    assert '<label for="since">Received from' in page and '<label for="until">Received to' in page
+    backwards = post(auditor, "/integrity", {"what": "period", "since": "2026-03-31", "until": "2026-03-01"},
+                     "/integrity")
+    assert backwards.status_code == 422
+    assert "the period ends (1 March 2026) before it starts (31 March 2026)" in backwards.text
+    assert 'value="2026-03-31"' in backwards.text and 'value="2026-03-01"' in backwards.text  # kept as typed
+    assert 'value="period" checked' in backwards.text
+    bad = post(auditor, "/integrity", {"what": "period", "since": "2026-03-01", "until": "31/03/2026"}, "/integrity")
+    assert bad.status_code == 422 and "to is not a date" in bad.text and 'value="31/03/2026"' in bad.text
+    done = post(auditor, "/integrity", {"what": "period", "since": "2020-01-01", "until": "2020-12-31"}, "/integrity")
+    assert done.status_code == 303
+    assert "Received 1 January 2020 to 31 December 2020" in auditor.get(done.headers["location"]).text
+    assert "Received 1 January 2020 to 31 December 2020" in auditor.get("/integrity").text
+    open_start = post(auditor, "/integrity", {"what": "period", "until": "2020-12-31"}, "/integrity")
+    assert open_start.status_code == 303
+    assert "Received up to 31 December 2020" in auditor.get("/integrity").text
+
+
 def test_a_case_file_audit_is_recorded_noted_on_the_file_and_collated_per_team(auditor, world):
     with world.services.db.session() as session:
         accounts.allocate(session, "AB123456", "cw.north", actor=Actor(kind="user", name="setup"))
@@ -172,6 +192,11 @@ def test_the_api_gives_the_same_verdict_runs_and_audits(app, world):
     run = api.post("/api/v1/integrity/checks", json={"child_id": "CD654321"})
     assert run.status_code == 201 and run.json()["scope"] == "Child CD654321" and run.json()["ok"] is True
     assert api.get("/api/v1/integrity/runs").json()["items"][0]["id"] == run.json()["id"]
+    period = api.post("/api/v1/integrity/checks", json={"since": "2020-01-01", "until": "2020-01-31"})
+    assert period.status_code == 201 and period.json()["scope"] == "Received 1 January 2020 to 31 January 2020"
+    backwards = api.post("/api/v1/integrity/checks", json={"since": "2020-01-31", "until": "2020-01-01"})
+    assert backwards.status_code == 422 and backwards.json()["error"]["message"].startswith(
+        "the period ends (1 January 2020) before it starts (31 January 2020)")
     refused = api.post("/api/v1/children/CD654321/casefile-audit", json={"standards": [], "grading": "good"})
     assert refused.status_code == 422 and "not judged" in refused.json()["error"]["message"]
     body = {"standards": [{"number": n, "judgement": "yes"} for n in range(1, 15)], "grading": "good"}

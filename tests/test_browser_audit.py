@@ -67,6 +67,14 @@ def test_the_auditor_s_journey_fits_the_screen_and_passes_axe(browser, base_url,
 
         tools = page.get_by_role("navigation", name="Auditor's tools")
         tools.get_by_role("link", name="Integrity checks").click()
+        look("integrity")
+        page.get_by_label("Scans received in a period").check()
+        page.get_by_label("Received from").fill("2026-03-31")
+        page.get_by_label("Received to").fill("2026-03-01")
+        page.get_by_role("button", name="Run the check").click()
+        expect(page.get_by_role("alert")).to_contain_text("the period ends (1 March 2026) before it starts")
+        expect(page.get_by_label("Received to")).to_have_value("2026-03-01")  # what was typed, kept
+        look("integrity-refused")
         page.get_by_label("One document").check()
         page.get_by_label("Document id").fill(ref)
         page.get_by_role("button", name="Run the check").click()

@@ -14,7 +14,7 @@ import os
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -529,6 +529,32 @@ def test_a_scoped_check_covers_only_its_child_or_document(filed, cli):
     with services.db.session() as session:
         looked = session.scalars(select(Event).where(Event.kind == "accessed", Event.child_id == "CD654321")).all()
     assert any(e.detail.get("action") == "provenance" and e.actor == "auditor.li" for e in looked)
+
+
+def test_a_period_check_covers_scans_received_from_its_first_to_its_last_day(filed, cli):
+    services = filed.services
+    os.remove(object_path(services, doc_row(services, filed.docs[1]).searchable_key))
+    today = datetime.now(UTC).date()
+    week_ago, yesterday_but_one, tomorrow = today - timedelta(days=7), today - timedelta(days=2), today + timedelta(days=1)
+
+    covering = check(services, Scope(since=week_ago, until=tomorrow))
+    assert [f.code for f in covering.findings] == [Code.OBJECT_MISSING] and covering.tally.documents_checked == 2
+    assert [f.code for f in check(services, Scope(until=tomorrow)).findings] == [Code.OBJECT_MISSING]
+    before = check(services, Scope(since=week_ago, until=yesterday_but_one))
+    assert before.ok and before.tally.documents_checked == 0  # both scans arrived after the period
+    with services.db.session() as session:
+        run = session.get(FixityRun, before.run_id)
+        assert run.scope["until"] == yesterday_but_one.isoformat() and not run.scope["whole"]
+        logged = session.scalars(select(Event).where(Event.kind == "fixity_checked").order_by(Event.id.desc())).first()
+    assert payloads.read(payloads.FixityChecked, logged.detail["parameters"]).scope.until == yesterday_but_one.isoformat()
+
+    assert cli("fixity", "--since", week_ago.isoformat(), "--until", tomorrow.isoformat()).exit_code == 1
+    assert cli("fixity", "--since", week_ago.isoformat(), "--until", yesterday_but_one.isoformat()).exit_code == 0
+    backwards = cli("fixity", "--since", "2026-03-31", "--until", "2026-03-01")
+    assert backwards.exit_code == 1
+    assert "the period ends (1 March 2026) before it starts (31 March 2026)" in " ".join(backwards.output.split())
+    both = cli("fixity", "--child", "AB123456", "--until", "2026-03-01")
+    assert both.exit_code == 2 and "give at most one of --child, --doc, or a period" in both.output
 
 
 def test_since_when_is_narrowed_by_earlier_runs(filed):

@@ -296,11 +296,12 @@ def _last_fixity_of(session: Session, doc: Document) -> dict[str, Any]:
     received = as_utc(doc.batch.received_at)
     for run in session.scalars(select(FixityRun).order_by(FixityRun.id.desc()).limit(200)):
         scope = run.scope or {}
-        since = scope.get("since")
+        since, until = scope.get("since"), scope.get("until")
         covers = (scope.get("whole") or scope.get("document_id") == doc.id or scope.get("child_id") in children
                   or scope.get("scan_id") == doc.batch_id
-                  or (since is not None and not scope.get("child_id") and not scope.get("document_id")
-                      and received is not None and received.date() >= date.fromisoformat(since)))
+                  or ((since or until) and not scope.get("child_id") and not scope.get("document_id")
+                      and received is not None and (since is None or received.date() >= date.fromisoformat(since))
+                      and (until is None or received.date() <= date.fromisoformat(until))))
         if not covers:
             continue
         mine = [f for f in (run.findings or []) if doc.id in str(f.get("where")) or doc.batch_id in str(f.get("where"))]
@@ -321,9 +322,21 @@ def _scope_words(scope: dict[str, Any]) -> str:
         return f"Child {scope['child_id']}"
     if scope.get("scan_id"):
         return f"Scan {scope['scan_id']}"
-    if scope.get("since"):
-        return f"Received since {labels.uk_date(scope['since'])}"
+    since, until = scope.get("since"), scope.get("until")
+    if since and until:
+        return f"Received {labels.uk_date(since)} to {labels.uk_date(until)}"
+    if since:
+        return f"Received since {labels.uk_date(since)}"
+    if until:
+        return f"Received up to {labels.uk_date(until)}"
     return "-"
+
+
+def refuse_backwards_period(since: date | None, until: date | None) -> None:
+    """A period whose end is before its start is a mistake in what was typed, not an empty check."""
+    if since is not None and until is not None and until < since:
+        raise ValidationFailed(f"the period ends ({labels.uk_date(until)}) before it starts "
+                               f"({labels.uk_date(since)}): the end date must be the same day as the start or later")
 
 
 def _run_dict(run: FixityRun) -> dict[str, Any]:
@@ -369,8 +382,10 @@ def fixity_run(services: Services, principal: Principal, run_id: int) -> dict[st
 
 
 def check_integrity(services: Services, principal: Principal, *, child_id: str | None = None,
-                    document_id: str | None = None, since: date | None = None) -> dict[str, Any]:
-    """Run the fixity checks now for a child, a document, or what was received in a period.
+                    document_id: str | None = None, since: date | None = None,
+                    until: date | None = None) -> dict[str, Any]:
+    """Run the fixity checks now for a child, a document, or what was received in a period
+    (from `since`, up to and including `until`; either end may be left open).
 
     The same pipeline as `escr fixity`: the run is recorded (fixity_runs, a fixity_checked
     event) and a named record's check is logged as a use of it. The whole store is left to the
@@ -380,18 +395,19 @@ def check_integrity(services: Services, principal: Principal, *, child_id: str |
     from escr.pipelines import fixity
     from escr.provenance.checks import Scope
 
-    given = [v for v in (child_id, document_id, since) if v]
+    given = [v for v in (child_id, document_id, since or until) if v]
     if len(given) != 1:
-        raise ValidationFailed("choose one: a child, a document, or the date from which scans were received")
+        raise ValidationFailed("choose one: a child, a document, or the period in which scans were received")
     if since is not None and since > datetime.now(UTC).date():
-        raise ValidationFailed("the date is in the future")
+        raise ValidationFailed("the start date is in the future")
+    refuse_backwards_period(since, until)
     with services.db.session() as session:
         if child_id:
             access.child_grant(session, principal, child_id)
         if document_id and session.get(Document, document_id) is None:
             raise NotFound(f"document {document_id} not found")
-    result = fixity.run(services, Scope(child_id=child_id or None, document_id=document_id or None, since=since),
-                        actor=principal.actor, trigger="auditor")
+    result = fixity.run(services, Scope(child_id=child_id or None, document_id=document_id or None, since=since,
+                                        until=until), actor=principal.actor, trigger="auditor")
     if result.run_id is None:
         raise InvalidState("the check did not record its run")
     return fixity_run(services, principal, result.run_id)

@@ -135,18 +135,20 @@ def recompute_retention(services: Services, principal: Principal, child_ids: lis
 
 
 def fixity_check(services: Services, principal: Principal, *, child_id: str | None = None,
-                 document_id: str | None = None, since: Any = None, scheduled: bool = False,
+                 document_id: str | None = None, since: Any = None, until: Any = None, scheduled: bool = False,
                  on_progress: Any = None) -> Any:
     """A fixity run (the log chain, anchors, every object's hash, the protocol steps); findings hold
     ids. `on_progress(done, total, stage, tally)` is told each stage, for a terminal's progress bar."""
     require(principal, Can.MAINTAIN)
+    from escr.app.auditing import refuse_backwards_period
     from escr.pipelines import fixity
     from escr.provenance.checks import Scope
 
     if scheduled:
         return fixity.run(services, actor=principal.actor, trigger="schedule", alert=fixity.Alerter(services),
                           on_progress=on_progress)
-    return fixity.run(services, Scope(child_id=child_id, document_id=document_id, since=since),
+    refuse_backwards_period(since, until)
+    return fixity.run(services, Scope(child_id=child_id, document_id=document_id, since=since, until=until),
                       actor=principal.actor, trigger="server", on_progress=on_progress)
 
 

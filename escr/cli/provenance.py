@@ -66,6 +66,8 @@ def fixity(
     child: Annotated[str | None, typer.Option("--child", help="Only this child's documents.")] = None,
     doc: Annotated[str | None, typer.Option("--doc", help="Only this document.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only scans received and events since YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only scans received and events up to YYYY-MM-DD "
+                                              "(that day included); with --since, a period.")] = None,
     scheduled: Annotated[bool, typer.Option("--scheduled", help="The scheduled whole-store run (for cron or a "
                                             "timer): alerts auditors on each finding.")] = False,
     as_json: JsonOpt = False,
@@ -74,14 +76,16 @@ def fixity(
 
     Exits 1 when anything is found; each finding says what, where and since when.
     """
-    if sum(v is not None for v in (child, doc, since)) > 1:
-        raise typer.BadParameter("give at most one of --child, --doc, --since")
-    if scheduled and any(v is not None for v in (child, doc, since)):
-        raise typer.BadParameter("--scheduled checks the whole store: give no --child, --doc or --since")
+    period = since or until
+    if sum(v is not None for v in (child, doc, period)) > 1:
+        raise typer.BadParameter("give at most one of --child, --doc, or a period (--since, --until)")
+    if scheduled and any(v is not None for v in (child, doc, period)):
+        raise typer.BadParameter("--scheduled checks the whole store: give no --child, --doc, --since or --until")
     with stage_progress("Fixity run" if scheduled else "Fixity check",
                         show=not as_json and err.is_terminal) as on_progress:
         result = maintenance.fixity_check(_services(), host_operator("fixity"), child_id=child, document_id=doc,
-                                          since=_date(since), scheduled=scheduled, on_progress=on_progress)
+                                          since=_date(since), until=_date(until), scheduled=scheduled,
+                                          on_progress=on_progress)
     if as_json:
         _print_json(result.as_dict())
     else:

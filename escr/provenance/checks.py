@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -111,16 +111,19 @@ class Tally:
 
 @dataclass(frozen=True)
 class Scope:
-    """What to check: everything, one child's documents, one document, or what arrived since a date."""
+    """What to check: everything, one child's documents, one document, or what arrived in a period
+    (`since` and `until`, both days included; either may be open)."""
 
     child_id: str | None = None
     document_id: str | None = None
     scan_id: str | None = None
     since: date | None = None
+    until: date | None = None
 
     @property
     def whole(self) -> bool:
-        return self.child_id is None and self.document_id is None and self.scan_id is None and self.since is None
+        return (self.child_id is None and self.document_id is None and self.scan_id is None and self.since is None
+                and self.until is None)
 
     @property
     def names_record(self) -> bool:
@@ -129,7 +132,14 @@ class Scope:
 
     def as_dict(self) -> dict[str, Any]:
         return {"child_id": self.child_id, "document_id": self.document_id, "scan_id": self.scan_id,
-                "since": self.since.isoformat() if self.since else None}
+                "since": self.since.isoformat() if self.since else None,
+                "until": self.until.isoformat() if self.until else None}
+
+    @property
+    def period(self) -> tuple[datetime | None, datetime | None]:
+        """The period as moments in UTC: from the start of `since`, to before the day after `until`."""
+        return (datetime.combine(self.since, datetime.min.time(), UTC) if self.since else None,
+                datetime.combine(self.until + timedelta(days=1), datetime.min.time(), UTC) if self.until else None)
 
 
 
@@ -383,8 +393,11 @@ def _scan_ids_stmt(scope: Scope):  # type: ignore[no-untyped-def]
         return (select(Document.batch_id).join(DocumentChild, DocumentChild.document_id == Document.id)
                 .where(DocumentChild.child_id == scope.child_id).distinct())
     stmt = select(Batch.id)
-    if scope.since is not None:
-        stmt = stmt.where(Batch.received_at >= datetime.combine(scope.since, datetime.min.time(), UTC))
+    start, end = scope.period
+    if start is not None:
+        stmt = stmt.where(Batch.received_at >= start)
+    if end is not None:
+        stmt = stmt.where(Batch.received_at < end)
     return stmt
 
 
@@ -687,16 +700,21 @@ def event_bounds(db: Database, scope: Scope, anchors: Sequence[Anchor]) -> tuple
     if scope.whole:
         return None, None
     with db.session() as session:
-        if not scope.names_record:
-            first = session.scalar(select(func.min(Event.id)).where(
-                Event.at >= datetime.combine(scope.since, datetime.min.time(), UTC)))
-            return (first, None) if first is not None else (None, 0)
-        ids = _scan_ids_stmt(scope).subquery()
-        docs = select(Document.id).where(Document.batch_id.in_(select(ids.c[0])))
-        if scope.document_id is not None:
-            docs = select(Document.id).where(Document.id == scope.document_id)
-        cond = (Event.document_id.in_(docs)) | (Event.batch_id.in_(select(ids.c[0])) & Event.document_id.is_(None))
-        low, high = session.execute(select(func.min(Event.id), func.max(Event.id)).where(cond)).one()
+        if not scope.names_record:  # a period: its events, up to the head when it is open-ended
+            start, end = scope.period
+            low, high = session.execute(select(func.min(Event.id), func.max(Event.id)).where(
+                *([Event.at >= start] if start else []), *([Event.at < end] if end else []))).one()
+            if low is None:
+                return None, 0
+            if end is None:
+                return low, None
+        else:
+            ids = _scan_ids_stmt(scope).subquery()
+            docs = select(Document.id).where(Document.batch_id.in_(select(ids.c[0])))
+            if scope.document_id is not None:
+                docs = select(Document.id).where(Document.id == scope.document_id)
+            cond = (Event.document_id.in_(docs)) | (Event.batch_id.in_(select(ids.c[0])) & Event.document_id.is_(None))
+            low, high = session.execute(select(func.min(Event.id), func.max(Event.id)).where(cond)).one()
     if low is None:
         return None, 0
     after = sorted(a.event_id for a in anchors if a.event_id >= high)

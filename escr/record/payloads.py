@@ -221,6 +221,7 @@ class FixityScope(Payload):
     document_id: str | None
     scan_id: str | None
     since: str | None
+    until: str | None = None  # absent from runs before 6 December 2026
 
 
 class FixityChecked(Payload):

@@ -57,12 +57,14 @@ def integrity_run(run_id: int, who: Who, svc: Svc) -> dict[str, Any]:
 class IntegrityCheck(BaseModel):
     child_id: str | None = Field(default=None, max_length=64)
     document_id: str | None = Field(default=None, max_length=40)
-    since: date | None = None
+    since: date | None = Field(default=None, description="Scans received from this day")
+    until: date | None = Field(default=None, description="Scans received up to and including this day")
 
 
 @router.post("/integrity/checks", status_code=201, summary="Check a child, a document or a period now")
 def integrity_check(body: IntegrityCheck, who: Who, svc: Svc) -> dict[str, Any]:
-    return auditing.check_integrity(svc, who, child_id=body.child_id, document_id=body.document_id, since=body.since)
+    return auditing.check_integrity(svc, who, child_id=body.child_id, document_id=body.document_id, since=body.since,
+                                    until=body.until)
 
 
 @router.get("/casefile-audits/due", summary="Files picked in a monthly sample and not yet audited")

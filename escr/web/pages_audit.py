@@ -43,7 +43,7 @@ def certificate(request: Request, who: Who, doc_id: str, format: str = "html") -
 
 
 def _integrity_page(request: Request, who: Principal, status: int = 200, shown: str = "", **form: Any) -> Response:
-    f = {"what": "child", "child": "", "document": "", "since": "", **form}
+    f = {"what": "child", "child": "", "document": "", "since": "", "until": "", **form}
     runs = auditing.fixity_runs(services_of(request), who, child_id=f["child"].strip() if shown == "child" else None,
                                 document_id=f["document"].strip() if shown == "document" else None)
     return render(request, "audit_integrity.html", status=status, runs=runs, shown=shown, f=f)
@@ -60,18 +60,18 @@ def integrity(request: Request, who: Who, child: str = "", document: str = "") -
 @router.post("/integrity")
 def integrity_check(request: Request, who: Who, what: Annotated[str, Form()] = "child",
                     child: Annotated[str, Form()] = "", document: Annotated[str, Form()] = "",
-                    since: Annotated[str, Form()] = "") -> Response:
+                    since: Annotated[str, Form()] = "", until: Annotated[str, Form()] = "") -> Response:
     """Run a check for a child, a document or a period; a mistake keeps what was typed."""
-    chosen = {"child": {"child_id": child.strip()}, "document": {"document_id": document.strip()},
-              "period": {"since": since.strip()}}.get(what, {})
     try:
-        if "since" in chosen:
-            result = auditing.check_integrity(services_of(request), who, since=parse_date(chosen["since"], "from"))
+        if what == "period":
+            result = auditing.check_integrity(services_of(request), who, since=parse_date(since, "from"),
+                                              until=parse_date(until, "to"))
         else:
+            chosen = {"child": {"child_id": child.strip()}, "document": {"document_id": document.strip()}}.get(what, {})
             result = auditing.check_integrity(services_of(request), who, **chosen)
     except (ValidationFailed, NotFound) as exc:
         return _integrity_page(request, who, 422, problem=exc.message, what=what, child=child, document=document,
-                               since=since)
+                               since=since, until=until)
     notice(request, "Check finished: nothing wrong found." if result["ok"] else
            f"Check finished: {result['findings_count']} problem(s) found.", "ok" if result["ok"] else "error")
     return back(f"/integrity/runs/{result['id']}")
