@@ -122,6 +122,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _as_stored_json(value: Any) -> Any:
+    """A writer may pass the kind's payload model (escr.record.payloads); it is stored as its JSON."""
+    return value.as_json() if isinstance(value, Payload) else value
+
+
 class ProtocolEvent(BaseModel):
     """A step of the scanning protocol: who did what to which file or document, with what."""
 
@@ -141,16 +146,12 @@ class ProtocolEvent(BaseModel):
 
     category: Literal["protocol"] = "protocol"
 
-    @field_validator("parameters", "inputs", "outputs", mode="before")
-    @classmethod
-    def _payload_as_json(cls, value: Any) -> Any:
-        """A writer may pass the kind's payload model (escr.record.payloads); it is stored as its JSON."""
-        return value.as_json() if isinstance(value, Payload) else value
+    _payload_as_json = field_validator("parameters", "inputs", "outputs", "software", mode="before")(_as_stored_json)
 
     @model_validator(mode="after")
     def _fits_its_kind(self) -> ProtocolEvent:
         """A kind with payload models is refused unless each part is exactly its model's JSON."""
-        for part in ("parameters", "inputs", "outputs"):
+        for part in ("parameters", "inputs", "outputs", "software"):
             check(self.kind, part, getattr(self, part))
         return self
 
@@ -172,6 +173,13 @@ class AccessEvent(BaseModel):
 
     kind: Literal[Kind.ACCESSED] = Kind.ACCESSED
     category: Literal["access"] = "access"
+
+    _payload_as_json = field_validator("parameters", mode="before")(_as_stored_json)
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> AccessEvent:
+        check(self.kind, "parameters", self.parameters)
+        return self
 
 
 AnyEvent = ProtocolEvent | AccessEvent
