@@ -317,12 +317,13 @@ def split_into_documents(intake: Intake, scan: CheckedScan, pages: dict[int, Pag
         documents.append(DocumentWork(plan=plan, id=doc_id, reading_copy=intake.work_dir / f"{doc_id}.pdf",
                                       ocr=[pages[i] for i in plan.pages]))
     intake.documents = documents
-    intake.note(Kind.SPLIT, outcome="ok" if not result.empty_covers else "empty_cover_sheets", parameters={
-        "cover_pages": sorted(covers), "cover_batches": sorted({c.batch_id for c in covers.values()}),
-        "empty_cover_pages": list(result.empty_covers),
-        "documents": [{"id": d.id, "pages": list(d.plan.pages), "cover_page": d.plan.cover_index,
-                       "declared_pages": d.plan.cover.declared_pages if d.plan.cover else None}
-                      for d in documents]})
+    intake.note(Kind.SPLIT, outcome="ok" if not result.empty_covers else "empty_cover_sheets",
+                parameters=payloads.Split(
+                    cover_pages=sorted(covers), cover_batches=sorted({c.batch_id for c in covers.values()}),
+                    empty_cover_pages=list(result.empty_covers),
+                    documents=[payloads.SplitDocument(
+                        id=d.id, pages=list(d.plan.pages), cover_page=d.plan.cover_index,
+                        declared_pages=d.plan.cover.declared_pages if d.plan.cover else None) for d in documents]))
     return Split(pages=pages, covers=covers, empty_covers=result.empty_covers, documents=documents)
 
 
@@ -361,11 +362,11 @@ def tag_documents(intake: Intake, split: Split) -> None:
         if "doc_date" in by_name:
             doc.doc_date = date.fromisoformat(by_name["doc_date"].value)
         doc.third_party = "third_party" in by_name  # a phrase, or the (declared) type's default
-        intake.note(Kind.TAGGED, document_id=doc.id, parameters={
-            "tags": [{"name": t.name, "source": t.source, "confidence": round(t.confidence, 3)}
-                     for t in doc.text_tags],
-            "doc_type": doc.doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
-            "third_party": doc.third_party})
+        intake.note(Kind.TAGGED, document_id=doc.id, parameters=payloads.Tagged(
+            tags=[payloads.TagFound(name=t.name, source=t.source, confidence=round(t.confidence, 3))
+                  for t in doc.text_tags],
+            doc_type=doc.doc_type, doc_date=doc.doc_date.isoformat() if doc.doc_date else None,
+            third_party=doc.third_party))
 
 
 def link_documents(intake: Intake, split: Split) -> None:
@@ -388,8 +389,8 @@ def link_documents(intake: Intake, split: Split) -> None:
                 doc.link_reasons.append(f"no child identified beyond doubt ({match.status})")
             intake.note(Kind.LINKED if doc.links else Kind.NEEDS_INDEXING, document_id=doc.id,
                         outcome="linked" if doc.links else match.status,
-                        parameters={"children": doc.links, "text_match": match.status,
-                                    "candidates": [c.child_id for c in match.candidates]})
+                        parameters=payloads.Linked(children=doc.links, text_match=match.status,
+                                                   candidates=[c.child_id for c in match.candidates]))
 
 
 def decide_retention(intake: Intake, split: Split) -> None:
@@ -414,8 +415,8 @@ def check_quality(intake: Intake, scan: CheckedScan, split: Split) -> None:
                                    ocr_expected=doc_type.ocr_expected if doc_type else True)
         doc.qc.append(scanner)
         doc.qc.append(qc.check_identity(list(doc.links), doc.match))
-        intake.note(Kind.QC, document_id=doc.id, outcome=qc.overall(doc.qc), parameters={
-            "checks": [{"check": r.check, "status": r.status, "numbers": r.numbers} for r in doc.qc]})
+        intake.note(Kind.QC, document_id=doc.id, outcome=qc.overall(doc.qc), parameters=payloads.Qc(
+            checks=[payloads.QcCheck(check=r.check, status=r.status, numbers=r.numbers) for r in doc.qc]))
 
 
 def decide_states(intake: Intake, split: Split) -> None:
@@ -478,7 +479,7 @@ def file_records(intake: Intake, scan: CheckedScan, split: Split, stored: Stored
         filing.add_scan(session, new_scan, documents, now())
         for doc in split.documents:
             intake.note(Kind.FILED, document_id=doc.id, outcome=doc.state,
-                        parameters={"state": doc.state, "reasons": doc.reasons, "children": sorted(doc.links)})
+                        parameters=payloads.Filed(state=doc.state, reasons=doc.reasons, children=sorted(doc.links)))
         _note_stamped_arrivals(intake, scan, split, session)
         for event in intake.events:
             record(session, event)
@@ -515,7 +516,7 @@ def _note_stamped_arrivals(intake: Intake, scan: CheckedScan, split: Split, sess
         row = stamped_arrival(session, ref, stamped, scanned_on=scan.claim.received_at.date(),
                               recorded_by=scan.claim.operator)
         intake.note(Kind.PAPER_ARRIVAL, outcome="cover_stamp" if row is not None else "cover_stamp_not_used",
-                    parameters={"ref": ref, "arrived_on": stamped.isoformat(), "cover_page": i, "old": None})
+                    parameters=payloads.PaperArrival(ref=ref, arrived_on=stamped.isoformat(), cover_page=i, old=None))
 
 
 # --- running it -------------------------------------------------------------------------------
@@ -641,7 +642,7 @@ def _run(intake: Intake) -> IntakeResult:
 
 def _quarantine(intake: Intake, rejection: InputRejected) -> IntakeResult:
     claim, sha256 = intake.claim, intake.sha256
-    intake.note(Kind.QUARANTINED, outcome=rejection.code, parameters={"reason": rejection.message})
+    intake.note(Kind.QUARANTINED, outcome=rejection.code, parameters=payloads.Reason(reason=rejection.message))
     try:
         with intake.services.db.session() as session:
             for event in intake.events:

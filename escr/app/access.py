@@ -39,6 +39,7 @@ from escr.app.retrieval import DocumentScope, Use
 from escr.app.verification import MIN_REASON_CHARS
 from escr.clock import as_utc
 from escr.errors import Forbidden, InvalidState, NotFound, Unauthenticated, ValidationFailed  # noqa: F401  (Unauthenticated re-exported)
+from escr.record import payloads
 from escr.record.database import DocumentCondition
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditPurpose, BreakGlass, Child, ChildAllocation, Document, DocumentChild
@@ -511,8 +512,8 @@ def break_glass(session: Session, principal: Principal, child_id: str, reason: s
     session.flush()
     record(session, ProtocolEvent(kind=Kind.BREAK_GLASS, actor=principal.actor, child_id=child_id,
                                   outcome="flagged_for_review",
-                                  parameters={"break_glass_id": glass.id, "reason": reason,
-                                              "expires_at": glass.expires_at.isoformat()}))
+                                  parameters=payloads.BreakGlass(break_glass_id=glass.id, reason=reason,
+                                                                 expires_at=glass.expires_at.isoformat())))
     return glass
 
 
@@ -533,7 +534,8 @@ def review_break_glass(session: Session, principal: Principal, glass_id: int, ou
     glass.reviewed_by, glass.reviewed_at = principal.username, now()
     glass.review_outcome, glass.review_note = outcome, (note or "").strip()[:2000] or None
     record(session, ProtocolEvent(kind=Kind.BREAK_GLASS_REVIEWED, actor=principal.actor, child_id=glass.child_id,
-                                  outcome=outcome, parameters={"break_glass_id": glass.id, "note": glass.review_note}))
+                                  outcome=outcome, parameters=payloads.BreakGlassReviewed(break_glass_id=glass.id,
+                                                                                           note=glass.review_note)))
     return glass
 
 
@@ -555,8 +557,8 @@ def record_purpose(session: Session, principal: Principal, purpose: str, *, minu
     session.add(row)
     session.flush()
     record(session, ProtocolEvent(kind=Kind.AUDIT_PURPOSE, actor=principal.actor, document_id=document_id,
-                                  child_id=child_id, parameters={"purpose_id": row.id, "purpose": purpose,
-                                                                 "expires_at": row.expires_at.isoformat()}))
+                                  child_id=child_id, parameters=payloads.AuditPurpose(
+                                      purpose_id=row.id, purpose=purpose, expires_at=row.expires_at.isoformat())))
     return row
 
 

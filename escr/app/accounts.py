@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from escr.app.access import ACCOUNT_ROLES, AccessDenied, Can, PasswordChangeRequired, Principal, Role, Scope, require
 from escr.clock import as_utc, iso
 from escr.errors import InvalidState, NotFound, ValidationFailed
+from escr.record import payloads
 from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import (
     ApiToken,
@@ -82,10 +83,10 @@ def token_digest(token: str) -> str:
 
 
 
-def _event(session: Session, actor: Actor, action: str, *, outcome: str = "ok", child_id: str | None = None,
-           kind: Kind = Kind.ACCOUNT, **parameters: Any) -> None:
-    record(session, ProtocolEvent(kind=kind, actor=actor, child_id=child_id, outcome=outcome,
-                                  parameters={"action": action, **parameters}))
+def _event(session: Session, actor: Actor, parameters: payloads.Account | payloads.SignIn, *, outcome: str = "ok",
+           child_id: str | None = None) -> None:
+    kind = Kind.SIGN_IN if isinstance(parameters, payloads.SignIn) else Kind.ACCOUNT
+    record(session, ProtocolEvent(kind=kind, actor=actor, child_id=child_id, outcome=outcome, parameters=parameters))
 
 
 # --- Users --------------------------------------------------------------------------------
@@ -143,7 +144,8 @@ def add_user(
                 session_epoch=0, failed_logins=0, created_at=stamp, updated_at=stamp)
     session.add(user)
     session.flush()
-    _event(session, actor, "user_added", user=username, role=user.role, third_party=third_party)
+    _event(session, actor, payloads.Account(action="user_added", user=username, role=user.role,
+                                            third_party=third_party))
     for team in teams:
         add_member(session, team, username, actor=actor)
     return user, password
@@ -167,7 +169,8 @@ def update_user(session: Session, username: str, *, actor: Actor, role: str | No
             user.session_epoch += 1  # new rights take effect at the next sign-in, for every session
             revoke_all_tokens(session, user, actor=actor, reason="rights_changed")
         user.updated_at = now()
-        _event(session, actor, "user_updated", user=user.username, changes=changes)
+        _event(session, actor, payloads.Account(action="user_updated", user=user.username,
+                                                changes=payloads.AccountChanges(**changes)))
         if "role" in changes:
             _flag_self_grant(session, actor, user, "own_role_changed", change=changes["role"])
     return user
@@ -182,7 +185,7 @@ def set_disabled(session: Session, username: str, disabled: bool, *, actor: Acto
     user.session_epoch += 1
     if disabled:  # revoked, not merely refused: re-enabling the account brings none of them back
         revoke_all_tokens(session, user, actor=actor, reason="disabled")
-    _event(session, actor, "user_disabled" if disabled else "user_enabled", user=user.username)
+    _event(session, actor, payloads.Account(action="user_disabled" if disabled else "user_enabled", user=user.username))
     return user
 
 
@@ -197,7 +200,7 @@ def reset_password(session: Session, username: str, *, actor: Actor, password: s
     user.must_change_password = True
     user.failed_logins, user.locked_until, user.updated_at = 0, None, now()
     revoke_all_tokens(session, user, actor=actor, reason="password_reset")
-    _event(session, actor, "password_reset", user=user.username, must_change=True)
+    _event(session, actor, payloads.Account(action="password_reset", user=user.username, must_change=True))
     return password
 
 
@@ -224,7 +227,7 @@ def change_own_password(session: Session, user_id: int, old: str, new: str, *,
             row.ended_at, row.end_reason = stamp, "password_changed"
             ended += 1
     revoke_all_tokens(session, user, actor=actor, reason="password_changed")
-    _event(session, actor, "password_changed", user=user.username, sessions_ended=ended)
+    _event(session, actor, payloads.Account(action="password_changed", user=user.username, sessions_ended=ended))
 
 
 _NOT_RECOGNISED = "user name or password not recognised, or the account is disabled"
@@ -289,7 +292,7 @@ def sign_in(session: Session, username: str, password: str, *, max_failures: int
     stamp = now()
     keys = _throttle_keys(name, client)
     if _blocked(session, keys, stamp):
-        _event(session, actor, "sign_in", kind=Kind.SIGN_IN, outcome="throttled")
+        _event(session, actor, payloads.SignIn(action="sign_in"), outcome="throttled")
         return None, _THROTTLED
     user = session.scalars(select(User).where(User.username == name)).first() if name else None
     stored = user.password_hash if user is not None and not user.disabled else None
@@ -298,7 +301,7 @@ def sign_in(session: Session, username: str, password: str, *, max_failures: int
     if user is None or not matched:
         _count_failure(session, keys, stamp, [client_max_failures or 4 * max_failures, max_failures],
                        backoff_seconds=backoff_seconds, max_wait=timedelta(minutes=lockout_minutes))
-        _event(session, actor, "sign_in", kind=Kind.SIGN_IN, outcome="failed")
+        _event(session, actor, payloads.SignIn(action="sign_in"), outcome="failed")
         return None, _NOT_RECOGNISED
     if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
@@ -306,8 +309,8 @@ def sign_in(session: Session, username: str, password: str, *, max_failures: int
     if row is not None:
         session.delete(row)
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, stamp
-    extra: dict[str, Any] = {"must_change_password": True} if user.must_change_password else {}
-    _event(session, actor, "sign_in", kind=Kind.SIGN_IN, **extra)
+    _event(session, actor, payloads.SignIn(action="sign_in", must_change_password=True) if user.must_change_password
+           else payloads.SignIn(action="sign_in"))
     return user, ""
 
 
@@ -402,8 +405,9 @@ def create_token(session: Session, user: User, name: str, *, actor: Actor, days:
                      expires_at=stamp + timedelta(days=days))
     session.add(token)
     session.flush()
-    _event(session, actor, "token_created", user=user.username, token_id=token.id, prefix=token.prefix,
-           scope=scope.value, expires_at=token.expires_at.isoformat() if token.expires_at else None)
+    _event(session, actor, payloads.Account(
+        action="token_created", user=user.username, token_id=token.id, prefix=token.prefix, scope=scope.value,
+        expires_at=token.expires_at.isoformat() if token.expires_at else None))
     return NewToken(token, secret)
 
 
@@ -415,7 +419,8 @@ def revoke_token(session: Session, token_id: int, *, actor: Actor, owner_id: int
         raise NotFound(f"no API token {token_id}")
     if token.revoked_at is None:
         token.revoked_at, token.revoked_reason = now(), reason
-        _event(session, actor, "token_revoked", token_id=token.id, prefix=token.prefix, reason=reason)
+        _event(session, actor, payloads.Account(action="token_revoked", token_id=token.id, prefix=token.prefix,
+                                                reason=reason))
     return token
 
 
@@ -426,8 +431,8 @@ def revoke_all_tokens(session: Session, user: User, *, actor: Actor, reason: str
     for token in live:
         token.revoked_at, token.revoked_reason = stamp, reason
     if live:
-        _event(session, actor, "tokens_revoked", user=user.username, reason=reason,
-               token_ids=[t.id for t in live])
+        _event(session, actor, payloads.Account(action="tokens_revoked", user=user.username, reason=reason,
+                                                token_ids=[t.id for t in live]))
     return len(live)
 
 
@@ -505,7 +510,7 @@ def add_team(session: Session, code: str, *, actor: Actor, name: str | None = No
         raise InvalidState(f"team {code} already exists", code="already_exists")
     team = Team(code=code, name=(name or code).strip()[:200], created_at=now())
     session.add(team)
-    _event(session, actor, "team_added", team=code)
+    _event(session, actor, payloads.Account(action="team_added", team=code))
     return team
 
 
@@ -525,7 +530,7 @@ def add_member(session: Session, team_code: str, username: str, *, actor: Actor)
     user.session_epoch += 1
     session.flush()
     session.expire(user, ["memberships"])
-    _event(session, actor, "member_added", team=team.code, user=user.username)
+    _event(session, actor, payloads.Account(action="member_added", team=team.code, user=user.username))
     _flag_self_grant(session, actor, user, "added_self_to_team", team=team.code)
 
 
@@ -538,7 +543,7 @@ def remove_member(session: Session, team_code: str, username: str, *, actor: Act
     user.session_epoch += 1
     session.flush()
     session.expire(user, ["memberships"])
-    _event(session, actor, "member_removed", team=team_code, user=user.username)
+    _event(session, actor, payloads.Account(action="member_removed", team=team_code, user=user.username))
 
 
 def team_members(session: Session, team_code: str) -> list[User]:
@@ -554,7 +559,7 @@ def allocate(session: Session, child_id: str, username: str | None, *, actor: Ac
     if username is None:
         if current is not None:
             session.delete(current)
-            _event(session, actor, "child_unallocated", child_id=child_id)
+            _event(session, actor, payloads.Account(action="child_unallocated"), child_id=child_id)
         return None
     user = get_user(session, username)
     if Role(user.role) not in (Role.CASEWORKER, Role.TEAM_MANAGER):
@@ -564,7 +569,7 @@ def allocate(session: Session, child_id: str, username: str | None, *, actor: Ac
         session.add(current)
     else:
         current.user_id, current.allocated_by, current.allocated_at = user.id, actor.name, now()
-    _event(session, actor, "child_allocated", child_id=child_id, user=user.username)
+    _event(session, actor, payloads.Account(action="child_allocated", user=user.username), child_id=child_id)
     _flag_self_grant(session, actor, user, "allocated_child_to_self", child_id=child_id)
     return current
 

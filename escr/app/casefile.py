@@ -29,6 +29,7 @@ from escr.app.access import Can, Principal, require, require_change
 from escr.app.records import examine
 from escr.app.spreadsheet import csv_text
 from escr.errors import ValidationFailed
+from escr.record import payloads
 from escr.record.events import AccessEvent, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditSelection, CasefileAudit, Child, FileExamination
 from escr.services import Services
@@ -141,9 +142,9 @@ def record_audit(services: Services, principal: Principal, child_id: str, *, jud
         tally = Counter(judgements[s.number] for s in evidence.standards)
         record(session, ProtocolEvent(kind=Kind.CASEFILE_AUDITED, actor=principal.actor, child_id=child_id,
                                       outcome=grading,
-                                      parameters={"audit_id": row.id, "month": month, "revises": revises,
-                                                  "judgements": dict(tally), "follow_up": follow_up,
-                                                  "examination_id": note.id}))
+                                      parameters=payloads.CasefileAudited(
+                                          audit_id=row.id, month=month, revises=revises, judgements=dict(tally),
+                                          follow_up=follow_up, examination_id=note.id)))
         return _audit_dict(row)
 
 

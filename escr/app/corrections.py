@@ -29,6 +29,7 @@ from escr.app.verification import (
 from escr.clock import iso
 from escr.errors import InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.indexing.tagging import DocType
+from escr.record import payloads
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import Child, CorrectionRequest, Document, DocumentChild, Event, Tag
 from escr.record.states import DocumentState
@@ -104,9 +105,11 @@ def request_correction(
     session.flush()
     record(session, ProtocolEvent(kind=Kind.CORRECTION_REQUESTED, actor=principal.actor, batch_id=doc.batch_id,
                                   document_id=doc.id, outcome=PENDING,
-                                  parameters={"correction_id": row.id, "reason": reason,
-                                              "changes": {k: v for k, v in changes.items() if k != "before"},
-                                              "before": changes["before"]}))
+                                  parameters=payloads.CorrectionRequested(
+                                      correction_id=row.id, reason=reason,
+                                      changes=payloads.CorrectionChanges(
+                                          **{k: v for k, v in changes.items() if k != "before"}),
+                                      before=payloads.DocumentFacts(**changes["before"]))))
     return row
 
 
@@ -191,15 +194,16 @@ def approve_correction(
     row.decision_note = (note or "").strip()[:2000] or None
     record(session, ProtocolEvent(kind=Kind.CORRECTION_APPROVED, actor=principal.actor, batch_id=doc.batch_id,
                                   document_id=doc.id, outcome=APPROVED,
-                                  parameters={"correction_id": row.id, "requested_by": row.requested_by,
-                                              "reason": row.reason, "before": before, "after": _state_of(doc),
-                                              "removed": removed, "added": added,
-                                              "identity_qc": identity.status if identity else None}))
+                                  parameters=payloads.CorrectionApproved(
+                                      correction_id=row.id, requested_by=row.requested_by, reason=row.reason,
+                                      before=payloads.DocumentFacts(**before),
+                                      after=payloads.DocumentFacts(**_state_of(doc)), removed=removed, added=added,
+                                      identity_qc=identity.status if identity else None)))
     for entry in row.misfiling:
         record(session, ProtocolEvent(kind=Kind.MISFILING_RECORDED, actor=principal.actor, batch_id=doc.batch_id,
                                       document_id=doc.id, child_id=entry["child_id"], outcome="recorded",
-                                      parameters={"correction_id": row.id,
-                                                  "opened_by": [p["actor"] for p in entry["people"]]}))
+                                      parameters=payloads.MisfilingRecorded(
+                                          correction_id=row.id, opened_by=[p["actor"] for p in entry["people"]])))
     if on_retention_change is not None:
         session.flush()
         on_retention_change(session, sorted({*before["children"], *(c.child_id for c in doc.children)}))
@@ -212,7 +216,7 @@ def refuse_correction(session: Session, principal: Principal, request_id: int, *
     row.status, row.decided_by, row.decided_at, row.decision_note = REFUSED, principal.username, now(), note
     record(session, ProtocolEvent(kind=Kind.CORRECTION_REFUSED, actor=principal.actor, batch_id=doc.batch_id,
                                   document_id=doc.id, outcome=REFUSED,
-                                  parameters={"correction_id": row.id, "note": note}))
+                                  parameters=payloads.CorrectionRefused(correction_id=row.id, note=note)))
     return row
 
 

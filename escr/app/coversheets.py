@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from escr.app.access import AccessDenied, Principal, Role
 from escr.errors import InvalidState, NotFound, ValidationFailed
 from escr.provenance import paper as custody
+from escr.record import payloads
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import CoverSheetPrint, Document, ManifestMissing
 from escr.storage.objectstore import today_utc
@@ -36,22 +37,21 @@ def register_printed(session: Session, principal: Principal, *, batch_id: str, c
     registered sheet again with the same children and type is a reprint (logged, one row); the
     same id for other paper is refused, since a batch id must name one batch."""
     _keeper(principal)
+    printed = payloads.CoversheetPrinted(cover_batch_id=batch_id, children=list(child_ids), doc_type=doc_type,
+                                         declared_pages=declared_pages)
     existing = session.get(CoverSheetPrint, batch_id)
     if existing is not None:
         if sorted(existing.child_ids) != sorted(child_ids) or existing.doc_type != doc_type:
             raise InvalidState(f"cover sheet {batch_id} is already in the register for other paper",
                                code="already_exists")
         record(session, ProtocolEvent(kind=Kind.COVERSHEET_PRINTED, actor=principal.actor, outcome="reprint",
-                                      parameters={"cover_batch_id": batch_id, "children": list(child_ids),
-                                                  "doc_type": doc_type, "declared_pages": declared_pages}))
+                                      parameters=printed))
         return existing
     row = CoverSheetPrint(batch_id=batch_id, child_ids=list(child_ids), doc_type=doc_type,
                           declared_pages=declared_pages, printed_by=principal.username, printed_at=now())
     session.add(row)
     session.flush()
-    record(session, ProtocolEvent(kind=Kind.COVERSHEET_PRINTED, actor=principal.actor,
-                                  parameters={"cover_batch_id": batch_id, "children": list(child_ids),
-                                              "doc_type": doc_type, "declared_pages": declared_pages}))
+    record(session, ProtocolEvent(kind=Kind.COVERSHEET_PRINTED, actor=principal.actor, parameters=printed))
     return row
 
 
@@ -86,5 +86,5 @@ def list_missing(session: Session, principal: Principal, cover_batch_id: str, *,
                                 listed_by=principal.username, listed_at=now()))
     session.flush()
     record(session, ProtocolEvent(kind=Kind.MANIFEST_MISSING, actor=principal.actor,
-                                  parameters={"cover_batch_id": cover_batch_id, "pages": pages}))
+                                  parameters=payloads.ManifestMissing(cover_batch_id=cover_batch_id, pages=pages)))
     return custody.manifest(session, cover_batch_id)

@@ -40,6 +40,7 @@ from escr.app.verification import MIN_REASON_CHARS
 from escr.errors import InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.indexing.identifiers import compile_child_id_pattern, nhs_number_valid
 from escr.pages import bundle as bundles
+from escr.record import payloads
 from escr.record.events import AccessEvent, Kind, ProtocolEvent, now, record, record_all
 from escr.record.models import (
     Child,
@@ -296,11 +297,12 @@ class Disclosures:
     def _use(self, row: DisclosureRequest) -> Use:
         return Use(purpose=f"disclosure request {ref(row.id)}", basis="disclosure")
 
-    def _event(self, session: Session, kind: Kind, row: DisclosureRequest, outcome: str = "ok",
-               document_id: str | None = None, **parameters: Any) -> None:
+    def _event(self, session: Session, kind: Kind, row: DisclosureRequest, parameters: payloads.Payload,
+               outcome: str = "ok", document_id: str | None = None) -> None:
+        """A step of the request; its payload names the request (`request_id`)."""
         record(session, ProtocolEvent(kind=kind, actor=self.p.actor, document_id=document_id,
                                       child_id=row.child_ids[0] if row.child_ids else None, outcome=outcome,
-                                      parameters={"request_id": row.id, **parameters}))
+                                      parameters=parameters))
 
     def _touch(self, row: DisclosureRequest) -> None:
         row.version += 1
@@ -338,8 +340,8 @@ class Disclosures:
             session.add(row)
             session.flush()
             docs = self._documents(session, row)
-            self._event(session, Kind.DISCLOSURE_OPENED, row, basis=basis, children=ids, documents=len(docs),
-                        due_on=row.due_on.isoformat())
+            self._event(session, Kind.DISCLOSURE_OPENED, row, payloads.DisclosureOpened(
+                request_id=row.id, basis=basis, children=ids, documents=len(docs), due_on=row.due_on.isoformat()))
             return self._summary(session, row)
 
     def extend(self, request_id: int, due_on: date, reason: str) -> dict[str, Any]:
@@ -350,8 +352,8 @@ class Disclosures:
                 raise ValidationFailed("an extension moves the due date later", code="validation_failed")
             before, row.due_on, row.extension_reason = row.due_on, due_on, reason
             row.updated_at = now()
-            self._event(session, Kind.DISCLOSURE_CHANGED, row, change="due_date_extended",
-                        before=before.isoformat(), after=due_on.isoformat())
+            self._event(session, Kind.DISCLOSURE_CHANGED, row, payloads.DisclosureChanged(
+                request_id=row.id, change="due_date_extended", before=before.isoformat(), after=due_on.isoformat()))
             return self._summary(session, row)
 
     def requests(self, *, everyone_mine: bool = True) -> list[dict[str, Any]]:
@@ -472,7 +474,8 @@ class Disclosures:
                                                   f.confidence))
                             added[f.source] += 1
             self._touch(row)
-            self._event(session, Kind.REDACTIONS_PROPOSED, row, proposed=dict(added), total=sum(added.values()))
+            self._event(session, Kind.REDACTIONS_PROPOSED, row, payloads.RedactionsProposed(
+                request_id=row.id, proposed=dict(added), total=sum(added.values())))
             return {"proposed": sum(added.values()), "by_source": dict(added)}
 
     def search_and_redact(self, request_id: int, term: str, reason: str) -> dict[str, Any]:
@@ -498,7 +501,8 @@ class Disclosures:
                                                       "Matches the words searched for", 1.0))
                                 count += 1
             self._touch(row)
-            self._event(session, Kind.REDACTIONS_PROPOSED, row, proposed={"search": count}, total=count)
+            self._event(session, Kind.REDACTIONS_PROPOSED, row,
+                        payloads.RedactionsProposed(request_id=row.id, proposed={"search": count}, total=count))
             return {"proposed": count}
 
     def _new(self, row: DisclosureRequest, doc_id: str, page: int | None, scope: str,
@@ -533,8 +537,9 @@ class Disclosures:
             session.add(red)
             session.flush()
             self._touch(row)
-            self._event(session, Kind.REDACTION_CHANGED, row, "made", document_id=doc.id, redaction_id=red.id,
-                        scope=whole, page=red.page, reason=reason)
+            self._event(session, Kind.REDACTION_CHANGED, row, payloads.RedactionChanged(
+                request_id=row.id, redaction_id=red.id, scope=whole, page=red.page, reason=reason), "made",
+                document_id=doc.id)
             return _redaction_dict(red, self.exemptions)
 
     def decide(self, request_id: int, redaction_ids: Sequence[int], action: str, *, reason: str | None = None,
@@ -576,8 +581,8 @@ class Disclosures:
                 changed += 1
             if changed:
                 self._touch(row)
-                self._event(session, Kind.REDACTION_CHANGED, row, action, redactions=sorted(r.id for r in reds),
-                            count=changed)
+                self._event(session, Kind.REDACTION_CHANGED, row, payloads.RedactionChanged(
+                    request_id=row.id, redactions=sorted(r.id for r in reds), count=changed), action)
             return changed
 
     def move(self, request_id: int, redaction_id: int, box: tuple[float, float, float, float]) -> dict[str, Any]:
@@ -600,9 +605,10 @@ class Disclosures:
             red.x0, red.y0, red.x1, red.y1 = _box(*box)
             red.decided_by, red.decided_at = self.p.username, now()
             self._touch(row)
-            self._event(session, Kind.REDACTION_CHANGED, row, "move", document_id=red.document_id,
-                        redaction_id=red.id, page=red.page, before=before, after=[red.x0, red.y0, red.x1, red.y1],
-                        redactions=[red.id], count=1)
+            self._event(session, Kind.REDACTION_CHANGED, row, payloads.RedactionChanged(
+                request_id=row.id, redaction_id=red.id, page=red.page, before=before,
+                after=[red.x0, red.y0, red.x1, red.y1], redactions=[red.id], count=1), "move",
+                document_id=red.document_id)
             return _redaction_dict(red, self.exemptions)
 
     # --- review --------------------------------------------------------------------------------
@@ -630,7 +636,8 @@ class Disclosures:
                                    code="proposals_undecided")
             row.state, row.reviewer, row.review_note = "in_review", other.username, None
             self._touch(row)
-            self._event(session, Kind.DISCLOSURE_SUBMITTED, row, reviewer=other.username, version=row.version)
+            self._event(session, Kind.DISCLOSURE_SUBMITTED, row, payloads.DisclosureReview(
+                request_id=row.id, reviewer=other.username, version=row.version))
             return self._summary(session, row)
 
     def _reviewing(self, session: Session, request_id: int) -> DisclosureRequest:
@@ -655,8 +662,8 @@ class Disclosures:
             if exists is None:
                 session.add(DisclosureReview(request_id=row.id, document_id=doc.id, reviewer=self.p.username,
                                              version=row.version, pages=doc.page_count, reviewed_at=now()))
-                self._event(session, Kind.DISCLOSURE_PAGES_REVIEWED, row, document_id=doc.id, pages=doc.page_count,
-                            version=row.version)
+                self._event(session, Kind.DISCLOSURE_PAGES_REVIEWED, row, payloads.DisclosureReview(
+                    request_id=row.id, pages=doc.page_count, version=row.version), document_id=doc.id)
 
     def approve(self, request_id: int, note: str = "") -> dict[str, Any]:
         with self.db.session() as session:
@@ -669,7 +676,8 @@ class Disclosures:
                 raise InvalidState(f"{len(missing)} documents are not yet reviewed page by page", code="not_reviewed")
             row.state, row.reviewed_at, row.review_note = "approved", now(), (note or "").strip()[:2000] or None
             row.updated_at = now()
-            self._event(session, Kind.DISCLOSURE_APPROVED, row, version=row.version, documents=len(docs))
+            self._event(session, Kind.DISCLOSURE_APPROVED, row,
+                        payloads.DisclosureReview(request_id=row.id, version=row.version, documents=len(docs)))
             return self._summary(session, row)
 
     def return_bundle(self, request_id: int, note: str) -> dict[str, Any]:
@@ -678,7 +686,8 @@ class Disclosures:
             row.review_note = _reason_text(note, "what must change")
             row.state = "preparing"
             self._touch(row)
-            self._event(session, Kind.DISCLOSURE_RETURNED, row, version=row.version)
+            self._event(session, Kind.DISCLOSURE_RETURNED, row,
+                        payloads.DisclosureReview(request_id=row.id, version=row.version))
             return self._summary(session, row)
 
     # --- export --------------------------------------------------------------------------------
@@ -707,8 +716,9 @@ class Disclosures:
             row = self._request(session, request_id, change=True)
             row.bundle_key, row.bundle_sha256, row.bundle_pages = stored.key, sha, pages
             row.exported_by, row.exported_at = self.p.username, now()
-            self._event(session, Kind.BUNDLE_EXPORTED, row, bundle_sha256=sha, pages=pages,
-                        documents=len(plan.docs), redactions=len(plan.schedule))
+            self._event(session, Kind.BUNDLE_EXPORTED, row, payloads.BundleExported(
+                request_id=row.id, bundle_sha256=sha, pages=pages, documents=len(plan.docs),
+                redactions=len(plan.schedule)))
             return self._summary(session, row)
 
     def _plan(self, session: Session, row: DisclosureRequest) -> _Plan:
@@ -865,9 +875,10 @@ class Disclosures:
         session.flush()
         session.add_all([CopyGivenChild(copy_id=copy.id, child_id=c) for c in copy.child_ids])
         record_all(session, [ProtocolEvent(kind=Kind.COPY_GIVEN, actor=self.p.actor, child_id=c,
-                                           parameters={"copy_id": copy.id, "request_id": request_id, "method": method,
-                                                       "basis": basis, "documents": len(copy.document_ids),
-                                                       "redacted": redacted, "bundle_sha256": bundle_sha256})
+                                           parameters=payloads.CopyGiven(
+                                               copy_id=copy.id, request_id=request_id, method=method, basis=basis,
+                                               documents=len(copy.document_ids), redacted=redacted,
+                                               bundle_sha256=bundle_sha256))
                              for c in copy.child_ids]
                    + [AccessEvent(actor=self.p.actor, action="disclose", child_id=c,
                                   purpose=f"copy given ({METHODS[method].lower()})",

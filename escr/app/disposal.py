@@ -29,7 +29,7 @@ from escr.app import labels
 from escr.app.access import AccessDenied, Principal, Role
 from escr.clock import iso
 from escr.errors import EscrError, InvalidState, NotFound, ProtocolViolation, ValidationFailed
-from escr.record import states
+from escr.record import payloads, states
 from escr.record import status as status_codes
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import (
@@ -97,8 +97,8 @@ def set_category_hold(session: Session, principal: Principal, *, scope: str, val
     session.add(hold)
     session.flush()
     record(session, ProtocolEvent(kind=Kind.CATEGORY_HOLD_SET, actor=principal.actor,
-                                  parameters={"hold_id": hold.id, "scope": scope, "value": hold.value,
-                                              "reason": hold.reason}))
+                                  parameters=payloads.CategoryHold(hold_id=hold.id, scope=scope, value=hold.value,
+                                                                   reason=hold.reason)))
     return hold
 
 
@@ -111,8 +111,8 @@ def release_category_hold(session: Session, principal: Principal, hold_id: int, 
         raise InvalidState(f"category hold {hold_id} was released already")
     hold.released_by, hold.released_at = principal.username, now()
     record(session, ProtocolEvent(kind=Kind.CATEGORY_HOLD_RELEASED, actor=principal.actor,
-                                  parameters={"hold_id": hold.id, "scope": hold.scope, "value": hold.value,
-                                              "reason": _reason(reason)}))
+                                  parameters=payloads.CategoryHold(hold_id=hold.id, scope=hold.scope, value=hold.value,
+                                                                   reason=_reason(reason))))
     return hold
 
 
@@ -132,9 +132,12 @@ class Candidate:
     doc_type: str | None
     retention_until: date
 
+    def as_payload(self) -> payloads.DisposalItem:
+        return payloads.DisposalItem(kind=self.kind, id=self.id, child_ids=list(self.child_ids),
+                                     doc_type=self.doc_type, retention_until=self.retention_until.isoformat())
+
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "child_ids": list(self.child_ids), "doc_type": self.doc_type,
-                "retention_until": self.retention_until.isoformat()}
+        return self.as_payload().as_json()
 
 
 def _held_by_category(holds: list[CategoryHold], doc_type: str | None, children: list[Child]) -> CategoryHold | None:
@@ -226,8 +229,9 @@ def propose(session: Session, principal: Principal, schedule: RetentionSchedule,
     session.add(proposal)
     session.flush()
     record(session, ProtocolEvent(kind=Kind.DISPOSAL_PROPOSED, actor=principal.actor,
-                                  parameters={"proposal_id": proposal.id, "items": [c.as_dict() for c in chosen],
-                                              "reason": proposal.reason}))
+                                  parameters=payloads.DisposalProposed(
+                                      proposal_id=proposal.id, items=[c.as_payload() for c in chosen],
+                                      reason=proposal.reason)))
     return proposal
 
 
@@ -242,7 +246,8 @@ def decide(session: Session, principal: Principal, proposal_id: int, *, approve:
     proposal.state = "approved" if approve else "refused"
     proposal.decided_by, proposal.decided_at = principal.username, now()
     record(session, ProtocolEvent(kind=Kind.DISPOSAL_DECIDED, actor=principal.actor, outcome=proposal.state,
-                                  parameters={"proposal_id": proposal.id, "note": _reason(note, "note")}))
+                                  parameters=payloads.DisposalDecided(proposal_id=proposal.id,
+                                                                      note=_reason(note, "note"))))
     return proposal
 
 
@@ -312,8 +317,8 @@ def carry_out(services: Services, principal: Principal, proposal_id: int, *, tod
             record(session, ProtocolEvent(kind=Kind.DISPOSED, actor=principal.actor, outcome=item["kind"],
                                           document_id=item["id"] if item["kind"] == "document" else None,
                                           child_id=stone.child_ids[0] if len(stone.child_ids) == 1 else None,
-                                          parameters={"proposal_id": proposal.id, "item": item["id"],
-                                                      "hashes": stone.hashes}))
+                                          parameters=payloads.Disposed(proposal_id=proposal.id, item=item["id"],
+                                                                       hashes=stone.hashes)))
         proposal.items = items
         certificate_key = None
         if stones:

@@ -12,6 +12,7 @@ import logging
 
 from escr.app import accounts
 from escr.app.access import Principal, Unauthenticated, host_operator
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.services import Services
 
@@ -30,7 +31,7 @@ def principal_for_token(services: Services, secret: str, *, command: str) -> Pri
             user, token = found
             return accounts.principal_for(user, via="token", scope=token.scope)
         record(session, ProtocolEvent(kind=Kind.SIGN_IN, actor=Actor(kind="user", name="-"), outcome="refused",
-                                      parameters={"action": "sign_in", "via": "cli-token", "command": command}))
+                                      parameters=payloads.SignIn(action="sign_in", via="cli-token", command=command)))
     log.warning("escr %s refused: API token not recognised", command)
     raise Unauthenticated("ESCR_TOKEN is not a live API token (unknown, revoked or expired, or its user is "
                           f"disabled); {HOW_TO_SIGN_IN}", code="invalid_token")

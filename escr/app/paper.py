@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from escr.app.access import AccessDenied, Principal, Role, child_grant
 from escr.errors import InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.provenance import paper as custody
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import (
     Child,
@@ -76,10 +77,11 @@ def _text(value: str | None, what: str) -> str:
     return value.strip()
 
 
-def _event(session: Session, principal: Principal, kind: Kind, vol: PaperVolume, outcome: str = "ok",
-           **parameters: Any) -> None:
+def _event(session: Session, principal: Principal, kind: Kind, vol: PaperVolume, parameters: payloads.Payload,
+           outcome: str = "ok") -> None:
+    """A volume's event; its payload names the volume and its kind (`volume_id`, `kind`)."""
     record(session, ProtocolEvent(kind=kind, actor=principal.actor, child_id=vol.child_id, outcome=outcome,
-                                  parameters={"volume_id": vol.id, "kind": vol.kind, **parameters}))
+                                  parameters=parameters))
 
 
 def register(session: Session, principal: Principal, *, volume_id: str, child_id: str, kind: str, title: str,
@@ -102,9 +104,10 @@ def register(session: Session, principal: Principal, *, volume_id: str, child_id
                       created_by=principal.username, created_at=now())
     session.add(vol)
     session.flush()
-    _event(session, principal, Kind.VOLUME_REGISTERED, vol, location=vol.location,
-           covers_from=covers_from.isoformat() if covers_from else None,
-           covers_to=covers_to.isoformat() if covers_to else None, doc_type=doc_type)
+    _event(session, principal, Kind.VOLUME_REGISTERED, vol, payloads.VolumeRegistered(
+        volume_id=vol.id, kind=vol.kind, location=vol.location,
+        covers_from=covers_from.isoformat() if covers_from else None,
+        covers_to=covers_to.isoformat() if covers_to else None, doc_type=doc_type))
     return vol
 
 
@@ -126,7 +129,8 @@ def link_document(session: Session, principal: Principal, document_id: str, volu
         row.volume_id, row.recorded_by, row.recorded_at = volume_id, principal.username, now()
     session.flush()
     record(session, ProtocolEvent(kind=Kind.VOLUME_LINKED, actor=principal.actor, document_id=document_id,
-                                  batch_id=doc.batch_id, child_id=vol.child_id, parameters={"volume_id": volume_id}))
+                                  batch_id=doc.batch_id, child_id=vol.child_id,
+                                  parameters=payloads.VolumeLinked(volume_id=volume_id)))
     return row
 
 
@@ -155,8 +159,9 @@ def book_out(session: Session, principal: Principal, volume_id: str, *, recipien
                         purpose="removal", recorded_by=principal.username, authorised_by=manager.username,
                         due_back=due_back)
     vol.state = PaperState.BOOKED_OUT
-    _event(session, principal, Kind.PAPER_MOVED, vol, outcome=PaperState.BOOKED_OUT, move_id=move.id,
-           recipient=move.recipient, authorised_by=manager.username, due_back=due_back.isoformat())
+    _event(session, principal, Kind.PAPER_MOVED, vol, payloads.PaperMoved(
+        volume_id=vol.id, kind=vol.kind, move_id=move.id, recipient=move.recipient, authorised_by=manager.username,
+        due_back=due_back.isoformat()), outcome=PaperState.BOOKED_OUT)
     return move
 
 
@@ -269,7 +274,8 @@ def report_loss(services: Services, principal: Principal, volume_id: str, *, kin
         session.add(incident)
         vol.state = kind
         session.flush()
-        _event(session, principal, Kind.PAPER_INCIDENT, vol, outcome=kind, incident_id=incident.id)
+        _event(session, principal, Kind.PAPER_INCIDENT, vol,
+               payloads.PaperIncident(volume_id=vol.id, kind=vol.kind, incident_id=incident.id), outcome=kind)
         payload = {"incident_id": incident.id, "what": f"paper {vol.kind} reported {kind}", "volume_id": vol.id,
                    "child_id": vol.child_id, "reported_by": principal.username,
                    "reported_at": incident.reported_at.isoformat(), "last_known_location": vol.location}
@@ -281,7 +287,9 @@ def report_loss(services: Services, principal: Principal, volume_id: str, *, kin
         opened.notified = result.as_dict()
         record(session, ProtocolEvent(kind=Kind.PAPER_INCIDENT_FOLLOW_UP, actor=Actor.system(),
                                       child_id=opened.child_id, outcome="notified",
-                                      parameters={"incident_id": incident_id, **result.as_dict()}))
+                                      parameters=payloads.PaperIncidentFollowUp(
+                                          incident_id=incident_id, command=result.command, email=result.email,
+                                          recipients=result.recipients)))
         session.flush()
         session.expunge(opened)
     return opened
@@ -294,7 +302,8 @@ def follow_up(session: Session, principal: Principal, incident_id: int, note: st
     session.add(row)
     session.flush()
     record(session, ProtocolEvent(kind=Kind.PAPER_INCIDENT_FOLLOW_UP, actor=principal.actor, child_id=incident.child_id,
-                                  parameters={"incident_id": incident.id, "follow_up_id": row.id}))
+                                  parameters=payloads.PaperIncidentFollowUp(incident_id=incident.id,
+                                                                            follow_up_id=row.id)))
     return row
 
 
@@ -310,7 +319,8 @@ def close_incident(session: Session, principal: Principal, incident_id: int, *, 
     if outcome in ("found", "recovered"):
         vol.location, vol.state = _text(location, "location (where the paper is now)"), PaperState.IN_PLACE
     incident.closed_by, incident.closed_at, incident.outcome = principal.username, now(), outcome
-    _event(session, principal, Kind.PAPER_INCIDENT_CLOSED, vol, outcome=outcome, incident_id=incident.id)
+    _event(session, principal, Kind.PAPER_INCIDENT_CLOSED, vol,
+           payloads.PaperIncident(volume_id=vol.id, kind=vol.kind, incident_id=incident.id), outcome=outcome)
     return incident
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from escr.app.access import AccessDenied, Principal, Role, child_grant
 from escr.errors import ValidationFailed
+from escr.record import payloads
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import FileExamination
 from escr.record.retention_updates import recompute_retention
@@ -72,7 +73,7 @@ def examine(session: Session, principal: Principal, child_id: str, *, kind: str,
     session.add(row)
     session.flush()
     record(session, ProtocolEvent(kind=Kind.FILE_EXAMINED, actor=principal.actor, child_id=child_id, outcome=kind,
-                                  parameters={"examination_id": row.id, "examined_on": day.isoformat()}))
+                                  parameters=payloads.FileExamined(examination_id=row.id, examined_on=day.isoformat())))
     return row
 
 

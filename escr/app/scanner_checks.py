@@ -25,6 +25,7 @@ from escr.errors import ValidationFailed
 from escr.pages.imaging import render_page
 from escr.pages.ocr import ocr_page
 from escr.provenance.scanner_check import Measures, measure, target_pdf
+from escr.record import payloads
 from escr.record.events import Kind, ProtocolEvent, now, record
 from escr.record.models import ScannerCheck
 from escr.services import Services
@@ -108,9 +109,11 @@ def run_check(services: Services, principal: Principal, *, device: str, path: Pa
         session.add(row)
         session.flush()
         record(session, ProtocolEvent(kind=Kind.SCANNER_CHECKED, actor=principal.actor,
-                                      outcome="pass" if row.passed else "fail", inputs={"target_scan": sha},
-                                      parameters={"check_id": row.id, "device": device, "day": row.day.isoformat(),
-                                                  "measures": row.measures, "failures": failures}))
+                                      outcome="pass" if row.passed else "fail",
+                                      inputs=payloads.TargetScanInput(target_scan=sha),
+                                      parameters=payloads.ScannerChecked(
+                                          check_id=row.id, device=device, day=row.day.isoformat(),
+                                          measures=payloads.ScannerMeasures(**row.measures), failures=failures)))
         session.expunge(row)
     return row
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from escr.errors import Conflict, InvalidState, NotFound, ProtocolViolation, ValidationFailed
 from escr.indexing.tagging import DocType
-from escr.record import states
+from escr.record import payloads, states
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Child, Document, DocumentChild, DocumentLinkHistory, QcResult, Tag
 from escr.record.states import DocumentState, require_state
@@ -183,10 +183,11 @@ def index_document(
     identity = identity_check(session, doc)
     doc.state = states.moved(doc.id, doc.state, states.INDEX, DocumentState.AWAITING_VERIFICATION)
     doc.state_reasons = [identity.message] if identity is not None and identity.status == "fail" else []
-    _event(session, Kind.INDEXED, doc, user, parameters={"before": before, "after": {
-        "children": sorted(child_ids), "doc_type": doc_type, "doc_date": doc.doc_date.isoformat() if doc.doc_date else None,
-        "third_party": doc.third_party}, "removed": removed, "added": added,
-        "identity_qc": identity.status if identity is not None else None})
+    _event(session, Kind.INDEXED, doc, user, parameters=payloads.Indexed(
+        before=payloads.IndexedFields(**before), after=payloads.IndexedFields(
+            children=sorted(child_ids), doc_type=doc_type, doc_date=doc.doc_date.isoformat() if doc.doc_date else None,
+            third_party=doc.third_party), removed=removed, added=added,
+        identity_qc=identity.status if identity is not None else None))
     if on_retention_change is not None:
         session.flush()
         on_retention_change(session, child_ids)
@@ -206,7 +207,7 @@ def accept_qc_failure(session: Session, doc_id: str, *, user: str, reason: str,
                              DocumentState.AWAITING_VERIFICATION if doc.children and doc.doc_type else DocumentState.NEEDS_INDEXING)
     doc.state_reasons = [] if doc.state == DocumentState.AWAITING_VERIFICATION else ["pick the child(ren) and document type"]
     doc.updated_at = now()
-    _event(session, Kind.QC_ACCEPTED, doc, user, parameters={"reason": reason, "new_state": doc.state})
+    _event(session, Kind.QC_ACCEPTED, doc, user, parameters=payloads.QcAccepted(reason=reason, new_state=doc.state))
     return doc
 
 
@@ -217,8 +218,8 @@ def verify_document(session: Session, doc_id: str, *, user: str, expected_versio
     claim(session, doc, expected_version)
     stamp = now()
     doc.state, doc.verified_by, doc.verified_at, doc.updated_at = DocumentState.VERIFIED, user, stamp, stamp
-    _event(session, Kind.VERIFIED, doc, user, parameters={"children": sorted(c.child_id for c in doc.children),
-                                                          "doc_type": doc.doc_type, "third_party": doc.third_party})
+    _event(session, Kind.VERIFIED, doc, user, parameters=payloads.Verified(
+        children=sorted(c.child_id for c in doc.children), doc_type=doc.doc_type, third_party=doc.third_party))
     return doc
 
 
@@ -235,7 +236,8 @@ def reject_document(session: Session, doc_id: str, *, user: str, reason: str,
     stamp = now()
     unlinked = take_out_of_record(session, doc, user=user, reason="rejected", stamp=stamp)
     doc.state, doc.state_reasons, doc.updated_at = DocumentState.REJECTED, [reason], stamp
-    _event(session, Kind.REJECTED, doc, user, outcome=DocumentState.REJECTED, parameters={"reason": reason, "unlinked": unlinked})
+    _event(session, Kind.REJECTED, doc, user, outcome=DocumentState.REJECTED,
+           parameters=payloads.Decided(reason=reason, unlinked=unlinked))
     return doc
 
 
@@ -253,7 +255,8 @@ def withdraw_document(session: Session, doc_id: str, *, user: str, reason: str,
     stamp = now()
     unlinked = take_out_of_record(session, doc, user=user, reason="withdrawn", stamp=stamp)
     doc.state, doc.state_reasons, doc.updated_at = DocumentState.WITHDRAWN, [reason], stamp
-    _event(session, Kind.WITHDRAWN, doc, user, outcome=DocumentState.WITHDRAWN, parameters={"reason": reason, "unlinked": unlinked})
+    _event(session, Kind.WITHDRAWN, doc, user, outcome=DocumentState.WITHDRAWN,
+           parameters=payloads.Decided(reason=reason, unlinked=unlinked))
     return doc
 
 
@@ -274,7 +277,7 @@ def link_rescan(session: Session, new_id: str, old_id: str, *, user: str, how: s
     old.state, old.updated_at = DocumentState.SUPERSEDED, stamp
     old.state_reasons = [*old.state_reasons, f"replaced by {new.id}"]
     _event(session, Kind.SUPERSEDED, old, user, outcome=DocumentState.SUPERSEDED,
-           parameters={"replaced_by": new.id, "how": how})
+           parameters=payloads.Superseded(replaced_by=new.id, how=how))
     return old
 
 
@@ -316,11 +319,11 @@ def set_third_party(session: Session, doc_id: str, *, user: str, on: bool, reaso
     doc.tags.append(Tag(name="third_party", value="true" if on else "false", source=f"person:{user}",
                         confidence=1.0, detail=reason.strip()[:512], created_at=stamp))
     _event(session, Kind.THIRD_PARTY_CHANGED, doc, user, outcome="set" if on else "cleared",
-           parameters={"third_party": on, "reason": reason.strip()})
+           parameters=payloads.ThirdPartyChanged(third_party=on, reason=reason.strip()))
     if indexed_by != doc.indexed_by:  # the indexing was corrected: the log names the new indexer
-        _event(session, Kind.INDEXED, doc, user, parameters={
-            "before": {"third_party": not on, "indexed_by": indexed_by}, "after": {"third_party": on},
-            "reason": reason.strip()})
+        _event(session, Kind.INDEXED, doc, user, parameters=payloads.Indexed(
+            before=payloads.IndexedFields(third_party=not on, indexed_by=indexed_by),
+            after=payloads.IndexedFields(third_party=on), reason=reason.strip()))
     return doc
 
 

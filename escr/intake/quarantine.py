@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from escr.errors import FileUnreadable, InputRejected, NotFound, ValidationFailed
 from escr.intake.receipt import Claim, Receipt, Refused
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.storage.objectstore import private_dir, private_file
 
@@ -143,8 +144,9 @@ def retry(claim_id: str, *, quarantine_dir: Path, intake_dir: Path, db: Database
     """Put a quarantined file back where it was scanned for another try, logged before it moves."""
     entry = find_entry(claim_id, quarantine_dir)
     with db.session() as session:
-        record(session, ProtocolEvent(kind=Kind.QUARANTINE_RELEASED, actor=actor, parameters={"claim_id": claim_id},
-                                      inputs={"original": entry.reason.get("sha256") or ""}))
+        record(session, ProtocolEvent(kind=Kind.QUARANTINE_RELEASED, actor=actor,
+                                      parameters=payloads.QuarantineReleased(claim_id=claim_id),
+                                      inputs=payloads.OriginalInput(original=entry.reason.get("sha256") or "")))
         return release_to_intake(claim_id, quarantine_dir, intake_dir)
 
 
@@ -169,10 +171,10 @@ def discard(claim_id: str, *, quarantine_dir: Path, discarded_dir: Path, db: Dat
     try:
         with db.session() as session:
             record(session, ProtocolEvent(kind=Kind.QUARANTINE_DISCARDED, actor=actor, outcome="discarded",
-                                          parameters={"claim_id": claim_id, "reason": reason,
-                                                      "keep_until": keep_until.isoformat(),
-                                                      "code": entry.reason.get("code")},
-                                          inputs={"original": entry.reason.get("sha256") or ""}))
+                                          parameters=payloads.QuarantineDiscarded(
+                                              claim_id=claim_id, reason=reason, keep_until=keep_until.isoformat(),
+                                              code=entry.reason.get("code")),
+                                          inputs=payloads.OriginalInput(original=entry.reason.get("sha256") or "")))
             tmp = entry.path.parent / (DISCARD_RECORD + ".tmp")
             tmp.write_text(json.dumps(note, indent=2) + "\n")
             os.replace(tmp, entry.path.parent / DISCARD_RECORD)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from escr.errors import ConfigError, InvalidState, NotFound
 from escr.indexing.tagging import DocTypeCatalogue
+from escr.record import payloads
 from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import AuditSelection, Child, ChildAllocation, Document, DocumentChild, User
 from escr.record.states import DocumentState
@@ -260,8 +261,9 @@ def sample(session: Session, month: str, *, selected_by: str, gap_months: int = 
                                    selected_by=selected_by, selected_at=stamp))
         record(session, ProtocolEvent(kind=Kind.AUDIT_SAMPLED, actor=Actor(kind="user", name=selected_by),
                                       child_id=child_id, at=stamp,
-                                      parameters={"month": month, "worker": worker, "candidates": len(candidates),
-                                                  "allocated": len(children), "gap_months": gap_months}))
+                                      parameters=payloads.AuditSampled(
+                                          month=month, worker=worker, candidates=len(candidates),
+                                          allocated=len(children), gap_months=gap_months)))
         result.selected.append({"worker": worker, "child_id": child_id, "candidates": len(candidates)})
     session.flush()
     return result

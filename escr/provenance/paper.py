@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from escr.errors import InvalidState, NotFound, ProtocolViolation
 from escr.indexing.tagging import DocTypeCatalogue
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import CoverSheetPrint, Document, ManifestMissing, Page, PaperDisposition, PaperMove
 from escr.record.states import DocumentState
@@ -211,8 +212,8 @@ def _dispose(session: Session, doc_ids: Sequence[str], *, action: str, allowed: 
         record(session, ProtocolEvent(
             kind=Kind.PAPER_DESTROYED if action == "destroyed" else Kind.PAPER_RETURNED,
             actor=Actor(kind="user", name=recorded_by), batch_id=doc.batch_id, document_id=doc.id, outcome=action,
-            parameters={"on": on.isoformat(), "by": by, "method": method, "certificate_ref": certificate_ref,
-                        "returned_to": returned_to, "doc_type": doc.doc_type}))
+            parameters=payloads.PaperDisposed(on=on.isoformat(), by=by, method=method, certificate_ref=certificate_ref,
+                                              returned_to=returned_to, doc_type=doc.doc_type)))
     session.flush()
     return rows
 
@@ -274,10 +275,10 @@ def move(session: Session, paper_ref: str, *, sender: str, recipient: str, purpo
     session.add(row)
     session.flush()
     record(session, ProtocolEvent(kind=Kind.PAPER_MOVED, actor=Actor(kind="user", name=recorded_by), at=stamp,
-                                  parameters={"move_id": row.id, "paper_ref": paper_ref, "purpose": purpose,
-                                              "sender": row.sender, "recipient": row.recipient,
-                                              "authorised_by": authorised_by,
-                                              "due_back": due_back.isoformat() if due_back else None}))
+                                  parameters=payloads.PaperMoved(
+                                      move_id=row.id, paper_ref=paper_ref, purpose=purpose, sender=row.sender,
+                                      recipient=row.recipient, authorised_by=authorised_by,
+                                      due_back=due_back.isoformat() if due_back else None)))
     return row
 
 
@@ -300,8 +301,8 @@ def confirm(session: Session, move_id: int, *, by: str, at: datetime | None = No
         raise InvalidState(f"arrival cannot be before the move ({_aware(row.moved_at).isoformat()})")
     row.confirmed_by, row.confirmed_at = by.strip(), stamp
     record(session, ProtocolEvent(kind=Kind.PAPER_ARRIVED, actor=Actor(kind="user", name=by), at=stamp,
-                                  parameters={"move_id": row.id, "paper_ref": row.paper_ref,
-                                              "recipient": row.recipient}))
+                                  parameters=payloads.PaperArrived(move_id=row.id, paper_ref=row.paper_ref,
+                                                                   recipient=row.recipient)))
     return row
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from escr.errors import InputRejected
 from escr.indexing.identifiers import nhs_number_valid
 from escr.indexing.matching import ChildRecord
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Child
 from escr.record.status import parse_categories, parse_history, sync_import
@@ -136,8 +137,9 @@ def import_children(session: Session, rows: Sequence[ChildRow], *, actor: Actor,
                 unchanged, updated = unchanged - 1, updated + 1
     summary = ImportSummary(added, updated, unchanged)
     record(session, ProtocolEvent(kind=Kind.CHILDREN_IMPORTED, actor=actor,
-                                  parameters={"added": added, "updated": updated, "unchanged": unchanged,
-                                              "retention_fields_changed": len(retention_changed)}))
+                                  parameters=payloads.ChildrenImported(
+                                      added=added, updated=updated, unchanged=unchanged,
+                                      retention_fields_changed=len(retention_changed))))
     if retention_changed and on_retention_change is not None:
         session.flush()
         on_retention_change(session, retention_changed)

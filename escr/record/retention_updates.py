@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from escr.clock import iso
 from escr.errors import InvalidState, NotFound, ProtocolViolation
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.record.models import Child, Document, DocumentChild
 from escr.record.retention import RetentionSchedule
@@ -143,17 +144,17 @@ def recompute_retention(session: Session, store: ObjectStore, schedule: Retentio
             kind=Kind.RETENTION_CHANGED if change.applied else Kind.RETENTION_NOT_SHORTENED,
             actor=actor, batch_id=doc.batch_id, document_id=doc.id,
             outcome=("dated" if change.old is None else "extended") if change.applied else "not_shortened",
-            parameters={"old": iso(change.old), "new": iso(change.new), "schedule": iso(change.schedule),
-                        "reason": reason, "children": sorted(link.child_id for link in doc.children),
-                        "lock_mode": getattr(store, "lock_mode", None),
-                        "objects": {k: v for k, v in objects.items() if k in keys}}))
+            parameters=payloads.RetentionChanged(
+                old=iso(change.old), new=iso(change.new), schedule=iso(change.schedule), reason=reason,
+                children=sorted(link.child_id for link in doc.children), lock_mode=getattr(store, "lock_mode", None),
+                objects={k: v for k, v in objects.items() if k in keys})))
     for doc in held_now:
         keys = {doc.batch.original_key, doc.searchable_key, doc.manifest_key}
         record(session, ProtocolEvent(
             kind=Kind.LEGAL_HOLD_SET, actor=actor, batch_id=doc.batch_id, document_id=doc.id, outcome="held_for_review",
-            parameters={"reason": f"retention date {iso(doc.retention_until)} already passed ({reason}); "
-                                  "held until a person reviews it",
-                        "objects": {k: v for k, v in objects.items() if k in keys}}))
+            parameters=payloads.LegalHold(reason=f"retention date {iso(doc.retention_until)} already passed "
+                                                 f"({reason}); held until a person reviews it",
+                                          objects={k: v for k, v in objects.items() if k in keys})))
     return changes
 
 
@@ -180,7 +181,7 @@ def set_legal_hold(session: Session, store: ObjectStore, document_id: str, *, on
     objects = sync_objects(session, store, [doc])
     record(session, ProtocolEvent(
         kind=Kind.LEGAL_HOLD_SET if on else Kind.LEGAL_HOLD_RELEASED, actor=actor, batch_id=doc.batch_id,
-        document_id=doc.id, parameters={"reason": reason.strip(), "objects": objects}))
+        document_id=doc.id, parameters=payloads.LegalHold(reason=reason.strip(), objects=objects)))
     return {"document": doc.id, "legal_hold": on, "objects": objects}
 
 

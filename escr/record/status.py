@@ -22,6 +22,7 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from escr.clock import iso
+from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Child, ChildStatus
 from escr.record.retention import StatusPeriod
@@ -149,7 +150,8 @@ def sync_import(session: Session, child: Child, *, history: str | None, categori
     if after == before:
         return False
     record(session, ProtocolEvent(kind=Kind.CHILD_STATUS, actor=actor, child_id=child.child_id, outcome="imported",
-                                  parameters={"before": [_show(k) for k in before], "after": [_show(k) for k in after]}))
+                                  parameters=payloads.ChildStatus(before=[_show(k) for k in before],
+                                                                  after=[_show(k) for k in after])))
     return True
 
 
@@ -157,8 +159,8 @@ def _key(s: ChildStatus) -> tuple[str, str, str, str]:
     return (s.status, iso(s.from_date) or "", iso(s.to_date) or "", iso(s.on_date) or "")
 
 
-def _show(key: tuple[str, str, str, str]) -> dict[str, str | None]:
-    return {"status": key[0], "from": key[1] or None, "to": key[2] or None, "on": key[3] or None}
+def _show(key: tuple[str, str, str, str]) -> payloads.StatusPeriod:
+    return payloads.StatusPeriod(status=key[0], from_=key[1] or None, to=key[2] or None, on=key[3] or None)
 
 
 def add_status(session: Session, child: Child, *, status: str, from_date: date | None, to_date: date | None,
@@ -177,7 +179,7 @@ def add_status(session: Session, child: Child, *, status: str, from_date: date |
     child.statuses.append(row)
     session.flush()
     record(session, ProtocolEvent(kind=Kind.CHILD_STATUS, actor=actor, child_id=child.child_id, outcome="added",
-                                  parameters={"added": as_dict(row)}))
+                                  parameters=payloads.ChildStatus(added=payloads.StatusAdded.model_validate(as_dict(row)))))
     return row
 
 
