@@ -14,6 +14,7 @@ The web pages and the API only render these answers.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from escr.app.access import AccessDenied, Can, Principal, Role, require, require
 from escr.app.operations import Operations
 from escr.clock import as_utc, iso
 from escr.errors import InvalidState, NotFound, ValidationFailed
+from escr.record import payloads
 from escr.record.events import AccessEvent, event_hash, payload_of, record
 from escr.record.models import (
     ChainAnchor,
@@ -40,6 +42,8 @@ from escr.record.models import (
 )
 from escr.record.states import PAPER_LOSSES, PaperState
 from escr.services import Services
+
+log = logging.getLogger("escr.app.auditing")
 
 # --- findings in words --------------------------------------------------------------------------
 
@@ -188,10 +192,31 @@ def _outcome_words(outcome: str) -> str:
     return labels.label(outcome, "document_state")
 
 
-def _event_fields(detail: Any) -> list[tuple[str, str]]:
+def _as_modelled(kind: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """The event's parts read through their kind's models (escr.record.payloads), so a step shows
+    the facts the certificate and the fixity check read; a row that no longer fits (altered: the
+    verdict says so) is shown as it is stored, not blanked."""
+    shape = payloads.SHAPES.get(kind)
+    models: dict[str, type[payloads.Payload] | None] = {
+        "parameters": shape.parameters if shape else None, "inputs": shape.inputs if shape else None,
+        "outputs": shape.outputs if shape else None, "software": payloads.Software}
+    read = dict(detail)
+    try:
+        for part, model in models.items():
+            logged = payloads.read(model, detail.get(part)) if model else None
+            if logged is not None:
+                read[part] = logged.as_json()
+    except payloads.PayloadMismatch as exc:
+        log.warning("a %s event does not fit its payload model: %s", kind, exc)
+        return detail
+    return read
+
+
+def _event_fields(kind: str, detail: Any) -> list[tuple[str, str]]:
     """An event's recorded fields in words: its parameters by name, the software as one line."""
     if not isinstance(detail, dict):
         return _detail_pairs(detail)
+    detail = _as_modelled(kind, detail)
     pairs: list[tuple[str, str]] = []
     for key in sorted(detail):
         value = detail[key]
@@ -256,7 +281,7 @@ def provenance_view(services: Services, principal: Principal, doc_id: str) -> di
               "sentence": STEPS.get(e["kind"], labels.words(e["kind"]) + "."), "who": _who(e["actor"]),
               "outcome": e["outcome"], "outcome_words": _outcome_words(e["outcome"]),
               "ok": e["outcome"] not in BAD_OUTCOMES,
-              "detail": _event_fields(e["detail"]), "hash": e["hash"], "prev_hash": e["prev_hash"]}
+              "detail": _event_fields(e["kind"], e["detail"]), "hash": e["hash"], "prev_hash": e["prev_hash"]}
              for e in events]
     return {"document": data["document"], "original": data["original"], "verdict": verdict, "steps": steps}
 

@@ -204,7 +204,8 @@ def _scan_section(session: Session, services: Services, batch: Batch, docs: list
                   today: date) -> dict[str, Any]:
     events = _events(session, docs[0]) if docs else []
     received = _last_of(events, "received")
-    software = (received.detail.get("software") or {}) if received else {}
+    versions = payloads.read(payloads.Software, received.detail.get("software")) if received else None
+    software = versions.as_json() if versions else {}
     return {
         "scan_id": batch.id, "sha256": batch.sha256, "size_bytes": batch.size_bytes, "media_type": batch.media_type,
         "page_count": batch.page_count, "received_at": iso(batch.received_at), "filed_at": iso(batch.filed_at),
