@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, event, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from escr.errors import DatabaseError, InputRejected, ProtocolViolation
@@ -324,6 +324,55 @@ def test_search_over_what_a_caseworker_may_read_keeps_need_to_know(with_children
     with db.session() as session:
         logged = session.scalars(select(Event).where(Event.category == "access").order_by(Event.id)).all()
     assert [e.detail["parameters"]["hits"] for e in logged if e.detail["action"] == "search"] == [2, 1, 3]
+
+
+def test_a_search_for_a_common_word_finds_the_same_hits_from_the_teams_documents(with_children, monkeypatch):
+    """On PostgreSQL a search for a word on many pages starts from the caseworker's children's
+    documents instead of the full-text index: the same hits in the same order either way, a
+    sibling letter (on two of their children's records) once, another team's pages never."""
+    from escr.app import access, retrieval
+    from escr.app.access import Principal, Role
+    from escr.record import database
+
+    db = with_children.db
+    with db.session() as session:
+        for n in range(40):
+            file_document(session, f"D-south-{n:02}", "CD654321", ["Bruising was seen at school."])
+        for n in range(6):
+            file_document(session, f"D-north-{n}", ("AB123456", "AB123457")[n % 2],
+                          ["Bruising " * (n + 1) + "noted by the school nurse."])
+        file_document(session, "D-sibling", "AB123456", ["A letter to the family about bruising, bruising."])
+        session.add(DocumentChild(document_id="D-sibling", child_id="AB123457", basis="coversheet", linked_by="bs",
+                                  linked_at=datetime.now(UTC)))
+    if db.dialect == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE pages"))  # the planner's estimate tells a common word
+    north = Principal(user_id=1, username="cw.north", display_name="North", role=Role.CASEWORKER,
+                      teams=frozenset({"north"}))
+    statements: list[str] = []
+
+    def hits(share: float) -> list[tuple[str, list[str]]]:
+        monkeypatch.setattr(database, "COMMON_MATCH_SHARE", share)
+        statements.clear()
+        with db.session() as session:
+            found = retrieval.search(session, db, "bruises", actor=north.actor,
+                                     document_ids=access.readable_document_ids(session, north))
+        return [(h["id"], h["children"]) for h in found]
+
+    listen = lambda conn, cursor, statement, *args: statements.append(statement)  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        from_index = hits(2.0)  # never common: from the full-text index
+        assert not any("JOIN LATERAL" in s for s in statements)
+        from_children = hits(0.0)  # always common: from the children's documents
+        started_from_children = any("JOIN LATERAL" in s for s in statements)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    assert from_children == from_index
+    assert sorted(doc for doc, _ in from_index) == [*(f"D-north-{n}" for n in range(6)), "D-sibling"]
+    assert from_index[0][0] == "D-north-5"  # the page saying it most often first
+    assert dict(from_index)["D-sibling"] == ["AB123456", "AB123457"]
+    assert started_from_children == (db.dialect == "postgresql")
 
 
 def test_search_input_is_never_parsed_as_query_syntax(with_children):

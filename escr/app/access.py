@@ -479,7 +479,7 @@ def readable_document_ids(session: Session, principal: Principal) -> DocumentSco
         # caseworker's own at a council's scale) before asking whose child it was.
         return case((gate(doc_id), readable(doc_id)), else_=false())
 
-    return DocumentScope(session, of_known_children)
+    return DocumentScope(session, of_known_children, children=_known_children(principal))
 
 
 # --- Break-glass and auditors' purposes ----------------------------------------------------

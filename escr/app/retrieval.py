@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from escr.app.verification import load_document
@@ -88,8 +88,10 @@ class DocumentScope(Collection[str]):
     document id column, so a search applies it inside the database however many documents it
     admits, and, only when iterated, the set of their ids."""
 
-    def __init__(self, session: Session, condition: DocumentCondition) -> None:
+    def __init__(self, session: Session, condition: DocumentCondition,
+                 children: Select[tuple[str]] | None = None) -> None:
         self.condition = condition
+        self.children = children  # when known: every child whose documents the condition admits
         self._session = session
         self._ids: frozenset[str] | None = None
 
@@ -248,7 +250,8 @@ def search(
         in_record = set(session.scalars(in_child))
         doc_ids = in_record if doc_ids is None else doc_ids & in_record
     hits = db.search_pages(session, query, document_ids=None if doc_ids is None else sorted(doc_ids),
-                           scope=None if scope is None else scope.condition, limit=limit)
+                           scope=None if scope is None else scope.condition,
+                           scope_children=None if scope is None else scope.children, limit=limit)
     _access(session, actor, "search", child_id=child_id, use=use, parameters={"query": query, "hits": len(hits)})
     docs = summaries(session, {h.document_id for h in hits})
     if child_id is None and grounds is not None:

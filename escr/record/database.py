@@ -28,9 +28,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Select,
     String,
     create_engine,
     event,
+    func,
     inspect,
     literal_column,
     make_url,
@@ -44,7 +46,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.sql import sqltypes
 
 from escr.errors import DatabaseError, InputRejected, ProtocolViolation
-from escr.record.models import ChainHead, Document, Page
+from escr.record.models import ChainHead, Document, DocumentChild, Page
 from escr.storage.objectstore import private_dir, private_file
 
 # A condition on a document id column (the documents someone may read), for a search to apply.
@@ -70,11 +72,17 @@ _SQLITE_FTS = [
 # them within one team's documents is most of a search's time at a council's scale (1,000 took
 # 400-800 ms at 1,000,000 documents; 200 about 160 ms).
 SEARCH_RANK_CANDIDATES = 200
+# A search whose words PostgreSQL expects on at least this share of all pages starts from the
+# person's children's documents rather than from the full-text index (_from_childrens_documents):
+# from there it reads about SEARCH_RANK_CANDIDATES / share of their pages; from the index, every
+# match in the record and some twenty times the person's own share of them.
+COMMON_MATCH_SHARE = 0.03
 _HEADLINE = "'StartSel=[, StopSel=], MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=...'"
 _SNIPPET_BEFORE, _SNIPPET_WINDOW = 120, 360  # characters of page text cut around the first match
 _SNIPPET_WORDS_BEFORE, _SNIPPET_WORDS = 8, 24
-# PostgreSQL search. Matches come from the GIN index on the stored tsvector (pages.tsv), or from
-# the person's own documents, whichever the planner finds cheaper; only the first
+# PostgreSQL search. Matches come from the GIN index on the stored tsvector (pages.tsv) or, for
+# words common in the record, from the person's children's documents (_from_childrens_documents,
+# when the planner's estimate says so: _common_words); only the first
 # SEARCH_RANK_CANDIDATES of them ({candidates}, within what the person may read) are ranked, by
 # the stored vector. ts_headline parses the whole page (about 0.2 ms a page), so the snippet is
 # cut in Python from a window of text around the first word starting like a query term
@@ -190,13 +198,16 @@ class Database:
 
     def search_pages(
         self, session: Session, query: str, *, document_ids: Sequence[str] | None = None,
-        scope: DocumentCondition | None = None, limit: int = 50,
+        scope: DocumentCondition | None = None, scope_children: Select[tuple[str]] | None = None,
+        limit: int = 50,
     ) -> list[PageHit]:
         """Full-text search over page text with the database's own engine, best matches first.
 
         `document_ids` and `scope` (a condition on a document id column: the documents a person
         may read) narrow the search inside the database, so a child's or a team's hits are never
-        crowded out by others'. At most SEARCH_RANK_CANDIDATES hits, on both databases."""
+        crowded out by others'. `scope_children`, when given, holds every child whose documents
+        `scope` admits: on PostgreSQL a search for a word common in the record starts from their
+        documents. At most SEARCH_RANK_CANDIDATES hits, on both databases."""
         refuse_unsearchable(query)
         if document_ids is not None and not document_ids:
             return []
@@ -234,6 +245,8 @@ class Database:
             params["ids"] = list(document_ids)
         if scope is not None:
             candidates = candidates.where(scope(pages.c.document_id))
+            if scope_children is not None and document_ids is None and _common_words(session, query):
+                candidates = _from_childrens_documents(candidates, pages, scope_children)
         compiled = candidates.limit(SEARCH_RANK_CANDIDATES).compile(
             dialect=_NAMED_POSTGRESQL, compile_kwargs={"render_postcompile": True})
         params = {**compiled.params, **params}  # the scope's values; ours (the ids) as given
@@ -503,6 +516,37 @@ def _translate(exc: SQLAlchemyError, what: str) -> Exception:
 
 
 # --- search helpers ------------------------------------------------------------------------------
+
+
+def _common_words(session: Session, query: str) -> bool:
+    """Does PostgreSQL expect the query to match at least COMMON_MATCH_SHARE of all pages (its own
+    estimate, from the statistics ANALYZE keeps of the page vectors' words; no page is read)?"""
+    try:
+        plan = session.execute(text("EXPLAIN (FORMAT JSON) SELECT 1 FROM pages WHERE tsv @@ plainto_tsquery('english', :q)"),
+                               {"q": query}).scalar_one()
+        pages = session.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'pages'::regclass")).scalar_one()
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"search failed: {type(exc).__name__}") from exc
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return pages > 0 and plan[0]["Plan"]["Plan Rows"] >= COMMON_MATCH_SHARE * pages
+
+
+def _from_childrens_documents(candidates: Select[Any], pages: Any, children: Select[tuple[str]]) -> Select[Any]:
+    """`candidates` found from the documents of `children`, child by child, instead of from the
+    full-text index: a word on a tenth of the record's pages is on a tenth of theirs, so a few
+    hundred of their pages hold enough matches, where the index would list every match in the
+    record first (over 300,000 at 1,000,000 documents) for the scope to throw most away. A
+    document of two such children (a sibling letter) is taken once, with the first of them."""
+    known = children.subquery("k")
+    link, earlier = DocumentChild.__table__.alias("l"), DocumentChild.__table__.alias("l2")
+    first_of_known = ~select(earlier.c.child_id).where(
+        earlier.c.document_id == link.c.document_id, earlier.c.child_id < link.c.child_id,
+        earlier.c.child_id == func.any(func.array(children.scalar_subquery()))).exists()  # listed once, if asked
+    per_child = (candidates.join(link, link.c.document_id == pages.c.document_id)
+                 .where(link.c.child_id == known.c[0], first_of_known)
+                 .offset(0)  # one child at a time: the planner may not turn it into a join over all of them
+                 .lateral("c"))
+    return select(per_child).select_from(known).join(per_child, literal_column("true"))
 
 
 def _pg_query_stems(session: Session, query: str) -> list[str]:
