@@ -127,7 +127,7 @@ def main() -> int:
     results: dict[str, Any] = {"machine": report.machine(config), "config": {
         "pages": config.pages, "file_pages": config.file_pages, "memory_pages": list(config.memory_pages),
         "seed_docs": config.seed_docs, "seed_children": config.seed_children, "sections": list(config.sections),
-        "rounds": config.rounds},
+        "rounds": config.rounds, "celery_hosts": config.celery_hosts},
         "ocrmypdf_version": ocrmypdf_version(config)}
     corpus = None
     if {"throughput", "stages", "gap", "celery"} & set(config.sections):
@@ -164,8 +164,8 @@ def main() -> int:
     if corpus and "celery" in config.sections:
         from bench.celery_scaling import measure_celery
 
-        say("celery: 1 and 2 workers")
-        guarded("celery", results, lambda: measure_celery(config, corpus))
+        say("celery: 1 and 2 workers" + (", each in a network namespace" if config.celery_hosts == "netns" else ""))
+        guarded("celery", results, lambda: measure_celery(config, corpus, progress=say))
     if corpus and config.profile:
         say("profile: py-spy over one escr ingest")
         guarded("profile", results, lambda: run_profile(config, corpus))

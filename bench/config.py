@@ -16,6 +16,8 @@
 | BENCH_API_HEADERS | (none) | extra HTTP headers for `escr serve`, "Name: value; Name: value" |
 | BENCH_CELERY_ENV | (none) | extra environment for `escr watch`/`escr worker`, "KEY=value KEY=value" |
 | BENCH_CELERY_TIMEOUT | 1800 | seconds a Celery run may take before it is reported as failed |
+| BENCH_CELERY_HOSTS | local | `netns`: intake and each worker in a network namespace of its own, Redis per page counted (root, iproute2) |
+| BENCH_CELERY_DELAY_MS | 0.5 | with `netns`: round-trip latency added on each host's link by `tc qdisc netem` (0: none), to model a LAN |
 | BENCH_ROUNDS | 3 | rounds of parts 1 and 5, each tool once a round, one after another; the median round counts |
 | BENCH_SECTIONS | throughput,dense,stages,gap,memory,retrieval,celery | which parts to run |
 | BENCH_CORES | all cores | processes for the floor, --jobs for OCRmyPDF, OCR workers for escr |
@@ -34,6 +36,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_SECTIONS = ("throughput", "dense", "stages", "gap", "memory", "retrieval", "celery")
+# Where the scale-out section's workers run: beside the intake on this host, or each in a network
+# namespace of its own, reaching the broker over a virtual link (bench/celery_scaling.py).
+CELERY_HOSTS = ("local", "netns")
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class BenchConfig:
     api_headers: dict[str, str] = field(default_factory=dict)
     celery_env: dict[str, str] = field(default_factory=dict)
     celery_timeout_s: float = 1800.0
+    celery_hosts: str = "local"
+    celery_delay_ms: float = 0.5
     rounds: int = 3
     sections: tuple[str, ...] = ALL_SECTIONS
     cores: int = os.cpu_count() or 1
@@ -89,6 +96,9 @@ def load_config(env: Mapping[str, str]) -> BenchConfig:
     unknown = set(sections) - set(ALL_SECTIONS)
     if unknown:
         raise SystemExit(f"BENCH_SECTIONS: unknown {sorted(unknown)}; choose from {list(ALL_SECTIONS)}")
+    celery_hosts = env.get("BENCH_CELERY_HOSTS", "local").strip() or "local"
+    if celery_hosts not in CELERY_HOSTS:
+        raise SystemExit(f"BENCH_CELERY_HOSTS: unknown {celery_hosts!r}; choose from {list(CELERY_HOSTS)}")
     work = Path(env.get("BENCH_WORK", REPO / "var" / "bench")).resolve()
     return BenchConfig(
         pages=max(3, int(num("BENCH_PAGES", 48))),
@@ -105,6 +115,8 @@ def load_config(env: Mapping[str, str]) -> BenchConfig:
         api_headers=_pairs(env.get("BENCH_API_HEADERS", ""), ";", ":"),
         celery_env=_pairs(env.get("BENCH_CELERY_ENV", ""), " ", "="),
         celery_timeout_s=num("BENCH_CELERY_TIMEOUT", 1800),
+        celery_hosts=celery_hosts,
+        celery_delay_ms=max(0.0, num("BENCH_CELERY_DELAY_MS", 0.5)),
         rounds=max(1, int(num("BENCH_ROUNDS", 3))),
         sections=sections,
         cores=max(1, int(num("BENCH_CORES", os.cpu_count() or 1))),

@@ -62,6 +62,7 @@ def _scale(results: dict[str, Any]) -> str:
         f"{config['pages']} pages" if "pages" in config else "",
         f"{config['seed_docs']:,} documents" if "retrieval" in config.get("sections", []) else "",
         f"{config['rounds']} rounds" if config.get("rounds", 1) > 1 else "",
+        "Celery workers in network namespaces" if results.get("celery", {}).get("hosts") == "netns" else "",
         "parts: " + ", ".join(config["sections"]) if config.get("sections") else "") if x)
 
 

@@ -145,9 +145,11 @@ def targets(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]
     ratio = celery.get("ratio_2_over_1")
     alone = (celery.get("tesseract_alone") or {}).get("ratio_2_over_1")
     spread = each(celery.get("rounds", []), lambda r: r["ratio_2_over_1"])
+    hosts = "intake and workers in network namespaces" if celery.get("hosts") == "netns" else ""
     add("2 Celery workers / 1 worker", ratio, ">= 1.8", None if ratio is None else ratio >= 1.8,
         celery.get("problem", "") if not celery.get("available")
-        else "; ".join(x for x in (spread, f"tesseract alone scales {alone} on these cores" if alone else "") if x))
+        else "; ".join(x for x in (spread, f"tesseract alone scales {alone} on these cores" if alone else "",
+                                   hosts) if x))
     return rows
 
 
@@ -272,9 +274,14 @@ def sections_text(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
                          f"{alone['1_process_s']} / {alone['2_process_s']}", alone["ratio_2_over_1"], None, None,
                          "the same page images, 1 process then 2"])
         count = len(cel.get("rounds", [])) or 1
-        out.append((f"5. Celery workers (one slot each; the median of {count} rounds)" if count > 1
-                    else "5. Celery workers (one slot each)",
+        where = ("; intake and each worker in a network namespace of its own" if cel.get("hosts") == "netns"
+                 else "; workers on the intake's host")
+        out.append((f"5. Celery workers (one slot each{where}; the median of {count} rounds)" if count > 1
+                    else f"5. Celery workers (one slot each{where})",
                     ["workers", "pages", "seconds", "pages/s", "s per page task", "sender CPU s", ""], rows))
+        traffic = _broker_traffic(cel)
+        if traffic:
+            out.append(traffic)
         if count > 1:
             rows = [[n, " / ".join(_fmt(x) for x in r["seconds"]), r["ratio_2_over_1"], r["tesseract_alone_2_over_1"]]
                     for n, r in enumerate(cel["rounds"], 1)]
@@ -304,6 +311,36 @@ def header(results: dict[str, Any]) -> list[str]:
         lines.append(f"corpus: {c['pages']} A4 pages at {c['dpi']} dpi in {c['files']} files ({enc}); "
                      f"{c['cover_sheets']} cover sheets, {c['blank']} blank, {c['rotated']} turned")
     return lines
+
+
+def _broker_traffic(cel: dict[str, Any]) -> tuple[str, list[str], list[list[Any]]] | None:
+    """5b: per page, what crossed the links to the broker and what Redis did (netns hosts only), and
+    what the intake wrote to its object store; the figures docs/deployment.md's model is built on."""
+    runs = [r for r in cel.get("runs", []) if r.get("broker_traffic") or r.get("store_bytes_per_page")]
+    if not runs:
+        return None
+
+    def kb(value: Any) -> Any:
+        return None if value is None else round(value / 1024, 1)
+
+    rows = []
+    for run in runs:
+        t = run.get("broker_traffic") or {}
+        idle = t.get("idle") or {}
+        top = ", ".join(f"{c} {n}" for c, n in list((t.get("commands_per_page") or {}).items())[:6])
+        rows.append([run["workers"], kb(t.get("intake_sent_bytes_per_page")), kb(t.get("intake_received_bytes_per_page")),
+                     kb(t.get("workers_received_bytes_per_page")), kb(t.get("workers_sent_bytes_per_page")),
+                     t.get("redis_commands_per_page"), idle.get("commands_per_worker_s"),
+                     kb(run.get("store_bytes_per_page")), top])
+    link = cel.get("link") or {}
+    title = "5b. Per page: broker traffic over the hosts' links, Redis commands, object store"
+    if link:
+        title += f" ({link.get('subnet')}, {link.get('latency')})"
+    elif cel.get("hosts_problem"):
+        title += f" ({cel['hosts_problem']})"
+    return (title, ["workers", "intake sent KB", "intake received KB", "workers received KB", "workers sent KB",
+                    "Redis commands", "idle commands/s a worker", "object store KB",
+                    "most frequent commands a page"], rows)
 
 
 def render_text(results: dict[str, Any]) -> str:

@@ -104,11 +104,13 @@ def escr_home(config: BenchConfig, name: str, children_csv: Path, *, cores: int 
 
 
 def escr_ingest(config: BenchConfig, files: Sequence[Path], *, name: str, children_csv: Path,
-                pages: int, timeout_s: float | None = None, extra_env: Mapping[str, str] | None = None) -> RunResult:
+                pages: int, timeout_s: float | None = None, extra_env: Mapping[str, str] | None = None,
+                wrap: Sequence[str] = ()) -> RunResult:
     """`escr ingest FILES --json` in one process on a fresh home; pages/s from the first file's
-    receipt to the last one filed (files overlap, so their stage times add up to more than that)."""
+    receipt to the last one filed (files overlap, so their stage times add up to more than that).
+    `wrap` goes before the command (`ip netns exec NAME`: the intake as a host of its own)."""
     home, env = escr_home(config, name, children_csv, extra=extra_env)
-    cmd = [config.escr, "ingest", *files, "--operator", "bench", "--device", "bench-mfd", "--json"]
+    cmd = [*wrap, config.escr, "ingest", *files, "--operator", "bench", "--device", "bench-mfd", "--json"]
     measured = run_measured(cmd, env=env, timeout_s=timeout_s)
     try:
         results = json.loads(measured.stdout)

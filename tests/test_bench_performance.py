@@ -93,3 +93,34 @@ def test_the_soak_page_is_generated_from_a_soak_run_s_figures(tmp_path: Path) ->
     assert "1 × worker SIGKILL, 1 × pg_terminate_backend; 1 struck with a file in processing" in page
     assert "1,234 requests by 2 users: 1,000 answered 200, 234 answered 403" in page
     assert "12 filed once; quarantined: 4 `duplicate`, 3 `empty`, 2 `truncated`, 1 `not_regular_file`" in page
+
+
+def test_broker_traffic_measured_per_page_on_the_hosts_links_reaches_the_page(tmp_path: Path) -> None:
+    """BENCH_CELERY_HOSTS=netns: the per-page figures docs/deployment.md's model is built on are
+    the difference of two snapshots, each host's link read from its end on the bridge."""
+    from bench.celery_scaling import per_page
+
+    def snapshot(scale: int) -> dict[str, Any]:
+        link = {"rx_bytes": 0, "tx_bytes": 0, "rx_packets": 0, "tx_packets": 0}
+        return {"redis": {"total_commands_processed": 100 + 45 * scale, "total_net_input_bytes": 2_400_000 * scale,
+                          "total_net_output_bytes": 1_200_000 * scale, "total_connections_received": 3},
+                "commands": {"lpush": 10 + scale, "info": 4 * scale},
+                "links": {"intake": {**link, "rx_bytes": 1_200_000 * scale, "tx_bytes": 20_000 * scale},
+                          "worker-1": {**link, "rx_bytes": 1_240_000 * scale, "tx_bytes": 1_200_000 * scale}}}
+
+    traffic = per_page(snapshot(0), snapshot(8), 8)
+    assert traffic["intake_sent_bytes_per_page"] == 1_200_000
+    assert traffic["workers_received_bytes_per_page"] == 1_200_000
+    assert traffic["workers_sent_bytes_per_page"] == 1_240_000
+    assert traffic["redis_commands_per_page"] == 41.0  # the snapshots' own INFO calls left out
+    assert traffic["commands_per_page"] == {"lpush": 1.0}
+
+    result = run("2026-12-06 00:30 UTC", "3c3385f", escr_over_floor=1.0)
+    result["celery"] = {"available": True, "hosts": "netns", "runs": [
+        {"workers": 1, "pages": 8, "seconds": 12.5, "pages_per_s": 0.64, "ok": True,
+         "store_bytes_per_page": 1_127_873, "broker_traffic": {**traffic, "idle": {"commands_per_worker_s": 2.3}}}],
+        "link": {"subnet": "10.77.0.0/24", "latency": "no latency added"}}
+    keep(tmp_path, result)
+    page = performance.write(tmp_path, tmp_path / "performance.md").read_text()
+    assert "intake and each worker in a network namespace of its own" in page
+    assert "| 1 | 1171.9 | 19.5 | 1171.9 | 1210.9 | 41.0 | 2.300 | 1101.4 | lpush 1.0 |" in page
