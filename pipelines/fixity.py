@@ -28,6 +28,7 @@ from escr.errors import EscrError, NotFound
 from escr.provenance import anchors as anchor_io
 from escr.provenance import checks as fixity
 from escr.provenance.checks import Code, Finding, Scope, Tally
+from escr.record import payloads
 from escr.record.events import AccessEvent, Actor, Kind, ProtocolEvent, now, record
 from escr.record.models import Batch, ChainAnchor, Child, Document, DocumentChild, FixityRun
 from escr.services import Services
@@ -228,10 +229,11 @@ def record_run(ctx: FixityContext) -> None:
         record(session, ProtocolEvent(
             kind=Kind.FIXITY_CHECKED, actor=ctx.actor, outcome="ok" if not ctx.findings else "findings",
             document_id=ctx.scope.document_id, child_id=ctx.scope.child_id,
-            parameters={"run_id": run.id, "trigger": ctx.trigger, "scope": ctx.scope.as_dict(),
-                        "events": ctx.tally.events_checked, "documents": ctx.tally.documents_checked,
-                        "objects": ctx.tally.objects_checked, "bytes": ctx.tally.bytes_read,
-                        "findings": len(ctx.findings), "by_code": by_code}))
+            parameters=payloads.FixityChecked(
+                run_id=run.id, trigger=ctx.trigger, scope=payloads.FixityScope(**ctx.scope.as_dict()),
+                events=ctx.tally.events_checked, documents=ctx.tally.documents_checked,
+                objects=ctx.tally.objects_checked, bytes=ctx.tally.bytes_read, findings=len(ctx.findings),
+                by_code=by_code)))
         if ctx.scope.names_record:
             _log_access(session, ctx)
 
@@ -310,7 +312,7 @@ class Alerter:
             with self.services.db.session() as session:
                 record(session, ProtocolEvent(kind=Kind.FIXITY_ALERT, actor=Actor.system(), outcome=str(finding.code),
                                               batch_id=finding.batch_id, document_id=finding.document_id,
-                                              parameters=finding.as_dict()))
+                                              parameters=payloads.FixityAlert(**finding.as_dict())))
         except EscrError as exc:
             log.error("could not log fixity alert code=%s: %s", finding.code, exc.code)
         command = self.services.settings.provenance.alert_command
