@@ -160,6 +160,9 @@ def test_a_bundle_is_prepared_reviewed_by_a_second_officer_exported_burnt_in_and
         assert kind in kinds, kind
     assert "accessed" in kinds
     assert one.request(rid)["state"] == "disclosed"
+    # The request's certificate lists its own steps: each logged step names the request it belongs to.
+    steps = [e["kind"] for e in one.certificate(rid)["events"]]
+    assert steps[0] == "disclosure_opened" and {"bundle_exported", "copy_given"} <= set(steps)
 
 
 def _document_pages_text(pdf: bytes, tmp_path) -> str:  # type: ignore[no-untyped-def]

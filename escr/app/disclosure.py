@@ -931,10 +931,23 @@ class Disclosures:
                                      .order_by(Event.id)).all()
             out["events"] = [{"id": e.id, "at": e.at, "kind": e.kind, "actor": e.actor, "outcome": e.outcome,
                               "document_id": e.document_id, "hash": e.hash} for e in events
-                             if (e.detail.get("parameters") or {}).get("request_id") == row.id]
+                             if _request_of(e) == row.id]
             out["copies"] = [_copy_dict(c) for c in session.scalars(
                 select(CopyGiven).where(CopyGiven.request_id == row.id).order_by(CopyGiven.id))]
             return out
+
+
+def _request_of(event: Event) -> int | None:
+    """The request a logged disclosure step names, read through its kind's model (None for a row
+    altered past reading: the fixity check reports it)."""
+    try:
+        if event.kind == Kind.COPY_GIVEN:
+            copy = payloads.read(payloads.CopyGiven, event.detail.get("parameters"))
+            return copy.request_id if copy else None
+        step = payloads.read(payloads.DisclosureStep, event.detail.get("parameters"))
+    except payloads.PayloadMismatch:
+        return None
+    return step.request_id if step else None
 
 
 @dataclass

@@ -608,32 +608,35 @@ class MisfilingRecorded(Payload):
 # --- subject access and disclosure ----------------------------------------------------------
 
 
-class DisclosureOpened(Payload):
+class DisclosureStep(Payload):
+    """What every step of a disclosure request names: the request (`copy_given` names it too,
+    but may be given without one)."""
+
     request_id: int
+
+
+class DisclosureOpened(DisclosureStep):
     basis: str
     children: list[str]
     documents: int
     due_on: str  # ISO date
 
 
-class DisclosureChanged(Payload):
-    request_id: int
+class DisclosureChanged(DisclosureStep):
     change: str  # due_date_extended
     before: str
     after: str
 
 
-class RedactionsProposed(Payload):
-    request_id: int
+class RedactionsProposed(DisclosureStep):
     proposed: dict[str, int]  # source -> redactions proposed
     total: int
 
 
-class RedactionChanged(Payload):
+class RedactionChanged(DisclosureStep):
     """One redaction drawn (`redaction_id`, scope, page, reason), some decided (`redactions`,
     count), or an area moved (both, with its corners before and after)."""
 
-    request_id: int
     redaction_id: int | None = None
     scope: str | None = None
     page: int | None = None
@@ -644,19 +647,17 @@ class RedactionChanged(Payload):
     after: list[Number | None] | None = None
 
 
-class DisclosureReview(Payload):
+class DisclosureReview(DisclosureStep):
     """Submitted for review (`reviewer`), pages reviewed, approved or returned: the request's
     version the step saw."""
 
-    request_id: int
     version: int
     reviewer: str | None = None
     pages: int | None = None
     documents: int | None = None
 
 
-class BundleExported(Payload):
-    request_id: int
+class BundleExported(DisclosureStep):
     bundle_sha256: str
     pages: int
     documents: int
