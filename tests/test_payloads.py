@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from escr import __version__
 from escr.provenance.certificate import active_content, build_report
 from escr.record import payloads
 from escr.record.database import GENESIS_HASH
@@ -227,6 +228,7 @@ def test_what_the_intake_logs_is_what_the_certificate_and_the_fixity_check_read(
     (section,) = report["scans"]
     assert section["settings"]["media_type"] == "application/pdf" and section["settings"]["pages"][0]["dpi"]
     assert section["settings"]["active_content_removed"] == []
+    assert section["software"]["escr"] == __version__ and "tesseract" in section["software"]  # read through Software
     (document,) = section["documents"]
     assert document["ocr"].startswith("eng; page 1: ") and " words" in document["ocr"]
 
@@ -273,3 +275,15 @@ def _chain_of(parameters_by_kind):
 def test_payloads_built_by_their_writers_hash_as_the_dicts_did():
     assert {k: m.as_json() for k, m in BUILT.items()} == {k: STORED_ROWS[(k, "parameters")] for k in BUILT}
     assert _chain_of(BUILT) == _chain_of({k: STORED_ROWS[(k, "parameters")] for k in BUILT}) == GOLDEN_BUILT_HASH
+
+
+def test_the_auditors_provenance_steps_read_each_part_through_its_model():
+    from escr.app.auditing import _event_fields
+
+    detail = {"parameters": STORED_ROWS[(Kind.RECEIVED, "parameters")], "inputs": STORED_ROWS[(Kind.RECEIVED, "inputs")],
+              "outputs": {}, "software": {"escr": "0.9", "tesseract": "5.3.0", "zxing-cpp": "2.2"}}
+    shown = dict(_event_fields("received", detail))
+    assert shown["Software"] == "escr 0.9, tesseract 5.3.0, zxing-cpp 2.2"
+    assert shown["Size bytes"] == "5120" and shown["Inputs / Original"] == "ab" * 32
+    altered = {**detail, "parameters": {k: v for k, v in detail["parameters"].items() if k != "device"}}
+    assert "Operator" in dict(_event_fields("received", altered))  # a row that no longer fits: shown as stored
