@@ -105,13 +105,13 @@ def write(results_dir: Path = RESULTS, out: Path = DOC) -> Path:
     return out
 
 
-def keep(report: Path, results_dir: Path = RESULTS) -> Path:
-    """Copy one run's figures under its dated name, for committing, and regenerate the page."""
+def keep(report: Path, results_dir: Path = RESULTS, out: Path = DOC) -> Path:
+    """Copy one run's figures under its dated name, for committing, and regenerate the page `out`."""
     r = json.loads(report.read_text())
     results_dir.mkdir(parents=True, exist_ok=True)
     kept = results_dir / result_name(r)
     kept.write_text(json.dumps(r, indent=2) + "\n")
-    write(results_dir)
+    write(results_dir, out)
     return kept
 
 

@@ -85,9 +85,11 @@ def test_the_soak_page_is_generated_from_a_soak_run_s_figures(tmp_path: Path) ->
     }
     report = tmp_path / "soak.json"
     report.write_text(json.dumps(figures))
-    kept = soak_report.keep(report, tmp_path / "soak")
+    doc = tmp_path / "soak.md"
+    kept = soak_report.keep(report, tmp_path / "soak", doc)
     assert kept.name == "2026-12-06-0030-373ebda.json"
-    page = soak_report.render(soak_report.load(tmp_path / "soak"))
+    page = doc.read_text()
+    assert page == soak_report.render(soak_report.load(tmp_path / "soak"))
     assert "## 2026-12-06 00:30 UTC, escr 373ebda" in page
     assert "| files | 22: 12 good scans, 4 second copies, 6 bad (3 `empty`, 2 `truncated`, 1 `pipe`) |" in page
     assert "1 × worker SIGKILL, 1 × pg_terminate_backend; 1 struck with a file in processing" in page
