@@ -133,7 +133,7 @@ def test_caseworker_finds_a_child_opens_a_document_and_searches_the_record(page_
     allocate(world, "AB123456", "cw.north")  # before verification only the allocated worker reads it
     page = page_for("cw.north")
     expect(page.get_by_role("heading", name="Your caseload")).to_be_visible()  # home: their caseload
-    expect(page.locator("main")).to_contain_text("Child protection plan, open")
+    expect(page.locator("main li.banner.cp").first).to_have_text("Child protection plan")  # status in words
     find_child(page, "Whitfield", "AB123456")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Amelia Rose Whitfield")
     expect(page.get_by_text("2 documents are not yet verified and not shown")).to_be_visible()
