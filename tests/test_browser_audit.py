@@ -49,6 +49,7 @@ def test_the_auditor_s_journey_fits_the_screen_and_passes_axe(browser, base_url,
     problems: list[str] = []
 
     def look(name: str) -> None:
+        page.wait_for_load_state("load")  # a click's new page can show its text before its stylesheets apply
         assert page.locator("main").count() == 1
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
