@@ -51,8 +51,7 @@ def _draw(title: str, categories: Sequence[str], series: Sequence[tuple[str, Seq
     if target is not None:
         pairs.append((colors.black, f"{target[0]}: {target[1]:g}"))
     # The legend: one row of entries on a desktop, one column on a phone, under the chart.
-    columns = len(pairs) if kind == "wide" else 1
-    legend_rows = -(-len(pairs) // max(columns, 1)) if pairs else 0
+    legend_rows = min(len(pairs), 1) if kind == "wide" else len(pairs)
     legend_height = 8 + legend_rows * (FONT + 7)
     # The category names: level when they fit side by side, else turned to read upwards.
     plot_width = width - 64
