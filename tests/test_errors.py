@@ -103,3 +103,29 @@ def test_a_scan_that_cannot_be_read_is_kept_for_a_retry_not_quarantined(services
     assert result.status == "deferred" and result.quarantine is None
     assert list_quarantine(services.settings.quarantine_dir) == []
     shutil.rmtree(claim.claim_dir, ignore_errors=True)
+
+
+def test_a_retry_the_log_cannot_record_leaves_the_file_in_quarantine(services, tmp_path, monkeypatch):
+    """Putting a quarantined scan back and logging who did it succeed or fail together: a commit
+    that fails after the move puts the file back beside its reason, with nothing left in intake."""
+    from sqlalchemy.orm import Session
+
+    from escr.errors import DatabaseError
+    from escr.intake.quarantine import retry
+
+    bad = tmp_path / "scan.pdf"
+    bad.write_bytes(b"%PDF-1.4 broken")
+    claim = claim_copy(bad, services.settings.processing_dir, operator="bs.jones", device="mfd")
+    assert intake.run(claim, services).status == "quarantined"
+
+    def commit_fails(self: Session) -> None:
+        raise DatabaseError("the database went away at commit")
+
+    monkeypatch.setattr(Session, "commit", commit_fails)
+    with pytest.raises(DatabaseError):
+        retry(claim.claim_id, quarantine_dir=services.settings.quarantine_dir,
+              intake_dir=services.settings.intake_dir, db=services.db, actor=Actor(kind="user", name="bs.patel"))
+    monkeypatch.undo()
+    [entry] = list_quarantine(services.settings.quarantine_dir)
+    assert entry.claim_id == claim.claim_id and entry.path.read_bytes() == bad.read_bytes()
+    assert not [p for p in services.settings.intake_dir.rglob("*") if p.is_file()]

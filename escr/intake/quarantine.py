@@ -98,12 +98,8 @@ def list_quarantine(quarantine_dir: Path) -> list[QuarantineEntry]:
     return entries
 
 
-def release_to_intake(claim_id: str, quarantine_dir: Path, intake_dir: Path) -> Path:
-    """Put a quarantined file back where it was scanned, for another try (after a fix)."""
-    matches = [e for e in list_quarantine(quarantine_dir) if e.claim_id == claim_id]
-    if not matches:
-        raise NotFound(f"no quarantined file with claim id {claim_id}")
-    entry = matches[0]
+def _move_to_intake(entry: QuarantineEntry, intake_dir: Path) -> Path:
+    """Move a quarantined file back where it was scanned; its claim folder (the reason) stays."""
     relpath = PurePosixPath(entry.reason["intake_path"])
     if ".." in relpath.parts or relpath.is_absolute():
         relpath = PurePosixPath("unknown", entry.path.name)
@@ -112,9 +108,8 @@ def release_to_intake(claim_id: str, quarantine_dir: Path, intake_dir: Path) -> 
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(entry.path, target)
     except OSError as exc:
-        raise FileUnreadable(f"quarantined file {claim_id} could not be put back in the intake folder "
+        raise FileUnreadable(f"quarantined file {entry.claim_id} could not be put back in the intake folder "
                              f"({exc.strerror or 'input/output error'}); it is still in quarantine") from None
-    shutil.rmtree(entry.path.parent, ignore_errors=True)
     return target
 
 
@@ -141,13 +136,23 @@ def find_entry(claim_id: str, quarantine_dir: Path) -> QuarantineEntry:
 
 
 def retry(claim_id: str, *, quarantine_dir: Path, intake_dir: Path, db: Database, actor: Actor) -> Path:
-    """Put a quarantined file back where it was scanned for another try, logged before it moves."""
+    """Put a quarantined file back where it was scanned for another try. The protocol event and
+    the move succeed or fail together: a commit that fails puts the file back in quarantine, so
+    no file is ever retried without the log saying who retried it."""
     entry = find_entry(claim_id, quarantine_dir)
-    with db.session() as session:
-        record(session, ProtocolEvent(kind=Kind.QUARANTINE_RELEASED, actor=actor,
-                                      parameters=payloads.QuarantineReleased(claim_id=claim_id),
-                                      inputs=payloads.OriginalInput(original=entry.reason.get("sha256") or "")))
-        return release_to_intake(claim_id, quarantine_dir, intake_dir)
+    target: Path | None = None
+    try:
+        with db.session() as session:
+            record(session, ProtocolEvent(kind=Kind.QUARANTINE_RELEASED, actor=actor,
+                                          parameters=payloads.QuarantineReleased(claim_id=claim_id),
+                                          inputs=payloads.OriginalInput(original=entry.reason.get("sha256") or "")))
+            target = _move_to_intake(entry, intake_dir)
+    except BaseException:
+        if target is not None:  # the commit failed after the move: back to quarantine, reason beside it
+            os.rename(target, entry.path)
+        raise
+    shutil.rmtree(entry.path.parent, ignore_errors=True)  # the claim folder: only its reason is left
+    return target
 
 
 def discard(claim_id: str, *, quarantine_dir: Path, discarded_dir: Path, db: Database, actor: Actor,
