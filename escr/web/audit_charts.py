@@ -27,12 +27,6 @@ FONT = 11  # points in the drawing; each size is shown at about its own width, s
 CHAR = 6.2  # the width of an average character of Helvetica at FONT, for laying out the labels
 
 
-def stacked_bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[int]]], *,
-                 ident: str = "chart-title") -> str:
-    """A stacked bar chart as inline SVG markup (role img, titled) for a template to place."""
-    return bars(title, categories, series, ident=ident)
-
-
 def bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], *,
          stacked: bool = True, ident: str = "chart-title", target: tuple[str, float] | None = None) -> str:
     """Bars stacked, or side by side (stacked=False), as inline SVG markup, drawn twice: for a

@@ -19,7 +19,7 @@ from escr.app import auditing, casefile, labels, stewardship
 from escr.app.access import Can, Principal, require
 from escr.app.operations import parse_date
 from escr.errors import NotFound, ValidationFailed
-from escr.web.audit_charts import stacked_bars
+from escr.web.audit_charts import bars
 from escr.web.auth import current_principal, services_of
 from escr.web.pages import back, notice, render
 
@@ -194,9 +194,9 @@ def access_activity(request: Request, who: Who, days: int = 30) -> Response:
     days = min(max(days, 1), auditing.ACTIVITY_MAX_DAYS)
     data = auditing.access_activity(services, who, days=days, zone=services.settings.web.timezone)
     names = [labels.uk_date(d["day"], short=True)[:5] for d in data["days"]]
-    chart = stacked_bars(f"Uses of children's records per day, {labels.uk_date(data['from'])} to "
-                         f"{labels.uk_date(data['to'])}", names,
-                         [("Allowed", [d["allowed"] for d in data["days"]]),
-                          ("Refused", [d["refused"] for d in data["days"]]),
-                          ("Break-glass", [d["break_glass"] for d in data["days"]])])
+    chart = bars(f"Uses of children's records per day, {labels.uk_date(data['from'])} to "
+                 f"{labels.uk_date(data['to'])}", names,
+                 [("Allowed", [d["allowed"] for d in data["days"]]),
+                  ("Refused", [d["refused"] for d in data["days"]]),
+                  ("Break-glass", [d["break_glass"] for d in data["days"]])])
     return render(request, "audit_activity.html", a=data, chart=chart, days=days)
