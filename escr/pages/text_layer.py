@@ -38,6 +38,10 @@ _BASELINE = re.compile(r"baseline (-?[\d.]+) (-?\d+)")
 _X_SIZE = re.compile(r"x_size ([\d.]+)")
 _LINE_CLASSES = frozenset({"ocr_line", "ocr_header", "ocr_caption", "ocr_textfloat"})
 GLYPH_WIDTH = 0.5  # the glyphless font's advance, in em (its /DW 500)
+# Viewers join two words whose drawn boxes are closer than about a tenth of the font's size
+# (poppler's pdftotext -raw, copy and paste): tesseract's boxes of "Home" and "a" can be two
+# pixels apart. A word is drawn at most this far short of the next, in ems, so they stay two.
+MIN_WORD_GAP = 0.2
 FONT = Name("/f-0-0")
 
 
@@ -123,9 +127,11 @@ def _draw_line(line: _Line, scale: float, page_height: float) -> bytes:
     words = line.words
     for n, word in enumerate(words):
         x, width = word.x0 * scale, (word.x1 - word.x0) * scale
+        if n + 1 < len(words):  # a word ends at least a word space before the next one starts
+            width = max(min(width, words[n + 1].x0 * scale - x - MIN_WORD_GAP * size), width / 2)
         out.append(_show(word.text, turn, x, y, width / cos, size))
         if n + 1 < len(words):  # a stretched space: viewers see the gap as one, never joining words
-            gap = max(words[n + 1].x0 - word.x1, 1) * scale
+            gap = max(words[n + 1].x0 * scale - x - width, scale)
             out.append(_show(" ", turn, x + width, y, gap / cos, size))
     out.append(b"ET\n")
     return b"".join(out)
