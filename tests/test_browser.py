@@ -365,6 +365,19 @@ def sign_in_at(browser, base_url: str, username: str, viewport: dict[str, int], 
     return context, page
 
 
+def widths(page: Page) -> tuple[int, int]:
+    """[how wide the page is, how wide the window is], once the page has loaded: a click's new
+    page can show its text before its stylesheet applies, and be measured unstyled under load."""
+    page.wait_for_load_state("load")
+    wide, window = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    return int(wide), int(window)
+
+
+def fits(page: Page) -> bool:
+    wide, window = widths(page)
+    return wide <= window
+
+
 def serious_axe_findings(page: Page) -> list[str]:
     page.add_script_tag(path=str(AXE_JS))
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
@@ -387,7 +400,7 @@ def test_each_role_s_pages_fit_the_screen_and_pass_axe(browser, base_url, world,
             page.goto(path.format(**ids))
             assert page.locator("main").count() == 1, path
             expect(page.get_by_role("heading", level=1)).to_be_visible()
-            overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            overflow = widths(page)
             if overflow[0] > overflow[1]:
                 problems.append(f"{path} scrolls sideways: {overflow[0]} px wide in {overflow[1]} px")
             problems += [f"{path}: {finding}" for finding in serious_axe_findings(page)]
@@ -434,7 +447,7 @@ def test_business_support_on_a_phone_watch_a_file_read_live_then_filter_and_reje
             expect(processing).to_contain_text("12 of 12 pages", timeout=30_000)
             expect(processing).to_contain_text("Making reading copies")
             assert page.evaluate("window.stillTheSamePage") is True  # updated in place, not reloaded
-            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            assert fits(page)
             page.screenshot(path=str(tmp_path_factory.getbasetemp() / "screenshots" / "intake-live-phone.png"),
                             full_page=True)
 
@@ -445,7 +458,7 @@ def test_business_support_on_a_phone_watch_a_file_read_live_then_filter_and_reje
             expect(rows).to_have_count(1)
             expect(rows.first).to_contain_text("Sophie Marsh")
             expect(rows.first).to_contain_text("from single.pdf")
-            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            assert fits(page)
             own = world.docs["own_scan"]
             page.get_by_label(f"Choose document {own}").check()
             page.get_by_label("Reason (told to whoever rescans)").fill("Pages skewed: please rescan")
@@ -473,7 +486,7 @@ def test_business_support_retry_chosen_quarantined_files_with_scripts_off(browse
     try:
         page.goto("/intake#quarantine")
         expect(page.get_by_role("button", name="Retry the chosen files")).to_be_visible()
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits(page)
         assert serious_axe_findings(page) == []
         page.screenshot(path=str(shots / f"quarantine-{width}.png"), full_page=True)
     finally:
@@ -490,7 +503,7 @@ def test_business_support_retry_chosen_quarantined_files_with_scripts_off(browse
             f"2 files put back in the intake folder for another try: bs.scanner/mfd-1/letter-{width}.pdf, "
             f"bs.scanner/mfd-1/report-{width}.pdf.")
         expect(page.get_by_label(f"Choose bs.scanner/mfd-1/leave-{width}.pdf")).not_to_be_checked()  # still listed
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits(page)
         page.screenshot(path=str(shots / f"quarantine-retried-{width}.png"), full_page=True)
     finally:
         context.close()
@@ -514,7 +527,7 @@ def test_a_refused_form_comes_back_with_the_reason_and_what_was_typed(browser, b
         expect(page.get_by_role("alert")).to_contain_text("Please check what you entered: required: reason")
         expect(page.get_by_label("Hold every record")).to_have_value(chosen[0])  # nothing typed is lost
         expect(page.get_by_label("Hold every record")).to_be_focused()
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits(page)
         page.screenshot(path=str(tmp_path_factory.getbasetemp() / "screenshots" / f"refused-form-{width}.png"),
                         full_page=True)
         assert serious_axe_findings(page) == []

@@ -21,6 +21,7 @@ from tests.test_browser import (  # noqa: F401 - fixtures shared with the other 
     browser,
     serious_axe_findings,
     sign_in_at,
+    widths,
     world,
 )
 
@@ -49,10 +50,9 @@ def test_the_auditor_s_journey_fits_the_screen_and_passes_axe(browser, base_url,
     problems: list[str] = []
 
     def look(name: str) -> None:
-        page.wait_for_load_state("load")  # a click's new page can show its text before its stylesheets apply
         assert page.locator("main").count() == 1
         expect(page.get_by_role("heading", level=1)).to_be_visible()
-        wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        wide = widths(page)
         if wide[0] > wide[1]:
             problems.append(f"{name} scrolls sideways: {wide[0]} px wide in {wide[1]} px")
         problems.extend(f"{name}: {finding}" for finding in serious_axe_findings(page))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.web import World, open_world
-from tests.test_browser import AXE_JS, LAPTOP, PHONE, base_url, browser, serious_axe_findings, sign_in_at  # noqa: F401
+from tests.test_browser import AXE_JS, LAPTOP, PHONE, base_url, browser, serious_axe_findings, sign_in_at, widths  # noqa: F401
 from tests.test_disclosure import file_note
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -37,7 +37,7 @@ def check(page: Page, name: str, width: str, tmp_path_factory) -> list[str]:  # 
         pytest.fail("axe-core is not installed: `make test` installs it (npm install in tests/support/axe)")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     problems = []
-    wide, window = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    wide, window = widths(page)
     if wide > window:
         problems.append(f"{name} scrolls sideways at {width}: {wide} px in {window} px")
     problems += [f"{name} ({width}): {f}" for f in serious_axe_findings(page)]

@@ -21,6 +21,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures shared with the other 
     browser,
     serious_axe_findings,
     sign_in_at,
+    widths,
 )
 
 pytest.importorskip("playwright.sync_api")
@@ -51,7 +52,7 @@ def assessment(world, pytestconfig):
 def check(page: Page, tmp_path_factory, step: str, width: str, problems: list[str], journey: str = "reading") -> None:
     """No sideways scrolling, no serious axe finding; a screenshot named `journey-step-width.png`."""
     expect(page.get_by_role("heading", level=1)).to_be_visible()
-    wide, window = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    wide, window = widths(page)
     if wide > window:
         problems.append(f"{step} scrolls sideways at {width}: {wide} px in {window} px")
     problems.extend(f"{step} at {width}: {finding}" for finding in serious_axe_findings(page))
