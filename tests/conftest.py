@@ -41,10 +41,15 @@ def cached_ocr(request, pytestconfig):
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
     """ESCR_TEST_DATABASE_ONLY=1 (the PostgreSQL pass of .ci/run): run only the tests that can open
     a database on the server, i.e. whose fixtures reach `postgres_server` (through `database_url`,
-    `settings`, `services`...); the others never touch one, so they cannot behave differently."""
+    `settings`, `services`...); the others never touch one, so they cannot behave differently.
+
+    Browser tests (the `browser` fixture) are left to the SQLite pass: what Chromium draws does not
+    depend on the database, the routes behind every page are tested on PostgreSQL through the web
+    and API tests (tests/test_web_*.py), and they cost CI three minutes a pass."""
     if not (TEST_SERVER_URL and os.environ.get("ESCR_TEST_DATABASE_ONLY")):
         return
-    keep = [i for i in items if "postgres_server" in getattr(i, "fixturenames", ())]
+    keep = [i for i in items if "postgres_server" in getattr(i, "fixturenames", ())
+            and "browser" not in getattr(i, "fixturenames", ())]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
     items[:] = keep
 
