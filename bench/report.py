@@ -52,7 +52,8 @@ def targets(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]
     rows: list[dict[str, Any]] = []
 
     def add(name: str, value: Any, target: str, ok: bool | None, note: str = "") -> None:
-        rows.append({"target": name, "value": value, "goal": target, "status": _status(ok), "note": note})
+        status = "reported" if target == "reported only" and value is not None else _status(ok)
+        rows.append({"target": name, "value": value, "goal": target, "status": status, "note": note})
 
     ratios = results.get("throughput", {}).get("ratios", {})
     floor, ocrmypdf = ratios.get("escr_over_floor"), ratios.get("escr_over_ocrmypdf")
@@ -134,12 +135,19 @@ def targets(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]
             add(name, None if p95 is None else f"{p95} ms", f"< {goal} ms at 1M documents",
                 None if p95 is None or scale_note else p95 < goal,
                 "; ".join(x for x in (f"API, OCR at niceness {lowered['ocr_niceness']}", scale_note) if x))
-        normal = loaded[0]
-        kept_rate = round(lowered["ocr_pages_per_min"] / normal["ocr_pages_per_min"], 3) \
-            if normal.get("ocr_pages_per_min") else None
-        add("OCR throughput at lowered priority / at normal priority, same web load", kept_rate, ">= 0.97",
-            None if kept_rate is None else kept_rate >= 0.97,
-            f"{lowered['ocr_pages_per_min']} against {normal['ocr_pages_per_min']} pages a minute")
+        paced = {run["ocr_niceness"]: run for run in api.get("under_ocr_load_paced", [])}
+        for runs, name, aim in (
+                (paced, "OCR throughput at lowered priority / at normal priority, the same paced web load", ">= 0.97"),
+                (loaded, "OCR throughput at lowered priority / at normal priority, calls back to back",
+                 "reported only")):
+            if len(runs) < 2 or not runs[0].get("ocr_pages_per_min"):
+                continue
+            low, normal = runs[max(runs)], runs[0]
+            kept_rate = round(low["ocr_pages_per_min"] / normal["ocr_pages_per_min"], 3)
+            rates = (f"{low['ocr_pages_per_min']} against {normal['ocr_pages_per_min']} pages a minute"
+                     + (f"; {_pace(low)}" if runs is paced else
+                        "; the lowered run served more calls, which took the CPU OCR lost"))
+            add(name, kept_rate, aim, kept_rate >= 0.97 if runs is paced else None, rates)
 
     celery = results.get("celery", {})
     ratio = celery.get("ratio_2_over_1")
@@ -151,6 +159,12 @@ def targets(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]
         else "; ".join(x for x in (spread, f"tesseract alone scales {alone} on these cores" if alone else "",
                                    hosts) if x))
     return rows
+
+
+def _pace(run: dict[str, Any]) -> str:
+    listing = run.get("list_child_documents", {}).get("per_s")
+    search = run.get("search_whole_record", {}).get("per_s")
+    return f"{listing:g} listings and {search:g} searches a second" if listing and search else "paced"
 
 
 # --- text ------------------------------------------------------------------------------------------
@@ -247,9 +261,12 @@ def sections_text(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
                     rows.append([via_key, name, p["p50_ms"], p["p95_ms"], calls])
             if via_key == "api" and not part.get("available", True):
                 rows.append(["api", part.get("problem"), None, None, None])
-            for run in part.get("under_ocr_load", []) if via_key == "api" else []:
+            loaded_runs = [*part.get("under_ocr_load", []), *part.get("under_ocr_load_paced", [])]
+            for run in loaded_runs if via_key == "api" else []:
+                paced = "per_s" in run.get("search_whole_record", {})
                 during = (f"OCR on every core at niceness {run['ocr_niceness']}, "
-                          f"{run['ocr_pages_per_min']} pages a minute")
+                          f"{run['ocr_pages_per_min']} pages a minute"
+                          + (f", calls paced ({_pace(run)})" if paced else ", calls back to back"))
                 for key, name in (("list_child_documents", "list child documents"),
                                   ("search_whole_record", "search (caseworker's team)")):
                     p = run.get(key, {})

@@ -55,6 +55,29 @@ def _time_calls(call: Callable[[int], Any], count: int, budget_s: float = BUDGET
     return result
 
 
+def _time_paced(call: Callable[[int], Any], count: int, per_s: float, budget_s: float = BUDGET_S) -> dict[str, Any]:
+    """`count` timed calls started at a steady `per_s` a second (open loop: a late call starts the
+    next at once), after a few warm-ups: caseworkers' demand, the same whatever OCR is doing."""
+    for n in range(3):
+        call(n)
+    samples: list[float] = []
+    start = time.monotonic()
+    deadline = start + budget_s
+    for n in range(count):
+        wait = start + n / per_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        began = time.perf_counter()
+        call(WARM_UP + n)
+        samples.append((time.perf_counter() - began) * 1000)
+        if len(samples) >= MIN_CALLS and time.monotonic() > deadline:
+            break
+    result: dict[str, Any] = {**percentiles(samples), "per_s": per_s}
+    if len(samples) < count:
+        result["stopped_early"] = f"{len(samples)} of {count} calls within the {budget_s:.0f} s budget"
+    return result
+
+
 def search_queries() -> list[str]:
     """Common, middling and rare terms, two-word queries and a surname, in a fixed order."""
     vocab = vocabulary()
@@ -200,9 +223,14 @@ def measure_api(config: BenchConfig, plan: SeedPlan, count: int) -> dict[str, An
                     result["search_whole_record"] = _time_calls(
                         lambda n: _get(client, search, {param: queries[n % len(queries)]}), count)
             if listing and search and "list_problem" not in result and "search_problem" not in result:
-                result["under_ocr_load"] = measure_under_load(
-                    config, lambda n: _get(client, child_path(n)),
-                    lambda n: _get(client, search, {param: queries[n % len(queries)]}), count)
+                def list_one(n: int) -> None:
+                    _get(client, child_path(n))
+
+                def search_one(n: int) -> None:
+                    _get(client, search, {param: queries[n % len(queries)]})
+
+                result["under_ocr_load"] = measure_under_load(config, list_one, search_one, count)
+                result["under_ocr_load_paced"] = measure_under_load(config, list_one, search_one, count, paced=True)
             return result
     finally:
         server.terminate()
@@ -213,19 +241,32 @@ def measure_api(config: BenchConfig, plan: SeedPlan, count: int) -> dict[str, An
         log.close()
 
 
+# Caseworkers' demand in the paced runs: a busy office's worth, well below what the API can serve.
+PACED_LISTINGS_PER_S = 10.0
+PACED_SEARCHES_PER_S = 2.0
+
+
 def measure_under_load(config: BenchConfig, listing: Callable[[int], None], search: Callable[[int], None],
-                       count: int) -> list[dict[str, Any]]:
+                       count: int, *, paced: bool = False) -> list[dict[str, Any]]:
     """The same API calls while OCR fills every core (issue 21): once with the OCR processes at
-    the web app's own priority, once lowered as escr's watcher and workers lower theirs; the
-    pages OCRed meanwhile show what the lower priority costs OCR's throughput."""
+    the web app's own priority, once lowered as escr's watcher and workers lower theirs.
+
+    Back to back (`paced=False`), the calls take all the CPU they are given, so the run with OCR
+    lowered serves more of them and OCR fewer pages: its throughput says how much the caseworkers
+    got, not what the priority costs. `paced=True` sends the same calls at a steady rate in both
+    runs, so the web does the same work in each and the pages OCRed differ only by the priority."""
     from bench.ocr_load import ocr_load
     from escr.settings import OcrSettings
 
     runs = []
     for niceness in sorted({0, OcrSettings().niceness}):
         with ocr_load(config, niceness) as load:
-            calls = {"list_child_documents": _time_calls(listing, count),
-                     "search_whole_record": _time_calls(search, count)}
+            if paced:
+                calls = {"list_child_documents": _time_paced(listing, count, PACED_LISTINGS_PER_S),
+                         "search_whole_record": _time_paced(search, count, PACED_SEARCHES_PER_S)}
+            else:
+                calls = {"list_child_documents": _time_calls(listing, count),
+                         "search_whole_record": _time_calls(search, count)}
         runs.append({"ocr_niceness": niceness, "ocr_processes": load.processes, **calls,
                      "ocr_pages": load.pages, "ocr_seconds": round(load.seconds, 1),
                      "ocr_pages_per_min": load.pages_per_min})
