@@ -135,19 +135,24 @@ def targets(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]
             add(name, None if p95 is None else f"{p95} ms", f"< {goal} ms at 1M documents",
                 None if p95 is None or scale_note else p95 < goal,
                 "; ".join(x for x in (f"API, OCR at niceness {lowered['ocr_niceness']}", scale_note) if x))
-        paced = {run["ocr_niceness"]: run for run in api.get("under_ocr_load_paced", [])}
+        paced_runs = api.get("under_ocr_load_paced", [])
         for runs, name, aim in (
-                (paced, "OCR throughput at lowered priority / at normal priority, the same paced web load", ">= 0.97"),
-                (loaded, "OCR throughput at lowered priority / at normal priority, calls back to back",
-                 "reported only")):
-            if len(runs) < 2 or not runs[0].get("ocr_pages_per_min"):
+                (paced_runs, "OCR throughput at lowered priority / at normal priority, the same paced web load",
+                 ">= 0.97"),
+                (api.get("under_ocr_load", []), "OCR throughput at lowered priority / at normal priority, "
+                 "calls back to back", "reported only")):
+            rate = _mean_rates(runs)
+            if len(rate) < 2 or not rate[0]:
                 continue
-            low, normal = runs[max(runs)], runs[0]
-            kept_rate = round(low["ocr_pages_per_min"] / normal["ocr_pages_per_min"], 3)
-            rates = (f"{low['ocr_pages_per_min']} against {normal['ocr_pages_per_min']} pages a minute"
-                     + (f"; {_pace(low)}" if runs is paced else
+            low, normal = rate[max(rate)], rate[0]
+            kept_rate = round(low / normal, 3)
+            rounds = max(len([r for r in runs if r["ocr_niceness"] == 0]), 1)
+            rates = (f"{low} against {normal} pages a minute"
+                     + (f" (each the mean of {rounds} runs, in the order normal, lowered, lowered, normal)"
+                        if rounds > 1 else "")
+                     + (f"; {_pace(runs[0])}" if runs is paced_runs else
                         "; the lowered run served more calls, which took the CPU OCR lost"))
-            add(name, kept_rate, aim, kept_rate >= 0.97 if runs is paced else None, rates)
+            add(name, kept_rate, aim, kept_rate >= 0.97 if runs is paced_runs else None, rates)
 
     celery = results.get("celery", {})
     ratio = celery.get("ratio_2_over_1")
@@ -159,6 +164,14 @@ def targets(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]
         else "; ".join(x for x in (spread, f"tesseract alone scales {alone} on these cores" if alone else "",
                                    hosts) if x))
     return rows
+
+
+def _mean_rates(runs: list[dict[str, Any]]) -> dict[int, float]:
+    """OCR's pages a minute at each niceness, the mean of its runs."""
+    by_level: dict[int, list[float]] = {}
+    for run in runs:
+        by_level.setdefault(run["ocr_niceness"], []).append(run["ocr_pages_per_min"])
+    return {level: round(sum(rates) / len(rates), 2) for level, rates in by_level.items()}
 
 
 def _pace(run: dict[str, Any]) -> str:
@@ -273,8 +286,11 @@ def sections_text(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
                     calls = f"{p.get('calls')} (time budget)" if p.get("stopped_early") else p.get("calls")
                     rows.append(["api", f"{name}, {during}", p.get("p50_ms"), p.get("p95_ms"), calls])
         plan = ret.get("plan", {})
+        server = ret.get("server", {})
         title = (f"4. Retrieval latency, PostgreSQL with {plan.get('docs', 0):,} documents for "
-                 f"{plan.get('children', 0):,} children")
+                 f"{plan.get('children', 0):,} children"
+                 + (f" (PostgreSQL {server.get('server_version', '?').split()[0]}, shared_buffers "
+                    f"{server.get('shared_buffers')}, work_mem {server.get('work_mem')})" if server else ""))
         out.append((title, ["via", "call", "p50 ms", "p95 ms", "calls"], rows))
     cel = results.get("celery")
     if cel:

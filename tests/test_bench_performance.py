@@ -138,17 +138,19 @@ def _loaded(niceness: int, pages_per_min: float, *, paced: bool) -> dict[str, An
 
 def test_ocr_throughput_at_low_priority_is_judged_on_the_same_paced_web_load(tmp_path: Path) -> None:
     """Back to back, the lowered run serves more API calls and OCRs fewer pages (the caseworkers got
-    that CPU); only the paced runs, with the same calls in both, say what the priority costs OCR."""
+    that CPU); only the paced runs, with the same calls in both, say what the priority costs OCR:
+    normal, lowered, lowered, normal, so that the machine's drift between runs cancels."""
     from bench.config import load_config
     from bench.report import targets
 
     api = {"available": True, "under_ocr_load": [_loaded(0, 26.9, paced=False), _loaded(10, 23.7, paced=False)],
-           "under_ocr_load_paced": [_loaded(0, 26.0, paced=True), _loaded(10, 25.5, paced=True)]}
+           "under_ocr_load_paced": [_loaded(0, 25.0, paced=True), _loaded(10, 25.3, paced=True),
+                                    _loaded(10, 25.7, paced=True), _loaded(0, 27.0, paced=True)]}
     rows = {r["target"]: r for r in targets({"retrieval": {"plan": {"docs": 1_000_000}, "api": api}},
                                             load_config({"BENCH_WORK": str(tmp_path)}))}
     paced = rows["OCR throughput at lowered priority / at normal priority, the same paced web load"]
     assert (paced["value"], paced["status"]) == (0.981, "met")
-    assert "10 listings and 2 searches a second" in paced["note"]
+    assert "10 listings and 2 searches a second" in paced["note"] and "the mean of 2 runs" in paced["note"]
     back_to_back = rows["OCR throughput at lowered priority / at normal priority, calls back to back"]
     assert (back_to_back["value"], back_to_back["status"]) == (0.881, "reported")
     assert rows["full-text search p95, OCR on every core"]["status"] == "met"
