@@ -60,14 +60,14 @@ def dense_page(work: Path) -> Path:
 
 @contextmanager
 def ocr_load(config: BenchConfig, niceness: int) -> Iterator[LoadResult]:
-    """OCR on every core for the duration of the block; the pages done are counted at the end."""
+    """OCR on every core for the duration of the block; the pages and rate are taken at the end."""
     page = dense_page(config.work_dir / "ocr-load")
     result = LoadResult(niceness=niceness, processes=config.cores)
-    counts = [config.work_dir / "ocr-load" / f"finished-{n}.json" for n in range(config.cores)]
-    for count in counts:
-        count.unlink(missing_ok=True)
-    loaders = [subprocess.Popen([sys.executable, "-m", "bench.ocr_load", str(page), str(niceness), str(count)],
-                                env=clean_env()) for count in counts]
+    times_files = [config.work_dir / "ocr-load" / f"finished-{n}.json" for n in range(config.cores)]
+    for times_file in times_files:
+        times_file.unlink(missing_ok=True)
+    loaders = [subprocess.Popen([sys.executable, "-m", "bench.ocr_load", str(page), str(niceness), str(times_file)],
+                                env=clean_env()) for times_file in times_files]
     time.sleep(5)  # every loader past start-up and into its first page
     started = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process on Linux
     try:
@@ -78,7 +78,7 @@ def ocr_load(config: BenchConfig, niceness: int) -> Iterator[LoadResult]:
             loader.send_signal(signal.SIGTERM)
         for loader in loaders:
             loader.wait(timeout=600)
-        result.count([json.loads(c.read_text()) for c in counts if c.exists()], started, ended)
+        result.count([json.loads(f.read_text()) for f in times_files if f.exists()], started, ended)
 
 
 def main(argv: list[str]) -> int:
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
     from escr.runtime.priority import lower_priority
     from escr.settings import OcrSettings
 
-    page, niceness, count_file = Path(argv[0]), int(argv[1]), Path(argv[2])
+    page, niceness, times_file = Path(argv[0]), int(argv[1]), Path(argv[2])
     settings = OcrSettings(niceness=niceness, low_io_priority=niceness > 0)
     lower_priority(settings)
     stop = False
@@ -104,7 +104,7 @@ def main(argv: list[str]) -> int:
     while not stop:
         ocr_page(image, dpi=300, settings=settings)
         finished.append(time.monotonic())
-    count_file.write_text(json.dumps(finished))
+    times_file.write_text(json.dumps(finished))
     return 0
 
 
