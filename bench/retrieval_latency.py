@@ -34,6 +34,14 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
             "calls": len(ordered)}
 
 
+def _timings(samples: list[float], count: int, budget_s: float) -> dict[str, Any]:
+    """The percentiles of `samples`, and whether the time budget stopped the run short of `count`."""
+    result: dict[str, Any] = percentiles(samples)
+    if len(samples) < count:
+        result["stopped_early"] = f"{len(samples)} of {count} calls within the {budget_s:.0f} s budget"
+    return result
+
+
 def _time_calls(call: Callable[[int], Any], count: int, budget_s: float = BUDGET_S) -> dict[str, Any]:
     """`count` timed calls after up to WARM_UP untimed ones; a slow call stops the run at `budget_s`
     (after at least MIN_CALLS), so a query that takes seconds does not take the benchmark hours."""
@@ -49,10 +57,7 @@ def _time_calls(call: Callable[[int], Any], count: int, budget_s: float = BUDGET
         samples.append((time.perf_counter() - started) * 1000)
         if len(samples) >= MIN_CALLS and time.monotonic() > deadline:
             break
-    result: dict[str, Any] = percentiles(samples)
-    if len(samples) < count:
-        result["stopped_early"] = f"{len(samples)} of {count} calls within the {budget_s:.0f} s budget"
-    return result
+    return _timings(samples, count, budget_s)
 
 
 def _time_paced(call: Callable[[int], Any], count: int, per_s: float, budget_s: float = BUDGET_S) -> dict[str, Any]:
@@ -72,10 +77,7 @@ def _time_paced(call: Callable[[int], Any], count: int, per_s: float, budget_s: 
         samples.append((time.perf_counter() - began) * 1000)
         if len(samples) >= MIN_CALLS and time.monotonic() > deadline:
             break
-    result: dict[str, Any] = {**percentiles(samples), "per_s": per_s}
-    if len(samples) < count:
-        result["stopped_early"] = f"{len(samples)} of {count} calls within the {budget_s:.0f} s budget"
-    return result
+    return {**_timings(samples, count, budget_s), "per_s": per_s}
 
 
 def search_queries() -> list[str]:
