@@ -7,6 +7,7 @@ may see what is a protocol event, so an auditor can reconstruct anyone's access 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -297,7 +298,7 @@ def sign_in(session: Session, username: str, password: str, *, max_failures: int
     user = session.scalars(select(User).where(User.username == name)).first() if name else None
     stored = user.password_hash if user is not None and not user.disabled else None
     # The same work either way: no user-name probing by timing.
-    matched = password_matches(stored or _DUMMY_HASH, password) and stored is not None
+    matched = password_matches(stored or _dummy_hash(), password) and stored is not None
     if user is None or not matched:
         _count_failure(session, keys, stamp, [client_max_failures or 4 * max_failures, max_failures],
                        backoff_seconds=backoff_seconds, max_wait=timedelta(minutes=lockout_minutes))
@@ -314,7 +315,12 @@ def sign_in(session: Session, username: str, password: str, *, max_failures: int
     return user, ""
 
 
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check a password against when the user name is unknown, so that a wrong name
+    takes as long as a wrong password. Made on first use: hashing takes a few tenths of a second
+    by design, and every command and worker that imports this module would otherwise pay it."""
+    return _hasher.hash("not a password of anyone")
 
 
 # --- Browser sessions ---------------------------------------------------------------------
