@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from escr.cli.main import app
-from escr.record.database import Database, comparison_filter, head_revision
+from escr.record.database import Database, _alembic_config, comparison_filter, head_revision
 from escr.record.models import Base
 
 
@@ -30,6 +32,17 @@ def test_upgrade_is_idempotent(services):
     services.db.create_schema()
     with services.db.engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == head_revision()
+
+
+def test_the_newest_migration_file_is_alembic_s_head():
+    """escr finds the head from the file names, without Alembic: that holds only while every
+    revision is named after its file and follows the file before it."""
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    files = sorted(scripts.walk_revisions(), key=lambda s: Path(s.path).stem)
+    assert [s.revision for s in files] == [Path(s.path).stem for s in files], "name each revision after its file"
+    assert [s.down_revision for s in files] == [None, *(s.revision for s in files[:-1])], \
+        "each migration must follow the one in the file before it"
+    assert scripts.get_current_head() == head_revision()
 
 
 def escr_db(args: list[str], url: str, tmp_path) -> tuple[int, str]:  # type: ignore[no-untyped-def]

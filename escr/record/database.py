@@ -273,19 +273,19 @@ def _alembic_config():  # type: ignore[no-untyped-def]
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None, "escr ships at least one migration"
-    return head
+    """The newest migration escr ships. Each revision is named after its file (0013_saved_views.py)
+    and follows the one before it in file order (tests/test_migrations.py holds both), so the
+    newest file names it: no need to import Alembic, which adds about 0.15 s to every start."""
+    return max(p.stem for p in (Path(__file__).with_name("migrations") / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.migration import MigrationContext
-
+    """The migration the database is at (Alembic's own table), None for a database escr never set up."""
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot read the schema version: {type(exc).__name__}") from exc
 
@@ -295,10 +295,10 @@ def upgrade_schema(engine: Engine) -> None:
 
     Nothing is written when the schema is already at head, so a role without DDL rights (the
     application role on PostgreSQL) can start escr once the owner has run `escr db upgrade`."""
-    from alembic import command
-
     if current_revision(engine) == head_revision():
         return
+    from alembic import command
+
     config = _alembic_config()
     try:
         with engine.begin() as connection:
