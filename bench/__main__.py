@@ -22,6 +22,7 @@ from bench import performance, report
 from bench.config import BenchConfig, load_config
 from bench.corpus import Corpus, dense_corpus, throughput_corpus
 from bench.runners import (
+    compile_escr,
     escr_ingest,
     ocrmypdf,
     ocrmypdf_version,
@@ -129,6 +130,7 @@ def main() -> int:
         "seed_docs": config.seed_docs, "seed_children": config.seed_children, "sections": list(config.sections),
         "rounds": config.rounds, "celery_hosts": config.celery_hosts},
         "ocrmypdf_version": ocrmypdf_version(config)}
+    compile_escr()
     corpus = None
     if {"throughput", "stages", "gap", "celery"} & set(config.sections):
         say(f"corpus: {config.pages} pages (generated once, then reused from {config.corpus_dir})")

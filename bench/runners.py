@@ -5,6 +5,7 @@ Each runs as its own processes, as a user would run it, and is measured from out
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -68,6 +69,17 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESCR_")}
     env.update(extra or {})
     return env
+
+
+def compile_escr() -> None:
+    """Compile escr's modules to bytecode, as `pip install` and the container image do.
+
+    Here escr is installed editable, and where PYTHONDONTWRITEBYTECODE is set (as in this
+    project's sandboxes) every `escr ingest` would otherwise compile its modules from source as it
+    starts, about 0.4 s of CPU that no installed deployment pays."""
+    for folder in ("escr", "pipelines", "config"):
+        if not compileall.compile_dir(REPO / folder, quiet=1):
+            raise RuntimeError(f"{folder}: a module does not compile")
 
 
 # --- the floor ---------------------------------------------------------------------------------
