@@ -6,9 +6,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from escr.errors import ConfigError
-from escr.indexing.tagging import DocTypeCatalogue, Tag, load_doctypes, tag_text
+from escr.indexing.tagging import DocTypeCatalogue, Tag, _fold, load_doctypes, tag_text
 
 DOCTYPES = Path(__file__).resolve().parents[1] / "config" / "doctypes.yaml"
 CHILD_ID = r"\b[A-Z]{2}\d{6}\b"
@@ -364,6 +366,34 @@ def test_a_capital_dotted_i_before_a_phrase_does_not_shift_where_it_is_found(cat
         offsets.append((flag.source, flag.detail, text.index("third party")))
     assert offsets[0] == offsets[1]
     assert offsets[1][1].removeprefix("offsets=").split(",")[0] == str(offsets[1][2])
+
+
+def _fold_one_by_one(text: str) -> tuple[str, list[int], dict[int, int]]:
+    """What folding means, a character at a time: keep letters, digits, "|" and "!"; lower-case
+    to one character; fold OCR look-alikes; an "r" then an "n" become one "m" spanning both."""
+    look_alike = str.maketrans({"1": "l", "i": "l", "|": "l", "!": "l", "0": "o"})
+    chars: list[str] = []
+    starts: list[int] = []
+    long_ends: dict[int, int] = {}
+    for pos, ch in enumerate(text):
+        if not (ch.isalnum() or ch in "|!"):
+            continue
+        folded = ch.lower()[0].translate(look_alike)
+        if folded == "n" and chars and chars[-1] == "r" and len(chars) - 1 not in long_ends:
+            chars[-1] = "m"
+            long_ends[len(chars) - 1] = pos + 1
+            continue
+        chars.append(folded)
+        starts.append(pos)
+    return "".join(chars), starts, long_ends
+
+
+@given(st.text(alphabet=st.sampled_from("rnRNmi1|!0oO İß.,-\n\t"), max_size=60) | st.text(max_size=60))
+def test_folding_keeps_every_letter_s_place_in_the_text(text: str) -> None:
+    # Where a phrase is found is reported as an offset in the OCR text, so each folded character
+    # must point back at exactly the character (or "rn") it came from.
+    folded, starts, long_ends = _fold(text)
+    assert (folded, list(starts), long_ends) == _fold_one_by_one(text)
 
 
 def test_ocr_broken_third_party_phrase_still_flags(catalogue: DocTypeCatalogue) -> None:
