@@ -62,6 +62,7 @@ def _measure_page(pdf: Path, index: int, image_file: Path, tmp: Path) -> dict[st
     from PIL import Image
 
     from escr.pages.coversheet import find_coversheet
+    from escr.pages.hocr import read_hocr
     from escr.pages.imaging import embedded_page_image, page_metrics, render_for_ocr
     from escr.pages.ocr import ocr_page
     from escr.pages.text_layer import text_layer_pdf
@@ -74,7 +75,7 @@ def _measure_page(pdf: Path, index: int, image_file: Path, tmp: Path) -> dict[st
     hocr = (tmp / "out.hocr").read_bytes()
     with Image.open(image_file) as size:
         width, height = size.size
-    row["text_layer_from_hocr_s"], _ = _timed(lambda: text_layer_pdf(hocr, width_px=width, height_px=height, dpi=300))
+    row["text_layer_from_hocr_s"], _ = _timed(lambda: text_layer_pdf(read_hocr(hocr), width_px=width, height_px=height, dpi=300))
     row["pdftoppm_render_300dpi_s"], _ = _timed(lambda: _pdftoppm(pdf, index, 300))
     row["page_image_s"], render = _timed(lambda: render_for_ocr(pdf, PDF, index, dpi=300))
     row["page_image_was_extracted"] = embedded_page_image(pdf, index, dpi=300) is not None

@@ -344,6 +344,7 @@ def test_a_skewed_page_reads_line_by_line_in_a_viewers_layout_order(tmp_path: Pa
 def test_words_whose_boxes_almost_touch_are_still_two_words_when_copied(tmp_path: Path) -> None:
     """Tesseract can box two words two pixels apart ("Home a"); the reading copy must not give
     "Homea" to copy and paste, screen readers or `pdftotext -raw` (seen on the benchmark's pages)."""
+    from escr.pages.hocr import read_hocr
     from escr.pages.text_layer import text_layer_pdf
 
     hocr = b"""<html xmlns="http://www.w3.org/1999/xhtml"><body><div class="ocr_page" title="bbox 0 0 1200 200">
@@ -354,7 +355,7 @@ def test_words_whose_boxes_almost_touch_are_still_two_words_when_copied(tmp_path
         <span class="ocrx_word" title="bbox 352 100 450 132">family</span>
       </span></div></body></html>"""
     out = tmp_path / "layer.pdf"
-    out.write_bytes(text_layer_pdf(hocr, width_px=1200, height_px=200, dpi=300))
+    out.write_bytes(text_layer_pdf(read_hocr(hocr), width_px=1200, height_px=200, dpi=300))
     for mode in ("-raw", "-layout"):
         read = subprocess.run(["pdftotext", mode, str(out), "-"], capture_output=True, text=True, check=True).stdout
         assert " ".join(read.split()) == "Capacity Home a family", mode

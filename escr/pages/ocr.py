@@ -25,11 +25,11 @@ from datetime import date
 from pathlib import Path
 
 import pytesseract
-from lxml import etree
 from PIL import Image
 
 from escr.errors import EscrError, OcrError, OcrTimeout
 from escr.pages.coversheet import STAMP_LABEL, CoverSheet, find_coversheet, read_stamp_box
+from escr.pages.hocr import OcrWord, read_hocr
 from escr.pages.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_for_ocr
 from escr.pages.text_layer import text_layer_pdf
 from escr.settings import OcrSettings
@@ -55,20 +55,8 @@ LANDSCAPE_RATIO = 1.2
 # Fewer measured lines than this and the skew is not reported.
 MIN_SKEW_LINES = 3
 
-_LINE_CLASSES = frozenset({"ocr_line", "ocr_caption", "ocr_header", "ocr_textfloat"})
-_BBOX = re.compile(r"bbox (-?\d+) (-?\d+) (-?\d+) (-?\d+)")
-_WCONF = re.compile(r"x_wconf (-?[\d.]+)")
-_BASELINE = re.compile(r"baseline (-?[\d.]+) (-?[\d.]+)")
-_TEXTANGLE = re.compile(r"textangle (\d+)")
 _OSD_ROTATE = re.compile(r"Rotate: (\d+)")
 _OSD_CONF = re.compile(r"Orientation confidence: (-?[\d.]+)")
-
-
-@dataclass(frozen=True, slots=True)  # slots: a 300-page file holds over 100,000 of them until filed
-class OcrWord:
-    text: str
-    conf: float  # tesseract's word confidence, 0..100
-    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the upright page image
 
 
 @dataclass(frozen=True)
@@ -328,8 +316,10 @@ def _recognise(
         )
         hocr = base.with_suffix(".hocr").read_bytes()
         text = base.with_suffix(".txt").read_text(encoding="utf-8")
-    text_pdf = text_layer_pdf(hocr, width_px=image.width, height_px=image.height, dpi=dpi)
-    words, slopes = _parse_hocr(hocr)
+    lines = read_hocr(hocr)
+    text_pdf = text_layer_pdf(lines, width_px=image.width, height_px=image.height, dpi=dpi)
+    words = tuple(word for line in lines for word in line.words)
+    slopes = [line.slope for line in lines if line.slope is not None and line.runs_across]
     return OcrPage(
         text=text.replace("\f", "").strip(),
         words=words,
@@ -362,46 +352,6 @@ def _run_tesseract(args: list[str], *, timeout_s: float) -> str:
     if proc.returncode != 0:
         raise OcrError(f"tesseract exited with status {proc.returncode}")
     return proc.stdout.decode("utf-8", "replace")
-
-
-def _parse_hocr(hocr: bytes) -> tuple[tuple[OcrWord, ...], list[float]]:
-    """Words with confidences and boxes, and the baseline slope of each horizontal text line."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    try:
-        root = etree.fromstring(hocr, parser)
-    except etree.XMLSyntaxError as exc:
-        raise OcrError("tesseract wrote unreadable hOCR") from exc
-    words: list[OcrWord] = []
-    slopes: list[float] = []
-    for element in root.iter():
-        cls, title = element.get("class"), element.get("title", "")
-        if cls == "ocrx_word":
-            word = _word(element, title)
-            if word is not None:
-                words.append(word)
-        elif cls in _LINE_CLASSES and _runs_across(title):
-            baseline = _BASELINE.search(title)
-            if baseline:
-                slopes.append(float(baseline.group(1)))
-    return tuple(words), slopes
-
-
-def _runs_across(line_title: str) -> bool:
-    """A horizontal line: vertical ones (a sideways page read as is) have no usable baseline."""
-    box = _BBOX.search(line_title)
-    if box is None or _TEXTANGLE.search(line_title):
-        return False
-    x0, y0, x1, y1 = (int(v) for v in box.groups())
-    return x1 - x0 > y1 - y0
-
-
-def _word(element: etree._Element, title: str) -> OcrWord | None:
-    text = "".join(element.itertext()).strip()
-    box, conf = _BBOX.search(title), _WCONF.search(title)
-    if not text or box is None:
-        return None
-    x0, y0, x1, y1 = (int(v) for v in box.groups())
-    return OcrWord(text=text, conf=float(conf.group(1)) if conf else 0.0, bbox=(x0, y0, x1, y1))
 
 
 def _skew(slopes: list[float]) -> float | None:

@@ -22,21 +22,17 @@ import re
 import subprocess
 import unicodedata
 import zlib
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
 import pikepdf
 import pytesseract
-from lxml import etree
 from pikepdf import Name
 
 from escr.errors import OcrError
+from escr.pages.hocr import HocrLine
 
-_BBOX = re.compile(r"bbox (-?\d+) (-?\d+) (-?\d+) (-?\d+)")
-_BASELINE = re.compile(r"baseline (-?[\d.]+) (-?\d+)")
-_X_SIZE = re.compile(r"x_size ([\d.]+)")
-_LINE_CLASSES = frozenset({"ocr_line", "ocr_header", "ocr_caption", "ocr_textfloat"})
 GLYPH_WIDTH = 0.5  # the glyphless font's advance, in em (its /DW 500)
 # Viewers join two words whose drawn boxes are closer than about a tenth of the font's size
 # (poppler's pdftotext -raw, copy and paste): tesseract's boxes of "Home" and "a" can be two
@@ -45,28 +41,11 @@ MIN_WORD_GAP = 0.2
 FONT = Name("/f-0-0")
 
 
-@dataclass(frozen=True)
-class _Word:
-    text: str
-    x0: int
-    x1: int
-
-
-@dataclass(frozen=True)
-class _Line:
-    x0: int
-    bottom: int  # the bounding box's lower edge, image pixels from the top
-    height: int
-    slope: float  # of the baseline, image pixels down per pixel right
-    intercept: int  # the baseline's offset from the box's lower left corner, pixels down
-    x_size: float | None  # tesseract's letter height for the line, pixels
-    words: tuple[_Word, ...]
-
-
-def text_layer_pdf(hocr: bytes, *, width_px: int, height_px: int, dpi: int) -> bytes:
-    """A one-page PDF, as big as the page image, holding only its invisible text."""
+def text_layer_pdf(lines: Sequence[HocrLine], *, width_px: int, height_px: int, dpi: int) -> bytes:
+    """A one-page PDF, as big as the page image, holding only the invisible text of `lines`
+    (escr.pages.hocr.read_hocr)."""
     scale = 72.0 / dpi
-    content = b"".join(_draw_line(line, scale, height_px * scale) for line in _lines(hocr))
+    content = b"".join(_draw_line(line, scale, height_px * scale) for line in lines)
     pdf = pikepdf.new()
     page = pdf.add_blank_page(page_size=(round(width_px * scale, 3), round(height_px * scale, 3)))
     page.obj[Name.Resources] = pikepdf.Dictionary(Font=pikepdf.Dictionary({str(FONT): _font(pdf)}))
@@ -76,39 +55,7 @@ def text_layer_pdf(hocr: bytes, *, width_px: int, height_px: int, dpi: int) -> b
     return out.getvalue()
 
 
-def _lines(hocr: bytes) -> list[_Line]:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    try:
-        root = etree.fromstring(hocr, parser)
-    except etree.XMLSyntaxError as exc:
-        raise OcrError("tesseract wrote unreadable hOCR") from exc
-    lines = []
-    for element in root.iter():
-        if element.get("class") not in _LINE_CLASSES:
-            continue
-        title = element.get("title", "")
-        box, base, size = _BBOX.search(title), _BASELINE.search(title), _X_SIZE.search(title)
-        if box is None:
-            continue
-        x0, y0, _x1, y1 = (int(v) for v in box.groups())
-        words = tuple(w for w in (_word(e) for e in element.iter() if e.get("class") == "ocrx_word") if w)
-        if words:
-            lines.append(_Line(x0=x0, bottom=y1, height=max(1, y1 - y0),
-                               slope=float(base.group(1)) if base else 0.0, intercept=int(base.group(2)) if base else 0,
-                               x_size=float(size.group(1)) if size else None, words=words))
-    return lines
-
-
-def _word(element: etree._Element) -> _Word | None:
-    text = unicodedata.normalize("NFKC", "".join(element.itertext())).strip()
-    box = _BBOX.search(element.get("title", ""))
-    if not text or box is None:
-        return None
-    x0, _y0, x1, _y1 = (int(v) for v in box.groups())
-    return _Word(text, x0, max(x1, x0 + 1))
-
-
-def _draw_line(line: _Line, scale: float, page_height: float) -> bytes:
+def _draw_line(line: HocrLine, scale: float, page_height: float) -> bytes:
     """One line: every word turned by the line's baseline angle, stretched over its box, all words
     starting on one height, the baseline's at the middle of the line.
 
@@ -117,21 +64,27 @@ def _draw_line(line: _Line, scale: float, page_height: float) -> bytes:
     it did with tesseract's renderer, and with each line drawn turned as a whole). On one height
     each line comes out whole; the cost is that a word at either end of a skewed line sits up to
     half the drift off its ink (3 points at 1 degree over a 6-inch line)."""
-    angle = -math.atan(line.slope)  # image y runs down, PDF y up
+    # As viewers read it: compatibility forms (ligatures, full-width letters) as plain letters.
+    words = [(text, x0, max(x1, x0 + 1)) for text, (x0, _y0, x1, _y1)
+             in ((unicodedata.normalize("NFKC", w.text).strip(), w.bbox) for w in line.words) if text]
+    if not words:
+        return b""
+    slope = line.slope or 0.0
+    x0, y0, _x1, bottom = line.bbox
+    angle = -math.atan(slope)  # image y runs down, PDF y up
     cos, sin = math.cos(angle), math.sin(angle)
-    middle = (line.words[0].x0 + line.words[-1].x1) / 2
-    y = page_height - (line.bottom + line.intercept + line.slope * (middle - line.x0)) * scale
-    size = max((line.x_size if line.x_size else line.height * cos) * scale, 1.0)  # the letters' height
+    middle = (words[0][1] + words[-1][2]) / 2
+    y = page_height - (bottom + line.intercept + slope * (middle - x0)) * scale
+    size = max((line.x_size if line.x_size else max(1, bottom - y0) * cos) * scale, 1.0)  # the letters' height
     turn = f"{cos:.5f} {sin:.5f} {-sin:.5f} {cos:.5f}"
     out = [f"BT 3 Tr /f-0-0 {size:.2f} Tf\n".encode()]
-    words = line.words
-    for n, word in enumerate(words):
-        x, width = word.x0 * scale, (word.x1 - word.x0) * scale
+    for n, (text, left, right) in enumerate(words):
+        x, width = left * scale, (right - left) * scale
         if n + 1 < len(words):  # a word ends at least a word space before the next one starts
-            width = max(min(width, words[n + 1].x0 * scale - x - MIN_WORD_GAP * size), width / 2)
-        out.append(_show(word.text, turn, x, y, width / cos, size))
+            width = max(min(width, words[n + 1][1] * scale - x - MIN_WORD_GAP * size), width / 2)
+        out.append(_show(text, turn, x, y, width / cos, size))
         if n + 1 < len(words):  # a stretched space: viewers see the gap as one, never joining words
-            gap = max(words[n + 1].x0 * scale - x - width, scale)
+            gap = max(words[n + 1][1] * scale - x - width, scale)
             out.append(_show(" ", turn, x + width, y, gap / cos, size))
     out.append(b"ET\n")
     return b"".join(out)
@@ -146,7 +99,9 @@ def _show(text: str, turn: str, x: float, y: float, advance: float, size: float)
 def _cids(text: str) -> str:
     """Two-byte codes, one per character: the code is the character (the font maps all codes to
     its one blank glyph, its ToUnicode back to the character); beyond the BMP, U+FFFD."""
-    return "".join(f"{ord(c) if ord(c) <= 0xFFFF else 0xFFFD:04X}" for c in text)
+    if max(text) > "\uffff":
+        text = "".join(c if c <= "\uffff" else "\ufffd" for c in text)
+    return text.encode("utf-16-be", "surrogatepass").hex().upper()
 
 
 _TO_UNICODE = (b"/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
@@ -164,7 +119,7 @@ def _font(pdf: pikepdf.Pdf) -> pikepdf.Object:
         Type=Name.FontDescriptor, FontName=Name("/GlyphLessFont"), Flags=5, FontBBox=[0, 0, 500, 1000],
         ItalicAngle=0, Ascent=1000, Descent=-1, CapHeight=1000, StemV=80,
         FontFile2=pdf.make_stream(font_file, Length1=len(font_file)))
-    cid_to_gid = pdf.make_stream(zlib.compress(b"\x00\x01" * 65536, 9), Filter=Name.FlateDecode)
+    cid_to_gid = pdf.make_stream(_every_code_to_glyph_one(), Filter=Name.FlateDecode)
     descendant = pikepdf.Dictionary(
         Type=Name.Font, Subtype=Name.CIDFontType2, BaseFont=Name("/GlyphLessFont"),
         CIDSystemInfo=pikepdf.Dictionary(Registry=pikepdf.String("Adobe"), Ordering=pikepdf.String("Identity"),
@@ -174,6 +129,12 @@ def _font(pdf: pikepdf.Pdf) -> pikepdf.Object:
         Type=Name.Font, Subtype=Name.Type0, BaseFont=Name("/GlyphLessFont"), Encoding=Name("/Identity-H"),
         DescendantFonts=[pdf.make_indirect(descendant)],
         ToUnicode=pdf.make_stream(_TO_UNICODE)))
+
+
+@cache
+def _every_code_to_glyph_one() -> bytes:
+    """The CIDToGIDMap, compressed once: 65,536 two-byte entries, each the font's one glyph."""
+    return zlib.compress(b"\x00\x01" * 65536, 9)
 
 
 @cache
