@@ -347,11 +347,17 @@ def open_session(session: Session, user: User, *, via: str = "session", lifetime
 
 def session_user(session: Session, sid: str, *, idle: timedelta, lifetime: timedelta) -> User | None:
     """The user signed in by this session id, or None once it ended, idled out or rights changed."""
-    row = session.get(WebSession, token_digest(sid))
-    if row is None or row.ended_at is not None:
+    # One round trip for the sign-in, its user and the user's teams: every page and page image
+    # starts here.
+    found = session.execute(select(WebSession, User).outerjoin(User, User.id == WebSession.user_id)
+                            .where(WebSession.id_sha256 == token_digest(sid))
+                            .options(joinedload(User.memberships))).unique().first()
+    if found is None:
+        return None
+    row, user = found
+    if row.ended_at is not None:
         return None
     stamp = now()
-    user = session.get(User, row.user_id)
     why = ("expired" if stamp - as_utc(row.started_at) > lifetime  # type: ignore[operator]
            else "idle" if stamp - as_utc(row.last_seen_at) > idle  # type: ignore[operator]
            else "rights_changed" if user is None or user.disabled or user.session_epoch != row.epoch
