@@ -1,3 +1,3 @@
-from escr.cli.main import app
+from escr.cli.entry import main
 
-app(prog_name="escr")
+main()

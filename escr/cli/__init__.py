@@ -1,1 +1,2 @@
-"""The `escr` command line: a thin face over the application layer (entry point: escr.cli.main)."""
+"""The `escr` command line: a thin face over the application layer (entry point: escr.cli.entry;
+commands: escr.cli.main)."""

@@ -10,6 +10,7 @@ password or API token is printed once and never stored in clear.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import signal
@@ -105,6 +106,7 @@ def _web_server(services: Services, host: str | None, port: int | None) -> tuple
     import uvicorn
 
     config = _uvicorn_config(services, host, port)
+    gc.freeze()  # the app's routes, models and templates live as long as the server: no collection walks them
     return uvicorn.Server(config), _listening_socket(config.host, config.port)
 
 
