@@ -106,8 +106,14 @@ def _web_server(services: Services, host: str | None, port: int | None) -> tuple
     import uvicorn
 
     config = _uvicorn_config(services, host, port)
-    gc.freeze()  # the app's routes, models and templates live as long as the server: no collection walks them
     return uvicorn.Server(config), _listening_socket(config.host, config.port)
+
+
+def _serve_until_stopped(server: Any, sock: socket.socket) -> None:
+    """This process is the web server from here on: the app's routes, models and templates live as
+    long as it does, so they are frozen first and no collection during a request walks them."""
+    gc.freeze()
+    server.run(sockets=[sock])
 
 
 def _first_run_hint(services: Services) -> None:
@@ -128,7 +134,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to listen on (d
     _first_run_hint(services)
     server, sock = _web_server(services, host, port)
     out.print(f"escr web app on http://{server.config.host}:{server.config.port}/")
-    server.run(sockets=[sock])
+    _serve_until_stopped(server, sock)
 
 
 def _bootstrap_admin(services: Services) -> None:
@@ -167,7 +173,7 @@ def run_all(host: Annotated[str | None, typer.Option(help="Address to listen on 
     # would end this process there, before the watcher is stopped (left running as an orphan).
     signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
     try:
-        server.run(sockets=[sock])
+        _serve_until_stopped(server, sock)
     finally:
         server.should_exit = True
         if watcher.poll() is None:
