@@ -20,23 +20,18 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 import numpy as np
 import zxingcpp
 from PIL import Image, ImageFilter
 from rapidfuzz import fuzz
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.units import mm
-from reportlab.lib.utils import simpleSplit
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
 
 from escr.errors import EscrError, InputRejected
+
+if TYPE_CHECKING:  # reportlab only draws sheets: the OCR slots that read them never load it
+    from reportlab.pdfgen.canvas import Canvas
 
 PAYLOAD_VERSION = 1
 BANNER = "ESCR COVER SHEET - scan this page first"
@@ -222,6 +217,9 @@ def decode_payload(text: str) -> CoverSheet | None:
 
 def _fonts() -> tuple[str, str]:
     """DejaVu if installed (covers accented names in child_labels), else the PDF base fonts."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
     names = []
     for name, path in _FONT_PATHS.items():
         if name in pdfmetrics.getRegisteredFontNames():
@@ -236,6 +234,10 @@ def _fonts() -> tuple[str, str]:
 
 def _draw_qr(canvas: Canvas, payload: str, x: float, y: float, size: float) -> None:
     """A QR code `size` points square (quiet zone included) with its lower-left at x, y."""
+    from reportlab.graphics import renderPDF
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+    from reportlab.graphics.shapes import Drawing
+
     widget = QrCodeWidget(payload, barLevel="Q", barBorder=4, barWidth=size, barHeight=size)
     drawing = Drawing(size, size)
     drawing.add(widget)
@@ -244,6 +246,8 @@ def _draw_qr(canvas: Canvas, payload: str, x: float, y: float, size: float) -> N
 
 def _fit_font(text: str, font: str, size: float, width: float, smallest: float) -> float:
     """The largest size up to `size` at which `text` fits on one line, not below `smallest`."""
+    from reportlab.pdfbase import pdfmetrics
+
     while size > smallest and pdfmetrics.stringWidth(text, font, size) > width:
         size -= 1
     return size
@@ -251,6 +255,9 @@ def _fit_font(text: str, font: str, size: float, width: float, smallest: float) 
 
 def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
     """Word-wrap, then cut any word too long for a line (ids and codes have no spaces)."""
+    from reportlab.lib.utils import simpleSplit
+    from reportlab.pdfbase import pdfmetrics
+
     lines: list[str] = []
     for line in simpleSplit(text, font, size, width) or [""]:
         while pdfmetrics.stringWidth(line, font, size) > width and len(line) > 1:
@@ -309,6 +316,10 @@ def render_coversheet_pdf(
     person checking the paper can see which child and document it is for. `child_labels`
     (e.g. the child's name) are printed only, never put in the barcode or PDF metadata.
     """
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+
     payload = encode_payload(sheet)
     regular, bold = _fonts()
     page_w, page_h = A4
