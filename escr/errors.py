@@ -39,6 +39,17 @@ class EscrError(Exception):
         if code is not None:
             self.code = code
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """An error raised in an OCR slot's child reaches the intake whole, whatever its __init__ takes."""
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuilt(cls: type[EscrError], args: tuple[object, ...], state: dict[str, object]) -> EscrError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(EscrError):
     code = "config_invalid"

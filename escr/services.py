@@ -42,7 +42,7 @@ class Services:
 
         return {
             "escr": __version__,
-            "tesseract": tesseract_version(),
+            "tesseract": tesseract_version(self.settings.ocr),
             "pikepdf": pikepdf.__version__,
             "qpdf": pikepdf.__libqpdf_version__,
             "zxing-cpp": getattr(zxingcpp, "__version__", "unknown"),

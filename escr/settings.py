@@ -51,6 +51,10 @@ class OcrSettings(BaseModel):
     max_render_pixels: int = 40_000_000  # A3 at 300 dpi is 17 Mpx; a larger page renders coarser
     page_timeout_s: int = 300
     workers: int = 0  # 0 = one tesseract process per core
+    # "library": Tesseract kept loaded through tesserocr (faster, docs/decisions/0006); "command":
+    # the distribution's `tesseract` program started for every read.
+    engine: Literal["library", "command"] = "library"
+    tessdata_dir: Path | None = None  # the models; by default TESSDATA_PREFIX or the distribution's folder
     detect_orientation: bool = True
     # A first pass scoring below this mean word confidence triggers orientation detection.
     orientation_retry_below_conf: float = 65.0

@@ -9,7 +9,8 @@ from PIL import Image
 
 from escr.errors import OcrError
 from escr.pages.imaging import page_metrics
-from escr.pages.ocr import OcrPage, PageJob, ocr_page, ocr_pages, tesseract_version
+from escr.pages.ocr import OcrPage, PageJob, ocr_page, tesseract_version
+from escr.pages.slots import ocr_pages
 from escr.settings import OcrSettings
 from tests.support.scans import colour_letter, degrade, text_page, write_pdf, write_tiff
 
@@ -227,3 +228,15 @@ def test_corpus_french_accents_survive() -> None:
     [(_, page)] = list(ocr_pages(jobs, settings=SETTINGS, workers=1))
     assert "intérieure" in page.text
     assert "qualité" in page.text
+
+
+@pytest.mark.ocr
+@pytest.mark.parametrize("turned_ccw", [0, 90])
+def test_the_distributions_tesseract_command_reads_the_same_page(turned_ccw: int) -> None:
+    """ocr.engine = "command" (the `tesseract` program per read) reads and turns pages as the
+    default engine does, for a council that takes Tesseract from its distribution only."""
+    settings = OcrSettings(engine="command")
+    page = ocr_page(turned(a6_page(), rotate=turned_ccw), dpi=DPI, settings=settings)
+    assert_reads_the_letter(page)
+    assert page.rotation == turned_ccw
+    assert tesseract_version(settings).split(".")[0].isdigit()

@@ -1,10 +1,10 @@
-"""OCR of page images with Tesseract: one single-threaded tesseract process per page.
+"""OCR of page images with Tesseract (escr.pages.engine), single-threaded, one page at a time.
 
-OCR is the cost of the whole system, so each page costs one tesseract run that writes text
-(txt) and word confidences, boxes and line baselines (hOCR) together; the invisible text layer is
-drawn from the hOCR in escr.pages.text_layer. Upright pages never pay for orientation detection: it runs only when the first pass
-reads badly. Tesseract runs with OMP_THREAD_LIMIT=1 and `ocr_pages` keeps one run per core
-busy, which is faster overall than letting each run use several threads.
+OCR is the cost of the whole system, so each page costs one tesseract read that gives text and
+word confidences, boxes and line baselines (hOCR) together; the invisible text layer is drawn
+from the hOCR in escr.pages.text_layer. Upright pages never pay for orientation detection: it
+runs only when the first pass reads badly. `escr.pages.slots.ocr_pages` keeps one read per core
+busy, each in its own child process, which is faster overall than one read using several threads.
 
 OCR text is personal data: it never goes into an exception message or a log line.
 """
@@ -12,23 +12,18 @@ OCR text is personal data: it never goes into an exception message or a log line
 from __future__ import annotations
 
 import math
-import os
 import re
 import statistics
-import subprocess
-import tempfile
-from collections.abc import Hashable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-import pytesseract
 from PIL import Image
 
-from escr.errors import EscrError, OcrError, OcrTimeout
+from escr.errors import OcrError
 from escr.pages.coversheet import STAMP_LABEL, CoverSheet, find_coversheet, read_stamp_box
+from escr.pages.engine import detect_orientation, engine_version, read_page_text
 from escr.pages.hocr import OcrWord, read_hocr
 from escr.pages.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_for_ocr
 from escr.pages.text_layer import text_layer_pdf
@@ -55,8 +50,6 @@ LANDSCAPE_RATIO = 1.2
 # Fewer measured lines than this and the skew is not reported.
 MIN_SKEW_LINES = 3
 
-_OSD_ROTATE = re.compile(r"Rotate: (\d+)")
-_OSD_CONF = re.compile(r"Orientation confidence: (-?[\d.]+)")
 
 
 @dataclass(frozen=True)
@@ -87,12 +80,9 @@ class PageJob:
     find_cover: bool = False  # look for an escr cover sheet on the same render first
 
 
-def tesseract_version() -> str:
+def tesseract_version(settings: OcrSettings | None = None) -> str:
     """The tesseract version, recorded with every document's provenance."""
-    try:
-        return str(pytesseract.get_tesseract_version())
-    except (pytesseract.TesseractNotFoundError, OSError) as exc:
-        raise OcrError("tesseract is not installed", code="ocr_unavailable") from exc
+    return engine_version(settings or OcrSettings())
 
 
 def ocr_page(
@@ -160,65 +150,9 @@ def blank_page(*, dpi: int, metrics: PageMetrics) -> OcrPage:
     )
 
 
-def ocr_pages(
-    jobs: Iterable[PageJob], *, settings: OcrSettings, workers: int, pool: ThreadPoolExecutor | None = None
-) -> Iterator[tuple[PageJob, OcrPage]]:
-    """OCR many pages with `workers` tesseract processes busy at once; results in any order.
-
-    Each worker renders, measures and OCRs its page, and a page is taken from `jobs` only when a
-    worker is free, so at most `workers` page images are in memory. Blank pages are measured
-    but not OCRed. The first page that fails raises its EscrError after the running ones stop.
-    `pool` is a process-wide one of `workers` threads shared by files read at the same time: the
-    cores stay busy across the end of one file and the start of the next, and never run more
-    tesseracts than there are slots.
-    """
-    workers = max(1, workers)
-    job_iter = iter(jobs)
-    with ExitStack() as stack:
-        if pool is None:
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr"))
-        running: dict[Future[OcrPage], PageJob] = {}
-        try:
-            _fill(pool, running, job_iter, workers, settings)
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = running.pop(future)
-                    yield job, _result(future, job)
-                _fill(pool, running, job_iter, workers, settings)
-        finally:
-            for future in running:
-                future.cancel()
-
-
-def _fill(
-    pool: ThreadPoolExecutor,
-    running: dict[Future[OcrPage], PageJob],
-    jobs: Iterator[PageJob],
-    workers: int,
-    settings: OcrSettings,
-) -> None:
-    """Top the pool up to one page per worker."""
-    while len(running) < workers:
-        job = next(jobs, None)
-        if job is None:
-            return
-        running[pool.submit(ocr_job, job, settings)] = job
-
-
-def _result(future: Future[OcrPage], job: PageJob) -> OcrPage:
-    """The page's OcrPage; anything unexpected becomes an OcrError naming the page number only."""
-    try:
-        return future.result()
-    except EscrError:
-        raise
-    except Exception as exc:
-        raise OcrError(f"OCR of page {job.index + 1} failed: {type(exc).__name__}") from exc
-
-
 def ocr_job(job: PageJob, settings: OcrSettings) -> OcrPage:
     """Render, measure and (unless a cover sheet or blank) OCR one page: the whole of a worker's
-    job, whether a thread of `ocr_pages` or a Celery worker on another machine (`escr.runtime.tasks`).
+    job, run in an OCR slot (escr.pages.slots) for `ocr_pages` or for a Celery worker.
 
     The page is rendered once: the cover-sheet check, the measurements and tesseract all read it
     in grey, tesseract with any light-coloured print put back from the colour (`render_for_ocr`)."""
@@ -272,23 +206,19 @@ def read_date_stamp(image: Image.Image, *, dpi: int, settings: OcrSettings) -> d
     box = read_stamp_box(image, dpi=dpi)
     if box is None or _empty_box(box, dpi=dpi):
         return None
-    with tempfile.TemporaryDirectory(prefix="escr-stamp-") as tmp:
-        source = Path(tmp) / "stamp.tif"
-        box.save(source, format="TIFF", dpi=(dpi, dpi), compression="raw")
-        for psm in ("6", "11"):  # a block of text; then scattered words (a tilted or faint stamp)
-            try:
-                text = _run_tesseract([str(source), "stdout", "-l", settings.language, "--psm", psm, "--dpi",
-                                       str(dpi)], timeout_s=settings.page_timeout_s)
-            except OcrError:
-                return None
-            day = parse_stamp_date(text.replace(STAMP_LABEL, " "))
-            if day is not None:
-                return day
+    for psm in ("6", "11"):  # a block of text; then scattered words (a tilted or faint stamp)
+        try:
+            text, _ = read_page_text(box, dpi=dpi, psm=psm, settings=settings, hocr=False)
+        except OcrError:
+            return None
+        day = parse_stamp_date(text.replace(STAMP_LABEL, " "))
+        if day is not None:
+            return day
     return None
 
 
 def _tesseract_ready(image: Image.Image) -> Image.Image:
-    """Greyscale, bilevel or RGB: the modes tesseract reads from an uncompressed TIFF."""
+    """Greyscale, bilevel or RGB: the modes escr.pages.engine hands tesseract."""
     if image.mode in ("1", "L", "RGB"):
         return image
     return image.convert("RGB" if image.mode in ("RGBA", "P", "CMYK", "YCbCr") else "L")
@@ -302,20 +232,9 @@ def _recognise(
     metrics: PageMetrics,
     rotation: int = 0,
 ) -> OcrPage:
-    """One tesseract run writing hOCR and plain text together; the text layer is drawn from the
+    """One tesseract read giving hOCR and plain text together; the text layer is drawn from the
     hOCR here (escr.pages.text_layer), not by tesseract's PDF renderer."""
-    with tempfile.TemporaryDirectory(prefix="escr-ocr-") as tmp:
-        source = Path(tmp) / "page.tif"
-        # Uncompressed: writing takes milliseconds, PNG compression would take ~0.1 s a page.
-        image.save(source, format="TIFF", dpi=(dpi, dpi), compression="raw")
-        base = Path(tmp) / "out"
-        _run_tesseract(
-            [str(source), str(base), "-l", settings.language, "--psm", PSM, "--dpi", str(dpi),
-             "hocr", "txt"],
-            timeout_s=settings.page_timeout_s,
-        )
-        hocr = base.with_suffix(".hocr").read_bytes()
-        text = base.with_suffix(".txt").read_text(encoding="utf-8")
+    text, hocr = read_page_text(image, dpi=dpi, psm=PSM, settings=settings)
     lines = read_hocr(hocr)
     text_pdf = text_layer_pdf(lines, width_px=image.width, height_px=image.height, dpi=dpi)
     words = tuple(word for line in lines for word in line.words)
@@ -332,26 +251,6 @@ def _recognise(
         blank=False,
         metrics=metrics,
     )
-
-
-def _run_tesseract(args: list[str], *, timeout_s: float) -> str:
-    """Run tesseract single-threaded; failures and timeouts become OcrError (no page content)."""
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    try:
-        proc = subprocess.run(
-            [pytesseract.pytesseract.tesseract_cmd, *args],
-            env=env,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise OcrError("tesseract is not installed", code="ocr_unavailable") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise OcrTimeout(f"tesseract took longer than {timeout_s} s") from exc
-    if proc.returncode != 0:
-        raise OcrError(f"tesseract exited with status {proc.returncode}")
-    return proc.stdout.decode("utf-8", "replace")
 
 
 def _skew(slopes: list[float]) -> float | None:
@@ -380,22 +279,10 @@ def _detect_rotation(image: Image.Image, *, dpi: int, settings: OcrSettings) -> 
     """Clockwise degrees OSD says the image must turn to be upright; 0 when unsure or upright."""
     factor = max(1, round(dpi / OSD_DPI))
     small = image.reduce(factor) if factor > 1 else image
-    with tempfile.TemporaryDirectory(prefix="escr-osd-") as tmp:
-        source = Path(tmp) / "page.tif"
-        small.save(source, format="TIFF", dpi=(dpi // factor, dpi // factor), compression="raw")
-        try:
-            report = _run_tesseract(
-                [str(source), "stdout", "--psm", "0", "--dpi", str(dpi // factor)],
-                timeout_s=settings.page_timeout_s,
-            )
-        except OcrTimeout:
-            raise
-        except OcrError:
-            return 0  # OSD refuses pages with too little text: leave the page as it is
-    rotate, conf = _OSD_ROTATE.search(report), _OSD_CONF.search(report)
-    if rotate is None or conf is None or float(conf.group(1)) < OSD_MIN_CONFIDENCE:
+    found = detect_orientation(small, dpi=dpi // factor, settings=settings)
+    if found is None or found[1] < OSD_MIN_CONFIDENCE:
         return 0
-    turn = int(rotate.group(1)) % 360
+    turn = found[0] % 360
     return turn if turn in CLOCKWISE_TURN else 0
 
 

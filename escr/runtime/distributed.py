@@ -2,7 +2,7 @@
 
 The intake pipeline asks a `PageOcr` for the pages of a file and gets `(job, OcrPage)` pairs
 back; it does not know which kind it was given. `open_page_ocr(settings)` picks one: with no
-broker configured the local thread pool of `escr.pages.ocr.ocr_pages` (one tesseract per core, as
+broker configured the local OCR slots of `escr.pages.slots.ocr_pages` (one tesseract per core, as
 before); with a broker, `escr.runtime.tasks.CeleryPageOcr`, which sends the file's pages to `escr worker`
 processes as Celery groups and gathers the answers. Storage and database writes stay with the
 caller either way.

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from escr.pages.ocr import OcrPage, PageJob, ocr_pages
+from escr.pages.ocr import OcrPage, PageJob
+from escr.pages.slots import ocr_pages
 from escr.settings import OcrSettings
 
 
@@ -25,7 +26,7 @@ class PageOcr(Protocol):
 
 @dataclass(frozen=True)
 class LocalPageOcr:
-    """This process's thread pool, one single-threaded tesseract per core; `pool`, when given, is
+    """This process's OCR slots, one single-threaded tesseract per core; `pool`, when given, is
     shared by every file read at once (see `shared_page_ocr`)."""
 
     settings: OcrSettings

@@ -49,7 +49,8 @@ from celery.result import AsyncResult
 from escr.errors import BrokerUnavailable, ConfigError, EscrError, InputRejected, OcrError
 from escr.pages.coversheet import CoverSheet, decode_payload, encode_payload
 from escr.pages.imaging import PageMetrics
-from escr.pages.ocr import OcrPage, OcrWord, PageJob, ocr_job
+from escr.pages.ocr import OcrPage, OcrWord, PageJob
+from escr.pages.slots import read_page
 from escr.runtime.page_ocr import LocalPageOcr
 from escr.settings import OcrSettings, Settings
 
@@ -327,7 +328,7 @@ def ocr_message(message: dict[str, Any], *, max_bytes: int) -> OcrPage:
     with tempfile.TemporaryDirectory(prefix="escr-page-") as tmp:
         path = Path(tmp) / "page.pdf"
         path.write_bytes(pdf)
-        return ocr_job(PageJob(path=path, media_type=PDF, index=0, dpi=dpi, find_cover=find_cover), settings)
+        return read_page(PageJob(path=path, media_type=PDF, index=0, dpi=dpi, find_cover=find_cover), settings)
 
 
 # --- the wire format ----------------------------------------------------------------------------
