@@ -24,6 +24,7 @@ from bench.corpus import Corpus, dense_corpus, throughput_corpus
 from bench.runners import (
     compile_escr,
     escr_ingest,
+    library_floor,
     ocrmypdf,
     ocrmypdf_version,
     stage_groups,
@@ -36,7 +37,8 @@ def say(message: str) -> None:
 
 
 def run_throughput(config: BenchConfig, corpus: Corpus, *, name: str = "throughput",
-                   with_ocrmypdf: bool | None = None, keep: Path | None = None) -> dict[str, Any]:
+                   with_ocrmypdf: bool | None = None, keep: Path | None = None,
+                   with_library: bool = False) -> dict[str, Any]:
     """The floor, escr and OCRmyPDF one after another, `config.rounds` times.
 
     This machine's speed drifts by 10-30 % within minutes (a virtual machine beside others), so
@@ -58,9 +60,14 @@ def run_throughput(config: BenchConfig, corpus: Corpus, *, name: str = "throughp
         say(f"{prefix}OCRmyPDF --jobs {config.cores} on {len(files)} files")
         return ocrmypdf(config, files, pages=corpus.pages, keep=keep)
 
+    def library_run(prefix: str) -> Any:
+        say(f"{prefix}floor: escr's Tesseract library alone on {corpus.pages} page images, {config.cores} threads")
+        return library_floor(corpus.page_images, cores=config.cores,
+                             scratch=config.work_dir / "run" / f"{name}-library-floor")
+
     if with_ocrmypdf is None:
         with_ocrmypdf = "throughput" in config.sections
-    tools = [floor_run, escr_run] + ([ocrmypdf_run] if with_ocrmypdf else [])
+    tools = [floor_run, escr_run] + ([ocrmypdf_run] if with_ocrmypdf else []) + ([library_run] if with_library else [])
     rounds = []
     for number in range(1, config.rounds + 1):
         turn = (number - 1) % len(tools)
@@ -83,7 +90,7 @@ def run_dense(config: BenchConfig, corpus: Corpus) -> dict[str, Any]:
     from bench.quality import measure_quality
 
     keep = config.work_dir / "run" / "dense-ocrmypdf"
-    result = run_throughput(config, corpus, name="dense", with_ocrmypdf=True, keep=keep)
+    result = run_throughput(config, corpus, name="dense", with_ocrmypdf=True, keep=keep, with_library=True)
     escr = next((r for r in result["runs"] if r["tool"] == "escr ingest"), {})
     say("dense: character error rates of what each tool read")
     result["quality"] = measure_quality(
@@ -102,8 +109,13 @@ def _throughput_ratios(runs: list[Any]) -> dict[str, float]:
         if whole:  # the whole `escr ingest` command, start-up and all, against the floor's
             ratios["escr_over_floor_whole_command"] = round((escr.pages / whole) / floor.pages_per_s, 3)
         ratios["escr_over_floor_cpu"] = round((floor.cpu_s / floor.pages) / (escr.cpu_s / escr.pages), 3)
-    if escr.ok and len(runs) > 2 and runs[2].ok:
-        ratios["escr_over_ocrmypdf"] = round(escr.pages_per_s / runs[2].pages_per_s, 3)
+    ocrmypdf_run = next((r for r in runs[2:] if r.tool == "OCRmyPDF"), None)
+    if escr.ok and ocrmypdf_run is not None and ocrmypdf_run.ok:
+        ratios["escr_over_ocrmypdf"] = round(escr.pages_per_s / ocrmypdf_run.pages_per_s, 3)
+    library = next((r for r in runs[2:] if r.tool.startswith("tesseract library")), None)
+    if escr.ok and library is not None and library.ok:  # escr's own overhead, the engine's build set aside
+        ratios["escr_over_library_floor"] = round(escr.pages_per_s / library.pages_per_s, 3)
+        ratios["escr_over_library_floor_cpu"] = round((library.cpu_s / library.pages) / (escr.cpu_s / escr.pages), 3)
     return ratios
 
 

@@ -82,6 +82,12 @@ def targets(results: dict[str, Any], config: BenchConfig) -> list[dict[str, Any]
         value = dense_ratios.get(key)
         add(name, value, f">= {goal}", None if value is None else value >= goal,
             each(dense_rounds, lambda r, key=key: r["ratios"].get(key)))
+    # The same engine alone, loaded once, text only: escr's own overhead with the build set aside (0006).
+    for key, name in (("escr_over_library_floor", "dense text: escr / its Tesseract library alone (no target)"),
+                      ("escr_over_library_floor_cpu", "dense text: that library's CPU per page / escr's (no target)")):
+        if key in dense_ratios:
+            add(name, dense_ratios[key], "reported only", None,
+                each(dense_rounds, lambda r, key=key: r["ratios"].get(key)))
     quality = dense.get("quality", {})
     escr_q, alone_q, ocrmypdf_q = (quality.get(k, {}) for k in ("escr", "tesseract alone", "OCRmyPDF"))
     for other, label in ((alone_q, "tesseract alone"), (ocrmypdf_q, "OCRmyPDF")):

@@ -98,6 +98,18 @@ def tesseract_floor(images: Sequence[Path], *, cores: int, scratch: Path) -> Run
                      detail={"command": f"tesseract IMAGE OUT -l eng txt, OMP_THREAD_LIMIT=1, {cores} at once"})
 
 
+def library_floor(images: Sequence[Path], *, cores: int, scratch: Path) -> RunResult:
+    """The engine escr reads pages with (tesserocr), loaded once per thread, text only, `cores` threads."""
+    env = clean_env({"OMP_THREAD_LIMIT": "1"})
+    scratch.mkdir(parents=True, exist_ok=True)
+    measured = run_measured([sys.executable, "-m", "bench.floor", "--library", str(cores), scratch, *images],
+                            env=env, cwd=REPO)
+    return RunResult("tesseract library alone (escr's engine)", len(images), measured.wall_s, measured.cpu_s,
+                     peak_tree_mb=measured.peak_tree_mb, ok=measured.returncode == 0,
+                     problem=measured.stderr.strip()[-300:] or None if measured.returncode else None,
+                     detail={"command": f"tesserocr, engine loaded once per thread, text only, {cores} threads"})
+
+
 # --- escr ----------------------------------------------------------------------------------------
 
 
