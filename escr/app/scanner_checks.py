@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from escr.app.access import AccessDenied, Principal, Role
 from escr.errors import ValidationFailed
 from escr.pages.imaging import render_page
-from escr.pages.ocr import ocr_page
+from escr.pages.ocr import PageJob
+from escr.pages.slots import OcrSlots
 from escr.provenance.scanner_check import Measures, measure, target_pdf
 from escr.record import payloads
 from escr.record.events import Kind, ProtocolEvent, now, record
@@ -94,7 +95,11 @@ def run_check(services: Services, principal: Principal, *, device: str, path: Pa
         raise ValidationFailed("the scan is a PDF, PNG, TIFF or JPEG file")
     dpi = _native_dpi(path, media_type)
     image = render_page(path, media_type, 0, dpi=round(dpi))
-    page = ocr_page(image, dpi=round(dpi), settings=services.settings.ocr)
+    slots = OcrSlots()  # its own child, ended after: a Tesseract crash costs the check, not the web app
+    try:
+        page = slots.read(PageJob(path=path, media_type=media_type, index=0, dpi=round(dpi)), services.settings.ocr)
+    finally:
+        slots.close()
     measures = measure(image, dpi=dpi, ocr_text=page.text)
     failures = judge(measures, services.settings.records)
     data = path.read_bytes()

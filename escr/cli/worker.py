@@ -51,9 +51,9 @@ def worker(
         Console(stderr=True).print(f"[red]error[/red] ({exc.code}): {exc.message}")
         raise typer.Exit(exc.exit_code) from None
     slots = concurrency or settings.celery.worker_concurrency or os.cpu_count() or 1
-    # Threads, not forked processes: a page's work runs in tesseract and pdftoppm child
-    # processes (each single-threaded and bounded by ocr.page_timeout_s), so one thread per core
-    # keeps every core busy, and the metrics live in this one process.
+    # Threads, not forked processes: each thread's page is read in an OCR slot, a child process
+    # keeping Tesseract loaded (single-threaded, bounded by ocr.page_timeout_s; escr.pages.slots),
+    # so one thread per core keeps every core busy, and the metrics live in this one process.
     argv = ["worker", "--pool=threads", f"--concurrency={slots}", f"--queues={settings.celery.queue}",
             f"--hostname={hostname or 'escr@' + socket.gethostname()}", f"--loglevel={loglevel.upper()}",
             "--without-gossip", "--without-mingle"]

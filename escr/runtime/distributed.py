@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 # Celery, kombu and the broker clients are imported only when a broker is configured: the
 # in-process default does not load them.
+from escr.pages.slots import process_slots
 from escr.runtime.page_ocr import LocalPageOcr, PageOcr  # noqa: F401  (re-exported)
 from escr.settings import Settings
 
@@ -24,6 +25,8 @@ from escr.settings import Settings
 def open_page_ocr(settings: Settings) -> Iterator[PageOcr]:
     """The page OCR these settings ask for, for the duration of one file (or one process)."""
     if not settings.celery.broker_url:
+        # The slots start now, importing while this process claims and checks the first file.
+        process_slots().warm(settings.ocr_workers, settings.ocr)
         with ThreadPoolExecutor(settings.ocr_workers, thread_name_prefix="ocr") as pool:
             yield LocalPageOcr(settings.ocr, settings.ocr_workers, pool=pool)
         return
