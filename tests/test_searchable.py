@@ -17,8 +17,8 @@ from PIL import Image
 from escr.errors import InputRejected
 from escr.pages.imaging import page_metrics, render_page
 from escr.pages.ocr import OcrPage, PageJob, blank_page
-from escr.pages.slots import ocr_pages
 from escr.pages.searchable import SearchablePage, build_searchable_pdf, images_to_pdf
+from escr.pages.slots import ocr_pages
 from escr.settings import OcrSettings
 from tests.support.scans import degrade, text_page, write_image, write_pdf, write_tiff
 
