@@ -238,6 +238,10 @@ def test_escr_run_serves_the_app_beside_the_watcher_and_stops_both(settings, tmp
         web, watcher = psutil.Process(process.pid), psutil.Process(children[0])
         assert watcher.nice() == settings.ocr.niceness > web.nice()
         assert watcher.ionice().ioclass == psutil.IOPRIO_CLASS_BE and watcher.ionice().value == 7
+        # Its OCR slots, the child processes that read the pages, are started ready and as low.
+        slots = watcher.children(recursive=True)
+        assert slots, "the watcher keeps its OCR slots ready"
+        assert all(slot.nice() >= settings.ocr.niceness for slot in slots)
     finally:
         output = stop(process)
     assert "First run: an administrator was created." in output
