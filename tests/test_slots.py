@@ -102,3 +102,14 @@ def test_slots_read_at_once_use_one_child_each_and_are_kept(slots: OcrSlots, let
         outcome["thread"].join()  # type: ignore[attr-defined]
         assert "family attended" in outcome["page"].text  # type: ignore[attr-defined]
     assert sorted(slots.pids()) == before
+
+
+@pytest.mark.ocr
+def test_ctrl_c_or_a_service_stop_leaves_the_page_in_hand_to_finish(slots: OcrSlots, letter: PageJob) -> None:
+    """The watcher finishes the files in hand when stopped; its slots must not die under it."""
+    slots.read(letter, SETTINGS)  # the child is up and serving
+    [child] = slots.pids()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        os.kill(child, sig)
+    assert "family attended" in slots.read(letter, SETTINGS).text
+    assert slots.pids() == [child]

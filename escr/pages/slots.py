@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
+import signal
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -218,9 +220,16 @@ class _Slot:
 
 
 def _serve(conn: Connection, settings: OcrSettings) -> None:
-    """A slot's child: read pages until the parent closes the pipe."""
+    """A slot's child: read pages until the parent closes the pipe.
+
+    Its parent alone ends it. Ctrl-C at a terminal, or a service manager's SIGTERM to every
+    process of the service, asks the watcher to finish the files in hand: were the child to die
+    of it, the page in hand would fail and its file be quarantined for no fault of its own."""
     from escr.runtime.priority import lower_priority
 
+    os.setpgid(0, 0)  # out of the terminal's process group, with the pdftoppm it starts
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     lower_priority(settings)
     while True:
         try:
