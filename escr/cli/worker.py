@@ -29,6 +29,7 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Log level.")] = "INFO",
 ) -> None:
     """OCR pages sent through the broker (ESCR_CELERY__BROKER_URL) until stopped."""
+    from escr.pages.slots import process_slots
     from escr.runtime.health import start_metrics_server
     from escr.runtime.priority import lower_priority
     from escr.runtime.tasks import celery_app
@@ -51,6 +52,8 @@ def worker(
         Console(stderr=True).print(f"[red]error[/red] ({exc.code}): {exc.message}")
         raise typer.Exit(exc.exit_code) from None
     slots = concurrency or settings.celery.worker_concurrency or os.cpu_count() or 1
+    # One OCR slot per thread, started now: the first pages do not wait for a child to import.
+    process_slots().warm(slots, settings.ocr)
     # Threads, not forked processes: each thread's page is read in an OCR slot, a child process
     # keeping Tesseract loaded (single-threaded, bounded by ocr.page_timeout_s; escr.pages.slots),
     # so one thread per core keeps every core busy, and the metrics live in this one process.
