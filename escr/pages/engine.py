@@ -114,10 +114,18 @@ def _api(language: str, settings: OcrSettings):  # type: ignore[no-untyped-def]
     return api
 
 
+def tesseract_ready(image: Image.Image) -> Image.Image:
+    """Greyscale, bilevel or RGB: the modes either engine is handed."""
+    if image.mode in ("1", "L", "RGB"):
+        return image
+    return image.convert("RGB" if image.mode in ("RGBA", "P", "CMYK", "YCbCr") else "L")
+
+
 def _set_pixels(api, image: Image.Image, dpi: int) -> None:  # type: ignore[no-untyped-def]
     """Hand tesseract the raw pixels: ~20 ms a page where tesserocr's SetImage encodes a copy."""
-    if image.mode not in ("L", "RGB"):
-        image = image.convert("RGB" if image.mode in ("RGBA", "P", "CMYK", "YCbCr") else "L")
+    image = tesseract_ready(image)
+    if image.mode == "1":
+        image = image.convert("L")
     depth = 3 if image.mode == "RGB" else 1
     api.SetImageBytes(image.tobytes(), image.width, image.height, depth, depth * image.width)
     api.SetSourceResolution(dpi)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from escr.errors import OcrError
 from escr.pages.coversheet import STAMP_LABEL, CoverSheet, find_coversheet, read_stamp_box
-from escr.pages.engine import detect_orientation, engine_version, read_page_text
+from escr.pages.engine import detect_orientation, engine_version, read_page_text, tesseract_ready
 from escr.pages.hocr import OcrWord, read_hocr
 from escr.pages.imaging import CLOCKWISE_TURN, PageMetrics, page_metrics, render_for_ocr
 from escr.pages.text_layer import text_layer_pdf
@@ -101,7 +101,7 @@ def ocr_page(
     """
     if metrics is None:
         metrics = page_metrics(image)
-    image = _tesseract_ready(image)
+    image = tesseract_ready(image)
     if settings.detect_orientation and image.width > image.height * LANDSCAPE_RATIO:
         return _landscape_page(image, dpi=dpi, settings=settings, metrics=metrics)
     first = _recognise(image, dpi=dpi, settings=settings, metrics=metrics)
@@ -215,13 +215,6 @@ def read_date_stamp(image: Image.Image, *, dpi: int, settings: OcrSettings) -> d
         if day is not None:
             return day
     return None
-
-
-def _tesseract_ready(image: Image.Image) -> Image.Image:
-    """Greyscale, bilevel or RGB: the modes escr.pages.engine hands tesseract."""
-    if image.mode in ("1", "L", "RGB"):
-        return image
-    return image.convert("RGB" if image.mode in ("RGBA", "P", "CMYK", "YCbCr") else "L")
 
 
 def _recognise(
