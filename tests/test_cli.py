@@ -97,6 +97,13 @@ def test_verification_refuses_the_scanner_then_accepts_another_person(cli, tmp_p
     assert shown["state"] == "verified" and shown["verified_by"] == "tm.okafor"
     again = cli("qc", "reject", doc_id, "--reason", "late", ok=False, as_="tm.other")
     assert again.exit_code == 2
+    # Dates read as the web app shows them, and are typed the same way.
+    listed = cli("documents", "--child", "AB123456", "--since", "01/03/2026", as_="tm.okafor").output
+    assert "09/03/2026" in listed and doc_id in listed and "2026-03-09" not in listed
+    assert doc_id not in cli("documents", "--child", "AB123456", "--since", "10/03/2026", as_="tm.okafor").output
+    assert "doc_date: 09/03/2026" in cli("show", doc_id, as_="tm.okafor").output
+    wrong = cli("documents", "--child", "AB123456", "--since", "31/02/2026", ok=False, as_="tm.okafor")
+    assert wrong.exit_code != 0 and "DD/MM/YYYY" in wrong.output
 
 
 def test_coversheet_command_prints_a_sheet_the_pipeline_reads(cli, tmp_path):

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from functools import wraps
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +20,7 @@ from rich.console import Console
 
 from escr.app import identity
 from escr.app.access import Principal
+from escr.app.labels import local_time, uk_date
 from escr.app.operations import Operations
 from escr.errors import EscrError
 from escr.services import Services, open_services
@@ -106,12 +107,25 @@ def handles_errors(func: F) -> F:
 
 
 def _date(value: str | None) -> date | None:
+    """A date typed as a UK reader writes it (14/06/2025) or as ISO 8601 (2025-06-14)."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        if "/" in value:
+            return datetime.strptime(value.strip(), "%d/%m/%Y").date()
+        return date.fromisoformat(value.strip())
     except ValueError:
-        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value}") from None
+        raise typer.BadParameter(f"not a date (DD/MM/YYYY): {value}") from None
+
+
+def day(value: date | datetime | str | None, empty: str = "-") -> str:
+    """A date in a table or line of output, as the web app shows it (14/06/2025)."""
+    return uk_date(value, short=True, empty=empty)
+
+
+def moment(ops: Operations, value: datetime | str | None, empty: str = "-") -> str:
+    """A stored (UTC) time in the service's local time, as the web app shows it (14/06/2025 15:04 BST)."""
+    return local_time(value, ops.services.settings.web.timezone, short=True, empty=empty)
 
 
 @contextmanager

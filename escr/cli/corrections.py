@@ -66,7 +66,7 @@ def corrections_ask(
     reason: Annotated[str, typer.Option(help="Why the document is wrong.")],
     child: Annotated[list[str] | None, typer.Option("--child", help="The right child id; repeat for siblings.")] = None,
     doc_type: Annotated[str | None, typer.Option("--doc-type", help="The right type.")] = None,
-    doc_date: Annotated[str | None, typer.Option("--date", help="The right date, YYYY-MM-DD.")] = None,
+    doc_date: Annotated[str | None, typer.Option("--date", help="The right date, DD/MM/YYYY.")] = None,
     user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Ask for a verified document to be moved to other children, or given another type or date."""

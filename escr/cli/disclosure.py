@@ -51,9 +51,9 @@ def open_request(requester: Annotated[str, typer.Option(help="Who is asking.")],
                  child: Annotated[list[str], typer.Option("--child", help="A child id (repeat for several).")],
                  basis: Annotated[str, typer.Option(help="subject_access, court, agency_sharing, care_leaver, other")]
                  = "subject_access",
-                 received: Annotated[str | None, typer.Option(help="Date received (YYYY-MM-DD).")] = None,
-                 since: Annotated[str | None, typer.Option(help="Documents dated from (YYYY-MM-DD).")] = None,
-                 until: Annotated[str | None, typer.Option(help="Documents dated to (YYYY-MM-DD).")] = None,
+                 received: Annotated[str | None, typer.Option(help="Date received (DD/MM/YYYY).")] = None,
+                 since: Annotated[str | None, typer.Option(help="Documents dated from (DD/MM/YYYY).")] = None,
+                 until: Annotated[str | None, typer.Option(help="Documents dated to (DD/MM/YYYY).")] = None,
                  as_json: JsonOpt = False, user: UserOpt = None) -> None:
     """Open a disclosure request; it is due one calendar month after it was received."""
     r = _d("disclosure open", user).open_request(requester=requester, relationship=relationship, basis=basis,
@@ -185,7 +185,7 @@ def get(request: str, output: Annotated[Path, typer.Option("-o", "--output")],
 @handles_errors
 def give(request: str, recipient: Annotated[str, typer.Option(help="Who received it.")],
          method: Annotated[str, typer.Option(help="post, secure_email, collected, in_person, court")],
-         on: Annotated[str | None, typer.Option(help="Date given (YYYY-MM-DD); today if left out.")] = None,
+         on: Annotated[str | None, typer.Option(help="Date given (DD/MM/YYYY); today if left out.")] = None,
          note: Annotated[str, typer.Option()] = "", user: UserOpt = None) -> None:
     """Record the copy given (on each child's record and in the access log)."""
     given: date | None = _date(on)

@@ -28,9 +28,11 @@ from escr.cli.common import (
     _services,
     app,
     children_app,
+    day,
     err,
     handles_errors,
     host_operator,
+    moment,
     operations,
     out,
     qc_app,
@@ -91,7 +93,7 @@ def ingest(
         for r in results:
             out.print(f"{r['file']}: [bold]{r['status']}[/bold]")
             for d in r.get("documents", []):
-                out.print(f"  {d['id']}  {d['pages']} pages  {d['doc_type'] or '-'}  {d['doc_date'] or '-'}  "
+                out.print(f"  {d['id']}  {d['pages']} pages  {d['doc_type'] or '-'}  {day(d['doc_date'])}  "
                           f"children={','.join(d['children']) or '-'}  [bold]{d['state']}[/bold]")
                 for reason in d["reasons"]:
                     out.print(f"    - {reason}")
@@ -184,8 +186,8 @@ def children_find(query: Annotated[str, typer.Argument(help="A child id, an NHS 
 def documents(
     child: Annotated[str, typer.Option("--child", help="Child id.")],
     doc_type: Annotated[str | None, typer.Option("--type")] = None,
-    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
-    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    since: Annotated[str | None, typer.Option(help="DD/MM/YYYY")] = None,
+    until: Annotated[str | None, typer.Option(help="DD/MM/YYYY")] = None,
     view: Annotated[str | None, typer.Option("--view", help="Open one of your saved views (`escr views list`).")] = None,
     user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
@@ -206,7 +208,7 @@ def documents(
     table = Table("date", "type", "pages", "state", Column("document", no_wrap=True),
                   title=f"Documents of {child}" + (f", view {escape(view)}" if view else ""))
     for d in docs:
-        table.add_row(d["doc_date"] or "undated", d["doc_type"] or "-", str(d["pages"]), d["state"], d["id"])
+        table.add_row(day(d["doc_date"], "undated"), d["doc_type"] or "-", str(d["pages"]), d["state"], d["id"])
     out.print(table)
 
 
@@ -214,13 +216,15 @@ def documents(
 @handles_errors
 def show(doc: str, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """A document's metadata, tags, QC results and who verified it."""
-    data = operations("show", user).document(doc)
+    ops = operations("show", user)
+    data = ops.document(doc)
     if as_json:
         _print_json(data)
         return
+    shown = {**data, "doc_date": day(data["doc_date"], "undated"), "verified_at": moment(ops, data["verified_at"])}
     for key in ("id", "doc_type", "doc_date", "pages", "state", "children", "third_party", "operator", "device",
                 "indexed_by", "verified_by", "verified_at", "version", "replaces", "replaced_by"):
-        out.print(f"[bold]{key}[/bold]: {data[key]}")
+        out.print(f"[bold]{key}[/bold]: {shown[key]}")
     for f in data["fields"]:  # what a verifier checks against the pages, least certain first
         value = f["child"] if f["field"] == "child" and f["child"] else f["value"]
         if isinstance(value, dict):
@@ -232,7 +236,7 @@ def show(doc: str, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     for v in data["versions"]:
         out.print(f"  scan of this paper: {v['id']} ({v['state']}){' - current' if v['current'] else ''}")
     for h in data["earlier_links"]:
-        out.print(f"  earlier link: {h['child_id']} ({h['reason']} by {h['unlinked_by']} at {h['unlinked_at']})")
+        out.print(f"  earlier link: {h['child_id']} ({h['reason']} by {h['unlinked_by']} at {moment(ops, h['unlinked_at'])})")
     for reason in data["state_reasons"]:
         out.print(f"  reason: {reason}")
     for q in data["qc"]:
@@ -266,20 +270,21 @@ def search(
         _print_json(hits)
         return
     for h in hits:
-        out.print(f"{h['id']} p{h['page']} {h['doc_type'] or '-'} {h['doc_date'] or '-'}: {escape(h['snippet'])}")
+        out.print(f"{h['id']} p{h['page']} {h['doc_type'] or '-'} {day(h['doc_date'])}: {escape(h['snippet'])}")
 
 
 @app.command()
 @handles_errors
 def provenance(doc: str, user: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Every protocol event of a document, in order, with hashes."""
-    data = operations("provenance", user).provenance(doc, 0, EVERYTHING)
+    ops = operations("provenance", user)
+    data = ops.provenance(doc, 0, EVERYTHING)
     data["events"] = data["events"].items
     if as_json:
         _print_json(data)
         return
     o = data["original"]
-    out.print(f"original sha256 {o['sha256']}  scanned by {o['operator']} on {o['device']} at {o['received_at']}")
+    out.print(f"original sha256 {o['sha256']}  scanned by {o['operator']} on {o['device']} at {moment(ops, o['received_at'])}")
     for e in data["events"]:
         out.print(f"{e['seq']:>6} {e['at']} {e['kind']:<15} {e['actor']:<24} {e['outcome']}")
 
@@ -307,7 +312,7 @@ def index(
     doc: str,
     child: Annotated[list[str], typer.Option("--child", help="Child id; repeat for siblings.")],
     doc_type: Annotated[str, typer.Option("--doc-type")],
-    doc_date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD")] = None,
+    doc_date: Annotated[str | None, typer.Option("--date", help="DD/MM/YYYY")] = None,
     version: VersionOpt = None, user: UserOpt = None,
 ) -> None:
     """Index a document by hand: pick its child(ren) and type; again, before verification, to
@@ -403,8 +408,9 @@ def break_glass(
     user: UserOpt = None,
 ) -> None:
     """Caseworkers and team managers: open one other child's record for a while, with a reason (flagged)."""
-    glass = operations("break-glass", user).break_glass(child, reason)
-    out.print(f"break-glass access {glass['id']} to {child} until {glass['expires_at']}; flagged for review")
+    ops = operations("break-glass", user)
+    glass = ops.break_glass(child, reason)
+    out.print(f"break-glass access {glass['id']} to {child} until {moment(ops, glass['expires_at'])}; flagged for review")
 
 
 @app.command("access-log")
@@ -412,8 +418,8 @@ def break_glass(
 def access_log(
     child: Annotated[str | None, typer.Option("--child")] = None,
     of_user: Annotated[str | None, typer.Option("--of", help="Only this person's uses.")] = None,
-    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
-    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    since: Annotated[str | None, typer.Option(help="DD/MM/YYYY")] = None,
+    until: Annotated[str | None, typer.Option(help="DD/MM/YYYY")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
     user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:

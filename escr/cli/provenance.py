@@ -21,6 +21,7 @@ from escr.cli.common import (
     _print_json,
     _services,
     app,
+    day,
     err,
     handles_errors,
     host_operator,
@@ -35,7 +36,7 @@ audit_app = typer.Typer(help="Case-file audit: evidence for the 14 standards, th
 app.add_typer(paper_app, name="paper")  # registered when escr.cli.main imports this module
 app.add_typer(audit_app, name="audit")
 
-DateOpt = Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today).")]
+DateOpt = Annotated[str | None, typer.Option(help="DD/MM/YYYY (default: today).")]
 
 
 def _say(text: str) -> None:
@@ -54,7 +55,7 @@ def _print_findings(result: Any) -> None:
               f"{tally.anchors_checked} anchors, {tally.documents_checked} documents, {tally.objects_checked} objects, "
               f"{tally.bytes_read} bytes)")
     for f in result.findings:
-        since = f"{f.since.isoformat()} ({f.since_basis})" if f.since else "unknown"
+        since = f"{day(f.since)} ({f.since_basis})" if f.since else "unknown"
         _say(f"  [red]{f.code}[/red] {f.what}\n    where: {f.where}\n    since: {since}")
     for note in tally.notes:
         _say(f"  note: {note}")
@@ -65,8 +66,8 @@ def _print_findings(result: Any) -> None:
 def fixity(
     child: Annotated[str | None, typer.Option("--child", help="Only this child's documents.")] = None,
     doc: Annotated[str | None, typer.Option("--doc", help="Only this document.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Only scans received and events since YYYY-MM-DD.")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Only scans received and events up to YYYY-MM-DD "
+    since: Annotated[str | None, typer.Option("--since", help="Only scans received and events since DD/MM/YYYY.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only scans received and events up to DD/MM/YYYY "
                                               "(that day included); with --since, a period.")] = None,
     scheduled: Annotated[bool, typer.Option("--scheduled", help="The scheduled whole-store run (for cron or a "
                                             "timer): alerts auditors on each finding.")] = False,
@@ -164,7 +165,7 @@ def paper_destroy(
     method: Annotated[str, typer.Option(help="How, e.g. 'cross-cut shredding, contractor'.")],
     certificate: Annotated[str, typer.Option(help="The destruction certificate's reference.")],
     by: Annotated[str | None, typer.Option(help="Who destroyed it (default: you).")] = None,
-    on: Annotated[str | None, typer.Option(help="When, YYYY-MM-DD (default: today).")] = None,
+    on: Annotated[str | None, typer.Option(help="When, DD/MM/YYYY (default: today).")] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -184,7 +185,7 @@ def paper_return(
     docs: Annotated[list[str], typer.Argument(help="Document ids whose paper was returned.")],
     to: Annotated[str, typer.Option("--to", help="To whom (the sender or owner of the paper).")],
     by: Annotated[str | None, typer.Option(help="Who returned it (default: you).")] = None,
-    on: Annotated[str | None, typer.Option(help="When, YYYY-MM-DD (default: today).")] = None,
+    on: Annotated[str | None, typer.Option(help="When, DD/MM/YYYY (default: today).")] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -206,7 +207,7 @@ def paper_move(
     recipient: Annotated[str, typer.Option("--to", help="Who or where it goes.")],
     purpose: Annotated[str, typer.Option(help="to_scanning, to_archive, return or other.")] = "other",
     authorised_by: Annotated[str | None, typer.Option(help="The manager who authorised a removal.")] = None,
-    due_back: Annotated[str | None, typer.Option(help="Agreed return date, YYYY-MM-DD.")] = None,
+    due_back: Annotated[str | None, typer.Option(help="Agreed return date, DD/MM/YYYY.")] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -251,7 +252,7 @@ def paper_unconfirmed(user: UserOpt = None, as_json: JsonOpt = False) -> None:
             _say("every move of paper is confirmed")
         for r in rows:
             what = "not confirmed as arrived" if r["problem"] == "unconfirmed" else f"due back {r['due_back']}"
-            _say(f"move {r['move_id']}  {r['paper_ref']}  {r['sender']} -> {r['recipient']}  {r['moved_at'][:10]}  "
+            _say(f"move {r['move_id']}  {r['paper_ref']}  {r['sender']} -> {r['recipient']}  {day(r['moved_at'])}  "
                       f"[bold]{what}[/bold] ({r['days']} days)")
     if rows:
         raise typer.Exit(1)
@@ -276,11 +277,11 @@ def audit_casefile(
         return
     _say(f"[bold]Case-file audit: {result.child_id}[/bold] team {result.team or '-'}, "
               f"allocated worker {result.allocated_worker or '-'}, status {result.status or '-'}, as of "
-              f"{result.as_of.isoformat()} ({result.verified_documents} verified documents, "
+              f"{day(result.as_of)} ({result.verified_documents} verified documents, "
               f"{result.awaiting_verification} awaiting verification)")
     for k in result.key_documents:
         state = "missing" if not k.present else ("up to date" if k.up_to_date else f"older than {k.max_age_days} days")
-        _say(f"  {k.name}: {k.latest.isoformat() if k.latest else '-'} [bold]{state}[/bold]")
+        _say(f"  {k.name}: {day(k.latest)} [bold]{state}[/bold]")
     for s in result.standards:
         _say(f"{s.number}. {s.question}")
         for line in s.column:

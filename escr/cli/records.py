@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from escr.app.keeping import Keeping
-from escr.cli.common import JsonOpt, UserOpt, _date, _print_json, _services, app, handles_errors, out, signed_in
+from escr.cli.common import JsonOpt, UserOpt, _date, _print_json, _services, app, day, handles_errors, out, signed_in
 
 status_app = typer.Typer(help="A child's status history (seed 001 sections 17-18).", no_args_is_help=True)
 exam_app = typer.Typer(help="Managers' file examinations (seed 003 section 4).", no_args_is_help=True)
@@ -32,7 +32,7 @@ app.add_typer(disposal_app, name="disposal")
 app.add_typer(cover_app, name="coversheets")
 app.add_typer(scanner_app, name="scanner-check")
 
-DateOpt = Annotated[str | None, typer.Option(help="YYYY-MM-DD.")]
+DateOpt = Annotated[str | None, typer.Option(help="DD/MM/YYYY.")]
 
 
 def _keeping(command: str, user: str | None) -> Keeping:
@@ -74,9 +74,9 @@ def status_list(child: str, user: UserOpt = None, as_json: JsonOpt = False) -> N
 def status_add(
     child: str,
     status: Annotated[str, typer.Option(help="cin, s47, cp, cla, care_leaver, adoption, closed or died.")],
-    from_date: Annotated[str | None, typer.Option("--from", help="Start, YYYY-MM-DD.")] = None,
-    to_date: Annotated[str | None, typer.Option("--to", help="End, YYYY-MM-DD (empty: ongoing).")] = None,
-    on: Annotated[str | None, typer.Option(help="The order, final contact or death date, YYYY-MM-DD.")] = None,
+    from_date: Annotated[str | None, typer.Option("--from", help="Start, DD/MM/YYYY.")] = None,
+    to_date: Annotated[str | None, typer.Option("--to", help="End, DD/MM/YYYY (empty: ongoing).")] = None,
+    on: Annotated[str | None, typer.Option(help="The order, final contact or death date, DD/MM/YYYY.")] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -133,8 +133,8 @@ def volume_register(
     kind: Annotated[str, typer.Option(help="volume or original.")] = "volume",
     contents: Annotated[str, typer.Option(help="What it holds.")] = "",
     doc_type: Annotated[str | None, typer.Option(help="For an original: its document type.")] = None,
-    covers_from: Annotated[str | None, typer.Option("--from", help="First date it covers, YYYY-MM-DD.")] = None,
-    covers_to: Annotated[str | None, typer.Option("--to", help="Last date it covers, YYYY-MM-DD.")] = None,
+    covers_from: Annotated[str | None, typer.Option("--from", help="First date it covers, DD/MM/YYYY.")] = None,
+    covers_to: Annotated[str | None, typer.Option("--to", help="Last date it covers, DD/MM/YYYY.")] = None,
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -172,7 +172,7 @@ def volume_show(volume_id: str, user: UserOpt = None, as_json: JsonOpt = False) 
     _say(f"{v['kind']} {v['id']} of {v['child_id']}: {v['title']} - {v['state']} at {v['location']}")
     for m in v["moves"]:
         done = f"confirmed by {m['confirmed_by']}" if m["confirmed_by"] else "NOT CONFIRMED"
-        _say(f"  move {m['move_id']}: {m['sender']} -> {m['recipient']} ({m['purpose']}) {m['moved_at'][:10]} {done}")
+        _say(f"  move {m['move_id']}: {m['sender']} -> {m['recipient']} ({m['purpose']}) {day(m['moved_at'])} {done}")
     for i in v["incidents"]:
         _say(f"  incident {i['id']}: {i['kind']}, {'closed: ' + i['outcome'] if i['closed_at'] else 'open'}")
 
@@ -191,7 +191,7 @@ def volume_out(
     volume_id: str,
     to: Annotated[str, typer.Option("--to", help="Who or where it goes.")],
     authorised_by: Annotated[str, typer.Option(help="The manager (user name) who authorised the removal.")],
-    due_back: Annotated[str, typer.Option(help="Agreed return date, YYYY-MM-DD.")],
+    due_back: Annotated[str, typer.Option(help="Agreed return date, DD/MM/YYYY.")],
     user: UserOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -347,7 +347,7 @@ def disposal_tombstones(item: Annotated[str | None, typer.Option(help="Only this
         _print_json(rows)
         return
     for t in rows:
-        _say(f"{t['kind']:<9} {t['item_id']:<24} disposed {t['disposed_at'][:10]} proposal {t['proposal_id']} "
+        _say(f"{t['kind']:<9} {t['item_id']:<24} disposed {day(t['disposed_at'])} proposal {t['proposal_id']} "
              f"({t['proposed_by']} / {t['approved_by']})")
 
 
@@ -362,7 +362,7 @@ def disposal_holds(user: UserOpt = None, as_json: JsonOpt = False) -> None:
     if not rows:
         _say("no category hold is in force")
     for h in rows:
-        _say(f"hold {h['id']}: {h['scope']} = {h['value']} since {h['set_at'][:10]} ({h['set_by']}): {h['reason']}")
+        _say(f"hold {h['id']}: {h['scope']} = {h['value']} since {day(h['set_at'])} ({h['set_by']}): {h['reason']}")
 
 
 @disposal_app.command("hold")
@@ -395,7 +395,7 @@ def disposal_release(hold: int, reason: Annotated[str, typer.Option(help="Why it
 @handles_errors
 def arrival(
     ref: Annotated[str, typer.Argument(help="A cover-sheet batch id or a document id.")],
-    on: Annotated[str, typer.Option(help="The day the paper reached the office, YYYY-MM-DD.")],
+    on: Annotated[str, typer.Option(help="The day the paper reached the office, DD/MM/YYYY.")],
     source: Annotated[str, typer.Option(help="officer (your entry) or cover_stamp (read off the stamp).")] = "officer",
     user: UserOpt = None,
     as_json: JsonOpt = False,
@@ -444,7 +444,7 @@ def cover_unscanned(days: Annotated[int | None, typer.Option(help="Printed at le
         if not r["items"]:
             _say(f"every cover sheet printed {r['days']} or more days ago has been scanned")
         for i in r["items"]:
-            _say(f"{i['cover_batch_id']:<12} printed {i['printed_at'][:10]} by {i['printed_by']:<16} "
+            _say(f"{i['cover_batch_id']:<12} printed {day(i['printed_at'])} by {i['printed_by']:<16} "
                  f"{','.join(i['children'])} {i['doc_type']}")
     if r["items"]:
         raise typer.Exit(1)

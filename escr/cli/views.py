@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from escr.app.saved_views import SavedViews, ViewFilters
-from escr.cli.common import JsonOpt, UserOpt, _print_json, app, handles_errors, operations, out
+from escr.cli.common import JsonOpt, UserOpt, _date, _print_json, app, handles_errors, operations, out
 
 views_app = typer.Typer(help="Your saved views: named filters of a child's chronology.", no_args_is_help=True)
 app.add_typer(views_app, name="views")
@@ -45,8 +45,8 @@ def views_save(
     name: str,
     child: Annotated[str | None, typer.Option("--child", help="The child it opens on from your home page.")] = None,
     doc_type: Annotated[list[str] | None, typer.Option("--type", help="Document type; repeat for more.")] = None,
-    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
-    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    since: Annotated[str | None, typer.Option(help="DD/MM/YYYY")] = None,
+    until: Annotated[str | None, typer.Option(help="DD/MM/YYYY")] = None,
     state: Annotated[str, typer.Option(help="verified, all (not yet verified marked) or pending.")] = "verified",
     third_party: Annotated[str, typer.Option("--third-party", help="any, only or without.")] = "any",
     text: Annotated[str, typer.Option(help="Only documents containing these words.")] = "",
@@ -54,7 +54,7 @@ def views_save(
     user: UserOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Save a view under NAME (replacing yours of that name): filters only, never access."""
-    filters = ViewFilters.parse(types=doc_type, since=since, until=until, state=state, third_party=third_party,
+    filters = ViewFilters.parse(types=doc_type, since=_date(since), until=_date(until), state=state, third_party=third_party,
                                 text=text, sort=sort)
     saved = _views("views save", user).save(name, filters, child_id=child)
     if as_json:

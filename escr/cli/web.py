@@ -33,6 +33,7 @@ from escr.cli.common import (
     err,
     handles_errors,
     host_operator,
+    moment,
     operations,
     out,
     quarantine_app,
@@ -341,8 +342,8 @@ def tokens_list(
     table = Table("id", "name", "scope", "prefix", "created", "expires", "last used", "status")
     for t in rows:
         status = f"revoked ({t.get('revoked_reason') or 'revoked'})" if t["revoked"] else "active"
-        table.add_row(str(t["id"]), t["name"], t.get("scope") or "-", t["prefix"], t["created_at"] or "-",
-                      t["expires_at"] or "never", t["last_used_at"] or "-", status)
+        table.add_row(str(t["id"]), t["name"], t.get("scope") or "-", t["prefix"], moment(ops, t["created_at"]),
+                      moment(ops, t["expires_at"], "never"), moment(ops, t["last_used_at"]), status)
     out.print(table)
 
 
