@@ -237,7 +237,7 @@ def test_an_administrators_reset_forces_a_new_password_at_the_next_sign_in(app, 
     sent = person.get("/children/AB123456", follow_redirects=False)  # a page: straight to the form
     assert sent.status_code == 303 and sent.headers["location"] == "/account"
     page = person.get("/account")
-    assert page.status_code == 200 and "choose a new one before you go on" in page.text
+    assert page.status_code == 200 and "choose a new one of your own before you go on" in page.text
     person.post("/account/password", data={"csrf_token": csrf_from(page.text), "current": given,
                                            "new": NEW_PASSWORD, "repeat": NEW_PASSWORD})
     assert person.get("/api/v1/children/AB123456").status_code == 200

@@ -261,7 +261,7 @@ def test_auditor_sees_the_access_log_and_provenance_and_opens_content_after_stat
     expect(steps).to_contain_text("bs.scanner (scanning operator)")  # who scanned it
 
 
-def test_administrator_adds_a_user_and_reads_no_record(page_for, world, tmp_path_factory):
+def test_administrator_adds_a_user_and_reads_no_record(page_for, browser, base_url, tmp_path_factory):
     page = page_for("admin")
     expect(page.get_by_role("heading", name="Administration")).to_be_visible()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
@@ -275,6 +275,7 @@ def test_administrator_adds_a_user_and_reads_no_record(page_for, world, tmp_path
     expect(page.get_by_role("heading", name="User cw.newstarter added")).to_be_visible()
     password = page.locator("#secret").inner_text().strip()
     assert len(password) >= 12
+    expect(page.get_by_text("must choose a password of their own")).to_be_visible()
     page.get_by_role("link", name="Done").click()
     expect(page.locator("table")).to_contain_text("cw.newstarter")
     shot(page, tmp_path_factory, "administrator")
@@ -282,6 +283,24 @@ def test_administrator_adds_a_user_and_reads_no_record(page_for, world, tmp_path
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     page.goto("/access-log")
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+
+    # The administrator knows that password: the new starter must choose their own before anything else.
+    starter = browser.new_context(java_script_enabled=False, viewport=LAPTOP, base_url=base_url,
+                                  locale="en-GB").new_page()
+    starter.goto("/login")
+    starter.get_by_label("User name").fill("cw.newstarter")
+    starter.get_by_label("Password").fill(password)
+    starter.get_by_role("button", name="Sign in").click()
+    expect(starter.get_by_role("alert")).to_contain_text("choose a new one of your own before you go on")
+    starter.goto("/children")
+    expect(starter).to_have_url(re.compile(r"/account$"))
+    starter.get_by_label("Current password").fill(password)
+    starter.get_by_label("New password (at least 12 characters)").fill("a starter's own passphrase")
+    starter.get_by_label("New password again").fill("a starter's own passphrase")
+    starter.get_by_role("button", name="Change password").click()
+    starter.goto("/")
+    expect(starter.get_by_role("heading", name="Your caseload")).to_be_visible()
+    starter.context.close()
 
 
 def test_keyboard_alone_signs_in_skips_the_menu_and_finds_a_child(browser, base_url):

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from escr.app import accounts
+from escr.app.access import PasswordChangeRequired
 from escr.cli.main import app as cli_app
 from escr.intake.receipt import claim_copy
 from escr.pipelines import intake
@@ -56,11 +58,21 @@ def password_in(output: str) -> str:
 
 
 def signs_in(app, username: str, password: str) -> bool:
+    return signed_in_client(app, username, password) is not None
+
+
+def signed_in_client(app, username: str, password: str) -> TestClient | None:
     client = TestClient(app)
     token = csrf_from(client.get("/login").text)
     resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token},
                        follow_redirects=False)
-    return resp.status_code == 303
+    return client if resp.status_code == 303 else None
+
+
+def sent_to_choose_a_password(client: TestClient) -> bool:
+    """Every page but My account sends a person whose password someone else set to choose their own."""
+    page = client.get("/", follow_redirects=False)
+    return page.status_code == 303 and page.headers["location"] == "/account"
 
 
 def test_the_host_operator_adds_the_first_administrator_only(cli, with_children):
@@ -68,7 +80,8 @@ def test_the_host_operator_adds_the_first_administrator_only(cli, with_children)
     first = cli("users", "add", "it.admin", "--role", "administrator", "--password-stdin",
                 stdin="the first administrator's password\n", as_=host)
     assert "it.admin added" in first.output
-    assert signs_in(create_app(with_children), "it.admin", "the first administrator's password")
+    it_admin = signed_in_client(create_app(with_children), "it.admin", "the first administrator's password")
+    assert it_admin is not None and not sent_to_choose_a_password(it_admin)  # typed by that person: their own
     again = cli("users", "add", "someone.else", "--role", "administrator", ok=False, as_=host)
     assert again.exit_code != 0 and "ESCR_TOKEN" in again.output  # now an administrator must sign in
     with with_children.db.session() as session:
@@ -81,8 +94,15 @@ def test_users_and_teams_from_the_command_line(cli, with_children):
     added = cli("users", "add", "cw.ali", "--role", "caseworker", "--name", "Ali Khan", "--team", "north")
     password = password_in(added.output)
     app = create_app(with_children)
-    assert signs_in(app, "cw.ali", password)
+    ali = signed_in_client(app, "cw.ali", password)
+    assert ali is not None and sent_to_choose_a_password(ali)  # the administrator knows this one
     assert not signs_in(app, "cw.ali", "not-the-password")
+    # Nor does the command line take it: the same rule as the web's.
+    from escr.cli.common import signed_in
+
+    with pytest.raises(PasswordChangeRequired, match="My account"):
+        with patch("sys.stdin.isatty", return_value=True), patch("getpass.getpass", return_value=password):
+            signed_in(with_children, "documents", "cw.ali")
 
     listed = cli("users", "list").output
     assert "cw.ali" in listed and "caseworker" in listed and "north" in listed
@@ -250,7 +270,11 @@ def test_escr_run_serves_the_app_beside_the_watcher_and_stops_both(settings, tmp
     from escr.services import open_services
 
     services = open_services(settings)
-    assert signs_in(create_app(services), "admin", password)
+    admin = signed_in_client(create_app(services), "admin", password)
+    assert admin is not None
+    # It was printed where others may see it: the administrator chooses their own first.
+    assert re.search(r"you will choose\s+a\s+password\s+of\s+your\s+own\s+first", output)
+    assert sent_to_choose_a_password(admin)
     assert watchers_in_session(process.pid) == []  # the watcher stopped with it
 
 

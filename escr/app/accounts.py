@@ -130,8 +130,10 @@ def _role(role: str) -> Role:
 def add_user(
     session: Session, username: str, *, role: str, actor: Actor, display_name: str | None = None,
     teams: Sequence[str] = (), third_party: bool = False, password: str | None = None,
+    must_change_password: bool = False,
 ) -> tuple[User, str]:
-    """Create a user; returns the user and their first password (given, or random to hand over once)."""
+    """Create a user; returns the user and their first password (given, or random to hand over once).
+    `must_change_password`: someone else chose it, so the person must choose their own at first sign-in."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise ValidationFailed("a user name is 2-64 lowercase letters, digits, '.', '_', '-' or '@'")
@@ -142,11 +144,12 @@ def add_user(
     stamp = now()
     user = User(username=username, display_name=(display_name or username).strip()[:200], role=_role(role).value,
                 password_hash=hash_password(password), third_party_access=third_party, disabled=False,
-                session_epoch=0, failed_logins=0, created_at=stamp, updated_at=stamp)
+                session_epoch=0, failed_logins=0, created_at=stamp, updated_at=stamp,
+                must_change_password=must_change_password)
     session.add(user)
     session.flush()
     _event(session, actor, payloads.Account(action="user_added", user=username, role=user.role,
-                                            third_party=third_party))
+                                            third_party=third_party, must_change=must_change_password or None))
     for team in teams:
         add_member(session, team, username, actor=actor)
     return user, password

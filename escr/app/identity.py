@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from escr.app import accounts
-from escr.app.access import Principal, Unauthenticated, host_operator
+from escr.app.access import PasswordChangeRequired, Principal, Unauthenticated, host_operator
 from escr.record import payloads
 from escr.record.events import Actor, Kind, ProtocolEvent, record
 from escr.services import Services
@@ -47,6 +47,10 @@ def principal_for_password(services: Services, username: str, password: str, *, 
     if principal is None:
         log.warning("escr %s refused: sign-in failed", command)
         raise Unauthenticated(f"{why}; {HOW_TO_SIGN_IN}", code="sign_in_failed")
+    if principal.must_change_password:  # the same rule as the web's: nothing else until then
+        log.info("escr %s refused: the password must be changed first", command)
+        raise PasswordChangeRequired("your password was set by an administrator: sign in to the web app and "
+                                     "choose your own on the My account page first")
     return principal
 
 

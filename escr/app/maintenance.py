@@ -75,14 +75,16 @@ def has_users(services: Services) -> bool:
 def add_first_administrator(services: Services, principal: Principal, username: str, *,
                             display_name: str | None = None, password: str | None = None) -> str:
     """Only while escr has no account at all may the host operator create one: an administrator.
-    Returns the first password (given, or random to show once)."""
+    Returns the first password (given, or random to show once: then it must be changed at the
+    first sign-in, since it was printed where others may see it)."""
     require(principal, Can.MAINTAIN)
     with services.db.session() as session:
         if accounts.count_users(session) > 0:
             raise InvalidState("escr already has users: an administrator adds people (sign in first)",
                                code="already_exists")
         _, password = accounts.add_user(session, username, role=Role.ADMINISTRATOR.value, actor=principal.actor,
-                                        display_name=display_name or "Administrator", password=password)
+                                        display_name=display_name or "Administrator", password=password,
+                                        must_change_password=password is None)
     return password
 
 

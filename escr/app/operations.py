@@ -783,12 +783,13 @@ class Operations:
 
     def add_user(self, username: str, *, role: str, display_name: str | None, teams: list[str],
                  third_party: bool, password: str | None = None) -> str:
-        """Create a user; returns their first password (given, or random to show once)."""
+        """Create a user; returns their first password (given, or random to show once). The
+        administrator knows it, so the person must choose their own before anything else."""
         require(self.p, Can.ADMINISTER)
         with self.db.session() as session:
             _, password = accounts.add_user(session, username, role=role, actor=self.p.actor,
                                             display_name=display_name, teams=teams, third_party=third_party,
-                                            password=password)
+                                            password=password, must_change_password=True)
             return password
 
     def update_user(self, username: str, *, role: str | None = None, display_name: str | None = None,

@@ -146,8 +146,8 @@ def _bootstrap_admin(services: Services) -> None:
     password = created.password
     out.print("[bold]First run: an administrator was created.[/bold]\n"
               f"    user name: admin\n    password:  {password}\n"
-              "This is shown once. Sign in, add people on the Users page (or `escr users add`), and change "
-              "this password on the My account page.")
+              "This is shown once. Sign in: you will choose a password of your own first. Then add people "
+              "on the Users page (or `escr users add`).")
 
 
 @app.command("run")

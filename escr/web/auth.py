@@ -215,7 +215,7 @@ def current_principal(request: Request) -> Principal:
     if principal is None:
         raise Unauthenticated("sign in first")
     if principal.must_change_password and principal.via == "session" and request.url.path not in PASSWORD_CHANGE_PATHS:
-        raise PasswordChangeRequired("your password was reset by an administrator: choose a new one on your "
+        raise PasswordChangeRequired("your password was set by an administrator: choose your own on your "
                                      "account page (/account) first")
     return principal
 

@@ -689,8 +689,9 @@ def add_user(request: Request, o: Ops, username: Annotated[str, Form()], role: A
                           third_party=bool(third_party))
     return render(request, "secret_shown.html", title=f"User {username.strip().lower()} added",
                   label="First password", secret=password,
-                  explain="Give this password to the person in a safe way; it is not shown again. They can "
-                          "change it on their account page.", back_url="/admin/users")
+                  explain="Give this password to the person in a safe way; it is not shown again. At their "
+                          "first sign-in they must choose a password of their own before anything else.",
+                  back_url="/admin/users")
 
 
 @router.post("/admin/users/{username}")
