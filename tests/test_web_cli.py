@@ -124,6 +124,17 @@ def test_users_and_teams_from_the_command_line(cli, with_children):
     # Signed in by a token, even an administrator cannot mint tokens (issue 20); a password sign-in can.
     refused = cli("users", "token", "cw.ali", "--name", "script", ok=False)
     assert refused.exit_code != 0 and "token_cannot_create_tokens" in refused.output
+    # Signed in by password (as on a terminal), the administrator chooses the token's scope.
+    from escr.app import identity
+
+    def by_password(services, command, user=None):  # what the terminal's password prompt gives
+        return identity.principal_for_password(services, "it.admin", "a password for the tests", command=command)
+
+    with patch("escr.cli.common.signed_in", by_password):
+        made = cli("users", "token", "cw.ali", "--name", "reader", "--scope", "read")
+    assert "scope read" in made.output
+    listed = cli("tokens", "list", "cw.ali")
+    assert "reader" in listed.output and "read" in listed.output
     with with_children.db.session() as session:
         token = accounts.create_token(session, accounts.get_user(session, "cw.ali"), "script",
                                       actor=Actor(kind="user", name="setup")).secret
@@ -135,7 +146,7 @@ def test_users_and_teams_from_the_command_line(cli, with_children):
     cli("teams", "allocate", "CD654321", "--clear")
     cli("teams", "remove-member", "north", "cw.ali")
     assert api.get("/api/v1/children/AB123456/documents").status_code == 403
-    token_id = api.get("/api/v1/tokens").json()[0]["id"]
+    token_id = next(t["id"] for t in api.get("/api/v1/tokens").json() if t["name"] == "script")
     cli("users", "revoke-token", str(token_id))
     assert api.get("/api/v1/me").status_code == 401
 

@@ -290,11 +290,12 @@ def users_token(
     username: str,
     name: Annotated[str, typer.Option(help="What the token is for.")] = "API token",
     days: Annotated[int | None, typer.Option(help="Expires after this many days (default: web.token_days).")] = None,
+    scope: Annotated[str, typer.Option(help="read, write or admin (an administrator's account only).")] = "write",
     user: UserOpt = None,
 ) -> None:
     """Create an API token for a user; printed once (send it as `Authorization: Bearer <token>`)."""
-    new = operations("users token", user).create_token_for(username, name, days)
-    out.print(f"API token {new['id']} for {username} (shown once):")
+    new = operations("users token", user).create_token_for(username, name, days, scope)
+    out.print(f"API token {new['id']} for {username}, scope {new['scope']} (shown once):")
     sys.stdout.write(new["token"] + "\n")
 
 
