@@ -19,8 +19,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-TESSDATA = "/usr/share/tesseract-ocr/5/tessdata/"
-
 
 def main(argv: list[str]) -> int:
     library = argv[:1] == ["--library"]
@@ -37,8 +35,10 @@ def main(argv: list[str]) -> int:
     def loaded(n: int) -> int:
         import tesserocr
 
+        from escr.pages.engine import tessdata_dir  # the models escr itself would load
+
         if not hasattr(local, "api"):
-            local.api = tesserocr.PyTessBaseAPI(path=os.environ.get("TESSDATA_PREFIX", TESSDATA), lang="eng")
+            local.api = tesserocr.PyTessBaseAPI(path=f"{tessdata_dir(None)}/", lang="eng")
         local.api.SetImageFile(images[n])
         ok = local.api.Recognize()
         (scratch / f"page-{n}.txt").write_text(local.api.GetUTF8Text())
