@@ -170,7 +170,6 @@ class _Slot:
         self._conn: Connection | None = None
         self._process: Any = None
         self._pages = 0
-        self.alive = True
         self._start(settings)
 
     def _start(self, settings: OcrSettings) -> None:
@@ -184,7 +183,6 @@ class _Slot:
         if self._conn is None or not self._process.is_alive() or self._pages >= PAGES_PER_CHILD:
             self.stop()
             self._start(settings)
-            self.alive = True
         assert self._conn is not None
         self._pages += 1
         try:
@@ -203,12 +201,16 @@ class _Slot:
         return page
 
     @property
+    def alive(self) -> bool:
+        """Not stopped (after a crash or a hang): the slot may take another page."""
+        return self._process is not None
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
     def stop(self) -> None:
         """End the child (at once: it holds nothing that needs saving)."""
-        self.alive = False
         if self._conn is not None:
             self._conn.close()
             self._conn = None
