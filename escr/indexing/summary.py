@@ -4,7 +4,8 @@ The chronology reads like one: date, type, from whom and a line saying what the 
 The title is the first line that says something (not a date, an id or a form label alone); the
 sender is what the paper says it is from ("From:", "Referrer:", "Completed by:", a letter's
 signature after "Yours sincerely") or, failing that, an agency named in its heading (a school,
-the police, a hospital, a court). Neither is guessed beyond that: None when the text does not say.
+the police, a hospital, a court). Neither is guessed beyond that: None when the text does not say,
+or when what it says is not readable words (OCR of a logo or a stamp, "SCH0OL |~ ~ ee").
 """
 
 from __future__ import annotations
@@ -28,12 +29,25 @@ _NOT_A_TITLE = re.compile(
     r"^\s*(?:date|dob|d\.o\.b|date\s+of\s+birth|nhs\s+(?:no|number)|child(?:'s)?\s+(?:id|name)?|ref(?:erence)?|"
     r"our\s+ref|your\s+ref|page\s+\d|tel|telephone|email)\b\s*[:\-]?", re.IGNORECASE)
 _LETTERS = re.compile(r"[A-Za-z]")
+_WORD = re.compile(r"^[A-Za-z][A-Za-z'’.&-]*[A-Za-z.]$|^[A-Z]$|^&$")
+_DIGITS_IN_WORD = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")
 _DOCUMENT_WORD = re.compile(r"\b(?:report|information|referral|assessment|minutes|plan|letter|form|summary|review|"
                             r"order|notes?|statement|record)\b", re.IGNORECASE)
 
 
 def _lines(text: str) -> list[str]:
     return [" ".join(line.split()) for line in (text or "").splitlines() if line.strip()]
+
+
+def _readable(text: str) -> bool:
+    """Mostly words: at least two of three parts read as words, none mixes letters and digits the
+    way OCR of a logo does ("SCH0OL"), and a word of three letters or more is there at all."""
+    parts = [p.strip(",;:()") for p in text.split()]
+    parts = [p for p in parts if p]
+    if not parts or any(_DIGITS_IN_WORD.search(p) for p in parts):
+        return False
+    words = [p for p in parts if _WORD.match(p)]
+    return 3 * len(words) >= 2 * len(parts) and any(len(w) >= 3 for w in words)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -63,13 +77,13 @@ def sender(text: str) -> str | None:
     lines = _lines(text)
     for line in lines:
         m = _LABELLED.match(line)
-        if m and len(_LETTERS.findall(m.group(1))) >= 3:
+        if m and len(_LETTERS.findall(m.group(1))) >= 3 and _readable(m.group(1)):
             return _cut(m.group(1), SENDER_CHARS)
     for i, line in enumerate(lines[:-1]):
-        if _CLOSING.match(line) and len(_LETTERS.findall(lines[i + 1])) >= 3:
+        if _CLOSING.match(line) and len(_LETTERS.findall(lines[i + 1])) >= 3 and _readable(lines[i + 1]):
             return _cut(lines[i + 1], SENDER_CHARS)
     heading = title(text)
     for line in lines[:HEAD_LINES]:
-        if _letterhead(line) and _cut(line, TITLE_CHARS) != heading:
+        if _letterhead(line) and _readable(line) and _cut(line, TITLE_CHARS) != heading:
             return _cut(line, SENDER_CHARS)
     return None
