@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from escr.cli.main import app
-from escr.record.database import Database, _alembic_config, comparison_filter, head_revision
+from escr.record.database import Database, alembic_config, comparison_filter, head_revision
 from escr.record.models import Base
 
 
@@ -37,7 +37,7 @@ def test_upgrade_is_idempotent(services):
 def test_the_newest_migration_file_is_alembic_s_head():
     """escr finds the head from the file names, without Alembic: that holds only while every
     revision is named after its file and follows the file before it."""
-    scripts = ScriptDirectory.from_config(_alembic_config())
+    scripts = ScriptDirectory.from_config(alembic_config())
     files = sorted(scripts.walk_revisions(), key=lambda s: Path(s.path).stem)
     assert [s.revision for s in files] == [Path(s.path).stem for s in files], "name each revision after its file"
     assert [s.down_revision for s in files] == [None, *(s.revision for s in files[:-1])], \

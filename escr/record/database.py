@@ -263,7 +263,8 @@ class Database:
 # --- schema ------------------------------------------------------------------------------------
 
 
-def _alembic_config():  # type: ignore[no-untyped-def]
+def alembic_config():  # type: ignore[no-untyped-def]
+    """Alembic's configuration for escr's migrations (upgrades here; the migration tests read it)."""
     from alembic.config import Config
 
     config = Config()
@@ -299,7 +300,7 @@ def upgrade_schema(engine: Engine) -> None:
         return
     from alembic import command
 
-    config = _alembic_config()
+    config = alembic_config()
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":  # two processes starting at once
