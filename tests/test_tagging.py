@@ -499,3 +499,15 @@ def test_misread_third_party_footer_is_found_wherever_the_search_windows_fall(
     footer = "\nN0T T0 BE DISCL0SFD WITHOUT THE AUTHOR'S CONSENT\n"
     (flag,) = _tags(body + footer, catalogue)["third_party"]
     assert flag.detail == f"offsets={len(body) + 1}"
+
+
+@pytest.mark.parametrize("at", [65536 - 20, 65536 - 10, 65536 - 1, 2 * 65536 - 7])
+def test_a_phrase_on_the_edge_of_a_long_text_s_slices_still_flags_third_party(catalogue: DocTypeCatalogue,
+                                                                               at: int) -> None:
+    """A 300-page file's text is folded a slice at a time (to keep memory flat): a footer that
+    straddles a slice's edge, OCR's "rn" for "m" included, still flags the document."""
+    text = ("Home visit notes. " * 10000)[:at] + "Not to be disclosed to the farnily." + " More notes." * 50
+    tags = _tags(text, catalogue)
+    assert [t.value for t in tags["third_party"]] == ["true"]
+    folded, starts, long_ends = _fold(text)  # and every letter still knows its place in the text
+    assert (folded, list(starts), long_ends) == _fold_one_by_one(text)

@@ -72,6 +72,9 @@ _FOLD = str.maketrans({"1": "l", "i": "l", "|": "l", "!": "l", "0": "o"})
 _R, _N, _M = ord("r"), ord("n"), ord("m")
 
 
+_FOLD_SLICE = 1 << 16  # characters of a text folded at a time
+
+
 def _fold(text: str) -> tuple[str, array[int], dict[int, int]]:
     """Lower-case letters and digits only, OCR look-alikes folded, each char's source span.
 
@@ -81,14 +84,22 @@ def _fold(text: str) -> tuple[str, array[int], dict[int, int]]:
     start). Each distinct character is folded once and the text mapped through that table in
     numpy: a 300-page file's text is close to a million characters, which a Python step per
     character takes seconds over and a Python object per character tens of megabytes for.
+    The text is mapped a slice at a time: numpy's sort and index arrays over the whole of it
+    at once took 30 MB for a moment, the most memory any stage of a 300-page file used.
     """
     if not text:
         return "", array("i"), {}
-    code_points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-    distinct, each = np.unique(code_points, return_inverse=True)
-    folded_cp = np.array([_fold_char(chr(c)) for c in distinct], dtype="<u4")[each.ravel()]  # 0: dropped
-    starts = np.flatnonzero(folded_cp).astype(np.int32)
-    folded_cp = folded_cp[starts]
+    table = {ch: _fold_char(ch) for ch in set(text)}
+    kept_cp, kept_starts = [], []
+    for base in range(0, len(text), _FOLD_SLICE):
+        code_points = np.frombuffer(text[base:base + _FOLD_SLICE].encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        distinct, each = np.unique(code_points, return_inverse=True)
+        piece = np.array([table[chr(c)] for c in distinct], dtype="<u4")[each.ravel()]  # 0: dropped
+        here = np.flatnonzero(piece)
+        kept_cp.append(piece[here])
+        kept_starts.append((here + base).astype(np.int32))
+    folded_cp, starts = np.concatenate(kept_cp), np.concatenate(kept_starts)
+    del kept_cp, kept_starts
     # "rn" is read as "m" (and vice versa) so often that both sides fold to "m". An "r" then an
     # "n" can never overlap another such pair, so every one merges.
     pairs = np.flatnonzero((folded_cp[:-1] == _R) & (folded_cp[1:] == _N))
@@ -96,11 +107,13 @@ def _fold(text: str) -> tuple[str, array[int], dict[int, int]]:
     if pairs.size:
         folded_cp[pairs] = _M
         ends = starts[pairs + 1] + 1
-        folded_cp, starts = np.delete(folded_cp, pairs + 1), np.delete(starts, pairs + 1)
+        folded_cp = np.delete(folded_cp, pairs + 1)
+        starts = np.delete(starts, pairs + 1)
         long_ends = dict(zip((pairs - np.arange(pairs.size)).tolist(), ends.tolist(), strict=True))
     offsets = array("i")  # 4 bytes: a text is far shorter than 2**31 characters
-    offsets.frombytes(starts.astype(np.int32).tobytes())
-    return folded_cp.tobytes().decode("utf-32-le"), offsets, long_ends
+    offsets.frombytes(memoryview(starts).cast("B"))  # int32 already: no copy on the way
+    del starts
+    return str(memoryview(folded_cp).cast("B"), "utf-32-le"), offsets, long_ends
 
 
 def _fold_char(ch: str) -> int:
