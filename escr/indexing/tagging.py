@@ -84,36 +84,46 @@ def _fold(text: str) -> tuple[str, array[int], dict[int, int]]:
     start). Each distinct character is folded once and the text mapped through that table in
     numpy: a 300-page file's text is close to a million characters, which a Python step per
     character takes seconds over and a Python object per character tens of megabytes for.
-    The text is mapped a slice at a time: numpy's sort and index arrays over the whole of it
-    at once took 30 MB for a moment, the most memory any stage of a 300-page file used.
+    The text is mapped a slice at a time, each slice's result joined on as it is made: numpy's
+    sort and index arrays over the whole of it at once took 30 MB for a moment, the most memory
+    any stage of a 300-page file used.
     """
     if not text:
         return "", array("i"), {}
     table = {ch: _fold_char(ch) for ch in set(text)}
-    kept_cp, kept_starts = [], []
+    parts: list[str] = []
+    offsets = array("i")  # 4 bytes: a text is far shorter than 2**31 characters
+    long_ends: dict[int, int] = {}
+    done = 0  # folded characters so far
+    ends_in_r = False  # the last of them is an "r" that may pair with the next slice's "n"
     for base in range(0, len(text), _FOLD_SLICE):
         code_points = np.frombuffer(text[base:base + _FOLD_SLICE].encode("utf-32-le", "surrogatepass"), dtype="<u4")
         distinct, each = np.unique(code_points, return_inverse=True)
         piece = np.array([table[chr(c)] for c in distinct], dtype="<u4")[each.ravel()]  # 0: dropped
         here = np.flatnonzero(piece)
-        kept_cp.append(piece[here])
-        kept_starts.append((here + base).astype(np.int32))
-    folded_cp, starts = np.concatenate(kept_cp), np.concatenate(kept_starts)
-    del kept_cp, kept_starts
-    # "rn" is read as "m" (and vice versa) so often that both sides fold to "m". An "r" then an
-    # "n" can never overlap another such pair, so every one merges.
-    pairs = np.flatnonzero((folded_cp[:-1] == _R) & (folded_cp[1:] == _N))
-    long_ends: dict[int, int] = {}
-    if pairs.size:
-        folded_cp[pairs] = _M
-        ends = starts[pairs + 1] + 1
-        folded_cp = np.delete(folded_cp, pairs + 1)
-        starts = np.delete(starts, pairs + 1)
-        long_ends = dict(zip((pairs - np.arange(pairs.size)).tolist(), ends.tolist(), strict=True))
-    offsets = array("i")  # 4 bytes: a text is far shorter than 2**31 characters
-    offsets.frombytes(memoryview(starts).cast("B"))  # int32 already: no copy on the way
-    del starts
-    return str(memoryview(folded_cp).cast("B"), "utf-32-le"), offsets, long_ends
+        folded_cp, starts = piece[here], (here + base).astype(np.int32)
+        # "rn" is read as "m" (and vice versa) so often that both sides fold to "m". An "r" then
+        # an "n" can never overlap another such pair, so every one merges, across slices too.
+        merged = ends_in_r and folded_cp.size > 0 and folded_cp[0] == _N
+        if merged:
+            parts[-1] = parts[-1][:-1] + "m"
+            long_ends[done - 1] = int(starts[0]) + 1
+            folded_cp, starts = folded_cp[1:], starts[1:]
+        pairs = np.flatnonzero((folded_cp[:-1] == _R) & (folded_cp[1:] == _N))
+        if pairs.size:
+            folded_cp[pairs] = _M
+            ends = starts[pairs + 1] + 1
+            folded_cp = np.delete(folded_cp, pairs + 1)
+            starts = np.delete(starts, pairs + 1)
+            long_ends.update(zip((done + pairs - np.arange(pairs.size)).tolist(), ends.tolist(), strict=True))
+        if folded_cp.size:  # parts[-1] always ends with the last folded character
+            parts.append(str(memoryview(np.ascontiguousarray(folded_cp)).cast("B"), "utf-32-le"))
+            offsets.frombytes(memoryview(np.ascontiguousarray(starts)).cast("B"))
+            done += folded_cp.size
+            ends_in_r = bool(folded_cp[-1] == _R)
+        elif merged:
+            ends_in_r = False
+    return "".join(parts), offsets, long_ends
 
 
 def _fold_char(ch: str) -> int:
