@@ -77,10 +77,10 @@ def sender(text: str) -> str | None:
     lines = _lines(text)
     for line in lines:
         m = _LABELLED.match(line)
-        if m and len(_LETTERS.findall(m.group(1))) >= 3 and _readable(m.group(1)):
+        if m and _readable(m.group(1)):
             return _cut(m.group(1), SENDER_CHARS)
     for i, line in enumerate(lines[:-1]):
-        if _CLOSING.match(line) and len(_LETTERS.findall(lines[i + 1])) >= 3 and _readable(lines[i + 1]):
+        if _CLOSING.match(line) and _readable(lines[i + 1]):
             return _cut(lines[i + 1], SENDER_CHARS)
     heading = title(text)
     for line in lines[:HEAD_LINES]:
